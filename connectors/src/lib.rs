@@ -1,0 +1,20 @@
+//! Connectors: one plugin per agency transport (AMQP, MQTT, XML feed, file drop).
+//!
+//! A connector knows its wire protocol and nothing of tickets. It turns what
+//! arrives into a [`RawRecord`], hands it to the hub through an [`Intake`],
+//! and waits for the [`Outcome`]: only an outcome proves the record is durably
+//! stored, and only then may the connector acknowledge it at its source (MQTT
+//! PUBACK, AMQP ack, feed cursor, file move). An [`IntakeError`] means nothing
+//! was stored: the connector must leave the record unacknowledged (or requeue
+//! it) so the source delivers it again.
+
+pub mod http;
+
+mod connector;
+mod intake;
+mod record;
+
+pub use connector::{BoxedConnector, Connector, ConnectorError};
+pub use intake::{Intake, IntakeError, Outcome, Submission, intake_channel};
+pub use record::{ContentType, RawRecord};
+pub use tokio_util::sync::CancellationToken;

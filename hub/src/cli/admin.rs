@@ -1,0 +1,266 @@
+//! Commands for the people who look after the hub: dead letters,
+//! quarantine, tickets, status. Personal data is masked on screen unless
+//! asked for with `--reveal`.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Subcommand;
+use hub::config::Settings;
+use hub::store::Store;
+
+use super::{ConfigArg, load};
+
+#[derive(Subcommand, Debug)]
+pub enum DeadLetterCommand {
+    /// List the open dead letters (`--all` includes replayed ones).
+    List {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[arg(long)]
+        all: bool,
+    },
+    /// Show one dead letter: the platform's answer and the change it refused.
+    Show {
+        id: i64,
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Show personal data unmasked.
+        #[arg(long)]
+        reveal: bool,
+    },
+    /// Send a dead letter again once the cause is fixed (on the platform's
+    /// side, or in the body given with --body).
+    Replay {
+        id: i64,
+        #[command(flatten)]
+        config: ConfigArg,
+        /// A corrected ticket body (JSON) to send instead of the stored one.
+        #[arg(long, value_name = "FILE")]
+        body: Option<std::path::PathBuf>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum QuarantineCommand {
+    /// List the open quarantined records (`--all` includes replayed ones).
+    List {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[arg(long)]
+        all: bool,
+    },
+    /// Show one quarantined record: the reason and the record as received.
+    Show {
+        id: i64,
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Show the payload unmasked.
+        #[arg(long)]
+        reveal: bool,
+    },
+    /// Run a quarantined record through the current mappings again.
+    Replay {
+        id: i64,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TicketCommand {
+    /// Show a ticket, its sources and its revisions.
+    Show {
+        id: String,
+        #[command(flatten)]
+        config: ConfigArg,
+        #[arg(long)]
+        reveal: bool,
+    },
+}
+
+async fn open(settings: &Settings) -> anyhow::Result<Store> {
+    Store::open(&settings.database_url)
+        .await
+        .with_context(|| format!("cannot open the store {}", super::redact_url(&settings.database_url)))
+}
+
+fn time(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.with_timezone(&hub::ticket::beijing()).format("%Y-%m-%d %H:%M:%S%:z").to_string())
+        .unwrap_or_else(|| ms.to_string())
+}
+
+/// Masks long digit runs in text shown on screen, unless `reveal`.
+fn shown(text: &str, reveal: bool) -> String {
+    if reveal { text.to_string() } else { hub::pii::scrub(text) }
+}
+
+pub async fn deadletters(cmd: DeadLetterCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        DeadLetterCommand::List { config, all } => {
+            let store = open(&load(&config)?).await?;
+            let list = store.dead_letters(all).await?;
+            if list.is_empty() {
+                println!("no {}dead letters", if all { "" } else { "open " });
+            } else {
+                println!(
+                    "{:>6}  {:<32}  {:>4}  {:>6}  {:<8}  {:<25}  answer",
+                    "id", "ticket", "rev", "status", "state", "at"
+                );
+                for d in list {
+                    let answer: String = d.response.chars().take(60).collect();
+                    println!(
+                        "{:>6}  {:<32}  {:>4}  {:>6}  {:<8}  {:<25}  {}",
+                        d.id,
+                        d.ticket_id,
+                        d.revision,
+                        d.status_code,
+                        d.state,
+                        time(d.created_at),
+                        shown(&answer.replace('\n', " "), false)
+                    );
+                }
+            }
+        }
+        DeadLetterCommand::Show { id, config, reveal } => {
+            let store = open(&load(&config)?).await?;
+            let d = store.dead_letter(id).await?;
+            println!("dead letter {}: ticket {} revision {} ({})", d.id, d.ticket_id, d.revision, d.state);
+            println!("refused at {} with {} after {} attempt(s)", time(d.created_at), d.status_code, d.attempts);
+            println!("idempotency key: {}", d.idempotency_key);
+            println!("platform's answer:\n  {}", shown(&d.response, reveal));
+            let body: serde_json::Value =
+                serde_json::from_str(&d.body).unwrap_or(serde_json::Value::String(d.body.clone()));
+            println!("change:\n{}", shown(&serde_json::to_string_pretty(&body)?, reveal));
+        }
+        DeadLetterCommand::Replay { id, config, body } => {
+            let store = open(&load(&config)?).await?;
+            let body = match body {
+                Some(path) => {
+                    Some(std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?)
+                }
+                None => None,
+            };
+            let key = store.replay_dead_letter(id, body.as_deref()).await?;
+            println!("dead letter {id} queued again as {key}; a running hub sends it within seconds");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn quarantine(cmd: QuarantineCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        QuarantineCommand::List { config, all } => {
+            let store = open(&load(&config)?).await?;
+            let list = store.quarantined(all).await?;
+            if list.is_empty() {
+                println!("no {}quarantined records", if all { "" } else { "open " });
+            } else {
+                println!("{:>6}  {:<12}  {:<8}  {:<25}  reason", "id", "source", "state", "received");
+                for q in list {
+                    println!(
+                        "{:>6}  {:<12}  {:<8}  {:<25}  {}",
+                        q.id,
+                        q.system,
+                        q.state,
+                        time(q.received_at),
+                        q.reason
+                    );
+                }
+            }
+        }
+        QuarantineCommand::Show { id, config, reveal } => {
+            let store = open(&load(&config)?).await?;
+            let q = store.quarantined_record(id).await?;
+            println!("quarantined record {} from `{}` ({})", q.id, q.system, q.state);
+            println!("reason: {}", q.reason);
+            println!(
+                "received {} as {}{}",
+                time(q.received_at),
+                q.content_type,
+                q.encoding.map(|e| format!("; {e}")).unwrap_or_default()
+            );
+            println!("transport: {}", q.metadata);
+            let text = match hub::mapping::decode_text(&q.payload, None) {
+                Ok(t) => t.into_owned(),
+                Err(_) => format!(
+                    "({} bytes, not UTF-8; shown as lossy text)\n{}",
+                    q.payload.len(),
+                    String::from_utf8_lossy(&q.payload)
+                ),
+            };
+            println!("payload:\n{}", shown(&text, reveal));
+        }
+        QuarantineCommand::Replay { id, config } => {
+            let settings = load(&config)?;
+            let store = open(&settings).await?;
+            let q = store.quarantined_record(id).await?;
+            let content_type =
+                connectors::ContentType::from_mime(&q.content_type).unwrap_or(connectors::ContentType::Json);
+            let mut record = connectors::RawRecord::new(q.system.clone(), content_type, q.payload.clone());
+            record.encoding = q.encoding.clone();
+            record.received_at =
+                chrono::DateTime::from_timestamp_millis(q.received_at).unwrap_or_else(chrono::Utc::now);
+            let mappings = hub::sources::mappings(&settings);
+            let item = hub::intake::prepare(&record, &mappings, &settings.intake);
+            match store.resolve_quarantine(id, &item).await? {
+                hub::store::StoredOutcome::Quarantined { reason, .. } => {
+                    println!("record {id} still does not map: {reason}");
+                    return Ok(ExitCode::from(1));
+                }
+                outcome => println!("record {id} replayed: {}", outcome.label()),
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn ticket(cmd: TicketCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        TicketCommand::Show { id, config, reveal } => {
+            let store = open(&load(&config)?).await?;
+            let t = store.ticket(&id).await?;
+            println!(
+                "ticket {} revision {} (platform has revision {})",
+                t.ticket.ticket_id, t.ticket.revision, t.delivered_revision
+            );
+            for s in &t.ticket.sources {
+                println!(
+                    "  source {} {} {} v{} received {}",
+                    s.channel,
+                    s.system,
+                    s.record_id,
+                    s.version,
+                    s.received_at.to_rfc3339()
+                );
+            }
+            for (rev, cause, at) in &t.revisions {
+                println!("  revision {rev}: {cause} at {}", time(*at));
+            }
+            println!("{}", shown(&serde_json::to_string_pretty(&t.ticket)?, reveal));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn status(settings: &Settings) -> anyhow::Result<ExitCode> {
+    let store = open(settings).await?;
+    let s = store.summary().await?;
+    println!("tickets: {}  revisions: {}  delivered: {}", s.tickets, s.revisions, s.delivered_revisions);
+    println!(
+        "waiting for the platform: {}  dead letters: {}  quarantined: {}",
+        s.pending, s.dead_letters, s.quarantined
+    );
+    for (system, outcome, n) in store.record_counts().await? {
+        println!("  {system:<12} {outcome:<12} {n}");
+    }
+    let head = store.outbox_head(5).await?;
+    if !head.is_empty() {
+        println!("oldest pending changes:");
+        for (id, ticket, rev, attempts, err) in head {
+            println!("  #{id} {ticket} r{rev} attempts {attempts} {}", err.unwrap_or_default());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,179 @@
+//! Command-line parsing and the commands' entry points.
+
+mod admin;
+mod demo;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use hub::config::{ProcessEnv, Settings};
+
+/// The integration hub of the social-governance centres: agency records in,
+/// one ordered, deduplicated ticket stream out to the governance platform.
+#[derive(Parser, Debug)]
+#[command(name = "hub", version, about, long_about = None, after_help = "Start with `hub demo`; `hub <command> --help` tells more.")]
+pub struct Cli {
+    /// More log output (-v debug, -vv trace); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+struct ConfigArg {
+    /// The TOML config file (default: ./hub.toml if present, else built-in
+    /// defaults). HUB_* environment variables override it.
+    #[arg(short, long, value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the hub until SIGTERM or Ctrl-C.
+    Run(ConfigArg),
+    /// Validate a config file and print every mistake with file, line and column.
+    Check {
+        #[arg(short, long, value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// Run the whole system on this machine for a while: hub, platform
+    /// simulator and simulated sources, on an embedded SQLite file.
+    Demo(demo::DemoArgs),
+    /// Changes the platform refused (400/422): list, show, replay.
+    #[command(subcommand, name = "deadletters")]
+    DeadLetters(admin::DeadLetterCommand),
+    /// Records that could not be mapped: list, show, replay.
+    #[command(subcommand)]
+    Quarantine(admin::QuarantineCommand),
+    /// Tickets: show one with its sources and revisions.
+    #[command(subcommand)]
+    Ticket(admin::TicketCommand),
+    /// Counts of tickets, deliveries, dead letters and quarantine; the oldest pending changes.
+    Status(ConfigArg),
+}
+
+pub fn init_logging(cli: &Cli) {
+    // The demo prints its own progress; the hub's log would drown it.
+    let quiet = matches!(cli.command, Command::Demo(_));
+    let default = match cli.verbose {
+        0 if quiet => "warn,sqlx=warn",
+        0 => "info,sqlx=warn",
+        1 => "debug,sqlx=warn,hyper=info,reqwest=info",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+fn load(config: &ConfigArg) -> anyhow::Result<Settings> {
+    let path = config.config.clone().or_else(hub::config::default_path);
+    let settings = match &path {
+        Some(p) => Settings::load(p, &ProcessEnv),
+        None => Settings::defaults(&ProcessEnv),
+    };
+    settings.map_err(|e| anyhow::anyhow!("the configuration is not valid:\n{e}"))
+}
+
+pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Run(c) => {
+            let settings = load(&c)?;
+            run(settings).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Check { config } => match Settings::load(&config, &ProcessEnv) {
+            Ok(s) => {
+                println!(
+                    "{}: valid ({} source{}; store {}; platform {})",
+                    config.display(),
+                    s.sources.len(),
+                    if s.sources.len() == 1 { "" } else { "s" },
+                    redact_url(&s.database_url),
+                    s.platform.url
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(errors) => {
+                eprintln!("{errors}");
+                eprintln!("{} error{} found", errors.0.len(), if errors.0.len() == 1 { "" } else { "s" });
+                Ok(ExitCode::from(2))
+            }
+        },
+        Command::Demo(args) => demo::run(args).await,
+        Command::DeadLetters(cmd) => admin::deadletters(cmd).await,
+        Command::Quarantine(cmd) => admin::quarantine(cmd).await,
+        Command::Ticket(cmd) => admin::ticket(cmd).await,
+        Command::Status(c) => admin::status(&load(&c)?).await,
+    }
+}
+
+/// Hides a password in a database URL before printing it.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &url[scheme + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+async fn run(settings: Settings) -> anyhow::Result<()> {
+    tracing::info!(
+        store = %redact_url(&settings.database_url),
+        platform = %settings.platform.url,
+        sources = settings.sources.len(),
+        "starting the hub"
+    );
+    let hub = hub::Hub::start(settings).await.context("the hub could not start")?;
+    shutdown_signal().await;
+    tracing::info!("stopping: no new records; finishing commits and requests in flight");
+    hub.shutdown().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_are_hidden() {
+        assert_eq!(super::redact_url("postgres://hub:s3cret@db/hub"), "postgres://hub:***@db/hub");
+        assert_eq!(super::redact_url("sqlite://hub.db"), "sqlite://hub.db");
+    }
+
+    #[test]
+    fn the_cli_is_well_formed() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
+}

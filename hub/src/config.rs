@@ -1,0 +1,470 @@
+//! The hub's configuration: a TOML file, overridden by `HUB_*` variables,
+//! validated as a whole so that `hub check` reports every mistake at once,
+//! each with its file, line and column.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::delivery::{DispatcherSettings, PlatformSettings, RetryPolicy};
+use crate::intake::IntakeSettings;
+
+/// The validated configuration.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub database_url: String,
+    pub platform: PlatformSettings,
+    pub dispatcher: DispatcherSettings,
+    pub intake: IntakeSettings,
+    /// Where the hub serves `/healthz` and `/metrics`; none when unset.
+    pub listen: Option<SocketAddr>,
+    pub sources: Vec<SourceSettings>,
+    /// Broker and feed addresses for the agency connectors
+    /// (`HUB_AMQP_URL`, `HUB_MQTT_URL`, `HUB_COURT_FEED_URL`).
+    pub amqp_url: Option<String>,
+    pub mqtt_url: Option<String>,
+    pub court_feed_url: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct SourceSettings {
+    pub name: String,
+    pub mapping: MappingRef,
+    pub transport: Transport,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum MappingRef {
+    /// The hub's own record format (see `mapping::canonical`).
+    Canonical,
+}
+
+#[derive(Clone, Debug)]
+pub enum Transport {
+    Http(connectors::http::HttpConfig),
+}
+
+/// One mistake in the configuration, with where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub origin: String,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.line, self.column) {
+            (Some(l), Some(c)) => write!(f, "{}:{l}:{c}: {}", self.origin, self.message),
+            _ => write!(f, "{}: {}", self.origin, self.message),
+        }
+    }
+}
+
+/// Every mistake found, in file order.
+#[derive(Debug)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct File {
+    #[serde(default)]
+    store: StoreSection,
+    #[serde(default)]
+    platform: PlatformSection,
+    #[serde(default)]
+    delivery: DeliverySection,
+    #[serde(default)]
+    intake: IntakeSection,
+    #[serde(default)]
+    server: ServerSection,
+    #[serde(default)]
+    sources: Vec<SourceSection>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct StoreSection {
+    url: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct PlatformSection {
+    url: Option<Spanned<String>>,
+    token: Option<Spanned<String>>,
+    timeout: Option<Spanned<String>>,
+    connect_timeout: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct DeliverySection {
+    concurrency: Option<Spanned<i64>>,
+    lease: Option<Spanned<String>>,
+    retry_initial: Option<Spanned<String>>,
+    retry_max: Option<Spanned<String>>,
+    pause_max: Option<Spanned<String>>,
+    auth_probe: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct IntakeSection {
+    max_batch: Option<Spanned<i64>>,
+    max_payload_bytes: Option<Spanned<i64>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ServerSection {
+    listen: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SourceSection {
+    name: Spanned<String>,
+    mapping: Spanned<String>,
+    transport: Spanned<String>,
+    listen: Option<Spanned<String>>,
+}
+
+/// Reads a value from the environment, as `HUB_*` overrides.
+pub trait Env {
+    fn var(&self, key: &str) -> Option<String>;
+}
+
+pub struct ProcessEnv;
+
+impl Env for ProcessEnv {
+    fn var(&self, key: &str) -> Option<String> {
+        std::env::var(key).ok().filter(|v| !v.is_empty())
+    }
+}
+
+impl<const N: usize> Env for [(&str, &str); N] {
+    fn var(&self, key: &str) -> Option<String> {
+        self.iter().find(|(k, _)| *k == key).map(|(_, v)| v.to_string())
+    }
+}
+
+struct Checker<'a> {
+    origin: String,
+    text: &'a str,
+    errors: Vec<ConfigError>,
+}
+
+impl Checker<'_> {
+    fn at(&mut self, span: Option<Range<usize>>, message: impl Into<String>) {
+        let (line, column) = match span {
+            Some(span) => {
+                let (l, c) = line_col(self.text, span.start);
+                (Some(l), Some(c))
+            }
+            None => (None, None),
+        };
+        self.errors.push(ConfigError { origin: self.origin.clone(), line, column, message: message.into() });
+    }
+
+    fn duration(&mut self, key: &str, value: &Option<Spanned<String>>, default: Duration) -> Duration {
+        match value {
+            None => default,
+            Some(v) => match humantime::parse_duration(v.get_ref()) {
+                Ok(d) if !d.is_zero() => d,
+                Ok(_) => {
+                    self.at(Some(v.span()), format!("{key} must be longer than zero"));
+                    default
+                }
+                Err(e) => {
+                    self.at(
+                        Some(v.span()),
+                        format!(
+                            "{key} = \"{}\" is not a duration ({e}); write e.g. \"500ms\", \"10s\", \"2m\"",
+                            v.get_ref()
+                        ),
+                    );
+                    default
+                }
+            },
+        }
+    }
+
+    fn count(&mut self, key: &str, value: &Option<Spanned<i64>>, default: usize, range: Range<i64>) -> usize {
+        match value {
+            None => default,
+            Some(v) if range.contains(v.get_ref()) => *v.get_ref() as usize,
+            Some(v) => {
+                self.at(Some(v.span()), format!("{key} must be between {} and {}", range.start, range.end - 1));
+                default
+            }
+        }
+    }
+
+    fn url(&mut self, key: &str, value: &str, span: Option<Range<usize>>) {
+        if !(value.starts_with("http://") || value.starts_with("https://")) || value.len() <= "https://".len() {
+            self.at(span, format!("{key} = \"{value}\" is not an http:// or https:// URL"));
+        }
+    }
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+impl Settings {
+    /// Loads and validates a config file, then applies `HUB_*` overrides.
+    pub fn load(path: &Path, env: &dyn Env) -> Result<Settings, ConfigErrors> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigErrors(vec![ConfigError {
+                origin: path.display().to_string(),
+                line: None,
+                column: None,
+                message: format!("cannot read the config file: {e}"),
+            }])
+        })?;
+        Self::parse(&text, &path.display().to_string(), env)
+    }
+
+    /// The built-in configuration used when no file is given.
+    pub fn defaults(env: &dyn Env) -> Result<Settings, ConfigErrors> {
+        Self::parse("", "(built-in default)", env)
+    }
+
+    pub fn parse(text: &str, origin: &str, env: &dyn Env) -> Result<Settings, ConfigErrors> {
+        let mut c = Checker { origin: origin.to_string(), text, errors: Vec::new() };
+        let file: File = match toml::from_str(text) {
+            Ok(f) => f,
+            Err(e) => {
+                c.at(e.span(), e.message().trim().to_string());
+                return Err(ConfigErrors(c.errors));
+            }
+        };
+        let env_origin = |key: &str| format!("environment variable {key}");
+
+        let database_url = env
+            .var("HUB_DATABASE_URL")
+            .or_else(|| file.store.url.as_ref().map(|u| u.get_ref().clone()))
+            .unwrap_or_else(|| "sqlite://hub.db".to_string());
+
+        let platform_url = match env.var("HUB_PLATFORM_URL") {
+            Some(url) => {
+                let mut ce = Checker { origin: env_origin("HUB_PLATFORM_URL"), text: "", errors: Vec::new() };
+                ce.url("HUB_PLATFORM_URL", &url, None);
+                c.errors.extend(ce.errors);
+                url
+            }
+            None => match &file.platform.url {
+                Some(u) => {
+                    c.url("platform.url", u.get_ref(), Some(u.span()));
+                    u.get_ref().clone()
+                }
+                None => "http://127.0.0.1:8080".to_string(),
+            },
+        };
+        let token = env
+            .var("HUB_PLATFORM_TOKEN")
+            .or_else(|| file.platform.token.as_ref().map(|t| t.get_ref().clone()))
+            .unwrap_or_else(|| "demo-token".to_string());
+        let platform = PlatformSettings {
+            url: platform_url,
+            token,
+            timeout: c.duration("platform.timeout", &file.platform.timeout, Duration::from_secs(30)),
+            connect_timeout: c.duration(
+                "platform.connect_timeout",
+                &file.platform.connect_timeout,
+                Duration::from_secs(5),
+            ),
+        };
+
+        let defaults = DispatcherSettings::default();
+        let d = &file.delivery;
+        let dispatcher = DispatcherSettings {
+            concurrency: c.count("delivery.concurrency", &d.concurrency, defaults.concurrency, 1..4097),
+            lease: c.duration("delivery.lease", &d.lease, defaults.lease),
+            retry: RetryPolicy {
+                initial: c.duration("delivery.retry_initial", &d.retry_initial, defaults.retry.initial),
+                max: c.duration("delivery.retry_max", &d.retry_max, defaults.retry.max),
+                ..defaults.retry.clone()
+            },
+            pause: RetryPolicy {
+                max: c.duration("delivery.pause_max", &d.pause_max, defaults.pause.max),
+                ..defaults.pause.clone()
+            },
+            auth_probe: c.duration("delivery.auth_probe", &d.auth_probe, defaults.auth_probe),
+            ..defaults
+        };
+        if dispatcher.lease <= platform.timeout {
+            let span = d.lease.as_ref().map(|l| l.span());
+            c.at(span, format!(
+                "delivery.lease ({:?}) must be longer than platform.timeout ({:?}), or a slow request could be sent twice at once",
+                dispatcher.lease, platform.timeout
+            ));
+        }
+
+        let intake_defaults = IntakeSettings::default();
+        let intake = IntakeSettings {
+            max_batch: c.count("intake.max_batch", &file.intake.max_batch, intake_defaults.max_batch, 1..10_001),
+            max_payload_bytes: c.count(
+                "intake.max_payload_bytes",
+                &file.intake.max_payload_bytes,
+                intake_defaults.max_payload_bytes,
+                1..(256 * 1024 * 1024),
+            ),
+        };
+
+        let listen_text = env
+            .var("HUB_LISTEN")
+            .map(|v| (v, None))
+            .or_else(|| file.server.listen.as_ref().map(|l| (l.get_ref().clone(), Some(l.span()))));
+        let listen = match listen_text {
+            None => None,
+            Some((text, span)) => match text.parse::<SocketAddr>() {
+                Ok(a) => Some(a),
+                Err(_) => {
+                    let origin = if span.is_none() { "HUB_LISTEN" } else { "server.listen" };
+                    c.at(span, format!("{origin} = \"{text}\" is not an address like 127.0.0.1:9400"));
+                    None
+                }
+            },
+        };
+
+        let mut sources = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for s in &file.sources {
+            let name = s.name.get_ref().trim().to_string();
+            if name.is_empty() || !name.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '-') {
+                c.at(Some(s.name.span()), "sources.name must be letters, digits, `_` or `-`");
+            } else if !seen.insert(name.clone()) {
+                c.at(Some(s.name.span()), format!("source `{name}` is defined twice"));
+            }
+            let mapping = match s.mapping.get_ref().as_str() {
+                "canonical" => Some(MappingRef::Canonical),
+                other => {
+                    c.at(Some(s.mapping.span()), format!("unknown mapping `{other}` (known: canonical)"));
+                    None
+                }
+            };
+            let transport = match s.transport.get_ref().as_str() {
+                "http" => match &s.listen {
+                    Some(l) => match l.get_ref().parse::<SocketAddr>() {
+                        Ok(addr) => Some(Transport::Http(connectors::http::HttpConfig { listen: addr })),
+                        Err(_) => {
+                            c.at(
+                                Some(l.span()),
+                                format!("listen = \"{}\" is not an address like 127.0.0.1:9401", l.get_ref()),
+                            );
+                            None
+                        }
+                    },
+                    None => {
+                        c.at(Some(s.transport.span()), "an http source needs `listen`");
+                        None
+                    }
+                },
+                other => {
+                    c.at(Some(s.transport.span()), format!("unknown transport `{other}` (known: http)"));
+                    None
+                }
+            };
+            if let (Some(mapping), Some(transport)) = (mapping, transport) {
+                sources.push(SourceSettings { name, mapping, transport });
+            }
+        }
+
+        if c.errors.is_empty() {
+            Ok(Settings {
+                database_url,
+                platform,
+                dispatcher,
+                intake,
+                listen,
+                sources,
+                amqp_url: env.var("HUB_AMQP_URL"),
+                mqtt_url: env.var("HUB_MQTT_URL"),
+                court_feed_url: env.var("HUB_COURT_FEED_URL"),
+            })
+        } else {
+            Err(ConfigErrors(c.errors))
+        }
+    }
+}
+
+/// Where `hub` looks for a config file when none is given.
+pub fn default_path() -> Option<PathBuf> {
+    let p = PathBuf::from("hub.toml");
+    p.exists().then_some(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NO_ENV: [(&str, &str); 0] = [];
+
+    #[test]
+    fn the_example_config_is_valid() {
+        let text = include_str!("../../docs/hub.example.toml");
+        let s = Settings::parse(text, "hub.example.toml", &NO_ENV).unwrap();
+        assert_eq!(s.sources.len(), 1);
+        assert_eq!(s.platform.timeout, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn errors_name_file_line_and_column() {
+        let text = "[platform]\nurl = \"ftp://x\"\ntimeout = \"ten seconds\"\n\n[[sources]]\nname = \"a b\"\nmapping = \"nope\"\ntransport = \"http\"\n";
+        let errs = Settings::parse(text, "hub.toml", &NO_ENV).unwrap_err();
+        let shown = errs.to_string();
+        assert!(shown.contains("hub.toml:2:7: platform.url = \"ftp://x\" is not an http"), "{shown}");
+        assert!(shown.contains("hub.toml:3:11: platform.timeout"), "{shown}");
+        assert!(shown.contains("hub.toml:6:8: sources.name"), "{shown}");
+        assert!(shown.contains("hub.toml:7:11: unknown mapping `nope`"), "{shown}");
+        assert!(shown.contains("hub.toml:8:13: an http source needs `listen`"), "{shown}");
+    }
+
+    #[test]
+    fn syntax_errors_and_unknown_keys_have_lines() {
+        let errs = Settings::parse("[platform]\nurll = \"http://x\"\n", "hub.toml", &NO_ENV).unwrap_err().to_string();
+        assert!(errs.starts_with("hub.toml:2:1:") && errs.contains("unknown field `urll`"), "{errs}");
+        let errs = Settings::parse("[store\n", "hub.toml", &NO_ENV).unwrap_err().to_string();
+        assert!(errs.starts_with("hub.toml:1:"), "{errs}");
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let env = [
+            ("HUB_PLATFORM_URL", "http://10.0.0.1:9"),
+            ("HUB_DATABASE_URL", "postgres://db/hub"),
+            ("HUB_LISTEN", "127.0.0.1:1"),
+        ];
+        let s = Settings::parse("[platform]\nurl = \"http://a\"\n", "hub.toml", &env).unwrap();
+        assert_eq!(s.platform.url, "http://10.0.0.1:9");
+        assert_eq!(s.database_url, "postgres://db/hub");
+        assert_eq!(s.listen, Some("127.0.0.1:1".parse().unwrap()));
+        let bad = Settings::parse("", "hub.toml", &[("HUB_PLATFORM_URL", "nope")]).unwrap_err().to_string();
+        assert!(bad.contains("environment variable HUB_PLATFORM_URL"), "{bad}");
+    }
+}

@@ -1,0 +1,331 @@
+//! The dispatcher: leases changes from the outbox, PUTs them to the
+//! platform with bounded concurrency, and commits the results in groups.
+//!
+//! Ordering comes from the store: only the oldest pending change of a
+//! ticket can be leased, and it leaves the outbox only when its result is
+//! committed, so the next revision of that ticket waits for it.
+//!
+//! One gate covers the whole platform: after a failure, delivery pauses with
+//! backoff (or as long as `Retry-After` says) and resumes with a single
+//! probe; after 401/403 it pauses until a probe gets through. A platform
+//! that is down is asked once per pause, not once per change.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use backoff::backoff::Backoff;
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::{Answer, PlatformClient, RetryPolicy};
+use crate::metrics::{self, Metrics};
+use crate::store::{DeliveryResult, LeasedChange, Store, now_ms};
+
+/// Failures in a row after which the whole platform counts as down.
+const FAILURES_BEFORE_PAUSE: u32 = 3;
+
+#[derive(Clone, Debug)]
+pub struct DispatcherSettings {
+    /// Requests in flight at most.
+    pub concurrency: usize,
+    /// How long a lease lasts; must outlive a request and the commit after it.
+    pub lease: Duration,
+    /// Per change: the delay before retrying a change that failed.
+    pub retry: RetryPolicy,
+    /// For the whole platform: how long to pause after a failure.
+    pub pause: RetryPolicy,
+    /// How often to probe after the platform refused our token.
+    pub auth_probe: Duration,
+    /// Results wait at most this long to be committed together.
+    pub flush_interval: Duration,
+    /// How often to look at the outbox when nothing announced new changes.
+    pub idle_poll: Duration,
+    /// On shutdown, how long to wait for requests in flight.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for DispatcherSettings {
+    fn default() -> Self {
+        DispatcherSettings {
+            concurrency: 64,
+            lease: Duration::from_secs(120),
+            retry: RetryPolicy::default(),
+            pause: RetryPolicy {
+                initial: Duration::from_millis(250),
+                max: Duration::from_secs(30),
+                ..RetryPolicy::default()
+            },
+            auth_probe: Duration::from_secs(30),
+            flush_interval: Duration::from_millis(5),
+            idle_poll: Duration::from_millis(500),
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Whether the dispatcher may send, and how much.
+enum Gate {
+    Open,
+    /// Paused until then; afterwards one probe goes out alone.
+    Paused {
+        until: Instant,
+        auth: bool,
+    },
+    /// A probe is out: nothing else until it comes back.
+    Probing,
+}
+
+struct Dispatcher {
+    store: Store,
+    client: PlatformClient,
+    metrics: Arc<Metrics>,
+    settings: DispatcherSettings,
+    owner: String,
+    gate: Gate,
+    pause_backoff: backoff::ExponentialBackoff,
+    /// Failures since the last success. One 5xx is that change's problem
+    /// (it is retried on its own); several in a row are the platform's.
+    consecutive_failures: u32,
+    alarm_raised: bool,
+    results: Vec<(LeasedChange, DeliveryResult)>,
+    first_result_at: Option<Instant>,
+}
+
+/// Runs until `shutdown` is cancelled, then waits for requests in flight
+/// (up to the grace period) and commits their results.
+pub async fn run(
+    store: Store,
+    client: PlatformClient,
+    metrics: Arc<Metrics>,
+    settings: DispatcherSettings,
+    wake: Arc<Notify>,
+    shutdown: CancellationToken,
+) {
+    let mut d = Dispatcher {
+        pause_backoff: settings.pause.backoff(),
+        store,
+        client,
+        metrics,
+        owner: uuid::Uuid::new_v4().simple().to_string(),
+        gate: Gate::Open,
+        consecutive_failures: 0,
+        alarm_raised: false,
+        results: Vec::new(),
+        first_result_at: None,
+        settings,
+    };
+    let mut inflight: JoinSet<(LeasedChange, Answer)> = JoinSet::new();
+    let mut idle_until: Option<Instant> = None;
+    let mut store_backoff = RetryPolicy::default().backoff();
+    loop {
+        if shutdown.is_cancelled() {
+            break;
+        }
+        // Results first: a committed result is what lets a ticket's next revision out.
+        while let Some(Ok((change, answer))) = inflight.try_join_next() {
+            d.on_answer(change, answer);
+        }
+        if d.should_flush(inflight.len()) {
+            d.flush().await;
+        }
+        let room = d.room(inflight.len());
+        let idle = idle_until.is_some_and(|t| Instant::now() < t);
+        if room > 0 && !idle {
+            match d.store.lease(&d.owner, room as i64, d.settings.lease.as_millis() as i64).await {
+                Ok(leased) => {
+                    store_backoff.reset();
+                    idle_until = (leased.len() < room).then(|| Instant::now() + d.settings.idle_poll);
+                    if !leased.is_empty() && matches!(d.gate, Gate::Paused { .. }) {
+                        d.gate = Gate::Probing;
+                    }
+                    for change in leased {
+                        let client = d.client.clone();
+                        inflight.spawn(async move {
+                            let answer = client.put(&change).await;
+                            (change, answer)
+                        });
+                    }
+                }
+                Err(err) => {
+                    let wait = store_backoff.next_backoff().unwrap_or(Duration::from_secs(5));
+                    tracing::error!(error = %err, retry_in = ?wait, "could not read the outbox");
+                    idle_until = Some(Instant::now() + wait);
+                }
+            }
+            continue;
+        }
+        let flush_at = d.first_result_at.map(|t| t + d.settings.flush_interval);
+        let gate_at = match d.gate {
+            Gate::Paused { until, .. } if until > Instant::now() => Some(until),
+            _ => None,
+        };
+        tokio::select! {
+            Some(joined) = inflight.join_next(), if !inflight.is_empty() => {
+                if let Ok((change, answer)) = joined {
+                    d.on_answer(change, answer);
+                }
+            }
+            _ = wake.notified(), if idle => { idle_until = None; }
+            _ = sleep_until(idle_until), if idle => { idle_until = None; }
+            _ = sleep_until(flush_at), if flush_at.is_some() => { d.flush().await; }
+            _ = sleep_until(gate_at), if gate_at.is_some() => {}
+            _ = shutdown.cancelled() => {}
+        }
+    }
+    // Shutdown: take no new work, let requests in flight finish, commit.
+    let grace = tokio::time::sleep(d.settings.shutdown_grace);
+    tokio::pin!(grace);
+    while !inflight.is_empty() {
+        tokio::select! {
+            Some(joined) = inflight.join_next() => {
+                if let Ok((change, answer)) = joined {
+                    d.on_answer(change, answer);
+                }
+            }
+            _ = &mut grace => {
+                tracing::warn!(in_flight = inflight.len(), "stopping with requests in flight; they will be sent again (same idempotency keys)");
+                inflight.abort_all();
+                break;
+            }
+        }
+    }
+    d.flush().await;
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+impl Dispatcher {
+    fn room(&mut self, inflight: usize) -> usize {
+        match self.gate {
+            Gate::Open => {
+                // Refill in halves so each lease is a useful batch, not one row.
+                let cap = self.settings.concurrency;
+                if inflight <= cap / 2 { cap - inflight } else { 0 }
+            }
+            Gate::Paused { until, .. } if Instant::now() >= until => usize::from(inflight == 0),
+            Gate::Paused { .. } | Gate::Probing => 0,
+        }
+    }
+
+    fn should_flush(&self, inflight: usize) -> bool {
+        match self.first_result_at {
+            None => false,
+            Some(first) => {
+                inflight == 0
+                    || self.results.len() >= self.settings.concurrency / 2
+                    || first.elapsed() >= self.settings.flush_interval
+            }
+        }
+    }
+
+    fn on_answer(&mut self, change: LeasedChange, answer: Answer) {
+        let result = match answer {
+            Answer::Accepted | Answer::Stale => {
+                if answer == Answer::Stale {
+                    metrics::inc(&self.metrics.stale_answers);
+                } else {
+                    metrics::inc(&self.metrics.delivered);
+                }
+                self.on_success();
+                DeliveryResult::Done
+            }
+            Answer::Rejected { status, body } => {
+                metrics::inc(&self.metrics.dead_lettered);
+                tracing::warn!(ticket_id = %change.ticket_id, revision = change.revision, status,
+                    "the platform refused a change; it is parked in the dead letters (see `hub deadletters list`)");
+                self.on_success();
+                DeliveryResult::Rejected { status, response: body }
+            }
+            Answer::Unauthorized { status } => {
+                metrics::inc(&self.metrics.auth_failures);
+                if !self.alarm_raised {
+                    tracing::error!(status, probe_every = ?self.settings.auth_probe,
+                        "ALARM: the platform refuses the hub's token; delivery is paused until a probe gets through (check platform.token / HUB_PLATFORM_TOKEN)");
+                    self.alarm_raised = true;
+                }
+                self.metrics.delivery_paused.store(1, Ordering::Relaxed);
+                self.gate = Gate::Paused { until: Instant::now() + self.settings.auth_probe, auth: true };
+                DeliveryResult::Release
+            }
+            Answer::Throttled { status, retry_after } => {
+                metrics::inc(&self.metrics.throttled);
+                let wait =
+                    retry_after.unwrap_or_else(|| self.pause_backoff.next_backoff().unwrap_or(self.settings.pause.max));
+                tracing::info!(status, wait = ?wait, "the platform asks the hub to slow down");
+                self.pause(wait);
+                DeliveryResult::Retry {
+                    next_attempt_at: now_ms() + wait.as_millis() as i64,
+                    error: format!("platform answered {status}"),
+                }
+            }
+            Answer::Failed { error } => {
+                metrics::inc(&self.metrics.retried);
+                self.consecutive_failures += 1;
+                let retry = self.settings.retry.delay_after(change.attempts.try_into().unwrap_or(u32::MAX));
+                if self.consecutive_failures >= FAILURES_BEFORE_PAUSE {
+                    let wait = self.pause_backoff.next_backoff().unwrap_or(self.settings.pause.max);
+                    if matches!(self.gate, Gate::Open) {
+                        tracing::warn!(%error, pause = ?wait, "the platform keeps failing; pausing delivery, then probing");
+                    }
+                    self.pause(wait);
+                } else {
+                    tracing::debug!(ticket_id = %change.ticket_id, %error, retry_in = ?retry, "delivery failed; will retry");
+                }
+                DeliveryResult::Retry { next_attempt_at: now_ms() + retry.as_millis() as i64, error }
+            }
+        };
+        if self.first_result_at.is_none() {
+            self.first_result_at = Some(Instant::now());
+        }
+        self.results.push((change, result));
+    }
+
+    fn on_success(&mut self) {
+        self.consecutive_failures = 0;
+        if !matches!(self.gate, Gate::Open) {
+            if self.alarm_raised {
+                tracing::info!("the platform accepts the hub's token again; delivery resumes");
+            } else {
+                tracing::info!("the platform answers again; delivery resumes");
+            }
+        }
+        self.gate = Gate::Open;
+        self.alarm_raised = false;
+        self.metrics.delivery_paused.store(0, Ordering::Relaxed);
+        self.pause_backoff.reset();
+    }
+
+    fn pause(&mut self, wait: Duration) {
+        let until = Instant::now() + wait;
+        self.gate = match self.gate {
+            // An auth pause outlasts anything else.
+            Gate::Paused { until: current, auth: true } => Gate::Paused { until: current.max(until), auth: true },
+            Gate::Paused { until: current, auth: false } => Gate::Paused { until: current.max(until), auth: false },
+            Gate::Open | Gate::Probing => Gate::Paused { until, auth: false },
+        };
+    }
+
+    async fn flush(&mut self) {
+        if self.results.is_empty() {
+            return;
+        }
+        let mut backoff = RetryPolicy::default().backoff();
+        // Results are facts about the platform: keep trying to record them.
+        // Until they are, their leases keep the changes from going out twice.
+        while let Err(err) = self.store.complete(&self.results).await {
+            let wait = backoff.next_backoff().unwrap_or(Duration::from_secs(5));
+            tracing::error!(error = %err, retry_in = ?wait, "could not record delivery results");
+            tokio::time::sleep(wait).await;
+        }
+        self.results.clear();
+        self.first_result_at = None;
+    }
+}

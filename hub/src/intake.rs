@@ -1,0 +1,139 @@
+//! Intake: records from the connectors → mapping → one group commit → the
+//! outcome each connector waits for before it acknowledges at its source.
+
+use std::sync::Arc;
+
+use connectors::{IntakeError, Outcome, RawRecord, Submission};
+use tokio::sync::mpsc;
+
+use crate::mapping::{Mappings, Unmappable};
+use crate::metrics::{self, Metrics};
+use crate::store::{IntakeItem, Store, StoredOutcome};
+use crate::ticket::{Timestamp, beijing};
+
+#[derive(Clone, Debug)]
+pub struct IntakeSettings {
+    /// Records committed together at most; a batch is whatever is waiting
+    /// when the previous commit ends, so a quiet hub commits one by one.
+    pub max_batch: usize,
+    /// Payloads larger than this are quarantined unread.
+    pub max_payload_bytes: usize,
+}
+
+impl Default for IntakeSettings {
+    fn default() -> Self {
+        IntakeSettings { max_batch: 256, max_payload_bytes: 1024 * 1024 }
+    }
+}
+
+/// Maps a record and readies it for the store. Pure: never fails, a record
+/// that cannot be mapped becomes a quarantine item with its reason.
+pub fn prepare(record: &RawRecord, mappings: &Mappings, settings: &IntakeSettings) -> IntakeItem {
+    let mapped = if record.payload.len() > settings.max_payload_bytes {
+        Err(Unmappable::new(format!(
+            "the payload has {} bytes, more than the limit of {} bytes",
+            record.payload.len(),
+            settings.max_payload_bytes
+        )))
+    } else {
+        mappings.map(record)
+    };
+    let received_at: Timestamp = record.received_at.with_timezone(&beijing());
+    let metadata =
+        serde_json::to_string(&record.metadata.iter().cloned().collect::<std::collections::BTreeMap<_, _>>())
+            .unwrap_or_else(|_| "{}".into());
+    let (record_id, version, warnings, change) = match mapped {
+        Ok(m) => (m.record_id, m.version, m.warnings, Ok(m.applied)),
+        Err(u) => (
+            u.record_id.or_else(|| record.record_id.clone()).unwrap_or_default(),
+            u.version.or(record.version).unwrap_or(0),
+            Vec::new(),
+            Err(u.reason),
+        ),
+    };
+    IntakeItem {
+        system: record.system.clone(),
+        record_id,
+        version,
+        received_at,
+        content_type: record.content_type.as_str(),
+        encoding: record.encoding.clone(),
+        metadata,
+        payload: record.payload.to_vec(),
+        warnings,
+        change,
+    }
+}
+
+pub fn to_outcome(stored: StoredOutcome) -> Outcome {
+    match stored {
+        StoredOutcome::Created { ticket_id, .. } => Outcome::Created { ticket_id },
+        StoredOutcome::Updated { ticket_id, .. } => Outcome::Updated { ticket_id },
+        StoredOutcome::Duplicate => Outcome::Duplicate,
+        StoredOutcome::Stale => Outcome::Stale,
+        StoredOutcome::Quarantined { reason, .. } => Outcome::Quarantined { reason },
+    }
+}
+
+/// Runs until every `Intake` handle is dropped (the connectors have
+/// stopped), committing whatever is still queued before it returns: that
+/// is the "finish in-flight commits" half of a graceful shutdown.
+pub async fn run(
+    store: Store,
+    mappings: Arc<Mappings>,
+    metrics: Arc<Metrics>,
+    settings: IntakeSettings,
+    mut rx: mpsc::Receiver<Submission>,
+    wake: Arc<tokio::sync::Notify>,
+) {
+    let mut batch: Vec<Submission> = Vec::with_capacity(settings.max_batch);
+    while rx.recv_many(&mut batch, settings.max_batch).await > 0 {
+        let items: Vec<IntakeItem> = batch.iter().map(|s| prepare(&s.record, &mappings, &settings)).collect();
+        let results = store.store_batch(&items).await;
+        metrics::inc(&metrics.intake_batches);
+        // New changes may wait in the outbox: tell the dispatcher now rather
+        // than at its next poll.
+        wake.notify_one();
+        for ((submission, item), result) in batch.drain(..).zip(&items).zip(results) {
+            let answer = match result {
+                Ok(stored) => {
+                    metrics.record(&item.system, stored.label());
+                    log_outcome(item, &stored);
+                    if !item.warnings.is_empty()
+                        && matches!(stored, StoredOutcome::Created { .. } | StoredOutcome::Updated { .. })
+                    {
+                        metrics
+                            .mapping_warnings
+                            .fetch_add(item.warnings.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    Ok(to_outcome(stored))
+                }
+                Err(err) => {
+                    metrics::inc(&metrics.intake_errors);
+                    tracing::error!(system = %item.system, error = %err, "could not store a record; the source will deliver it again");
+                    Err(IntakeError::Store(err.to_string()))
+                }
+            };
+            // A connector that gave up waiting is fine: the record is stored
+            // and a redelivery will be a duplicate.
+            let _ = submission.reply.send(answer);
+        }
+    }
+    tracing::debug!("intake stopped: every connector has finished");
+}
+
+fn log_outcome(item: &IntakeItem, stored: &StoredOutcome) {
+    match stored {
+        StoredOutcome::Quarantined { reason, quarantine_id } => {
+            tracing::warn!(system = %item.system, quarantine_id, %reason, "record quarantined");
+        }
+        StoredOutcome::Stale => {
+            tracing::info!(system = %item.system, version = item.version, "older version than the one applied: kept, not applied");
+        }
+        _ => {
+            for warning in &item.warnings {
+                tracing::warn!(system = %item.system, %warning, "detail left out of the ticket");
+            }
+        }
+    }
+}

@@ -1,0 +1,23 @@
+//! The integration hub's core.
+//!
+//! A record's path through the hub, module by module:
+//! [`connectors`] hand a raw record to [`intake`], which runs the source's
+//! [`mapping`] to a [`ticket`] draft and stores record, ticket revision and
+//! outbox row in one transaction ([`store`]); only then does the connector
+//! acknowledge it at its source. [`delivery`] leases changes from the outbox
+//! and PUTs them to the platform. [`app`] starts and stops it all, [`config`]
+//! says how, [`sources`] is where configured sources become connectors.
+
+pub mod app;
+pub mod config;
+pub mod delivery;
+pub mod intake;
+pub mod mapping;
+pub mod metrics;
+pub mod pii;
+pub mod server;
+pub mod sources;
+pub mod store;
+pub mod ticket;
+
+pub use app::Hub;

@@ -1,0 +1,90 @@
+//! Mappings: how each agency's records become canonical ticket drafts.
+//!
+//! A [`Mapper`] is pure: bytes in, a draft (plus warnings) or a reason out.
+//! It never touches the store, so it can be run again on a quarantined
+//! record once the mapping is fixed.
+
+mod canonical;
+mod decode;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use connectors::RawRecord;
+
+pub use canonical::CanonicalMapper;
+pub use decode::decode_text;
+
+use crate::store::Applied;
+
+/// What a mapper made of a record.
+#[derive(Clone, Debug)]
+pub struct Mapped {
+    /// The record's identity in its source system (the work-order number, the
+    /// case number), which links every version of it to one ticket.
+    pub record_id: String,
+    pub version: i64,
+    pub applied: Applied,
+    /// Details left out so that the matter itself is not lost (an invalid
+    /// phone number, an unknown category mapped to the default).
+    pub warnings: Vec<String>,
+}
+
+/// Why a record could not be mapped, for a person to read. It names fields,
+/// never their personal content. The identity is kept when it was readable.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unmappable {
+    pub reason: String,
+    pub record_id: Option<String>,
+    pub version: Option<i64>,
+}
+
+impl Unmappable {
+    pub fn new(reason: impl Into<String>) -> Self {
+        Unmappable { reason: reason.into(), record_id: None, version: None }
+    }
+}
+
+pub trait Mapper: Send + Sync {
+    fn map(&self, record: &RawRecord) -> Result<Mapped, Unmappable>;
+}
+
+/// The mapper of each source system, by the system's name in the config.
+#[derive(Clone, Default)]
+pub struct Mappings {
+    by_system: HashMap<String, Arc<dyn Mapper>>,
+}
+
+impl Mappings {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn insert(&mut self, system: impl Into<String>, mapper: Arc<dyn Mapper>) {
+        self.by_system.insert(system.into(), mapper);
+    }
+
+    /// Maps a record with its system's mapper. Reasons and warnings come
+    /// back scrubbed of long digit runs: parsers quote what they choke on,
+    /// and that may be a phone or ID number.
+    pub fn map(&self, record: &RawRecord) -> Result<Mapped, Unmappable> {
+        let result = match self.by_system.get(&record.system) {
+            Some(mapper) => mapper.map(record),
+            None => Err(Unmappable::new(format!("no mapping is configured for source system `{}`", record.system))),
+        };
+        match result {
+            Ok(mut m) => {
+                m.warnings = m.warnings.iter().map(|w| crate::pii::scrub(w)).collect();
+                Ok(m)
+            }
+            Err(mut u) => {
+                u.reason = crate::pii::scrub(&u.reason);
+                Err(u)
+            }
+        }
+    }
+
+    pub fn systems(&self) -> impl Iterator<Item = &str> {
+        self.by_system.keys().map(String::as_str)
+    }
+}

@@ -1,0 +1,68 @@
+//! Counters the hub keeps while it runs, served as Prometheus text on
+//! `/metrics` and printed in summaries.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+#[derive(Default)]
+pub struct Metrics {
+    /// (system, outcome) → records
+    records: Mutex<BTreeMap<(String, &'static str), u64>>,
+    pub mapping_warnings: AtomicU64,
+    pub intake_batches: AtomicU64,
+    pub intake_errors: AtomicU64,
+    pub delivered: AtomicU64,
+    pub stale_answers: AtomicU64,
+    pub dead_lettered: AtomicU64,
+    pub retried: AtomicU64,
+    pub throttled: AtomicU64,
+    pub auth_failures: AtomicU64,
+    pub outbox_depth: AtomicI64,
+    /// 1 while delivery is paused because the platform refused our token.
+    pub delivery_paused: AtomicI64,
+}
+
+impl Metrics {
+    pub fn record(&self, system: &str, outcome: &'static str) {
+        let mut map = self.records.lock().unwrap_or_else(|e| e.into_inner());
+        *map.entry((system.to_string(), outcome)).or_default() += 1;
+    }
+
+    pub fn records(&self) -> BTreeMap<(String, &'static str), u64> {
+        self.records.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        out.push_str("# TYPE hub_records_total counter\n");
+        for ((system, outcome), n) in self.records() {
+            let _ = writeln!(out, "hub_records_total{{system=\"{system}\",outcome=\"{outcome}\"}} {n}");
+        }
+        let counters: [(&str, &AtomicU64); 9] = [
+            ("hub_mapping_warnings_total", &self.mapping_warnings),
+            ("hub_intake_batches_total", &self.intake_batches),
+            ("hub_intake_errors_total", &self.intake_errors),
+            ("hub_delivered_total", &self.delivered),
+            ("hub_delivery_stale_total", &self.stale_answers),
+            ("hub_dead_lettered_total", &self.dead_lettered),
+            ("hub_delivery_retries_total", &self.retried),
+            ("hub_delivery_throttled_total", &self.throttled),
+            ("hub_delivery_auth_failures_total", &self.auth_failures),
+        ];
+        for (name, value) in counters {
+            let _ = writeln!(out, "# TYPE {name} counter\n{name} {}", value.load(Ordering::Relaxed));
+        }
+        let gauges: [(&str, &AtomicI64); 2] =
+            [("hub_outbox_depth", &self.outbox_depth), ("hub_delivery_paused", &self.delivery_paused)];
+        for (name, value) in gauges {
+            let _ = writeln!(out, "# TYPE {name} gauge\n{name} {}", value.load(Ordering::Relaxed));
+        }
+        out
+    }
+}
+
+pub fn inc(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
+}

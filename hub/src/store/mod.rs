@@ -1,0 +1,187 @@
+//! The durable store: one set of queries on SQLite (WAL, the embedded
+//! default) and PostgreSQL (several hubs side by side).
+//!
+//! Queries go through sqlx's `Any` driver with `$n` placeholders, so both
+//! backends run the same SQL; the few places where the dialects differ
+//! (locking) ask [`Backend`]. Times are epoch milliseconds.
+
+mod deadletters;
+mod intake;
+mod outbox;
+mod quarantine;
+mod tickets;
+pub mod testing;
+
+#[cfg(test)]
+mod tests;
+
+use std::str::FromStr;
+use std::sync::{Arc, Once};
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{Any, AnyPool, Transaction};
+use tokio::sync::{Mutex, OwnedMutexGuard};
+
+pub use deadletters::DeadLetter;
+pub use intake::{Applied, IntakeItem, StoredOutcome};
+pub use outbox::{DeliveryResult, LeasedChange};
+pub use quarantine::QuarantinedRecord;
+pub use tickets::{StoredTicket, TicketSummary};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("unsupported database URL `{0}`: use sqlite://FILE or postgres://…")]
+    UnsupportedUrl(String),
+    #[error("stored ticket {ticket_id} cannot be read back: {source}")]
+    CorruptTicket { ticket_id: String, source: serde_json::Error },
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A handle on the database; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+    /// SQLite allows one writer at a time. Queueing our own writers here is
+    /// fair and immediate, where SQLite's busy handler would sleep and poll.
+    /// The busy timeout still covers other processes (the CLI).
+    write_lock: Option<Arc<Mutex<()>>>,
+}
+
+/// A write transaction; on SQLite it holds the in-process write lock and
+/// began with `BEGIN IMMEDIATE`, so a read-then-write never fails as "locked".
+pub struct WriteTx {
+    pub tx: Transaction<'static, Any>,
+    _guard: Option<OwnedMutexGuard<()>>,
+}
+
+impl WriteTx {
+    /// Commits, then lets the next writer in.
+    pub async fn commit(self) -> Result<(), StoreError> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+}
+
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+static DRIVERS: Once = Once::new();
+
+impl Store {
+    /// Opens (and on SQLite creates) the database and brings its schema up to date.
+    pub async fn open(url: &str) -> Result<Store, StoreError> {
+        DRIVERS.call_once(sqlx::any::install_default_drivers);
+        let (backend, url) = normalize_url(url)?;
+        let options = AnyConnectOptions::from_str(&url)?;
+        let pool = match backend {
+            Backend::Sqlite => {
+                AnyPoolOptions::new()
+                    .max_connections(4)
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            // WAL lets readers run beside the writer; FULL makes
+                            // a commit survive power loss, not just a crash.
+                            sqlx::raw_sql("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON;")
+                                .execute(conn)
+                                .await?;
+                            Ok(())
+                        })
+                    })
+                    .connect_with(options)
+                    .await?
+            }
+            Backend::Postgres => {
+                AnyPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect_with(options)
+                    .await?
+            }
+        };
+        let store = Store { pool, backend, write_lock: (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(()))) };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        match self.backend {
+            Backend::Sqlite => sqlx::migrate!("migrations/sqlite").run(&self.pool).await?,
+            Backend::Postgres => sqlx::migrate!("migrations/postgres").run(&self.pool).await?,
+        }
+        Ok(())
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    pub async fn begin_write(&self) -> Result<WriteTx, StoreError> {
+        match &self.write_lock {
+            Some(lock) => {
+                let guard = lock.clone().lock_owned().await;
+                let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+                Ok(WriteTx { tx, _guard: Some(guard) })
+            }
+            None => Ok(WriteTx { tx: self.pool.begin().await?, _guard: None }),
+        }
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Accepts `sqlite://FILE`, `sqlite:FILE`, a bare file path, or `postgres://…`.
+fn normalize_url(url: &str) -> Result<(Backend, String), StoreError> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok((Backend::Postgres, url.to_string()));
+    }
+    let path = if let Some(rest) = url.strip_prefix("sqlite://") {
+        rest
+    } else if let Some(rest) = url.strip_prefix("sqlite:") {
+        rest
+    } else if !url.contains("://") {
+        url
+    } else {
+        return Err(StoreError::UnsupportedUrl(url.to_string()));
+    };
+    let mut out = format!("sqlite://{path}");
+    if !path.contains("mode=") {
+        out.push(if path.contains('?') { '&' } else { '?' });
+        out.push_str("mode=rwc");
+    }
+    Ok((Backend::Sqlite, out))
+}
+
+#[cfg(test)]
+mod url_tests {
+    use super::*;
+
+    #[test]
+    fn database_urls() {
+        assert_eq!(normalize_url("hub.db").unwrap(), (Backend::Sqlite, "sqlite://hub.db?mode=rwc".into()));
+        assert_eq!(normalize_url("sqlite:///var/lib/hub.db").unwrap().1, "sqlite:///var/lib/hub.db?mode=rwc");
+        assert_eq!(normalize_url("postgres://localhost/test").unwrap().0, Backend::Postgres);
+        assert!(normalize_url("mysql://x").is_err());
+    }
+}

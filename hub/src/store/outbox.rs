@@ -1,0 +1,186 @@
+//! The transactional outbox: changes wait here until the platform has them.
+//!
+//! Rows are leased (owner + expiry) before delivery so that several hubs on
+//! one PostgreSQL never send the same change at once, and only the oldest
+//! pending change of a ticket is ever leased, so revisions of one ticket go
+//! out in order while different tickets go in parallel.
+
+use sqlx::{Any, Row, Transaction};
+
+use super::{Backend, Store, StoreError, now_ms};
+
+pub(crate) async fn enqueue(
+    tx: &mut Transaction<'static, Any>,
+    ticket_id: &str,
+    revision: i64,
+    body: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO outbox (ticket_id, revision, idempotency_key, body, next_attempt_at, created_at) VALUES ($1, $2, $3, $4, $5, $5)")
+        .bind(ticket_id)
+        .bind(revision)
+        .bind(format!("{ticket_id}:{revision}"))
+        .bind(body)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// A change leased for delivery.
+#[derive(Clone, Debug)]
+pub struct LeasedChange {
+    pub id: i64,
+    pub ticket_id: String,
+    pub revision: i64,
+    pub idempotency_key: String,
+    pub body: String,
+    pub attempts: i64,
+}
+
+/// What became of a delivery attempt, to be committed.
+#[derive(Clone, Debug)]
+pub enum DeliveryResult {
+    /// The platform has it (2xx), or has something newer (409): done.
+    Done,
+    /// The platform refused the body (400/422): to the dead letters.
+    Rejected { status: u16, response: String },
+    /// Try again at `next_attempt_at` (ms); counts as an attempt.
+    Retry { next_attempt_at: i64, error: String },
+    /// Not attempted (delivery paused): back to the queue as it was.
+    Release,
+}
+
+const LEASE_SQLITE: &str = "UPDATE outbox SET lease_owner = $1, lease_until = $2
+    WHERE id IN (
+        SELECT o.id FROM outbox o
+        WHERE o.next_attempt_at <= $3 AND (o.lease_until IS NULL OR o.lease_until < $3)
+          AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.ticket_id = o.ticket_id AND p.id < o.id)
+        ORDER BY o.id LIMIT $4)
+    RETURNING id, ticket_id, revision, idempotency_key, body, attempts";
+
+const LEASE_POSTGRES: &str = "UPDATE outbox SET lease_owner = $1, lease_until = $2
+    WHERE id IN (
+        SELECT o.id FROM outbox o
+        WHERE o.next_attempt_at <= $3 AND (o.lease_until IS NULL OR o.lease_until < $3)
+          AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.ticket_id = o.ticket_id AND p.id < o.id)
+        ORDER BY o.id LIMIT $4
+        FOR UPDATE SKIP LOCKED)
+    RETURNING id, ticket_id, revision, idempotency_key, body, attempts";
+
+impl Store {
+    /// Leases up to `limit` due changes, each the oldest pending change of its ticket.
+    pub async fn lease(&self, owner: &str, limit: i64, lease_ms: i64) -> Result<Vec<LeasedChange>, StoreError> {
+        let now = now_ms();
+        let sql = match self.backend {
+            Backend::Sqlite => LEASE_SQLITE,
+            Backend::Postgres => LEASE_POSTGRES,
+        };
+        let mut w = self.begin_write().await?;
+        let rows =
+            sqlx::query(sql).bind(owner).bind(now + lease_ms).bind(now).bind(limit).fetch_all(&mut *w.tx).await?;
+        w.commit().await?;
+        let mut leased: Vec<LeasedChange> = rows
+            .into_iter()
+            .map(|r| LeasedChange {
+                id: r.get(0),
+                ticket_id: r.get(1),
+                revision: r.get(2),
+                idempotency_key: r.get(3),
+                body: r.get(4),
+                attempts: r.get(5),
+            })
+            .collect();
+        leased.sort_by_key(|c| c.id);
+        Ok(leased)
+    }
+
+    /// Commits the results of a batch of deliveries in one transaction.
+    pub async fn complete(&self, results: &[(LeasedChange, DeliveryResult)]) -> Result<(), StoreError> {
+        if results.is_empty() {
+            return Ok(());
+        }
+        let now = now_ms();
+        let mut w = self.begin_write().await?;
+        for (change, result) in results {
+            match result {
+                DeliveryResult::Done => {
+                    delete(&mut w.tx, change.id).await?;
+                    sqlx::query(
+                        "UPDATE tickets SET delivered_revision = $2 WHERE ticket_id = $1 AND delivered_revision < $2",
+                    )
+                    .bind(&change.ticket_id)
+                    .bind(change.revision)
+                    .execute(&mut *w.tx)
+                    .await?;
+                }
+                DeliveryResult::Rejected { status, response } => {
+                    sqlx::query(
+                        "INSERT INTO dead_letters (ticket_id, revision, idempotency_key, body, status_code, response, attempts, created_at)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    )
+                    .bind(&change.ticket_id)
+                    .bind(change.revision)
+                    .bind(&change.idempotency_key)
+                    .bind(&change.body)
+                    .bind(i64::from(*status))
+                    .bind(response)
+                    .bind(change.attempts + 1)
+                    .bind(now)
+                    .execute(&mut *w.tx)
+                    .await?;
+                    delete(&mut w.tx, change.id).await?;
+                }
+                DeliveryResult::Retry { next_attempt_at, error } => {
+                    sqlx::query(
+                        "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $2, last_error = $3, lease_owner = NULL, lease_until = NULL WHERE id = $1",
+                    )
+                    .bind(change.id)
+                    .bind(*next_attempt_at)
+                    .bind(error)
+                    .execute(&mut *w.tx)
+                    .await?;
+                }
+                DeliveryResult::Release => {
+                    sqlx::query("UPDATE outbox SET lease_owner = NULL, lease_until = NULL WHERE id = $1")
+                        .bind(change.id)
+                        .execute(&mut *w.tx)
+                        .await?;
+                }
+            }
+        }
+        w.commit().await?;
+        Ok(())
+    }
+
+    /// Frees every lease. Only for a hub that knows it is the store's only
+    /// user (the embedded SQLite file), at start-up after a crash.
+    pub async fn release_all_leases(&self) -> Result<u64, StoreError> {
+        let mut w = self.begin_write().await?;
+        let done =
+            sqlx::query("UPDATE outbox SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL")
+                .execute(&mut *w.tx)
+                .await?;
+        w.commit().await?;
+        Ok(done.rows_affected())
+    }
+
+    /// How many changes wait for the platform.
+    pub async fn outbox_depth(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM outbox").fetch_one(&self.pool).await?)
+    }
+
+    /// The oldest pending changes, for `hub status`.
+    pub async fn outbox_head(&self, limit: i64) -> Result<Vec<(i64, String, i64, i64, Option<String>)>, StoreError> {
+        let rows = sqlx::query("SELECT id, ticket_id, revision, attempts, last_error FROM outbox ORDER BY id LIMIT $1")
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.into_iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4))).collect())
+    }
+}
+
+async fn delete(tx: &mut Transaction<'static, Any>, id: i64) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM outbox WHERE id = $1").bind(id).execute(&mut **tx).await?;
+    Ok(())
+}

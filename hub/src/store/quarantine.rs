@@ -1,0 +1,113 @@
+//! Bad input, kept with the reason, for a person to inspect and replay.
+
+use sqlx::Row;
+
+use super::intake::{IntakeItem, StoredOutcome, apply_change};
+use super::{Store, StoreError, now_ms};
+use crate::ticket::Source;
+
+#[derive(Clone, Debug)]
+pub struct QuarantinedRecord {
+    pub id: i64,
+    pub raw_record_id: i64,
+    pub system: String,
+    pub reason: String,
+    pub state: String,
+    pub created_at: i64,
+    pub content_type: String,
+    pub encoding: Option<String>,
+    pub metadata: String,
+    pub payload: Vec<u8>,
+    pub received_at: i64,
+}
+
+const SELECT: &str = "SELECT q.id, q.raw_record_id, q.system, q.reason, q.state, q.created_at,
+        r.content_type, r.encoding, r.metadata, r.payload, r.received_at
+    FROM quarantine q JOIN raw_records r ON r.id = q.raw_record_id";
+
+fn from_row(r: sqlx::any::AnyRow) -> QuarantinedRecord {
+    QuarantinedRecord {
+        id: r.get(0),
+        raw_record_id: r.get(1),
+        system: r.get(2),
+        reason: r.get(3),
+        state: r.get(4),
+        created_at: r.get(5),
+        content_type: r.get(6),
+        encoding: r.get(7),
+        metadata: r.get(8),
+        payload: r.get(9),
+        received_at: r.get(10),
+    }
+}
+
+impl Store {
+    pub async fn quarantined(&self, all: bool) -> Result<Vec<QuarantinedRecord>, StoreError> {
+        let sql = format!("{SELECT} {} ORDER BY q.id", if all { "" } else { "WHERE q.state = 'open'" });
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(&self.pool).await?;
+        Ok(rows.into_iter().map(from_row).collect())
+    }
+
+    pub async fn quarantined_record(&self, id: i64) -> Result<QuarantinedRecord, StoreError> {
+        let sql = format!("{SELECT} WHERE q.id = $1");
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(from_row)
+            .ok_or_else(|| StoreError::NotFound(format!("no quarantined record {id}")))
+    }
+
+    /// Records the outcome of replaying a quarantined record through the
+    /// current mappings: applied like a new record if it maps now, or kept
+    /// in quarantine with the new reason if it still does not.
+    pub async fn resolve_quarantine(&self, id: i64, item: &IntakeItem) -> Result<StoredOutcome, StoreError> {
+        let q = self.quarantined_record(id).await?;
+        if q.state != "open" {
+            return Err(StoreError::Invalid(format!("quarantined record {id} was already {}", q.state)));
+        }
+        let now = now_ms();
+        let mut w = self.begin_write().await?;
+        let outcome = match &item.change {
+            Err(reason) => {
+                sqlx::query("UPDATE quarantine SET reason = $2 WHERE id = $1")
+                    .bind(id)
+                    .bind(reason)
+                    .execute(&mut *w.tx)
+                    .await?;
+                StoredOutcome::Quarantined { reason: reason.clone(), quarantine_id: id }
+            }
+            Ok(applied) => {
+                let link: Option<(String, i64)> =
+                    sqlx::query("SELECT ticket_id, version FROM source_links WHERE system = $1 AND record_id = $2")
+                        .bind(&item.system)
+                        .bind(&item.record_id)
+                        .fetch_optional(&mut *w.tx)
+                        .await?
+                        .map(|r| (r.get(0), r.get(1)));
+                let outcome = match link {
+                    Some((_, version)) if version >= item.version => StoredOutcome::Stale,
+                    link => {
+                        let source = Source {
+                            channel: applied.channel,
+                            system: item.system.clone(),
+                            record_id: item.record_id.clone(),
+                            version: item.version,
+                            received_at: item.received_at,
+                        };
+                        apply_change(&mut w.tx, q.raw_record_id, link.map(|l| l.0), applied.draft.clone(), source)
+                            .await?
+                    }
+                };
+                sqlx::query("UPDATE quarantine SET state = 'replayed', resolved_at = $2 WHERE id = $1")
+                    .bind(id)
+                    .bind(now)
+                    .execute(&mut *w.tx)
+                    .await?;
+                outcome
+            }
+        };
+        w.commit().await?;
+        Ok(outcome)
+    }
+}

@@ -1,0 +1,174 @@
+//! The store's behaviour, run on SQLite and on PostgreSQL alike.
+
+use std::sync::Arc;
+
+use connectors::{ContentType, RawRecord};
+
+use super::testing::TestDb;
+use super::*;
+use crate::intake::{IntakeSettings, prepare};
+use crate::mapping::{CanonicalMapper, Mappings};
+
+fn mappings() -> Mappings {
+    let mut m = Mappings::new();
+    m.insert("canon", Arc::new(CanonicalMapper));
+    m
+}
+
+fn item(matter: &simulators::canonical::Matter, version: i64) -> IntakeItem {
+    let rec = RawRecord::new("canon", ContentType::Json, matter.payload(version));
+    prepare(&rec, &mappings(), &IntakeSettings::default())
+}
+
+fn bad_item(bytes: &[u8]) -> IntakeItem {
+    prepare(&RawRecord::new("canon", ContentType::Json, bytes.to_vec()), &mappings(), &IntakeSettings::default())
+}
+
+async fn one(store: &Store, item: IntakeItem) -> StoredOutcome {
+    store.store_batch(std::slice::from_ref(&item)).await.remove(0).expect("stored")
+}
+
+/// Runs a test body against a fresh SQLite file and a fresh PostgreSQL database.
+macro_rules! on_both {
+    ($name:ident, |$store:ident, $url:ident| $body:block) => {
+        mod $name {
+            use super::*;
+            async fn body($store: Store, $url: String) $body
+
+            #[tokio::test]
+            async fn sqlite() {
+                let db = TestDb::sqlite();
+                body(Store::open(&db.url).await.expect("open"), db.url.clone()).await;
+                db.cleanup().await;
+            }
+
+            #[tokio::test]
+            async fn postgres() {
+                let db = TestDb::postgres().await;
+                body(Store::open(&db.url).await.expect("open"), db.url.clone()).await;
+                db.cleanup().await;
+            }
+        }
+    };
+}
+
+on_both!(the_same_record_three_times_is_one_ticket_and_one_change, |store, _url| {
+    let m = &simulators::canonical::matters(1, 1, "S")[0];
+    let first = one(&store, item(m, 1)).await;
+    assert!(matches!(first, StoredOutcome::Created { revision: 1, .. }), "{first:?}");
+    assert_eq!(one(&store, item(m, 1)).await, StoredOutcome::Duplicate);
+    // The third time inside one batch with itself: still one.
+    let outcomes = store.store_batch(&[item(m, 1), item(m, 1)]).await;
+    assert!(outcomes.iter().all(|o| matches!(o, Ok(StoredOutcome::Duplicate))), "{outcomes:?}");
+    let s = store.summary().await.unwrap();
+    assert_eq!((s.tickets, s.revisions, s.pending), (1, 1, 1));
+});
+
+on_both!(versions_one_three_two_end_at_three, |store, _url| {
+    let m = &simulators::canonical::matters(2, 1, "V")[0];
+    let StoredOutcome::Created { ticket_id, .. } = one(&store, item(m, 1)).await else { panic!("not created") };
+    assert!(matches!(one(&store, item(m, 3)).await, StoredOutcome::Updated { revision: 2, .. }));
+    assert_eq!(one(&store, item(m, 2)).await, StoredOutcome::Stale);
+    let t = store.ticket(&ticket_id).await.unwrap();
+    assert_eq!(t.ticket.revision, 2);
+    assert_eq!(t.ticket.sources.len(), 1);
+    assert_eq!(t.ticket.sources[0].version, 3);
+    assert!(t.ticket.draft.description.contains("第3次补充"));
+    let counts = store.record_counts().await.unwrap();
+    assert!(counts.contains(&("canon".into(), "stale".into(), 1)), "{counts:?}");
+    // Two changes queued, in revision order.
+    let leased = store.lease("me", 10, 60_000).await.unwrap();
+    assert_eq!(leased.iter().map(|c| c.revision).collect::<Vec<_>>(), vec![1]);
+});
+
+on_both!(bad_input_is_quarantined_kept_and_replayable, |store, _url| {
+    let bytes = br#"{"recordId": "Q-1", "channel": "hotline", "ticket": {"title": "x"}}"#;
+    let StoredOutcome::Quarantined { reason, quarantine_id } = one(&store, bad_item(bytes)).await else {
+        panic!("not quarantined")
+    };
+    assert!(reason.contains("missing field"), "{reason}");
+    // The same bad bytes again are a duplicate, not a second quarantine entry.
+    assert_eq!(one(&store, bad_item(bytes)).await, StoredOutcome::Duplicate);
+    let list = store.quarantined(false).await.unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0].payload, bytes.to_vec());
+    // Still bad on replay: stays, with the reason.
+    let again = store.resolve_quarantine(quarantine_id, &bad_item(bytes)).await.unwrap();
+    assert!(matches!(again, StoredOutcome::Quarantined { .. }));
+    // Fixed (here: by replaying a good item in its place): becomes a ticket.
+    let m = &simulators::canonical::matters(3, 1, "Q")[0];
+    let fixed = store.resolve_quarantine(quarantine_id, &item(m, 1)).await.unwrap();
+    assert!(matches!(fixed, StoredOutcome::Created { .. }), "{fixed:?}");
+    assert!(store.quarantined(false).await.unwrap().is_empty());
+    assert!(store.resolve_quarantine(quarantine_id, &item(m, 1)).await.is_err(), "a replayed record is not replayed twice");
+});
+
+on_both!(outbox_leases_heads_only_and_commits_results, |store, _url| {
+    let ms = simulators::canonical::matters(4, 3, "O");
+    for m in &ms {
+        one(&store, item(m, 1)).await;
+    }
+    one(&store, item(&ms[0], 2)).await; // a second change of ticket 0
+    let a = store.lease("a", 10, 60_000).await.unwrap();
+    assert_eq!(a.len(), 3, "one head per ticket");
+    assert!(store.lease("b", 10, 60_000).await.unwrap().is_empty(), "leased rows are not leased again");
+    let first = a[0].clone();
+    let results = vec![
+        (a[0].clone(), DeliveryResult::Done),
+        (a[1].clone(), DeliveryResult::Rejected { status: 422, response: "{\"error\":\"title\"}".into() }),
+        (a[2].clone(), DeliveryResult::Retry { next_attempt_at: now_ms() + 60_000, error: "500".into() }),
+    ];
+    store.complete(&results).await.unwrap();
+    // Ticket 0's second revision is now the head; ticket 2 waits for its retry time.
+    let b = store.lease("b", 10, 60_000).await.unwrap();
+    assert_eq!(b.len(), 1);
+    assert_eq!((b[0].ticket_id.as_str(), b[0].revision), (first.ticket_id.as_str(), 2));
+    assert_eq!(store.ticket(&first.ticket_id).await.unwrap().delivered_revision, 1);
+    // The dead letter keeps the answer and can be replayed once, with a new key.
+    let dl = store.dead_letters(false).await.unwrap();
+    assert_eq!(dl.len(), 1);
+    assert_eq!((dl[0].status_code, dl[0].response.as_str()), (422, "{\"error\":\"title\"}"));
+    let key = store.replay_dead_letter(dl[0].id, None).await.unwrap();
+    assert_ne!(key, dl[0].idempotency_key);
+    assert!(store.replay_dead_letter(dl[0].id, None).await.is_err());
+    let c = store.lease("c", 10, 60_000).await.unwrap();
+    assert_eq!(c.len(), 1);
+    assert_eq!(c[0].idempotency_key, key);
+    // A crashed owner's leases are freed on an embedded restart.
+    assert!(store.release_all_leases().await.unwrap() >= 2);
+});
+
+on_both!(replay_with_a_corrected_body_checks_it, |store, _url| {
+    let m = &simulators::canonical::matters(5, 1, "R")[0];
+    one(&store, item(m, 1)).await;
+    let a = store.lease("a", 1, 60_000).await.unwrap();
+    store.complete(&[(a[0].clone(), DeliveryResult::Rejected { status: 400, response: "bad".into() })]).await.unwrap();
+    let dl = &store.dead_letters(false).await.unwrap()[0];
+    assert!(store.replay_dead_letter(dl.id, Some("{not json")).await.is_err());
+    let mut body: serde_json::Value = serde_json::from_str(&dl.body).unwrap();
+    body["revision"] = 9.into();
+    assert!(store.replay_dead_letter(dl.id, Some(&body.to_string())).await.is_err(), "another revision is refused");
+    body["revision"] = 1.into();
+    body["title"] = "更正后的标题".into();
+    store.replay_dead_letter(dl.id, Some(&body.to_string())).await.unwrap();
+    let c = store.lease("c", 1, 60_000).await.unwrap();
+    assert!(c[0].body.contains("更正后的标题"));
+});
+
+on_both!(two_hubs_storing_the_same_record_at_once_make_one_ticket, |store, url| {
+    let other = Store::open(&url).await.unwrap();
+    let ms = simulators::canonical::matters(6, 40, "P");
+    let batch_a: Vec<IntakeItem> = ms.iter().map(|m| item(m, 1)).collect();
+    let batch_b: Vec<IntakeItem> = ms.iter().rev().map(|m| item(m, 1)).collect();
+    let (a, b) = tokio::join!(store.store_batch(&batch_a), other.store_batch(&batch_b));
+    let created = a.iter().chain(&b).filter(|o| matches!(o, Ok(StoredOutcome::Created { .. }))).count();
+    let duplicates = a.iter().chain(&b).filter(|o| matches!(o, Ok(StoredOutcome::Duplicate))).count();
+    assert_eq!((created, duplicates), (40, 40), "{a:?} {b:?}");
+    assert_eq!(store.summary().await.unwrap().tickets, 40);
+    // Two dispatchers never lease the same change.
+    let (la, lb) = tokio::join!(store.lease("a", 25, 60_000), other.lease("b", 25, 60_000));
+    let (la, lb) = (la.unwrap(), lb.unwrap());
+    assert_eq!(la.len() + lb.len(), 40);
+    assert!(la.iter().all(|x| lb.iter().all(|y| x.id != y.id)));
+    other.close().await;
+});

@@ -1,0 +1,387 @@
+//! The canonical ticket: the one shape every agency's record becomes, and
+//! the body the platform receives (contract: platform.md).
+//!
+//! Closed sets are enums, times carry their offset, phone numbers are E.164
+//! and ID numbers are checked, so a ticket that exists is a ticket the
+//! platform can take.
+
+mod id_number;
+mod phone;
+
+use std::fmt;
+
+use chrono::{DateTime, FixedOffset};
+use serde::{Deserialize, Serialize};
+
+pub use id_number::{IdNumber, InvalidIdNumber};
+pub use phone::{InvalidPhone, Phone};
+
+/// A time as the platform wants it: RFC 3339 with an offset.
+pub type Timestamp = DateTime<FixedOffset>;
+
+/// Beijing time, the offset of every agency time written without one.
+pub fn beijing() -> FixedOffset {
+    FixedOffset::east_opt(8 * 3600).expect("UTC+08:00 is a valid offset")
+}
+
+macro_rules! closed_set {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        pub enum $name { $(#[serde(rename = $text)] $variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                match s {
+                    $($text => Ok($name::$variant),)+
+                    other => Err(format!(
+                        "`{}` is not one of {}",
+                        other,
+                        [$($text),+].join(", ")
+                    )),
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result { f.write_str(self.as_str()) }
+        }
+    };
+}
+
+closed_set!(
+    /// What sort of matter it is.
+    Kind { Consultation = "consultation", Help = "help", Complaint = "complaint", Report = "report",
+           Suggestion = "suggestion", Dispute = "dispute", GridEvent = "grid_event" }
+);
+closed_set!(
+    /// How far handling has come, as far as the hub knows.
+    Status { New = "new", Dispatched = "dispatched", InProgress = "in_progress", Resolved = "resolved",
+             Closed = "closed", Withdrawn = "withdrawn" }
+);
+closed_set!(
+    /// The door a record came in through.
+    Channel { Hotline = "hotline", Petition = "petition", CourtMediation = "court_mediation", Terminal = "terminal" }
+);
+closed_set!(
+    /// The tier of an administrative division.
+    RegionLevel { City = "city", County = "county", Township = "township", Village = "village" }
+);
+closed_set!(
+    EvaluationResult { Satisfied = "satisfied", Unsatisfied = "unsatisfied" }
+);
+
+/// A platform category code: two levels, four ASCII digits (`0101`, `9999`).
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Category(String);
+
+impl Category {
+    pub const OTHER: &'static str = "9999";
+
+    pub fn other() -> Self {
+        Category(Self::OTHER.to_string())
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for Category {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        if s.len() == 4 && s.bytes().all(|b| b.is_ascii_digit()) {
+            Ok(Category(s))
+        } else {
+            Err(format!("category `{s}` is not a four-digit platform code"))
+        }
+    }
+}
+
+impl From<Category> for String {
+    fn from(c: Category) -> String {
+        c.0
+    }
+}
+
+impl fmt::Debug for Category {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Category({})", self.0)
+    }
+}
+
+/// A 12-digit statistical division code; shorter codes (6 or 9 digits) are
+/// padded with zeros, as the platform asks.
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct RegionCode(String);
+
+impl RegionCode {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        if !matches!(s.len(), 6 | 9 | 12) || !s.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(format!("region code `{s}` is not 6, 9 or 12 digits"));
+        }
+        Ok(RegionCode(format!("{s:0<12}")))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The most precise level the code names (trailing zero groups are padding).
+    pub fn level(&self) -> RegionLevel {
+        let c = &self.0;
+        if &c[9..] != "000" {
+            RegionLevel::Village
+        } else if &c[6..9] != "000" {
+            RegionLevel::Township
+        } else if &c[4..6] != "00" {
+            RegionLevel::County
+        } else {
+            RegionLevel::City
+        }
+    }
+}
+
+impl TryFrom<String> for RegionCode {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        RegionCode::parse(&s)
+    }
+}
+
+impl From<RegionCode> for String {
+    fn from(c: RegionCode) -> String {
+        c.0
+    }
+}
+
+impl fmt::Debug for RegionCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RegionCode({})", self.0)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Region {
+    pub code: RegionCode,
+    pub level: RegionLevel,
+    pub name: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Geo {
+    pub lat: f64,
+    pub lng: f64,
+}
+
+impl Geo {
+    pub fn new(lat: f64, lng: f64) -> Result<Self, String> {
+        if !(-90.0..=90.0).contains(&lat) || !(-180.0..=180.0).contains(&lng) || !lat.is_finite() || !lng.is_finite() {
+            return Err(format!("coordinates {lat},{lng} are outside the globe"));
+        }
+        Ok(Geo { lat, lng })
+    }
+}
+
+/// Someone who reported the matter. Only what is valid is kept: an invalid
+/// phone or ID number is left out (with a warning), the matter is not.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Reporter {
+    pub channel: Channel,
+    pub name: Option<String>,
+    pub phone: Option<Phone>,
+    pub id_number: Option<IdNumber>,
+    pub anonymous: bool,
+}
+
+impl fmt::Debug for Reporter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Reporter")
+            .field("channel", &self.channel)
+            .field("name", &self.name.as_deref().map(crate::pii::mask_name))
+            .field("phone", &self.phone)
+            .field("id_number", &self.id_number)
+            .field("anonymous", &self.anonymous)
+            .finish()
+    }
+}
+
+/// One channel record merged into the ticket.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Source {
+    pub channel: Channel,
+    pub system: String,
+    pub record_id: String,
+    pub version: i64,
+    pub received_at: Timestamp,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Attachment {
+    pub kind: String,
+    pub url: String,
+    pub sha256: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CourtCase {
+    pub case_no: String,
+    pub status: String,
+    #[serde(default)]
+    pub documents: Vec<serde_json::Value>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Evaluation {
+    pub result: EvaluationResult,
+    pub by: Option<String>,
+    pub at: Timestamp,
+}
+
+/// What one source record says about a matter: everything of a ticket but
+/// the hub's own bookkeeping (id, revision, the list of sources).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TicketDraft {
+    pub kind: Kind,
+    pub category: Category,
+    pub title: Title,
+    pub description: String,
+    pub region: Region,
+    #[serde(default)]
+    pub address: Option<String>,
+    #[serde(default)]
+    pub geo: Option<Geo>,
+    pub occurred_at: Timestamp,
+    pub reported_at: Timestamp,
+    #[serde(default)]
+    pub due_at: Option<Timestamp>,
+    #[serde(default)]
+    pub urgent: bool,
+    #[serde(default)]
+    pub reporters: Vec<Reporter>,
+    #[serde(default)]
+    pub attachments: Vec<Attachment>,
+    #[serde(default)]
+    pub court: Option<CourtCase>,
+    pub status: Status,
+    #[serde(default)]
+    pub evaluation: Option<Evaluation>,
+}
+
+/// The ticket as the platform receives it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Ticket {
+    pub ticket_id: String,
+    pub revision: i64,
+    #[serde(flatten)]
+    pub draft: TicketDraft,
+    pub sources: Vec<Source>,
+    pub duplicate_of: Option<String>,
+}
+
+impl Ticket {
+    /// A new ticket from its first source record.
+    pub fn create(ticket_id: String, draft: TicketDraft, source: Source) -> Self {
+        Ticket { ticket_id, revision: 1, draft, sources: vec![source], duplicate_of: None }
+    }
+
+    /// A newer version of one of the ticket's own source records: its
+    /// content replaces what that source said, the revision grows.
+    pub fn apply_update(&mut self, draft: TicketDraft, source: Source) {
+        self.draft = draft;
+        match self.sources.iter_mut().find(|s| s.system == source.system && s.record_id == source.record_id) {
+            Some(existing) => *existing = source,
+            None => self.sources.push(source),
+        }
+        self.revision += 1;
+    }
+}
+
+/// A title of at most 80 characters; longer text is cut at a character
+/// boundary with an ellipsis, never rejected.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "String", into = "String")]
+pub struct Title(String);
+
+impl Title {
+    pub const MAX_CHARS: usize = 80;
+
+    pub fn new(text: &str) -> Self {
+        let text = text.trim();
+        if text.chars().count() <= Self::MAX_CHARS {
+            return Title(text.to_string());
+        }
+        let mut cut: String = text.chars().take(Self::MAX_CHARS - 1).collect();
+        cut.push('…');
+        Title(cut)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for Title {
+    fn from(s: String) -> Self {
+        Title::new(&s)
+    }
+}
+
+impl From<Title> for String {
+    fn from(t: Title) -> String {
+        t.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn region_codes_are_padded_and_levelled() {
+        let c = RegionCode::parse("220402").unwrap();
+        assert_eq!(c.as_str(), "220402000000");
+        assert_eq!(c.level(), RegionLevel::County);
+        assert_eq!(RegionCode::parse("220402002").unwrap().level(), RegionLevel::Township);
+        assert_eq!(RegionCode::parse("220402002007").unwrap().level(), RegionLevel::Village);
+        assert_eq!(RegionCode::parse("220400").unwrap().level(), RegionLevel::City);
+        assert!(RegionCode::parse("99999").is_err());
+        assert!(RegionCode::parse("2204020020ab").is_err());
+    }
+
+    #[test]
+    fn titles_are_cut_at_80_characters() {
+        let long = "井".repeat(100);
+        let t = Title::new(&long);
+        assert_eq!(t.as_str().chars().count(), 80);
+        assert!(t.as_str().ends_with('…'));
+    }
+
+    #[test]
+    fn closed_sets_name_their_members_in_errors() {
+        let err = "open".parse::<Status>().unwrap_err();
+        assert!(err.contains("in_progress"), "{err}");
+        assert_eq!(serde_json::to_string(&Kind::GridEvent).unwrap(), "\"grid_event\"");
+    }
+
+    #[test]
+    fn categories_are_four_digits() {
+        assert!(Category::try_from("0101".to_string()).is_ok());
+        assert!(Category::try_from("101".to_string()).is_err());
+    }
+}
