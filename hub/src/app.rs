@@ -30,6 +30,7 @@ pub struct Hub {
     pub metrics: Arc<Metrics>,
     intake: Option<Intake>,
     connectors_stop: CancellationToken,
+    intake_stop: CancellationToken,
     delivery_stop: CancellationToken,
     connectors: Vec<(String, JoinHandle<()>)>,
     intake_task: JoinHandle<()>,
@@ -65,6 +66,7 @@ impl Hub {
         let wake = Arc::new(Notify::new());
         let (intake, rx) = intake_channel(settings.intake.max_batch * 4);
 
+        let intake_stop = CancellationToken::new();
         let intake_task = tokio::spawn(intake::run(
             store.clone(),
             Arc::new(mappings),
@@ -72,6 +74,7 @@ impl Hub {
             settings.intake.clone(),
             rx,
             wake.clone(),
+            intake_stop.clone(),
         ));
         let delivery_stop = CancellationToken::new();
         let dispatcher = tokio::spawn(delivery::run(
@@ -128,6 +131,7 @@ impl Hub {
             metrics,
             intake: Some(intake),
             connectors_stop,
+            intake_stop,
             delivery_stop,
             connectors: running,
             intake_task,
@@ -152,6 +156,7 @@ impl Hub {
             }
         }
         self.intake.take();
+        self.intake_stop.cancel();
         let _ = (&mut self.intake_task).await;
         self.delivery_stop.cancel();
         let _ = (&mut self.dispatcher).await;

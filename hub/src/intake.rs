@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use connectors::{IntakeError, Outcome, RawRecord, Submission};
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 use crate::mapping::{Mappings, Unmappable};
 use crate::metrics::{self, Metrics};
@@ -75,9 +76,10 @@ pub fn to_outcome(stored: StoredOutcome) -> Outcome {
     }
 }
 
-/// Runs until every `Intake` handle is dropped (the connectors have
-/// stopped), committing whatever is still queued before it returns: that
-/// is the "finish in-flight commits" half of a graceful shutdown.
+/// Runs until `stop` is cancelled (or every `Intake` handle is dropped),
+/// then commits whatever is still queued before it returns: that is the
+/// "finish in-flight commits" half of a graceful shutdown. Hand-overs after
+/// `stop` fail with `ShuttingDown`, so their sources keep the records.
 pub async fn run(
     store: Store,
     mappings: Arc<Mappings>,
@@ -85,9 +87,18 @@ pub async fn run(
     settings: IntakeSettings,
     mut rx: mpsc::Receiver<Submission>,
     wake: Arc<tokio::sync::Notify>,
+    stop: CancellationToken,
 ) {
     let mut batch: Vec<Submission> = Vec::with_capacity(settings.max_batch);
-    while rx.recv_many(&mut batch, settings.max_batch).await > 0 {
+    loop {
+        let received = tokio::select! {
+            n = rx.recv_many(&mut batch, settings.max_batch) => n,
+            // Refuse new hand-overs; what is already queued is still committed.
+            _ = stop.cancelled(), if !stop.is_cancelled() => { rx.close(); continue; }
+        };
+        if received == 0 {
+            break;
+        }
         let items: Vec<IntakeItem> = batch.iter().map(|s| prepare(&s.record, &mappings, &settings)).collect();
         let results = store.store_batch(&items).await;
         metrics::inc(&metrics.intake_batches);

@@ -22,16 +22,66 @@ struct Template {
 }
 
 const TEMPLATES: &[Template] = &[
-    Template { kind: "help", category: "0101", title: "下水井塌陷", text: "路口下水井塌陷，车辆陷落，请尽快派人处理并设置警示。" },
-    Template { kind: "complaint", category: "0202", title: "物业不清理楼道杂物", text: "小区物业长期不清理楼道杂物，多次反映未果。" },
-    Template { kind: "complaint", category: "0203", title: "暖气不热", text: "入冬以来家中暖气温度不足十五度，老人孩子受冻。" },
-    Template { kind: "report", category: "0301", title: "砖厂夜间冒黑烟", text: "附近砖厂夜间冒黑烟，气味刺鼻，已持续一周。" },
-    Template { kind: "help", category: "0401", title: "农民工被拖欠工资", text: "某建筑公司拖欠农民工工资三个月，多次讨要无果。" },
-    Template { kind: "dispute", category: "0605", title: "楼上卫生间漏水致损", text: "楼上住户卫生间漏水致楼下天棚受损，双方争吵，需要调解。" },
-    Template { kind: "consultation", category: "0801", title: "咨询医保异地备案", text: "咨询医保异地就医备案需要哪些材料、在哪里办理。" },
-    Template { kind: "suggestion", category: "0802", title: "建议增设公交站点", text: "建议在新建小区门口增设公交站点，方便居民出行。" },
-    Template { kind: "grid_event", category: "0701", title: "楼道堆放杂物堵塞消防通道", text: "网格巡查发现楼道堆放杂物，堵塞消防通道，存在火灾隐患。" },
-    Template { kind: "help", category: "0503", title: "耕地地力保护补贴未发放", text: "本人承包地耕地地力保护补贴至今未发放到卡，请求核实补发。" },
+    Template {
+        kind: "help",
+        category: "0101",
+        title: "下水井塌陷",
+        text: "路口下水井塌陷，车辆陷落，请尽快派人处理并设置警示。",
+    },
+    Template {
+        kind: "complaint",
+        category: "0202",
+        title: "物业不清理楼道杂物",
+        text: "小区物业长期不清理楼道杂物，多次反映未果。",
+    },
+    Template {
+        kind: "complaint",
+        category: "0203",
+        title: "暖气不热",
+        text: "入冬以来家中暖气温度不足十五度，老人孩子受冻。",
+    },
+    Template {
+        kind: "report",
+        category: "0301",
+        title: "砖厂夜间冒黑烟",
+        text: "附近砖厂夜间冒黑烟，气味刺鼻，已持续一周。",
+    },
+    Template {
+        kind: "help",
+        category: "0401",
+        title: "农民工被拖欠工资",
+        text: "某建筑公司拖欠农民工工资三个月，多次讨要无果。",
+    },
+    Template {
+        kind: "dispute",
+        category: "0605",
+        title: "楼上卫生间漏水致损",
+        text: "楼上住户卫生间漏水致楼下天棚受损，双方争吵，需要调解。",
+    },
+    Template {
+        kind: "consultation",
+        category: "0801",
+        title: "咨询医保异地备案",
+        text: "咨询医保异地就医备案需要哪些材料、在哪里办理。",
+    },
+    Template {
+        kind: "suggestion",
+        category: "0802",
+        title: "建议增设公交站点",
+        text: "建议在新建小区门口增设公交站点，方便居民出行。",
+    },
+    Template {
+        kind: "grid_event",
+        category: "0701",
+        title: "楼道堆放杂物堵塞消防通道",
+        text: "网格巡查发现楼道堆放杂物，堵塞消防通道，存在火灾隐患。",
+    },
+    Template {
+        kind: "help",
+        category: "0503",
+        title: "耕地地力保护补贴未发放",
+        text: "本人承包地耕地地力保护补贴至今未发放到卡，请求核实补发。",
+    },
 ];
 
 const REGIONS: &[(&str, &str, &str)] = &[

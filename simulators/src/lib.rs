@@ -5,5 +5,5 @@
 //! retry, ordering and idempotency logic is exercised against realistic
 //! failures instead of a happy path.
 
-pub mod platform;
 pub mod canonical;
+pub mod platform;

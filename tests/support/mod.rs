@@ -1,1 +1,147 @@
+//! Helpers for the end-to-end tests: fresh databases, free ports, the real
+//! `hub` binary as a child process, and a source that resends until the
+//! hub acknowledges.
 
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use connectors::{ContentType, RawRecord};
+use hub::config::Settings;
+use hub::mapping::{CanonicalMapper, Mappings};
+
+pub use hub::store::testing::TestDb;
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+/// Settings for an in-process hub on `db_url` delivering to `platform_url`,
+/// with short pauses so that tests do not wait on backoff.
+pub fn settings(db_url: &str, platform_url: &str) -> Settings {
+    let mut s = Settings::defaults(&[("HUB_PLATFORM_URL", platform_url)]).expect("defaults");
+    s.database_url = db_url.to_string();
+    s.platform.token = "test-token".into();
+    s.platform.timeout = Duration::from_secs(5);
+    s.dispatcher.pause.max = Duration::from_secs(1);
+    s.dispatcher.retry.initial = Duration::from_millis(100);
+    s.dispatcher.retry.max = Duration::from_secs(1);
+    s.dispatcher.auth_probe = Duration::from_millis(500);
+    s.dispatcher.idle_poll = Duration::from_millis(100);
+    s
+}
+
+pub fn canonical_mappings() -> Mappings {
+    let mut m = Mappings::new();
+    m.insert("canon", Arc::new(CanonicalMapper));
+    m
+}
+
+pub fn record(payload: Vec<u8>) -> RawRecord {
+    RawRecord::new("canon", ContentType::Json, payload)
+}
+
+/// Waits until `check` holds, polling; panics with `what` after `timeout`.
+pub async fn wait_for<F, Fut>(timeout: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The `hub` binary of this build (`cargo build -p hub` makes it; `.ci/test` does).
+pub fn hub_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    // target/<profile>/deps/e2e-… → target/<profile>/hub
+    let bin =
+        exe.parent().and_then(Path::parent).expect("target dir").join(format!("hub{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo build -p hub` (or `--release` for benchmarks) first",
+        bin.display()
+    );
+    bin
+}
+
+/// The real hub as a child process, configured by a file.
+pub struct HubProcess {
+    pub config: PathBuf,
+    child: Option<Child>,
+}
+
+impl HubProcess {
+    pub fn start(config: &Path) -> HubProcess {
+        let mut p = HubProcess { config: config.to_path_buf(), child: None };
+        p.restart();
+        p
+    }
+
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "already running");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.config.with_extension("log"))
+            .expect("log file");
+        let child = Command::new(hub_binary())
+            .args(["run", "--config"])
+            .arg(&self.config)
+            .env("RUST_LOG", "info,sqlx=warn")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn hub");
+        self.child = Some(child);
+    }
+
+    /// SIGKILL: no shutdown, no flush, exactly what a crash is.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERM, then wait for a graceful exit.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("running");
+        let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+        child.wait().expect("wait")
+    }
+
+    /// Runs a `hub` subcommand against the same config; returns (success, stdout).
+    pub fn cli(&self, args: &[&str]) -> (bool, String) {
+        let out =
+            Command::new(hub_binary()).args(args).arg("--config").arg(&self.config).output().expect("run hub cli");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+        (out.status.success(), text)
+    }
+}
+
+impl Drop for HubProcess {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// A source that sends a record over HTTP and resends it until the hub
+/// acknowledges (answers 200), as an agency's system does.
+pub async fn send_until_acknowledged(client: &reqwest::Client, url: &str, payload: Vec<u8>) -> serde_json::Value {
+    loop {
+        let sent = client.post(url).header("content-type", "application/json").body(payload.clone()).send().await;
+        if let Ok(r) = sent
+            && r.status().is_success()
+            && let Ok(v) = r.json::<serde_json::Value>().await
+        {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

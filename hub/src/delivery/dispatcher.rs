@@ -110,7 +110,9 @@ pub async fn run(
         client,
         metrics,
         owner: uuid::Uuid::new_v4().simple().to_string(),
-        gate: Gate::Open,
+        // Start with one probe: a hub that starts with a wrong token or
+        // against a platform that is down learns it from one request.
+        gate: Gate::Paused { until: Instant::now(), auth: false },
         consecutive_failures: 0,
         alarm_raised: false,
         results: Vec::new(),

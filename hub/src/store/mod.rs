@@ -9,8 +9,8 @@ mod deadletters;
 mod intake;
 mod outbox;
 mod quarantine;
-mod tickets;
 pub mod testing;
+mod tickets;
 
 #[cfg(test)]
 mod tests;

@@ -33,7 +33,10 @@ impl TestDb {
         let mut conn = AnyConnection::connect_with(&AnyConnectOptions::from_str(&admin).expect("admin url"))
             .await
             .unwrap_or_else(|e| panic!("PostgreSQL at {admin} is needed for this test (run .ci/services): {e}"));
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await.expect("create database");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut conn)
+            .await
+            .expect("create database");
         let _ = conn.close().await;
         let (base, _) = admin.rsplit_once('/').expect("admin url has a database");
         TestDb { url: format!("{base}/{name}"), drop_database: Some(name), dir: None }
@@ -44,7 +47,9 @@ impl TestDb {
     pub async fn cleanup(self) {
         if let Some(name) = &self.drop_database {
             let admin = postgres_admin_url();
-            if let Ok(mut conn) = AnyConnection::connect_with(&AnyConnectOptions::from_str(&admin).expect("admin url")).await {
+            if let Ok(mut conn) =
+                AnyConnection::connect_with(&AnyConnectOptions::from_str(&admin).expect("admin url")).await
+            {
                 let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
                     .execute(&mut conn)
                     .await;

@@ -100,7 +100,10 @@ on_both!(bad_input_is_quarantined_kept_and_replayable, |store, _url| {
     let fixed = store.resolve_quarantine(quarantine_id, &item(m, 1)).await.unwrap();
     assert!(matches!(fixed, StoredOutcome::Created { .. }), "{fixed:?}");
     assert!(store.quarantined(false).await.unwrap().is_empty());
-    assert!(store.resolve_quarantine(quarantine_id, &item(m, 1)).await.is_err(), "a replayed record is not replayed twice");
+    assert!(
+        store.resolve_quarantine(quarantine_id, &item(m, 1)).await.is_err(),
+        "a replayed record is not replayed twice"
+    );
 });
 
 on_both!(outbox_leases_heads_only_and_commits_results, |store, _url| {

@@ -6,8 +6,7 @@ use std::time::Duration;
 use anyhow::Result;
 use clap::Parser;
 use simulators::platform::{
-    Faults, PlatformSim, SimConfig, Stats, Window, parse::millis, parse_duration, parse_rate,
-    parse_window,
+    Faults, PlatformSim, SimConfig, Stats, Window, parse::millis, parse_duration, parse_rate, parse_window,
 };
 
 /// Simulated city governance platform: accepts tickets on
@@ -29,12 +28,7 @@ struct Args {
     listen: String,
 
     /// Bearer token the platform accepts.
-    #[arg(
-        long,
-        env = "PLATFORM_TOKEN",
-        default_value = "demo-token",
-        hide_env_values = true
-    )]
+    #[arg(long, env = "PLATFORM_TOKEN", default_value = "demo-token", hide_env_values = true)]
     token: String,
 
     /// Share of requests answered 500.
@@ -154,10 +148,7 @@ async fn main() -> Result<()> {
 
     let args = Args::parse();
     let faults = args.faults();
-    let sim = PlatformSim::new(SimConfig {
-        token: args.token.clone(),
-        faults: faults.clone(),
-    });
+    let sim = PlatformSim::new(SimConfig { token: args.token.clone(), faults: faults.clone() });
     let server = sim.bind(&args.listen).await?;
     tracing::info!(url = %server.base_url(), ?faults, "platform simulator listening");
 
@@ -217,38 +208,14 @@ mod tests {
         ])
         .unwrap();
         let f = args.faults();
-        assert_eq!(
-            (f.error_rate, f.latency_ms, f.slow_rate, f.slow_ms),
-            (0.05, 20, 0.01, 3000)
-        );
-        assert_eq!(
-            (f.throttle_rate, f.retry_after_secs, f.retry_after_http_date),
-            (0.02, 2, true)
-        );
+        assert_eq!((f.error_rate, f.latency_ms, f.slow_rate, f.slow_ms), (0.05, 20, 0.01, 3000));
+        assert_eq!((f.throttle_rate, f.retry_after_secs, f.retry_after_http_date), (0.02, 2, true));
         assert_eq!(
             f.outages,
-            vec![
-                Window {
-                    start_ms: 10_000,
-                    duration_ms: 30_000
-                },
-                Window {
-                    start_ms: 120_000,
-                    duration_ms: 1_000
-                }
-            ]
+            vec![Window { start_ms: 10_000, duration_ms: 30_000 }, Window { start_ms: 120_000, duration_ms: 1_000 }]
         );
-        assert_eq!(
-            f.unauthorized,
-            vec![Window {
-                start_ms: 5_000,
-                duration_ms: 10_000
-            }]
-        );
-        assert_eq!(
-            (f.reject_rate, f.reject_title_contains.as_deref()),
-            (0.01, Some("测试"))
-        );
+        assert_eq!(f.unauthorized, vec![Window { start_ms: 5_000, duration_ms: 10_000 }]);
+        assert_eq!((f.reject_rate, f.reject_title_contains.as_deref()), (0.01, Some("测试")));
 
         let defaults = Args::try_parse_from(["platform-sim"]).unwrap();
         assert_eq!(defaults.listen, "127.0.0.1:8080");

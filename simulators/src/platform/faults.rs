@@ -130,18 +130,12 @@ mod tests {
 
     #[test]
     fn window_bounds() {
-        let w = Window {
-            start_ms: 100,
-            duration_ms: 50,
-        };
+        let w = Window { start_ms: 100, duration_ms: 50 };
         assert!(!w.contains(99));
         assert!(w.contains(100));
         assert!(w.contains(149));
         assert!(!w.contains(150));
-        let open = Window {
-            start_ms: 5,
-            duration_ms: u64::MAX,
-        };
+        let open = Window { start_ms: 5, duration_ms: u64::MAX };
         assert!(open.contains(u64::MAX - 1));
     }
 
@@ -174,12 +168,7 @@ mod tests {
     #[test]
     fn delay_adds_slow() {
         let mut rng = rand::rng();
-        let f = Faults {
-            latency_ms: 5,
-            slow_rate: 1.0,
-            slow_ms: u64::MAX,
-            ..Faults::default()
-        };
+        let f = Faults { latency_ms: 5, slow_rate: 1.0, slow_ms: u64::MAX, ..Faults::default() };
         assert_eq!(f.roll_delay(&mut rng), Duration::from_millis(u64::MAX));
     }
 

@@ -43,12 +43,7 @@ async fn put_ticket(
 
 /// Everything a PUT does except waiting: synchronous, so the thread-local RNG
 /// never lives across an await.
-fn handle_put(
-    shared: &Shared,
-    ticket_id: &str,
-    headers: &HeaderMap,
-    body: Bytes,
-) -> (Answer, Duration) {
+fn handle_put(shared: &Shared, ticket_id: &str, headers: &HeaderMap, body: Bytes) -> (Answer, Duration) {
     let c = &shared.store.counters;
     bump(&c.requests);
     let faults = shared.faults();
@@ -58,17 +53,13 @@ fn handle_put(
 
     if !authorized(headers, &shared.token) || faults.unauthorized_at(now_ms) {
         bump(&c.unauthorized);
-        return (
-            Answer::json(401, &json!({"error": "missing or invalid bearer token"})),
-            delay,
-        );
+        return (Answer::json(401, &json!({"error": "missing or invalid bearer token"})), delay);
     }
     match faults.roll(now_ms, &mut rng) {
         Injected::None => {}
         Injected::Outage => {
             bump(&c.outage_answers);
-            let body =
-                json!({"error": "the platform is temporarily unavailable (simulated outage)"});
+            let body = json!({"error": "the platform is temporarily unavailable (simulated outage)"});
             return (Answer::json(503, &body), delay);
         }
         Injected::Throttle(retry_after) => {
@@ -79,10 +70,7 @@ fn handle_put(
         }
         Injected::Error => {
             bump(&c.injected_errors);
-            return (
-                Answer::json(500, &json!({"error": "internal error (simulated)"})),
-                delay,
-            );
+            return (Answer::json(500, &json!({"error": "internal error (simulated)"})), delay);
         }
     }
     let Some(key) = idempotency_key(headers) else {
@@ -96,28 +84,15 @@ fn handle_put(
     };
 
     let checked = validate::check(ticket_id, &body);
-    let reject = checked
-        .as_ref()
-        .ok()
-        .and_then(|c| extra_rejection(&faults, &c.title, &mut rng));
-    let answer = shared.store.put(Put {
-        ticket_id,
-        key,
-        checked,
-        body,
-        reject,
-        now_ms,
-    });
+    let reject = checked.as_ref().ok().and_then(|c| extra_rejection(&faults, &c.title, &mut rng));
+    let answer = shared.store.put(Put { ticket_id, key, checked, body, reject, now_ms });
     (answer, delay)
 }
 
 /// The fault-driven `422`s: a forbidden title, or a random rejection.
 fn extra_rejection(faults: &Faults, title: &str, rng: &mut impl rand::Rng) -> Option<Rejection> {
     // An empty needle would reject everything, which is never what was meant.
-    if let Some(needle) = faults
-        .reject_title_contains
-        .as_deref()
-        .filter(|n| !n.is_empty())
+    if let Some(needle) = faults.reject_title_contains.as_deref().filter(|n| !n.is_empty())
         && title.contains(needle)
     {
         return Some(Rejection {
@@ -150,14 +125,8 @@ fn respond(answer: Answer) -> Response {
     let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut resp = (status, Body::from(answer.body)).into_response();
     let headers = resp.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    if let Some(value) = answer
-        .retry_after
-        .and_then(|v| HeaderValue::from_str(&v).ok())
-    {
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    if let Some(value) = answer.retry_after.and_then(|v| HeaderValue::from_str(&v).ok()) {
         headers.insert(header::RETRY_AFTER, value);
     }
     if status == StatusCode::UNAUTHORIZED {
@@ -182,24 +151,15 @@ struct Listed {
 }
 
 async fn list_tickets(State(shared): State<Arc<Shared>>) -> Response {
-    let list: Vec<Listed> = sim(shared)
-        .tickets()
-        .into_iter()
-        .map(|(ticket_id, revision)| Listed {
-            ticket_id,
-            revision,
-        })
-        .collect();
+    let list: Vec<Listed> =
+        sim(shared).tickets().into_iter().map(|(ticket_id, revision)| Listed { ticket_id, revision }).collect();
     axum::Json(list).into_response()
 }
 
 async fn get_ticket(State(shared): State<Arc<Shared>>, Path(ticket_id): Path<String>) -> Response {
     match sim(shared).ticket(&ticket_id) {
         Some(record) => axum::Json(record).into_response(),
-        None => respond(Answer::json(
-            404,
-            &json!({"error": format!("no ticket \"{ticket_id}\"")}),
-        )),
+        None => respond(Answer::json(404, &json!({"error": format!("no ticket \"{ticket_id}\"")}))),
     }
 }
 
@@ -207,10 +167,7 @@ async fn get_faults(State(shared): State<Arc<Shared>>) -> Response {
     axum::Json(sim(shared).faults()).into_response()
 }
 
-async fn put_faults(
-    State(shared): State<Arc<Shared>>,
-    axum::Json(faults): axum::Json<Faults>,
-) -> Response {
+async fn put_faults(State(shared): State<Arc<Shared>>, axum::Json(faults): axum::Json<Faults>) -> Response {
     tracing::info!(?faults, "faults replaced");
     shared.set_faults(faults.clone());
     axum::Json(faults).into_response()
@@ -240,10 +197,7 @@ mod tests {
     #[test]
     fn title_rule_ignores_empty_needle() {
         let mut rng = rand::rng();
-        let mut f = Faults {
-            reject_title_contains: Some(String::new()),
-            ..Faults::default()
-        };
+        let mut f = Faults { reject_title_contains: Some(String::new()), ..Faults::default() };
         assert!(extra_rejection(&f, "anything", &mut rng).is_none());
         f.reject_title_contains = Some("测试".into());
         let r = extra_rejection(&f, "这是测试工单", &mut rng).unwrap();

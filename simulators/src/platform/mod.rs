@@ -49,10 +49,7 @@ pub struct SimConfig {
 impl SimConfig {
     /// A well-behaved platform accepting `token`.
     pub fn new(token: impl Into<String>) -> Self {
-        SimConfig {
-            token: token.into(),
-            faults: Faults::default(),
-        }
+        SimConfig { token: token.into(), faults: Faults::default() }
     }
 }
 
@@ -133,14 +130,17 @@ impl Shared {
 
     /// The current faults; an `Arc` so a request holds no lock while it runs.
     pub(crate) fn faults(&self) -> Arc<Faults> {
-        self.faults
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.faults.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     pub(crate) fn set_faults(&self, faults: Faults) {
         *self.faults.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(faults);
+    }
+}
+
+impl std::fmt::Debug for PlatformSim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PlatformSim").field("stats", &self.stats()).finish_non_exhaustive()
     }
 }
 
@@ -163,9 +163,8 @@ impl PlatformSim {
 
     /// Binds `addr` (e.g. `"127.0.0.1:0"`) and serves.
     pub async fn bind(&self, addr: &str) -> anyhow::Result<ServerHandle> {
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+        let listener =
+            tokio::net::TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
         self.serve(listener).await
     }
 

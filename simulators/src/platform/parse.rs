@@ -20,23 +20,17 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             "invalid duration \"{text}\": expected a whole number and a unit, like 250ms, 3s, 2m or 1h"
         ));
     }
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("invalid duration \"{text}\": number too large"))?;
+    let n: u64 = number.parse().map_err(|_| format!("invalid duration \"{text}\": number too large"))?;
     let ms_per_unit: u64 = match unit.trim() {
         "ms" => 1,
         "s" => 1_000,
         "m" => 60_000,
         "h" => 3_600_000,
         "" => {
-            return Err(format!(
-                "invalid duration \"{text}\": missing unit (ms, s, m or h)"
-            ));
+            return Err(format!("invalid duration \"{text}\": missing unit (ms, s, m or h)"));
         }
         other => {
-            return Err(format!(
-                "invalid duration \"{text}\": unknown unit \"{other}\" (use ms, s, m or h)"
-            ));
+            return Err(format!("invalid duration \"{text}\": unknown unit \"{other}\" (use ms, s, m or h)"));
         }
     };
     n.checked_mul(ms_per_unit)
@@ -47,28 +41,24 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 /// Parses a window `START+DURATION`, both durations since the simulator started,
 /// e.g. `10s+30s` is from second 10 to second 40.
 pub fn parse_window(text: &str) -> Result<Window, String> {
-    let (start, duration) = text.split_once('+').ok_or_else(|| {
-        format!("invalid window \"{text}\": expected START+DURATION, like 10s+30s")
-    })?;
+    let (start, duration) = text
+        .split_once('+')
+        .ok_or_else(|| format!("invalid window \"{text}\": expected START+DURATION, like 10s+30s"))?;
     let start = parse_duration(start).map_err(|e| format!("invalid window start: {e}"))?;
     let duration = parse_duration(duration).map_err(|e| format!("invalid window duration: {e}"))?;
-    Ok(Window {
-        start_ms: millis(start),
-        duration_ms: millis(duration),
-    })
+    Ok(Window { start_ms: millis(start), duration_ms: millis(duration) })
 }
 
 /// Parses a share of requests, `0` to `1` (e.g. `0.05` for 5 %).
 pub fn parse_rate(text: &str) -> Result<f64, String> {
-    let rate: f64 = text.trim().parse().map_err(|_| {
-        format!("invalid rate \"{text}\": expected a number from 0 to 1, like 0.05")
-    })?;
+    let rate: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("invalid rate \"{text}\": expected a number from 0 to 1, like 0.05"))?;
     if (0.0..=1.0).contains(&rate) {
         Ok(rate)
     } else {
-        Err(format!(
-            "invalid rate \"{text}\": must be from 0 to 1 (0.05 means 5 %)"
-        ))
+        Err(format!("invalid rate \"{text}\": must be from 0 to 1 (0.05 means 5 %)"))
     }
 }
 
@@ -110,26 +100,10 @@ mod tests {
 
     #[test]
     fn windows() {
-        assert_eq!(
-            parse_window("10s+30s"),
-            Ok(Window {
-                start_ms: 10_000,
-                duration_ms: 30_000
-            })
-        );
-        assert_eq!(
-            parse_window("0+500ms"),
-            Ok(Window {
-                start_ms: 0,
-                duration_ms: 500
-            })
-        );
+        assert_eq!(parse_window("10s+30s"), Ok(Window { start_ms: 10_000, duration_ms: 30_000 }));
+        assert_eq!(parse_window("0+500ms"), Ok(Window { start_ms: 0, duration_ms: 500 }));
         assert!(parse_window("10s").unwrap_err().contains("START+DURATION"));
-        assert!(
-            parse_window("10s+x")
-                .unwrap_err()
-                .contains("window duration")
-        );
+        assert!(parse_window("10s+x").unwrap_err().contains("window duration"));
     }
 
     #[test]

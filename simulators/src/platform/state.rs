@@ -32,11 +32,7 @@ pub(crate) struct Answer {
 impl Answer {
     pub(crate) fn json(status: u16, body: &Value) -> Self {
         let body = serde_json::to_vec(body).unwrap_or_default();
-        Answer {
-            status,
-            body: Bytes::from(body),
-            retry_after: None,
-        }
+        Answer { status, body: Bytes::from(body), retry_after: None }
     }
 
     /// The `{"error", "field"}` body of a `400`/`422`.
@@ -130,14 +126,7 @@ impl Store {
 
     /// Idempotency key → validation → revision order → apply, atomically.
     pub(crate) fn put(&self, put: Put<'_>) -> Answer {
-        let Put {
-            ticket_id,
-            key,
-            checked,
-            body,
-            reject,
-            now_ms,
-        } = put;
+        let Put { ticket_id, key, checked, body, reject, now_ms } = put;
         let c = &self.counters;
         let mut book = self.book();
         if let Some(seen) = book.keys.get(key)
@@ -152,21 +141,12 @@ impl Store {
                 Answer::rejected(&r)
             }
             (Ok(checked), None) => {
-                let change = AppliedChange {
-                    revision: checked.revision,
-                    idempotency_key: key.to_owned(),
-                    at_ms: now_ms,
-                };
+                let change =
+                    AppliedChange { revision: checked.revision, idempotency_key: key.to_owned(), at_ms: now_ms };
                 apply(&mut book.tickets, c, ticket_id, change, body)
             }
         };
-        book.keys.insert(
-            key.to_owned(),
-            Remembered {
-                answer: answer.clone(),
-                at_ms: now_ms,
-            },
-        );
+        book.keys.insert(key.to_owned(), Remembered { answer: answer.clone(), at_ms: now_ms });
         answer
     }
 
@@ -184,10 +164,7 @@ impl Store {
     pub(crate) fn tickets(&self) -> Vec<(String, i64)> {
         let mut list: Vec<(String, i64)> = {
             let book = self.book();
-            book.tickets
-                .iter()
-                .map(|(id, t)| (id.clone(), t.revision))
-                .collect()
+            book.tickets.iter().map(|(id, t)| (id.clone(), t.revision)).collect()
         };
         list.sort_unstable();
         list
@@ -218,14 +195,7 @@ fn apply(
             (previous, false)
         }
         None => {
-            tickets.insert(
-                ticket_id.to_owned(),
-                Ticket {
-                    revision,
-                    body,
-                    history: vec![change],
-                },
-            );
+            tickets.insert(ticket_id.to_owned(), Ticket { revision, body, history: vec![change] });
             bump(&c.created);
             bump(&c.tickets);
             (0, true)
@@ -235,15 +205,8 @@ fn apply(
     if previous.checked_add(1) != Some(revision) {
         bump(&c.revision_gaps);
     }
-    let (status, result) = if created {
-        (201, "created")
-    } else {
-        (200, "updated")
-    };
-    Answer::json(
-        status,
-        &json!({"ticketId": ticket_id, "revision": revision, "result": result}),
-    )
+    let (status, result) = if created { (201, "created") } else { (200, "updated") };
+    Answer::json(status, &json!({"ticketId": ticket_id, "revision": revision, "result": result}))
 }
 
 #[cfg(test)]
@@ -254,10 +217,7 @@ mod tests {
         store.put(Put {
             ticket_id: id,
             key,
-            checked: Ok(Checked {
-                revision,
-                title: String::new(),
-            }),
+            checked: Ok(Checked { revision, title: String::new() }),
             body: Bytes::from_static(b"{\"x\":1}"),
             reject: None,
             now_ms,
@@ -277,14 +237,7 @@ mod tests {
         assert_eq!(put(&s, "a", "k3", 9, 0).status, 409);
         let st = s.counters.snapshot();
         assert_eq!(
-            (
-                st.applied,
-                st.created,
-                st.duplicate_keys,
-                st.stale_revisions,
-                st.revision_gaps,
-                st.tickets
-            ),
+            (st.applied, st.created, st.duplicate_keys, st.stale_revisions, st.revision_gaps, st.tickets),
             (2, 1, 2, 1, 1, 1)
         );
         let rec = s.ticket("a").unwrap();

@@ -10,25 +10,10 @@ use serde_json::Value;
 use serde_json::error::Category;
 
 /// Ticket kinds the platform knows.
-pub const KINDS: &[&str] = &[
-    "consultation",
-    "help",
-    "complaint",
-    "report",
-    "suggestion",
-    "dispute",
-    "grid_event",
-];
+pub const KINDS: &[&str] = &["consultation", "help", "complaint", "report", "suggestion", "dispute", "grid_event"];
 
 /// Ticket statuses the platform knows.
-pub const STATUSES: &[&str] = &[
-    "new",
-    "dispatched",
-    "in_progress",
-    "resolved",
-    "closed",
-    "withdrawn",
-];
+pub const STATUSES: &[&str] = &["new", "dispatched", "in_progress", "resolved", "closed", "withdrawn"];
 
 /// Longest title, in characters (not bytes: titles are mostly Chinese).
 pub const MAX_TITLE_CHARS: usize = 80;
@@ -44,18 +29,10 @@ pub(crate) struct Rejection {
 
 impl Rejection {
     fn bad_request(error: String) -> Self {
-        Rejection {
-            status: 400,
-            error,
-            field: "body",
-        }
+        Rejection { status: 400, error, field: "body" }
     }
     fn invalid(field: &'static str, error: String) -> Self {
-        Rejection {
-            status: 422,
-            error,
-            field,
-        }
+        Rejection { status: 422, error, field }
     }
 }
 
@@ -82,28 +59,18 @@ struct Probe {
 /// Checks `body` as the ticket `path_id`.
 pub(crate) fn check(path_id: &str, body: &[u8]) -> Result<Checked, Rejection> {
     if std::str::from_utf8(body).is_err() {
-        return Err(Rejection::bad_request(
-            "request body is not valid UTF-8".into(),
-        ));
+        return Err(Rejection::bad_request("request body is not valid UTF-8".into()));
     }
     let first = body.iter().find(|b| !b.is_ascii_whitespace());
     if first != Some(&b'{') {
         // Tell "not JSON" (400) from "JSON, but not an object" (422).
-        return Err(
-            match serde_json::from_slice::<serde::de::IgnoredAny>(body) {
-                Ok(_) => Rejection::invalid(
-                    "body",
-                    "request body must be a JSON object (a ticket)".into(),
-                ),
-                Err(e) => Rejection::bad_request(format!("request body is not valid JSON: {e}")),
-            },
-        );
+        return Err(match serde_json::from_slice::<serde::de::IgnoredAny>(body) {
+            Ok(_) => Rejection::invalid("body", "request body must be a JSON object (a ticket)".into()),
+            Err(e) => Rejection::bad_request(format!("request body is not valid JSON: {e}")),
+        });
     }
     let probe: Probe = serde_json::from_slice(body).map_err(|e| match e.classify() {
-        Category::Data => Rejection::invalid(
-            "body",
-            format!("request body is not an acceptable ticket: {e}"),
-        ),
+        Category::Data => Rejection::invalid("body", format!("request body is not an acceptable ticket: {e}")),
         _ => Rejection::bad_request(format!("request body is not valid JSON: {e}")),
     })?;
 
@@ -111,9 +78,7 @@ pub(crate) fn check(path_id: &str, body: &[u8]) -> Result<Checked, Rejection> {
     if ticket_id != path_id {
         return Err(Rejection::invalid(
             "ticketId",
-            format!(
-                "ticketId \"{ticket_id}\" does not match the ticket id \"{path_id}\" in the URL"
-            ),
+            format!("ticketId \"{ticket_id}\" does not match the ticket id \"{path_id}\" in the URL"),
         ));
     }
 
@@ -132,18 +97,12 @@ pub(crate) fn check(path_id: &str, body: &[u8]) -> Result<Checked, Rejection> {
 
     let kind = required_str(&probe.kind, "kind")?;
     if !KINDS.contains(&kind) {
-        return Err(Rejection::invalid(
-            "kind",
-            format!("kind \"{kind}\" is not one of {}", KINDS.join(", ")),
-        ));
+        return Err(Rejection::invalid("kind", format!("kind \"{kind}\" is not one of {}", KINDS.join(", "))));
     }
 
     let category = required_str(&probe.category, "category")?;
     if !is_digits(category, 4) {
-        return Err(Rejection::invalid(
-            "category",
-            format!("category must be 4 digits, got \"{category}\""),
-        ));
+        return Err(Rejection::invalid("category", format!("category must be 4 digits, got \"{category}\"")));
     }
 
     let title = required_str(&probe.title, "title")?;
@@ -157,10 +116,7 @@ pub(crate) fn check(path_id: &str, body: &[u8]) -> Result<Checked, Rejection> {
 
     if let Some(region) = &probe.region {
         let Some(region) = region.as_object() else {
-            return Err(Rejection::invalid(
-                "region",
-                "region must be an object with a code".into(),
-            ));
+            return Err(Rejection::invalid("region", "region must be an object with a code".into()));
         };
         match region.get("code").and_then(Value::as_str) {
             Some(code) if is_digits(code, 12) => {}
@@ -171,26 +127,17 @@ pub(crate) fn check(path_id: &str, body: &[u8]) -> Result<Checked, Rejection> {
                 ));
             }
             None => {
-                return Err(Rejection::invalid(
-                    "region.code",
-                    "region.code must be a string of 12 digits".into(),
-                ));
+                return Err(Rejection::invalid("region.code", "region.code must be a string of 12 digits".into()));
             }
         }
     }
 
     let status = required_str(&probe.status, "status")?;
     if !STATUSES.contains(&status) {
-        return Err(Rejection::invalid(
-            "status",
-            format!("status \"{status}\" is not one of {}", STATUSES.join(", ")),
-        ));
+        return Err(Rejection::invalid("status", format!("status \"{status}\" is not one of {}", STATUSES.join(", "))));
     }
 
-    Ok(Checked {
-        revision,
-        title: title.to_owned(),
-    })
+    Ok(Checked { revision, title: title.to_owned() })
 }
 
 fn missing(field: &'static str) -> Rejection {
@@ -201,10 +148,7 @@ fn required_str<'a>(value: &'a Option<Value>, field: &'static str) -> Result<&'a
     match value {
         None => Err(missing(field)),
         Some(Value::String(s)) => Ok(s),
-        Some(other) => Err(Rejection::invalid(
-            field,
-            format!("{field} must be a string, got {other}"),
-        )),
+        Some(other) => Err(Rejection::invalid(field, format!("{field} must be a string, got {other}"))),
     }
 }
 
@@ -260,12 +204,7 @@ mod tests {
     fn json_but_wrong_is_422() {
         assert_eq!(check("T-1", b"[1,2]").unwrap_err().status, 422);
         assert_eq!(check("T-1", b"\"x\"").unwrap_err().status, 422);
-        assert_eq!(
-            check("T-1", br#"{"title":"a","title":"b"}"#)
-                .unwrap_err()
-                .status,
-            422
-        );
+        assert_eq!(check("T-1", br#"{"title":"a","title":"b"}"#).unwrap_err().status, 422);
         let cases: Vec<(&str, Value, &str)> = vec![
             ("ticketId", json!("T-2"), "ticketId"),
             ("ticketId", json!(5), "ticketId"),
@@ -286,9 +225,7 @@ mod tests {
             t[key] = value;
             assert_eq!(field_of(t), (422, field), "{key}");
         }
-        for key in [
-            "ticketId", "revision", "kind", "category", "title", "status",
-        ] {
+        for key in ["ticketId", "revision", "kind", "category", "title", "status"] {
             let mut t = ticket();
             t.as_object_mut().unwrap().remove(key);
             let r = check_value(&t).unwrap_err();
