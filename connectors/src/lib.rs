@@ -8,7 +8,9 @@
 //! was stored: the connector must leave the record unacknowledged (or requeue
 //! it) so the source delivers it again.
 
+pub mod amqp;
 pub mod http;
+pub mod mqtt;
 
 mod connector;
 mod intake;

@@ -1,9 +1,22 @@
-//! Storing what a connector handed over: the raw record, and the ticket
-//! revision and outbox row it causes, all in the caller's transaction.
+//! Storing what connectors handed over, a batch at a time: the raw records,
+//! the ticket revisions and outbox rows they cause, in the caller's
+//! transaction, with one multi-row statement per table.
+//!
+//! The order of work is what makes it safe:
+//! 1. insert every raw record (`ON CONFLICT DO NOTHING`): a record that was
+//!    stored before is a duplicate and does nothing else; on PostgreSQL a
+//!    second hub inserting the same record waits here for the first;
+//! 2. read the links and tickets the rest touch;
+//! 3. plan in arrival order, in memory (two versions of one record in one
+//!    batch see each other);
+//! 4. write the plan.
+
+use std::collections::{HashMap, HashSet};
 
 use sqlx::{Any, Row, Transaction};
 
-use super::{StoreError, now_ms};
+use super::batch::{self, MAX_ROWS};
+use super::{Backend, StoreError, now_ms};
 use crate::ticket::{Channel, Source, Ticket, TicketDraft, Timestamp};
 
 /// One record ready to be stored: its identity, its bytes, and what the
@@ -50,13 +63,6 @@ impl StoredOutcome {
     }
 }
 
-enum Plan {
-    Create,
-    Update { ticket_id: String },
-    Stale { ticket_id: String },
-    Quarantine,
-}
-
 /// The key under which a quarantined record's bytes are kept. Its content
 /// hash, not the identity it claims: the same bad bytes again are a
 /// duplicate, while a corrected resend of the same record id and version is
@@ -68,166 +74,418 @@ pub fn quarantine_key(payload: &[u8]) -> String {
     format!("sha256:{hex}")
 }
 
-pub(crate) async fn store_item(
-    tx: &mut Transaction<'static, Any>,
-    item: &IntakeItem,
-) -> Result<StoredOutcome, StoreError> {
-    let plan = match &item.change {
-        Err(_) => Plan::Quarantine,
-        Ok(_) => match find_link(tx, &item.system, &item.record_id).await? {
-            None => Plan::Create,
-            Some((ticket_id, version)) if item.version > version => Plan::Update { ticket_id },
-            Some((ticket_id, _)) => Plan::Stale { ticket_id },
-        },
-    };
-    let (key, version, outcome_label, ticket_id) = match &plan {
-        Plan::Quarantine => (quarantine_key(&item.payload), 0, "quarantined", None),
-        Plan::Create => (item.record_id.clone(), item.version, "created", None),
-        Plan::Update { ticket_id } => (item.record_id.clone(), item.version, "updated", Some(ticket_id.clone())),
-        Plan::Stale { ticket_id } => (item.record_id.clone(), item.version, "stale", Some(ticket_id.clone())),
-    };
-    let warnings = (!item.warnings.is_empty()).then(|| serde_json::to_string(&item.warnings).unwrap_or_default());
-    let now = now_ms();
-    let raw_id: Option<i64> = sqlx::query_scalar(
-        "INSERT INTO raw_records (system, record_id, version, received_at, stored_at, content_type, encoding, metadata, payload, outcome, ticket_id, warnings)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-         ON CONFLICT (system, record_id, version) DO NOTHING
-         RETURNING id",
-    )
-    .bind(&item.system)
-    .bind(&key)
-    .bind(version)
-    .bind(item.received_at.timestamp_millis())
-    .bind(now)
-    .bind(item.content_type)
-    .bind(item.encoding.as_deref())
-    .bind(&item.metadata)
-    .bind(item.payload.as_slice())
-    .bind(outcome_label)
-    .bind(ticket_id.as_deref())
-    .bind(warnings.as_deref())
-    .fetch_optional(&mut **tx)
-    .await?;
-    let Some(raw_id) = raw_id else {
-        return Ok(StoredOutcome::Duplicate);
-    };
-    match (plan, &item.change) {
-        (_, Err(reason)) => {
-            let quarantine_id: i64 = sqlx::query_scalar(
-                "INSERT INTO quarantine (raw_record_id, system, reason, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
-            )
-            .bind(raw_id)
-            .bind(&item.system)
-            .bind(reason)
-            .bind(now)
-            .fetch_one(&mut **tx)
-            .await?;
-            Ok(StoredOutcome::Quarantined { reason: reason.clone(), quarantine_id })
-        }
-        (Plan::Stale { .. }, Ok(_)) => Ok(StoredOutcome::Stale),
-        (plan, Ok(applied)) => {
-            let source = Source {
-                channel: applied.channel,
-                system: item.system.clone(),
-                record_id: item.record_id.clone(),
-                version: item.version,
-                received_at: item.received_at,
-            };
-            let existing = match plan {
-                Plan::Update { ticket_id } => Some(ticket_id),
-                _ => None,
-            };
-            apply_change(tx, raw_id, existing, applied.draft.clone(), source).await
+impl IntakeItem {
+    /// The raw record's unique key: (record id, version), or the content
+    /// hash for what goes to quarantine.
+    fn raw_key(&self) -> (String, i64) {
+        match self.change {
+            Ok(_) => (self.record_id.clone(), self.version),
+            Err(_) => (quarantine_key(&self.payload), 0),
         }
     }
 }
 
-async fn find_link(
-    tx: &mut Transaction<'static, Any>,
-    system: &str,
-    record_id: &str,
-) -> Result<Option<(String, i64)>, StoreError> {
-    let row = sqlx::query("SELECT ticket_id, version FROM source_links WHERE system = $1 AND record_id = $2")
-        .bind(system)
-        .bind(record_id)
-        .fetch_optional(&mut **tx)
-        .await?;
-    Ok(row.map(|r| (r.get(0), r.get(1))))
+/// An item to store; `raw_id` is set when its raw record is already stored
+/// (a quarantined record being replayed).
+pub(crate) struct Pending<'a> {
+    pub item: &'a IntakeItem,
+    pub raw_id: Option<i64>,
 }
 
-/// Creates a ticket from a source record, or makes the next revision of the
-/// ticket the source is linked to, and queues the change for the platform.
-pub(crate) async fn apply_change(
+const RAW_COLUMNS: [&str; 12] = [
+    "system",
+    "record_id",
+    "version",
+    "received_at",
+    "stored_at",
+    "content_type",
+    "encoding",
+    "metadata",
+    "payload",
+    "outcome",
+    "ticket_id",
+    "warnings",
+];
+
+/// What the plan writes besides the raw records.
+#[derive(Default)]
+struct Writes {
+    /// raw id → (outcome, ticket id)
+    raw_outcomes: Vec<(i64, &'static str, Option<String>)>,
+    created: Vec<String>,
+    updated: Vec<String>,
+    links_new: Vec<(String, String, String, i64)>,
+    links_moved: HashMap<(String, String), i64>,
+    /// (ticket id, revision, raw id, cause, body)
+    revisions: Vec<(String, i64, i64, &'static str, String)>,
+    /// (raw id, system, reason)
+    quarantine: Vec<(i64, String, String)>,
+}
+
+pub(crate) async fn store_pending(
     tx: &mut Transaction<'static, Any>,
-    raw_id: i64,
-    existing: Option<String>,
-    draft: TicketDraft,
-    source: Source,
-) -> Result<StoredOutcome, StoreError> {
+    backend: Backend,
+    pending: &[Pending<'_>],
+) -> Result<Vec<StoredOutcome>, StoreError> {
     let now = now_ms();
-    let (ticket, created) = match existing {
-        None => {
-            let ticket_id = uuid::Uuid::now_v7().simple().to_string();
-            (Ticket::create(ticket_id, draft, source.clone()), true)
+    let mut outcomes: Vec<Option<StoredOutcome>> = vec![None; pending.len()];
+    let mut raw_ids: Vec<Option<i64>> = pending.iter().map(|p| p.raw_id).collect();
+
+    // 1. Raw records. A key seen twice in this batch is a duplicate at once.
+    let mut seen = HashSet::new();
+    let mut to_insert = Vec::new();
+    for (i, p) in pending.iter().enumerate() {
+        if p.raw_id.is_some() {
+            continue;
         }
-        Some(ticket_id) => {
-            let mut ticket = super::tickets::load(tx, &ticket_id).await?;
-            ticket.apply_update(draft, source.clone());
-            (ticket, false)
+        let (key, version) = p.item.raw_key();
+        if seen.insert((p.item.system.clone(), key.clone(), version)) {
+            to_insert.push((i, key, version));
+        } else {
+            outcomes[i] = Some(StoredOutcome::Duplicate);
         }
-    };
-    let body = serde_json::to_string(&ticket).expect("a ticket always serializes");
-    if created {
-        sqlx::query("INSERT INTO tickets (ticket_id, revision, status, body, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5)")
-            .bind(&ticket.ticket_id)
-            .bind(ticket.revision)
-            .bind(ticket.draft.status.as_str())
-            .bind(&body)
-            .bind(now)
-            .execute(&mut **tx)
-            .await?;
-        sqlx::query(
-            "INSERT INTO source_links (system, record_id, ticket_id, version, linked_at) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(&source.system)
-        .bind(&source.record_id)
-        .bind(&ticket.ticket_id)
-        .bind(source.version)
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
-    } else {
-        sqlx::query("UPDATE tickets SET revision = $2, status = $3, body = $4, updated_at = $5 WHERE ticket_id = $1")
-            .bind(&ticket.ticket_id)
-            .bind(ticket.revision)
-            .bind(ticket.draft.status.as_str())
-            .bind(&body)
-            .bind(now)
-            .execute(&mut **tx)
-            .await?;
-        sqlx::query("UPDATE source_links SET version = $3 WHERE system = $1 AND record_id = $2")
-            .bind(&source.system)
-            .bind(&source.record_id)
-            .bind(source.version)
-            .execute(&mut **tx)
-            .await?;
     }
-    let cause = if created { "created" } else { "updated" };
-    sqlx::query("INSERT INTO ticket_revisions (ticket_id, revision, raw_record_id, cause, body, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
-        .bind(&ticket.ticket_id)
-        .bind(ticket.revision)
-        .bind(raw_id)
-        .bind(cause)
-        .bind(&body)
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
-    super::outbox::enqueue(tx, &ticket.ticket_id, ticket.revision, &body, now).await?;
-    Ok(if created {
-        StoredOutcome::Created { ticket_id: ticket.ticket_id, revision: ticket.revision }
-    } else {
-        StoredOutcome::Updated { ticket_id: ticket.ticket_id, revision: ticket.revision }
-    })
+    for chunk in to_insert.chunks(MAX_ROWS) {
+        let sql = batch::insert_sql(
+            backend,
+            "raw_records",
+            &RAW_COLUMNS,
+            chunk.len(),
+            "ON CONFLICT (system, record_id, version) DO NOTHING RETURNING id, system, record_id, version",
+        );
+        let mut q = batch::query(sql);
+        for (i, key, version) in chunk {
+            let item = pending[*i].item;
+            let warnings =
+                (!item.warnings.is_empty()).then(|| serde_json::to_string(&item.warnings).unwrap_or_default());
+            q = q
+                .bind(item.system.clone())
+                .bind(key.clone())
+                .bind(*version)
+                .bind(item.received_at.timestamp_millis())
+                .bind(now)
+                .bind(item.content_type)
+                .bind(item.encoding.clone())
+                .bind(item.metadata.clone())
+                .bind(item.payload.clone())
+                .bind("pending")
+                .bind(None::<String>)
+                .bind(warnings);
+        }
+        let rows = q.fetch_all(&mut **tx).await?;
+        let mut inserted: HashMap<(String, String, i64), i64> = HashMap::with_capacity(rows.len());
+        for r in rows {
+            inserted.insert((r.get(1), r.get(2), r.get(3)), r.get(0));
+        }
+        for (i, key, version) in chunk {
+            match inserted.remove(&(pending[*i].item.system.clone(), key.clone(), *version)) {
+                Some(id) => raw_ids[*i] = Some(id),
+                None => outcomes[*i] = Some(StoredOutcome::Duplicate),
+            }
+        }
+    }
+
+    // 2. The links and tickets the remaining records touch.
+    let live: Vec<usize> = (0..pending.len()).filter(|&i| outcomes[i].is_none()).collect();
+    let link_keys: Vec<(String, String)> = live
+        .iter()
+        .filter(|&&i| pending[i].item.change.is_ok())
+        .map(|&i| (pending[i].item.system.clone(), pending[i].item.record_id.clone()))
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let mut links = load_links(tx, backend, &link_keys).await?;
+    let wanted: Vec<String> = live
+        .iter()
+        .filter_map(|&i| {
+            let item = pending[i].item;
+            let (ticket_id, version) = links.get(&(item.system.clone(), item.record_id.clone()))?;
+            (item.change.is_ok() && item.version > *version).then(|| ticket_id.clone())
+        })
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let mut tickets = load_tickets(tx, backend, &wanted).await?;
+
+    // 3. Plan, in arrival order.
+    let mut w = Writes::default();
+    for &i in &live {
+        let item = pending[i].item;
+        let raw_id = raw_ids[i].expect("a live item has a raw record");
+        let applied = match &item.change {
+            Err(reason) => {
+                w.raw_outcomes.push((raw_id, "quarantined", None));
+                w.quarantine.push((raw_id, item.system.clone(), reason.clone()));
+                continue; // its outcome comes with the quarantine id
+            }
+            Ok(applied) => applied,
+        };
+        let source = Source {
+            channel: applied.channel,
+            system: item.system.clone(),
+            record_id: item.record_id.clone(),
+            version: item.version,
+            received_at: item.received_at,
+        };
+        let link_key = (item.system.clone(), item.record_id.clone());
+        let outcome = match links.get(&link_key).cloned() {
+            None => {
+                let ticket_id = uuid::Uuid::now_v7().simple().to_string();
+                let ticket = Ticket::create(ticket_id.clone(), applied.draft.clone(), source);
+                w.links_new.push((link_key.0.clone(), link_key.1.clone(), ticket_id.clone(), item.version));
+                links.insert(link_key, (ticket_id.clone(), item.version));
+                w.created.push(ticket_id.clone());
+                w.revisions.push((ticket_id.clone(), 1, raw_id, "created", body(&ticket)));
+                tickets.insert(ticket_id.clone(), ticket);
+                StoredOutcome::Created { ticket_id, revision: 1 }
+            }
+            Some((ticket_id, version)) if item.version > version => {
+                let ticket = tickets
+                    .get_mut(&ticket_id)
+                    .ok_or_else(|| StoreError::NotFound(format!("ticket {ticket_id} linked but missing")))?;
+                ticket.apply_update(applied.draft.clone(), source);
+                let revision = ticket.revision;
+                w.revisions.push((ticket_id.clone(), revision, raw_id, "updated", body(ticket)));
+                if !w.created.contains(&ticket_id) && !w.updated.contains(&ticket_id) {
+                    w.updated.push(ticket_id.clone());
+                }
+                if !w.links_new.iter().any(|l| l.0 == link_key.0 && l.1 == link_key.1) {
+                    w.links_moved.insert(link_key.clone(), item.version);
+                } else if let Some(l) = w.links_new.iter_mut().find(|l| l.0 == link_key.0 && l.1 == link_key.1) {
+                    l.3 = item.version;
+                }
+                links.insert(link_key, (ticket_id.clone(), item.version));
+                StoredOutcome::Updated { ticket_id, revision }
+            }
+            Some((ticket_id, _)) => {
+                w.raw_outcomes.push((raw_id, "stale", Some(ticket_id)));
+                outcomes[i] = Some(StoredOutcome::Stale);
+                continue;
+            }
+        };
+        let (label, ticket_id) = match &outcome {
+            StoredOutcome::Created { ticket_id, .. } => ("created", ticket_id.clone()),
+            StoredOutcome::Updated { ticket_id, .. } => ("updated", ticket_id.clone()),
+            _ => unreachable!("only creations and updates get here"),
+        };
+        w.raw_outcomes.push((raw_id, label, Some(ticket_id)));
+        outcomes[i] = Some(outcome);
+    }
+
+    // 4. Write it.
+    write_plan(tx, backend, &w, &tickets, now).await?;
+    let quarantine_ids = insert_quarantine(tx, backend, &w.quarantine, now).await?;
+    for &i in &live {
+        if outcomes[i].is_none() {
+            let raw_id = raw_ids[i].expect("live");
+            let reason = pending[i].item.change.as_ref().err().cloned().unwrap_or_default();
+            let quarantine_id = quarantine_ids.get(&raw_id).copied().unwrap_or_default();
+            outcomes[i] = Some(StoredOutcome::Quarantined { reason, quarantine_id });
+        }
+    }
+    Ok(outcomes.into_iter().map(|o| o.expect("every item has an outcome")).collect())
+}
+
+fn body(ticket: &Ticket) -> String {
+    serde_json::to_string(ticket).expect("a ticket always serializes")
+}
+
+async fn load_links(
+    tx: &mut Transaction<'static, Any>,
+    backend: Backend,
+    keys: &[(String, String)],
+) -> Result<HashMap<(String, String), (String, i64)>, StoreError> {
+    let mut links = HashMap::with_capacity(keys.len());
+    for chunk in keys.chunks(MAX_ROWS) {
+        let sql = format!(
+            "SELECT l.system, l.record_id, l.ticket_id, l.version FROM source_links l JOIN {} AS v ON l.system = v.column1 AND l.record_id = v.column2",
+            batch::values_table(backend, 2, chunk.len(), 1)
+        );
+        let mut q = batch::query(sql);
+        for (system, record_id) in chunk {
+            q = q.bind(system.clone()).bind(record_id.clone());
+        }
+        for r in q.fetch_all(&mut **tx).await? {
+            links.insert((r.get(0), r.get(1)), (r.get(2), r.get(3)));
+        }
+    }
+    Ok(links)
+}
+
+async fn load_tickets(
+    tx: &mut Transaction<'static, Any>,
+    backend: Backend,
+    ids: &[String],
+) -> Result<HashMap<String, Ticket>, StoreError> {
+    let mut tickets = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(MAX_ROWS) {
+        let sql =
+            format!("SELECT ticket_id, body FROM tickets WHERE ticket_id IN ({})", batch::list(backend, chunk.len()));
+        let mut q = batch::query(sql);
+        for id in chunk {
+            q = q.bind(id.clone());
+        }
+        for r in q.fetch_all(&mut **tx).await? {
+            let id: String = r.get(0);
+            let text: String = r.get(1);
+            let ticket = serde_json::from_str(&text)
+                .map_err(|source| StoreError::CorruptTicket { ticket_id: id.clone(), source })?;
+            tickets.insert(id, ticket);
+        }
+    }
+    Ok(tickets)
+}
+
+async fn write_plan(
+    tx: &mut Transaction<'static, Any>,
+    backend: Backend,
+    w: &Writes,
+    tickets: &HashMap<String, Ticket>,
+    now: i64,
+) -> Result<(), StoreError> {
+    for chunk in w.raw_outcomes.chunks(MAX_ROWS) {
+        let sql = format!(
+            "UPDATE raw_records SET outcome = v.column2, ticket_id = v.column3 FROM {} AS v WHERE raw_records.id = v.column1",
+            batch::values_table(backend, 3, chunk.len(), 1)
+        );
+        let mut q = batch::query(sql);
+        for (id, outcome, ticket_id) in chunk {
+            q = q.bind(*id).bind(*outcome).bind(ticket_id.clone());
+        }
+        q.execute(&mut **tx).await?;
+    }
+    // A ticket's row carries the body of its last revision in this batch,
+    // serialized once already.
+    let mut last_body: HashMap<&str, &str> = HashMap::with_capacity(w.revisions.len());
+    for (ticket_id, _, _, _, text) in &w.revisions {
+        last_body.insert(ticket_id, text);
+    }
+    for chunk in w.created.chunks(MAX_ROWS) {
+        let sql = batch::insert_sql(
+            backend,
+            "tickets",
+            &["ticket_id", "revision", "status", "body", "created_at", "updated_at"],
+            chunk.len(),
+            "",
+        );
+        let mut q = batch::query(sql);
+        for id in chunk {
+            let t = &tickets[id];
+            q = q
+                .bind(id.clone())
+                .bind(t.revision)
+                .bind(t.draft.status.as_str())
+                .bind(last_body[id.as_str()])
+                .bind(now)
+                .bind(now);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    for chunk in w.updated.chunks(MAX_ROWS) {
+        let sql = format!(
+            "UPDATE tickets SET revision = v.column2, status = v.column3, body = v.column4, updated_at = v.column5 FROM {} AS v WHERE tickets.ticket_id = v.column1",
+            batch::values_table(backend, 5, chunk.len(), 1)
+        );
+        let mut q = batch::query(sql);
+        for id in chunk {
+            let t = &tickets[id];
+            q = q
+                .bind(id.clone())
+                .bind(t.revision)
+                .bind(t.draft.status.as_str())
+                .bind(last_body[id.as_str()])
+                .bind(now);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    for chunk in w.links_new.chunks(MAX_ROWS) {
+        let sql = batch::insert_sql(
+            backend,
+            "source_links",
+            &["system", "record_id", "ticket_id", "version", "linked_at"],
+            chunk.len(),
+            "",
+        );
+        let mut q = batch::query(sql);
+        for (system, record_id, ticket_id, version) in chunk {
+            q = q.bind(system.clone()).bind(record_id.clone()).bind(ticket_id.clone()).bind(*version).bind(now);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    let moved: Vec<_> = w.links_moved.iter().collect();
+    for chunk in moved.chunks(MAX_ROWS) {
+        let sql = format!(
+            "UPDATE source_links SET version = v.column3 FROM {} AS v WHERE source_links.system = v.column1 AND source_links.record_id = v.column2",
+            batch::values_table(backend, 3, chunk.len(), 1)
+        );
+        let mut q = batch::query(sql);
+        for ((system, record_id), version) in chunk {
+            q = q.bind(system.clone()).bind(record_id.clone()).bind(**version);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    for chunk in w.revisions.chunks(MAX_ROWS) {
+        let sql = batch::insert_sql(
+            backend,
+            "ticket_revisions",
+            &["ticket_id", "revision", "raw_record_id", "cause", "body", "created_at"],
+            chunk.len(),
+            "",
+        );
+        let mut q = batch::query(sql);
+        for (ticket_id, revision, raw_id, cause, text) in chunk {
+            q = q.bind(ticket_id.clone()).bind(*revision).bind(*raw_id).bind(*cause).bind(text.clone()).bind(now);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    // Every revision is a change for the platform, in the same transaction.
+    for chunk in w.revisions.chunks(MAX_ROWS) {
+        let sql = batch::insert_sql(
+            backend,
+            "outbox",
+            &["ticket_id", "revision", "idempotency_key", "body", "next_attempt_at", "created_at"],
+            chunk.len(),
+            "",
+        );
+        let mut q = batch::query(sql);
+        for (ticket_id, revision, _, _, text) in chunk {
+            q = q
+                .bind(ticket_id.clone())
+                .bind(*revision)
+                .bind(format!("{ticket_id}:{revision}"))
+                .bind(text.clone())
+                .bind(now)
+                .bind(now);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+async fn insert_quarantine(
+    tx: &mut Transaction<'static, Any>,
+    backend: Backend,
+    rows: &[(i64, String, String)],
+    now: i64,
+) -> Result<HashMap<i64, i64>, StoreError> {
+    let mut ids = HashMap::with_capacity(rows.len());
+    for chunk in rows.chunks(MAX_ROWS) {
+        let sql = batch::insert_sql(
+            backend,
+            "quarantine",
+            &["raw_record_id", "system", "reason", "created_at"],
+            chunk.len(),
+            "RETURNING id, raw_record_id",
+        );
+        let mut q = batch::query(sql);
+        for (raw_id, system, reason) in chunk {
+            q = q.bind(*raw_id).bind(system.clone()).bind(reason.clone()).bind(now);
+        }
+        for r in q.fetch_all(&mut **tx).await? {
+            ids.insert(r.get::<i64, _>(1), r.get::<i64, _>(0));
+        }
+    }
+    Ok(ids)
 }
 
 impl super::Store {
@@ -252,11 +510,9 @@ impl super::Store {
     }
 
     async fn try_store_batch(&self, items: &[IntakeItem]) -> Result<Vec<StoredOutcome>, StoreError> {
+        let pending: Vec<Pending> = items.iter().map(|item| Pending { item, raw_id: None }).collect();
         let mut w = self.begin_write().await?;
-        let mut outcomes = Vec::with_capacity(items.len());
-        for item in items {
-            outcomes.push(store_item(&mut w.tx, item).await?);
-        }
+        let outcomes = store_pending(&mut w.tx, self.backend, &pending).await?;
         w.commit().await?;
         Ok(outcomes)
     }

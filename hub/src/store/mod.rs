@@ -5,6 +5,7 @@
 //! backends run the same SQL; the few places where the dialects differ
 //! (locking) ask [`Backend`]. Times are epoch milliseconds.
 
+mod batch;
 mod deadletters;
 mod intake;
 mod outbox;

@@ -5,27 +5,10 @@
 //! pending change of a ticket is ever leased, so revisions of one ticket go
 //! out in order while different tickets go in parallel.
 
-use sqlx::{Any, Row, Transaction};
+use sqlx::Row;
 
+use super::batch::{self, MAX_ROWS};
 use super::{Backend, Store, StoreError, now_ms};
-
-pub(crate) async fn enqueue(
-    tx: &mut Transaction<'static, Any>,
-    ticket_id: &str,
-    revision: i64,
-    body: &str,
-    now: i64,
-) -> Result<(), StoreError> {
-    sqlx::query("INSERT INTO outbox (ticket_id, revision, idempotency_key, body, next_attempt_at, created_at) VALUES ($1, $2, $3, $4, $5, $5)")
-        .bind(ticket_id)
-        .bind(revision)
-        .bind(format!("{ticket_id}:{revision}"))
-        .bind(body)
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
-}
 
 /// A change leased for delivery.
 #[derive(Clone, Debug)]
@@ -95,25 +78,31 @@ impl Store {
         Ok(leased)
     }
 
-    /// Commits the results of a batch of deliveries in one transaction.
+    /// Commits the results of a batch of deliveries in one transaction,
+    /// one statement per kind of result.
     pub async fn complete(&self, results: &[(LeasedChange, DeliveryResult)]) -> Result<(), StoreError> {
         if results.is_empty() {
             return Ok(());
         }
         let now = now_ms();
+        let done: Vec<&LeasedChange> =
+            results.iter().filter(|(_, r)| matches!(r, DeliveryResult::Done)).map(|(c, _)| c).collect();
         let mut w = self.begin_write().await?;
+        for chunk in done.chunks(MAX_ROWS) {
+            let sql = format!(
+                "UPDATE tickets SET delivered_revision = v.column2 FROM {} AS v
+                 WHERE tickets.ticket_id = v.column1 AND tickets.delivered_revision < v.column2",
+                batch::values_table(self.backend, 2, chunk.len(), 1)
+            );
+            let mut q = batch::query(sql);
+            for c in chunk {
+                q = q.bind(c.ticket_id.clone()).bind(c.revision);
+            }
+            q.execute(&mut *w.tx).await?;
+        }
         for (change, result) in results {
             match result {
-                DeliveryResult::Done => {
-                    delete(&mut w.tx, change.id).await?;
-                    sqlx::query(
-                        "UPDATE tickets SET delivered_revision = $2 WHERE ticket_id = $1 AND delivered_revision < $2",
-                    )
-                    .bind(&change.ticket_id)
-                    .bind(change.revision)
-                    .execute(&mut *w.tx)
-                    .await?;
-                }
+                DeliveryResult::Done => {}
                 DeliveryResult::Rejected { status, response } => {
                     sqlx::query(
                         "INSERT INTO dead_letters (ticket_id, revision, idempotency_key, body, status_code, response, attempts, created_at)
@@ -129,7 +118,6 @@ impl Store {
                     .bind(now)
                     .execute(&mut *w.tx)
                     .await?;
-                    delete(&mut w.tx, change.id).await?;
                 }
                 DeliveryResult::Retry { next_attempt_at, error } => {
                     sqlx::query(
@@ -148,6 +136,20 @@ impl Store {
                         .await?;
                 }
             }
+        }
+        // Done and dead-lettered changes leave the outbox together.
+        let gone: Vec<i64> = results
+            .iter()
+            .filter(|(_, r)| matches!(r, DeliveryResult::Done | DeliveryResult::Rejected { .. }))
+            .map(|(c, _)| c.id)
+            .collect();
+        for chunk in gone.chunks(MAX_ROWS) {
+            let mut q =
+                batch::query(format!("DELETE FROM outbox WHERE id IN ({})", batch::list(self.backend, chunk.len())));
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            q.execute(&mut *w.tx).await?;
         }
         w.commit().await?;
         Ok(())
@@ -178,9 +180,4 @@ impl Store {
             .await?;
         Ok(rows.into_iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4))).collect())
     }
-}
-
-async fn delete(tx: &mut Transaction<'static, Any>, id: i64) -> Result<(), StoreError> {
-    sqlx::query("DELETE FROM outbox WHERE id = $1").bind(id).execute(&mut **tx).await?;
-    Ok(())
 }

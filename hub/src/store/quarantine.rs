@@ -2,9 +2,8 @@
 
 use sqlx::Row;
 
-use super::intake::{IntakeItem, StoredOutcome, apply_change};
+use super::intake::{IntakeItem, Pending, StoredOutcome, store_pending};
 use super::{Store, StoreError, now_ms};
-use crate::ticket::Source;
 
 #[derive(Clone, Debug)]
 pub struct QuarantinedRecord {
@@ -77,28 +76,9 @@ impl Store {
                     .await?;
                 StoredOutcome::Quarantined { reason: reason.clone(), quarantine_id: id }
             }
-            Ok(applied) => {
-                let link: Option<(String, i64)> =
-                    sqlx::query("SELECT ticket_id, version FROM source_links WHERE system = $1 AND record_id = $2")
-                        .bind(&item.system)
-                        .bind(&item.record_id)
-                        .fetch_optional(&mut *w.tx)
-                        .await?
-                        .map(|r| (r.get(0), r.get(1)));
-                let outcome = match link {
-                    Some((_, version)) if version >= item.version => StoredOutcome::Stale,
-                    link => {
-                        let source = Source {
-                            channel: applied.channel,
-                            system: item.system.clone(),
-                            record_id: item.record_id.clone(),
-                            version: item.version,
-                            received_at: item.received_at,
-                        };
-                        apply_change(&mut w.tx, q.raw_record_id, link.map(|l| l.0), applied.draft.clone(), source)
-                            .await?
-                    }
-                };
+            Ok(_) => {
+                let pending = [Pending { item, raw_id: Some(q.raw_record_id) }];
+                let outcome = store_pending(&mut w.tx, self.backend, &pending).await?.remove(0);
                 sqlx::query("UPDATE quarantine SET state = 'replayed', resolved_at = $2 WHERE id = $1")
                     .bind(id)
                     .bind(now)

@@ -175,3 +175,32 @@ on_both!(two_hubs_storing_the_same_record_at_once_make_one_ticket, |store, url| 
     assert!(la.iter().all(|x| lb.iter().all(|y| x.id != y.id)));
     other.close().await;
 });
+
+on_both!(one_batch_with_every_case_in_it, |store, _url| {
+    let ms = simulators::canonical::matters(7, 3, "B");
+    one(&store, item(&ms[2], 2)).await;
+    let bad = br#"{"recordId": "B-bad"}"#;
+    let batch = vec![
+        item(&ms[0], 1),
+        item(&ms[0], 3),
+        item(&ms[0], 2), // older than what this very batch applied
+        item(&ms[1], 1),
+        item(&ms[1], 1), // the same record twice in one batch
+        bad_item(bad),
+        item(&ms[2], 1), // older than what was stored before
+        item(&ms[2], 2), // stored before
+    ];
+    let out: Vec<StoredOutcome> = store.store_batch(&batch).await.into_iter().map(Result::unwrap).collect();
+    let labels: Vec<&str> = out.iter().map(StoredOutcome::label).collect();
+    assert_eq!(labels, ["created", "updated", "stale", "created", "duplicate", "quarantined", "stale", "duplicate"]);
+    let StoredOutcome::Updated { ticket_id, revision } = &out[1] else { panic!() };
+    assert_eq!(*revision, 2);
+    let t = store.ticket(ticket_id).await.unwrap();
+    assert_eq!((t.ticket.revision, t.ticket.sources[0].version, t.revisions.len()), (2, 3, 2));
+    // Both revisions wait in the outbox, the first one first.
+    let leased = store.lease("x", 10, 60_000).await.unwrap();
+    let mine: Vec<i64> = leased.iter().filter(|c| &c.ticket_id == ticket_id).map(|c| c.revision).collect();
+    assert_eq!(mine, vec![1]);
+    let counts = store.record_counts().await.unwrap();
+    assert!(counts.iter().all(|(_, outcome, _)| outcome != "pending"), "{counts:?}");
+});

@@ -1,17 +1,9 @@
 //! Reading tickets back: for updates, for `hub ticket show`, for summaries.
 
-use sqlx::{Any, Row, Transaction};
+use sqlx::Row;
 
 use super::{Store, StoreError};
 use crate::ticket::Ticket;
-
-pub(crate) async fn load(tx: &mut Transaction<'static, Any>, ticket_id: &str) -> Result<Ticket, StoreError> {
-    let body: String = sqlx::query_scalar("SELECT body FROM tickets WHERE ticket_id = $1")
-        .bind(ticket_id)
-        .fetch_one(&mut **tx)
-        .await?;
-    serde_json::from_str(&body).map_err(|source| StoreError::CorruptTicket { ticket_id: ticket_id.to_string(), source })
-}
 
 /// A ticket with the hub's delivery bookkeeping.
 #[derive(Debug)]

@@ -1,0 +1,307 @@
+//! What the MQTT connector is told: where the broker is, who it is there, what it subscribes to.
+
+use std::time::Duration;
+
+/// The terminals' three upward topics (see the terminal contract); `+` stands
+/// for the county code and the worker id.
+pub const DEFAULT_TOPICS: [&str; 3] = ["grid/+/+/report", "grid/+/+/progress", "grid/+/+/evaluation"];
+
+/// The contract's payload limit. Larger payloads are still handed to the hub,
+/// which quarantines them with a reason; the connector never drops one.
+pub const MAX_PAYLOAD_BYTES: usize = 256 * 1024;
+
+/// The largest packet MQTT can encode (remaining length of 268,435,455 bytes
+/// plus the fixed header). The client accepts anything up to this because a
+/// packet it refused would drop the connection, come back on the next one,
+/// and block the whole persistent session. Capping sizes is the broker's job
+/// (Mosquitto's `message_size_limit`).
+pub(crate) const PROTOCOL_MAX_PACKET: usize = 268_435_455 + 5;
+
+/// Configuration of one [`MqttConnector`](super::MqttConnector).
+#[derive(Clone, Debug)]
+pub struct MqttConfig {
+    /// `mqtt://host:port` (or `tcp://`), optionally `?client_id=…`. No TLS.
+    pub url: String,
+    /// The source system the records carry (`terminal`).
+    pub system: String,
+    /// The MQTT client id. It names the persistent session on the broker
+    /// (subscriptions and unacknowledged messages), so it must be non-empty
+    /// and the same across restarts, and two hubs must never share one: the
+    /// broker would disconnect the older of the two.
+    pub client_id: String,
+    /// Topic filters, subscribed at QoS 1.
+    pub topics: Vec<String>,
+    /// Subscribe as `$share/{group}/{filter}` (MQTT 5) so that several hubs,
+    /// each with its own client id, split the terminals' messages. Selects the
+    /// v5 client; without it the connector speaks MQTT 3.1.1.
+    pub shared_group: Option<String>,
+    /// How many messages may be on their way to the hub, unacknowledged, at
+    /// once. Under MQTT 5 the broker is told (receive maximum); under 3.1.1
+    /// the broker's own setting (Mosquitto `max_inflight_messages`, 20 by
+    /// default) limits what it sends, and this only bounds concurrent submits.
+    pub inflight: u16,
+    /// MQTT keep-alive; at least 5 s (rumqttc's v5 client refuses less).
+    pub keep_alive: Duration,
+    /// First wait before reconnecting after the connection failed.
+    pub reconnect_initial: Duration,
+    /// Longest wait between reconnection attempts.
+    pub reconnect_max: Duration,
+    /// The contract's payload limit, used only to note oversized payloads in
+    /// the log (size and packet id, never content); the hub quarantines them.
+    pub max_payload_bytes: usize,
+    /// MQTT 5 only: how long the broker keeps the session (and the messages
+    /// queued for it) while the hub is away. Under 3.1.1 the broker decides
+    /// (Mosquitto: forever unless `persistent_client_expiration` is set).
+    pub session_expiry: Duration,
+}
+
+impl MqttConfig {
+    /// A configuration with the defaults: the contract's topics, MQTT 3.1.1,
+    /// 64 in flight, 30 s keep-alive, reconnect after 0.5 s doubling up to 30 s.
+    /// The client id comes from the URL's `?client_id=` if it has one;
+    /// otherwise set [`client_id`](Self::client_id) before use.
+    pub fn new(url: impl Into<String>, system: impl Into<String>) -> Self {
+        let url = url.into();
+        let client_id = parse_url(&url).ok().and_then(|e| e.client_id).unwrap_or_default();
+        MqttConfig {
+            url,
+            system: system.into(),
+            client_id,
+            topics: DEFAULT_TOPICS.iter().map(|t| t.to_string()).collect(),
+            shared_group: None,
+            inflight: 64,
+            keep_alive: Duration::from_secs(30),
+            reconnect_initial: Duration::from_millis(500),
+            reconnect_max: Duration::from_secs(30),
+            max_payload_bytes: MAX_PAYLOAD_BYTES,
+            session_expiry: Duration::from_secs(7 * 24 * 3600),
+        }
+    }
+
+    pub fn with_client_id(mut self, client_id: impl Into<String>) -> Self {
+        self.client_id = client_id.into();
+        self
+    }
+
+    pub fn with_topics<I, S>(mut self, topics: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.topics = topics.into_iter().map(Into::into).collect();
+        self
+    }
+
+    pub fn with_shared_group(mut self, group: impl Into<String>) -> Self {
+        self.shared_group = Some(group.into());
+        self
+    }
+
+    /// Checks everything a connection needs and resolves the broker address.
+    pub(crate) fn validate(&self) -> Result<Endpoint, ConfigError> {
+        let mut endpoint = parse_url(&self.url)?;
+        match (endpoint.client_id.take(), self.client_id.trim()) {
+            (Some(from_url), "") => endpoint.client_id = Some(from_url),
+            (Some(from_url), field) if from_url != field => {
+                return Err(ConfigError::ConflictingClientId { url: from_url, field: field.to_string() });
+            }
+            (_, "") => return Err(ConfigError::MissingClientId),
+            (_, field) => endpoint.client_id = Some(field.to_string()),
+        }
+        if endpoint.client_id.as_deref().is_some_and(|id| id.chars().any(char::is_control) || id.len() > 65535) {
+            return Err(ConfigError::Invalid("client_id must be printable and at most 65535 bytes".into()));
+        }
+        if self.system.trim().is_empty() {
+            return Err(ConfigError::Invalid("system must not be empty".into()));
+        }
+        if self.topics.is_empty() {
+            return Err(ConfigError::Invalid("at least one topic filter is needed".into()));
+        }
+        for filter in &self.topics {
+            if !valid_filter(filter) {
+                return Err(ConfigError::BadTopic(filter.clone()));
+            }
+            if filter.starts_with("$share/") {
+                return Err(ConfigError::BadTopic(format!("{filter} (set shared_group instead of writing $share/)")));
+            }
+        }
+        if let Some(group) = &self.shared_group
+            && (group.is_empty() || group.contains(['/', '+', '#']) || group.chars().any(char::is_control))
+        {
+            return Err(ConfigError::BadGroup(group.clone()));
+        }
+        if self.inflight == 0 {
+            return Err(ConfigError::Invalid("inflight must be at least 1".into()));
+        }
+        if self.keep_alive < Duration::from_secs(5) || self.keep_alive > Duration::from_secs(u16::MAX as u64) {
+            return Err(ConfigError::Invalid("keep_alive must be between 5 s and 65535 s".into()));
+        }
+        if self.reconnect_initial.is_zero() || self.reconnect_max < self.reconnect_initial {
+            return Err(ConfigError::Invalid("need 0 < reconnect_initial <= reconnect_max".into()));
+        }
+        if self.max_payload_bytes == 0 {
+            return Err(ConfigError::Invalid("max_payload_bytes must be positive".into()));
+        }
+        if self.shared_group.is_some() && self.session_expiry.is_zero() {
+            return Err(ConfigError::Invalid(
+                "session_expiry must be positive: a zero expiry is a clean session".into(),
+            ));
+        }
+        Ok(endpoint)
+    }
+
+    /// The filters as subscribed: with the shared-subscription prefix if a group is set.
+    pub(crate) fn subscriptions(&self) -> Vec<String> {
+        match &self.shared_group {
+            Some(group) => self.topics.iter().map(|f| format!("$share/{group}/{f}")).collect(),
+            None => self.topics.clone(),
+        }
+    }
+}
+
+/// Where the broker is, as read from the URL.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Endpoint {
+    pub host: String,
+    pub port: u16,
+    pub client_id: Option<String>,
+}
+
+impl Endpoint {
+    pub(crate) fn client_id(&self) -> &str {
+        self.client_id.as_deref().unwrap_or_default()
+    }
+}
+
+/// A configuration that cannot work; reported once, at start.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("bad MQTT url `{url}`: {reason}")]
+    BadUrl { url: String, reason: String },
+    #[error("no MQTT client id: a persistent session needs a stable, non-empty one")]
+    MissingClientId,
+    #[error("the MQTT url says client_id `{url}` but the config says `{field}`")]
+    ConflictingClientId { url: String, field: String },
+    #[error("bad MQTT topic filter `{0}`")]
+    BadTopic(String),
+    #[error("bad shared subscription group `{0}`: no `/`, `+` or `#`")]
+    BadGroup(String),
+    #[error("bad MQTT setting: {0}")]
+    Invalid(String),
+}
+
+/// Parses `mqtt://host[:port][/][?client_id=…]`; the port defaults to 1883.
+pub(crate) fn parse_url(url: &str) -> Result<Endpoint, ConfigError> {
+    let bad = |reason: &str| ConfigError::BadUrl { url: url.to_string(), reason: reason.to_string() };
+    let (scheme, rest) = url.split_once("://").ok_or_else(|| bad("expected mqtt://host:port"))?;
+    if !matches!(scheme.to_ascii_lowercase().as_str(), "mqtt" | "tcp") {
+        return Err(bad("only mqtt:// (plain TCP) is supported"));
+    }
+    let (authority, query) = match rest.split_once('?') {
+        Some((a, q)) => (a, Some(q)),
+        None => (rest, None),
+    };
+    let authority = authority.strip_suffix('/').unwrap_or(authority);
+    if authority.contains('/') {
+        return Err(bad("no path allowed"));
+    }
+    if authority.contains('@') {
+        return Err(bad("credentials in the url are not supported"));
+    }
+    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+        let (host, after) = v6.split_once(']').ok_or_else(|| bad("unclosed [ in IPv6 address"))?;
+        match after {
+            "" => (host, None),
+            p => (host, Some(p.strip_prefix(':').ok_or_else(|| bad("expected :port after ]"))?)),
+        }
+    } else {
+        match authority.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        }
+    };
+    if host.is_empty() {
+        return Err(bad("no host"));
+    }
+    let port = match port {
+        None => 1883,
+        Some(p) => p.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(|| bad("port must be 1..=65535"))?,
+    };
+    let mut client_id = None;
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=') {
+            Some(("client_id", v)) if !v.is_empty() => client_id = Some(v.to_string()),
+            _ => return Err(bad("the only query parameter understood is client_id=…")),
+        }
+    }
+    Ok(Endpoint { host: host.to_string(), port, client_id })
+}
+
+/// A topic filter as MQTT allows it: `+` and `#` only as whole levels, `#` last.
+fn valid_filter(filter: &str) -> bool {
+    if filter.is_empty() || filter.contains('\0') {
+        return false;
+    }
+    let levels: Vec<&str> = filter.split('/').collect();
+    levels.iter().enumerate().all(|(i, level)| match *level {
+        "+" => true,
+        "#" => i == levels.len() - 1,
+        l => !l.contains(['+', '#']),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        let e = parse_url("mqtt://127.0.0.1:1883").unwrap();
+        assert_eq!((e.host.as_str(), e.port, e.client_id), ("127.0.0.1", 1883, None));
+        let e = parse_url("mqtt://broker.local/?client_id=hub-1").unwrap();
+        assert_eq!((e.host.as_str(), e.port, e.client_id.as_deref()), ("broker.local", 1883, Some("hub-1")));
+        let e = parse_url("tcp://[::1]:2883").unwrap();
+        assert_eq!((e.host.as_str(), e.port), ("::1", 2883));
+        for bad in [
+            "127.0.0.1:1883",
+            "mqtts://h:8883",
+            "mqtt://:1883",
+            "mqtt://h:0",
+            "mqtt://h:x",
+            "mqtt://h/a",
+            "mqtt://u:p@h",
+            "mqtt://h?foo=1",
+        ] {
+            assert!(parse_url(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn client_id_from_url_or_field() {
+        let c = MqttConfig::new("mqtt://h:1?client_id=a", "terminal");
+        assert_eq!(c.client_id, "a");
+        assert_eq!(c.validate().unwrap().client_id(), "a");
+        let c = MqttConfig::new("mqtt://h:1", "terminal");
+        assert_eq!(c.validate(), Err(ConfigError::MissingClientId));
+        assert_eq!(c.clone().with_client_id("b").validate().unwrap().client_id(), "b");
+        let c = MqttConfig::new("mqtt://h:1?client_id=a", "terminal").with_client_id("b");
+        assert!(matches!(c.validate(), Err(ConfigError::ConflictingClientId { .. })));
+    }
+
+    #[test]
+    fn filters_and_groups() {
+        let c = MqttConfig::new("mqtt://h?client_id=a", "terminal");
+        assert_eq!(c.subscriptions(), DEFAULT_TOPICS);
+        let c = c.with_shared_group("hubs");
+        assert_eq!(c.subscriptions()[0], "$share/hubs/grid/+/+/report");
+        assert!(c.validate().is_ok());
+        assert!(c.clone().with_shared_group("a/b").validate().is_err());
+        for bad in ["", "grid/#/x", "grid/a+", "$share/g/grid/#"] {
+            assert!(c.clone().with_topics([bad]).validate().is_err(), "{bad}");
+        }
+        assert!(c.clone().with_topics(["grid/#"]).validate().is_ok());
+        let mut c = c;
+        c.keep_alive = Duration::from_secs(1);
+        assert!(c.validate().is_err());
+    }
+}

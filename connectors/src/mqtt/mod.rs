@@ -1,0 +1,52 @@
+//! MQTT: the grid workers' handheld terminals (see the terminal contract).
+//!
+//! - [`MqttConnector`] subscribes to `grid/+/+/{report,progress,evaluation}`
+//!   at QoS 1 on a persistent session, hands every message to the hub, and
+//!   sends the PUBACK only after the hub's commit, in arrival order. A
+//!   terminal resends until it gets its PUBACK from the broker, and the
+//!   broker resends to the hub until it gets ours, so a crash anywhere
+//!   loses nothing; the price is duplicates, which the hub finds by the
+//!   message's own `msgId` (never by MQTT's DUP flag, which redeliveries
+//!   after a reconnect need not carry).
+//! - [`EmbeddedBroker`] is an in-memory broker (rumqttd) for setups without
+//!   one; it is not durable.
+//! - [`Notifier`] publishes hub → terminal notifications.
+//!
+//! Built on rumqttc 0.25 (3.1.1 by default, 5 for shared subscriptions) and
+//! rumqttd 0.20. Their pitfalls, and where they are handled:
+//!
+//! - `wire`: a fresh rumqttc client per network connection, so that no
+//!   PUBACK queued for one connection reaches the next (where, after a lost
+//!   session, its packet id may name another message), and no stashed
+//!   packet-id collision outlives a lost session (#1056). The client's max
+//!   packet size is the protocol's: a refused packet would come back on
+//!   every reconnect and stall the session.
+//! - `commit`: PUBACKs from a task other than the polling one (#1025), in
+//!   arrival order (MQTT-4.6.0-2), only after the hub's outcome; a failed
+//!   submit drops the connection so the broker resends.
+//! - `reconnect`: rumqttc reconnects at once after an error (#703), so the
+//!   connector waits with backoff and jitter itself, logging once per outage.
+//! - `connector`: subscribes again when the broker answers
+//!   `session_present=false`; on shutdown, sends its DISCONNECT and reads
+//!   until the broker closes, since closing first (with data unread) resets
+//!   the connection and loses the last PUBACKs.
+
+mod broker;
+mod commit;
+mod config;
+mod connector;
+mod notifier;
+mod reconnect;
+mod record;
+mod topic;
+mod wire;
+
+#[cfg(test)]
+mod testkit;
+#[cfg(test)]
+mod tests;
+
+pub use broker::{BrokerError, EmbeddedBroker};
+pub use config::{ConfigError, DEFAULT_TOPICS, MAX_PAYLOAD_BYTES, MqttConfig};
+pub use connector::MqttConnector;
+pub use notifier::{Notifier, NotifyError};

@@ -1,0 +1,493 @@
+//! The connector against real brokers (the machine's Mosquitto on 1883, a
+//! private Mosquitto the test can restart, the embedded rumqttd) and a fake
+//! hub. Every test uses its own county segment and client ids.
+
+use std::collections::HashSet;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use super::testkit::*;
+use super::{EmbeddedBroker, MqttConfig, Notifier, NotifyError};
+
+const KINDS: [&str; 3] = ["report", "progress", "evaluation"];
+
+fn topics(county: &str) -> Vec<String> {
+    KINDS.iter().map(|k| format!("grid/{county}/+/{k}")).collect()
+}
+
+fn mosquitto_port() -> u16 {
+    MOSQUITTO.rsplit(':').next().unwrap().parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mqtt_messages_arrive_with_topic_metadata() {
+    init_logs();
+    let url = system_mosquitto();
+    let county = unique("t");
+    let store = Shared::default();
+    let (intake, seen) = fake_hub(store.clone(), Duration::ZERO, store_all);
+    let connector = run_connector(config(&url, &unique("hub-"), &topics(&county)), intake);
+    let terminal = Terminal::connect(mosquitto_port(), &unique("term-"));
+    until_subscribed(&terminal, &format!("grid/{county}/W0/report"), &[&seen]).await;
+    let mut expected = Vec::new();
+    for worker in ["W0001", "W0002", "W0003"] {
+        for kind in KINDS {
+            for n in 0..4 {
+                let id = format!("{worker}-{kind}-{n}");
+                terminal.send(&format!("grid/{county}/{worker}/{kind}"), &id).await;
+                expected.push((id, worker, kind));
+            }
+        }
+    }
+    let n = expected.len();
+    wait_until(Duration::from_secs(10), "all messages stored", || count_created(&store) == n).await;
+
+    {
+        let s = store.lock().unwrap();
+        for (id, worker, kind) in &expected {
+            let meta = &s.created[id];
+            let get = |k: &str| meta.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
+            assert_eq!(get("topic"), Some(format!("grid/{county}/{worker}/{kind}").as_str()));
+            assert_eq!(get("county"), Some(county.as_str()));
+            assert_eq!(get("worker_id"), Some(*worker));
+            assert_eq!(get("kind"), Some(*kind));
+            assert_eq!(get("qos"), Some("1"));
+            assert!(get("pkid").is_some() && get("dup").is_some());
+        }
+        assert_eq!(s.duplicates, 0);
+    }
+    connector.stop().await.unwrap();
+}
+
+/// The hub holds its answers; the connector is killed; a new one with the
+/// same client id gets every message again, so none had been acknowledged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mqtt_no_puback_before_the_hub_answers() {
+    init_logs();
+    let url = system_mosquitto();
+    let county = unique("t");
+    let client_id = unique("hub-");
+    let held = Shared::default();
+    let (intake, seen) = fake_hub(held.clone(), Duration::ZERO, |_, _| Reply::Hold);
+    let first = run_connector(config(&url, &client_id, &topics(&county)), intake);
+    let terminal = Terminal::connect(mosquitto_port(), &unique("term-"));
+    until_subscribed(&terminal, &format!("grid/{county}/W0/report"), &[&seen]).await;
+    let published: HashSet<String> = (0..30).map(|i| format!("m{i}")).collect();
+    for id in &published {
+        terminal.send(&format!("grid/{county}/W1/report"), id).await;
+    }
+    terminal.wait_acked(30, Duration::from_secs(5)).await;
+    // Mosquitto sends at most 20 unacknowledged messages (max_inflight_messages).
+    wait_until(Duration::from_secs(5), "the hub holds 20", || held.lock().unwrap().held.len() >= 20).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(seen.messages.load(Ordering::Relaxed), 20, "nothing beyond the broker's window: none was acknowledged");
+
+    // Kill: no graceful shutdown, the held answers never come.
+    first.task.abort();
+    let _ = first.task.await;
+    held.lock().unwrap().held.clear();
+
+    let store = Shared::default();
+    let (intake, _) = fake_hub(store.clone(), Duration::ZERO, store_all);
+    let second = run_connector(config(&url, &client_id, &topics(&county)), intake);
+    wait_until(Duration::from_secs(10), "all 30 stored", || count_created(&store) == 30).await;
+    assert_eq!(created_ids(&store), published);
+    second.stop().await.unwrap();
+}
+
+/// Store errors leave the message unacknowledged; it comes again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mqtt_store_errors_are_delivered_again() {
+    init_logs();
+    let url = system_mosquitto();
+    let county = unique("t");
+    let store = Shared::default();
+    // Every fifth message fails twice before it is stored.
+    let policy = |id: &str, attempt: usize| {
+        let n: usize = id[1..].parse().unwrap();
+        if n.is_multiple_of(5) && attempt <= 2 { Reply::Fail } else { Reply::Store }
+    };
+    let (intake, seen) = fake_hub(store.clone(), Duration::ZERO, policy);
+    let connector = run_connector(config(&url, &unique("hub-"), &topics(&county)), intake);
+    let terminal = Terminal::connect(mosquitto_port(), &unique("term-"));
+    until_subscribed(&terminal, &format!("grid/{county}/W0/report"), &[&seen]).await;
+    let published: HashSet<String> = (0..50).map(|i| format!("m{i}")).collect();
+    for i in 0..50 {
+        terminal.send(&format!("grid/{county}/W{}/progress", i % 4), &format!("m{i}")).await;
+    }
+    wait_until(Duration::from_secs(20), "all 50 stored", || count_created(&store) == 50).await;
+    assert_eq!(created_ids(&store), published);
+    {
+        let s = store.lock().unwrap();
+        assert!(s.failures >= 20, "two failures for each of 10 messages, got {}", s.failures);
+        println!("store errors: {} failures, {} redeliveries answered Duplicate", s.failures, s.duplicates);
+    }
+    connector.stop().await.unwrap();
+}
+
+/// Mosquitto stops and starts again (same port, same persistence file)
+/// while terminals publish 1,000 messages; every one is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mqtt_survives_a_broker_restart() {
+    init_logs();
+    let mut broker = PrivateMosquitto::start("");
+    let county = unique("t");
+    let store = Shared::default();
+    let (intake, seen) = fake_hub(store.clone(), Duration::ZERO, store_all);
+    let connector = run_connector(config(&broker.url(), &unique("hub-"), &topics(&county)), intake);
+    until_subscribed(&Terminal::connect(broker.port, &unique("term-")), &format!("grid/{county}/W0/report"), &[&seen])
+        .await;
+
+    const TERMINALS: usize = 4;
+    const EACH: usize = 250;
+    let mut publishers = Vec::new();
+    for t in 0..TERMINALS {
+        let terminal = Terminal::connect(broker.port, &unique("term-"));
+        let topic = format!("grid/{county}/W{t}/report");
+        publishers.push(tokio::spawn(async move {
+            for i in 0..EACH {
+                terminal.send(&topic, &format!("t{t}-{i}")).await;
+                if i % 10 == 9 {
+                    tokio::time::sleep(Duration::from_millis(100)).await; // ~2.5 s in all
+                }
+            }
+            terminal.wait_acked(EACH, Duration::from_secs(30)).await;
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let before = count_created(&store);
+    broker.stop();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    broker.start_again();
+    for p in publishers {
+        p.await.unwrap();
+    }
+    let total = TERMINALS * EACH;
+    wait_until(Duration::from_secs(30), "all 1,000 stored", || count_created(&store) == total).await;
+    let expected: HashSet<String> = (0..TERMINALS).flat_map(|t| (0..EACH).map(move |i| format!("t{t}-{i}"))).collect();
+    assert_eq!(created_ids(&store), expected);
+    let duplicates = store.lock().unwrap().duplicates;
+    println!(
+        "broker restart: {before} stored before the stop, {total} stored once each as Created, \
+         {duplicates} redeliveries answered Duplicate"
+    );
+    assert!(before > 0 && before < total, "the restart fell mid-stream ({before} before it)");
+    connector.stop().await.unwrap();
+}
+
+/// The broker comes back without the session (its database lost): the
+/// connector sees `session_present=false` and subscribes again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mqtt_resubscribes_when_the_broker_lost_the_session() {
+    init_logs();
+    let mut broker = PrivateMosquitto::start("");
+    let county = unique("t");
+    let store = Shared::default();
+    let (intake, seen) = fake_hub(store.clone(), Duration::ZERO, store_all);
+    let connector = run_connector(config(&broker.url(), &unique("hub-"), &topics(&county)), intake);
+    let topic = format!("grid/{county}/W1/report");
+    {
+        let terminal = Terminal::connect(broker.port, &unique("term-"));
+        until_subscribed(&terminal, &topic, &[&seen]).await;
+        terminal.send(&topic, "before").await;
+        wait_until(Duration::from_secs(5), "stored before the restart", || count_created(&store) == 1).await;
+    }
+
+    broker.stop();
+    broker.forget_sessions();
+    broker.start_again();
+    // Until the connector has subscribed again the broker drops what is
+    // published: without the new subscription no probe would ever arrive.
+    let terminal = Terminal::connect(broker.port, &unique("term-"));
+    let before = seen.probes.load(Ordering::Relaxed);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut n = 0;
+    while seen.probes.load(Ordering::Relaxed) == before {
+        assert!(Instant::now() < deadline, "no probe arrived: not subscribed again");
+        terminal.send(&topic, &format!("probe-again{n}")).await;
+        n += 1;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for i in 0..10 {
+        terminal.send(&topic, &format!("after{i}")).await;
+    }
+    wait_until(Duration::from_secs(5), "10 stored after the restart", || count_created(&store) == 11).await;
+    connector.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mqtt_embedded_broker_carries_messages() {
+    init_logs();
+    let broker = EmbeddedBroker::start_on_free_port(1883).unwrap();
+    let county = unique("t");
+    let store = Shared::default();
+    let (intake, seen) = fake_hub(store.clone(), Duration::ZERO, store_all);
+    let connector = run_connector(config(&broker.url(), &unique("hub-"), &topics(&county)), intake);
+    let terminal = Terminal::connect(broker.addr().port(), &unique("term-"));
+    until_subscribed(&terminal, &format!("grid/{county}/W0/report"), &[&seen]).await;
+    for i in 0..40 {
+        terminal.send(&format!("grid/{county}/W{}/{}", i % 3, KINDS[i % 3]), &format!("m{i}")).await;
+    }
+    wait_until(Duration::from_secs(10), "all 40 stored", || count_created(&store) == 40).await;
+    connector.stop().await.unwrap();
+
+    // MQTT 5 with a shared group, on the embedded broker's second listener.
+    let store = Shared::default();
+    let (intake, seen) = fake_hub(store.clone(), Duration::ZERO, store_all);
+    let v5 = config(&broker.v5_url(), &unique("hub-"), &topics(&county)).with_shared_group("hubs");
+    let connector = run_connector(v5, intake);
+    until_subscribed(&terminal, &format!("grid/{county}/W0/report"), &[&seen]).await;
+    for i in 0..10 {
+        terminal.send(&format!("grid/{county}/W1/report"), &format!("v5-{i}")).await;
+    }
+    wait_until(Duration::from_secs(10), "10 stored over MQTT 5", || count_created(&store) == 10).await;
+    connector.stop().await.unwrap();
+}
+
+/// rumqttd keeps persistent sessions in memory: what the killed connector
+/// never acknowledged comes again to its successor.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mqtt_embedded_broker_redelivers_unacknowledged() {
+    init_logs();
+    let broker = EmbeddedBroker::start_on_free_port(1883).unwrap();
+    let county = unique("t");
+    let client_id = unique("hub-");
+    let held = Shared::default();
+    let (intake, seen) = fake_hub(held.clone(), Duration::ZERO, |_, _| Reply::Hold);
+    let first = run_connector(config(&broker.url(), &client_id, &topics(&county)), intake);
+    let terminal = Terminal::connect(broker.addr().port(), &unique("term-"));
+    until_subscribed(&terminal, &format!("grid/{county}/W0/report"), &[&seen]).await;
+    for i in 0..30 {
+        terminal.send(&format!("grid/{county}/W1/report"), &format!("m{i}")).await;
+    }
+    wait_until(Duration::from_secs(5), "the hub holds some", || held.lock().unwrap().held.len() >= 10).await;
+    first.task.abort();
+    let _ = first.task.await;
+
+    let store = Shared::default();
+    let (intake, _) = fake_hub(store.clone(), Duration::ZERO, store_all);
+    let second = run_connector(config(&broker.url(), &client_id, &topics(&county)), intake);
+    wait_until(Duration::from_secs(10), "all 30 stored", || count_created(&store) == 30).await;
+    second.stop().await.unwrap();
+}
+
+/// Shutdown in the middle of a stream: the connector returns, having
+/// acknowledged what the hub stored; a new connector gets exactly the rest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mqtt_graceful_shutdown_mid_load() {
+    init_logs();
+    let url = system_mosquitto();
+    let county = unique("t");
+    let client_id = unique("hub-");
+    let first_store = Shared::default();
+    // A hub that takes a while, so submits are in flight at shutdown.
+    let (intake, seen) = fake_hub(first_store.clone(), Duration::from_millis(20), store_all);
+    let first = run_connector(config(&url, &client_id, &topics(&county)), intake);
+    const TOTAL: usize = 300;
+    let terminal = Terminal::connect(mosquitto_port(), &unique("term-"));
+    until_subscribed(&terminal, &format!("grid/{county}/W0/report"), &[&seen]).await;
+    let topic = format!("grid/{county}/W7/evaluation");
+    let sender = tokio::spawn(async move {
+        for i in 0..TOTAL {
+            terminal.send(&topic, &format!("m{i}")).await;
+            if i % 20 == 19 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+        terminal.wait_acked(TOTAL, Duration::from_secs(20)).await;
+    });
+    wait_until(Duration::from_secs(10), "some stored", || count_created(&first_store) >= 60).await;
+    let started = Instant::now();
+    first.stop().await.unwrap();
+    let stopped_after = started.elapsed();
+    let stored_first = created_ids(&first_store);
+    assert!(stored_first.len() < TOTAL, "shutdown fell mid-stream");
+    sender.await.unwrap();
+
+    let second_store = Shared::default();
+    let (intake, _) = fake_hub(second_store.clone(), Duration::ZERO, store_all);
+    let second = run_connector(config(&url, &client_id, &topics(&county)), intake);
+    let rest = TOTAL - stored_first.len();
+    wait_until(Duration::from_secs(15), "the rest stored", || count_created(&second_store) >= rest).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let stored_second = created_ids(&second_store);
+    let again: HashSet<_> = stored_first.intersection(&stored_second).collect();
+    println!(
+        "graceful shutdown in {stopped_after:?}: {} stored and acknowledged, {} resent to the next connector, {} both",
+        stored_first.len(),
+        stored_second.len(),
+        again.len()
+    );
+    let all: HashSet<String> = stored_first.union(&stored_second).cloned().collect();
+    assert_eq!(all, (0..TOTAL).map(|i| format!("m{i}")).collect::<HashSet<_>>());
+    assert!(again.is_empty(), "everything stored before shutdown was acknowledged");
+    second.stop().await.unwrap();
+}
+
+/// Two connectors in one MQTT 5 shared group split the messages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mqtt_shared_subscription_splits_the_load() {
+    init_logs();
+    let url = system_mosquitto();
+    let county = unique("t");
+    let group = unique("g");
+    let store = Shared::default();
+    let (intake_a, got_a) = fake_hub(store.clone(), Duration::ZERO, store_all);
+    let (intake_b, got_b) = fake_hub(store.clone(), Duration::ZERO, store_all);
+    let a = run_connector(config(&url, &unique("hub-a-"), &topics(&county)).with_shared_group(&group), intake_a);
+    let b = run_connector(config(&url, &unique("hub-b-"), &topics(&county)).with_shared_group(&group), intake_b);
+    let terminal = Terminal::connect(mosquitto_port(), &unique("term-"));
+    until_subscribed(&terminal, &format!("grid/{county}/W0/report"), &[&got_a, &got_b]).await;
+    for i in 0..200 {
+        terminal.send(&format!("grid/{county}/W{}/report", i % 10), &format!("m{i}")).await;
+    }
+    wait_until(Duration::from_secs(10), "all 200 stored", || count_created(&store) == 200).await;
+    let (a_n, b_n) = (got_a.messages.load(Ordering::Relaxed), got_b.messages.load(Ordering::Relaxed));
+    println!("shared subscription: {a_n} + {b_n} = {}", a_n + b_n);
+    assert!(a_n > 0 && b_n > 0, "both members get messages ({a_n}, {b_n})");
+    assert_eq!(a_n + b_n, 200, "each message to one member only");
+    a.stop().await.unwrap();
+    b.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mqtt_notifier_publishes_and_waits_for_the_puback() {
+    init_logs();
+    let url = system_mosquitto();
+    let county = unique("t");
+    let (listener, mut events) = {
+        let mut o = rumqttc::MqttOptions::new(unique("term-"), "127.0.0.1", mosquitto_port());
+        o.set_keep_alive(Duration::from_secs(5));
+        rumqttc::AsyncClient::new(o, 16)
+    };
+    listener.subscribe(format!("grid/{county}/W9/notify"), rumqttc::QoS::AtLeastOnce).await.unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let listening = tokio::spawn(async move {
+        loop {
+            match events.poll().await {
+                Ok(rumqttc::Event::Incoming(rumqttc::Packet::SubAck(_))) => tx.send(None).unwrap(),
+                Ok(rumqttc::Event::Incoming(rumqttc::Packet::Publish(p))) => tx.send(Some(p)).unwrap(),
+                Ok(_) => {}
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    });
+    assert!(rx.recv().await.unwrap().is_none(), "subscribed");
+
+    let notifier = Notifier::start(&MqttConfig::new(&url, "terminal"), unique("notify-"))
+        .unwrap()
+        .with_deadline(Duration::from_secs(5));
+    let body = br#"{"eventId":"W9-20250101-0001","ticketId":"T1","status":"accepted"}"#;
+    notifier.notify(&county, "W9", body).await.unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await.unwrap().unwrap().unwrap();
+    assert_eq!(got.topic, format!("grid/{county}/W9/notify"));
+    assert_eq!(&got.payload[..], &body[..]);
+    assert!(!got.retain);
+    assert_eq!(notifier.notify(&county, "W/9", body).await, Err(NotifyError::BadAddress));
+
+    // Nothing listens on this port: the deadline ends the wait.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let nowhere = MqttConfig::new(format!("mqtt://127.0.0.1:{port}"), "terminal");
+    let stuck = Notifier::start(&nowhere, unique("notify-")).unwrap().with_deadline(Duration::from_millis(300));
+    assert!(matches!(stuck.notify(&county, "W9", body).await, Err(NotifyError::Deadline(_))));
+    listening.abort();
+}
+
+/// A notification sent while the broker is down goes out once it is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mqtt_notifier_retries_until_the_broker_is_back() {
+    init_logs();
+    let mut broker = PrivateMosquitto::start("");
+    let mut config = MqttConfig::new(broker.url(), "terminal");
+    config.reconnect_initial = Duration::from_millis(50);
+    config.reconnect_max = Duration::from_millis(200);
+    let notifier = Notifier::start(&config, unique("notify-")).unwrap().with_deadline(Duration::from_secs(10));
+    notifier.notify("330106", "W1", b"{}").await.unwrap();
+    broker.stop();
+    let sending = {
+        let notifier = notifier.clone();
+        tokio::spawn(async move { notifier.notify("330106", "W1", b"{}").await })
+    };
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert!(!sending.is_finished(), "no PUBACK while the broker is down");
+    broker.start_again();
+    tokio::time::timeout(Duration::from_secs(5), sending).await.unwrap().unwrap().unwrap();
+}
+
+/// Throughput with an instant hub, against a bare rumqttc consumer that
+/// acknowledges at once: both drain the same backlog from a private Mosquitto.
+/// `cargo test -p connectors mqtt_throughput -- --ignored --nocapture`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn mqtt_throughput() {
+    init_logs();
+    const N: usize = 20_000;
+    for window in [20, 100] {
+        let broker = PrivateMosquitto::start(&format!("max_inflight_messages {window}"));
+        let bare = bare_consumer(&broker, N).await;
+        let connector = connector_consumer(&broker, N).await;
+        println!(
+            "mosquitto max_inflight_messages {window}: connector + instant hub {:.0} msg/s; bare auto-ack consumer {:.0} msg/s ({N} messages)",
+            N as f64 / connector.as_secs_f64(),
+            N as f64 / bare.as_secs_f64()
+        );
+    }
+}
+
+/// Queues `n` messages for a persistent session subscribed to `topic`.
+async fn backlog(broker: &PrivateMosquitto, topic: &str, n: usize) {
+    let terminal = Terminal::connect(broker.port, &unique("term-"));
+    for i in 0..n {
+        terminal.send(topic, &format!("m{i}")).await;
+    }
+    terminal.wait_acked(n, Duration::from_secs(60)).await;
+}
+
+async fn bare_consumer(broker: &PrivateMosquitto, n: usize) -> Duration {
+    let county = unique("t");
+    let topic = format!("grid/{county}/W1/report");
+    let id = unique("bare-");
+    let connect = || {
+        let mut o = rumqttc::MqttOptions::new(id.clone(), "127.0.0.1", broker.port);
+        o.set_clean_session(false).set_keep_alive(Duration::from_secs(30));
+        rumqttc::AsyncClient::new(o, 256)
+    };
+    {
+        let (client, mut events) = connect();
+        client.subscribe(&topic, rumqttc::QoS::AtLeastOnce).await.unwrap();
+        while !matches!(events.poll().await.unwrap(), rumqttc::Event::Incoming(rumqttc::Packet::SubAck(_))) {}
+        client.disconnect().await.unwrap();
+        while events.poll().await.is_ok() {}
+    }
+    backlog(broker, &topic, n).await;
+    let (_client, mut events) = connect();
+    let started = Instant::now();
+    let mut got = 0;
+    while got < n {
+        if let rumqttc::Event::Incoming(rumqttc::Packet::Publish(_)) = events.poll().await.unwrap() {
+            got += 1;
+        }
+    }
+    started.elapsed()
+}
+
+async fn connector_consumer(broker: &PrivateMosquitto, n: usize) -> Duration {
+    let county = unique("t");
+    let client_id = unique("hub-");
+    let store = Shared::default();
+    {
+        let (intake, seen) = fake_hub(store.clone(), Duration::ZERO, store_all);
+        let connector = run_connector(config(&broker.url(), &client_id, &topics(&county)), intake);
+        let terminal = Terminal::connect(broker.port, &unique("term-"));
+        until_subscribed(&terminal, &format!("grid/{county}/W0/report"), &[&seen]).await;
+        connector.stop().await.unwrap();
+    }
+    backlog(broker, &format!("grid/{county}/W1/report"), n).await;
+    let (intake, _) = fake_hub(store.clone(), Duration::ZERO, store_all);
+    let started = Instant::now();
+    let connector = run_connector(config(&broker.url(), &client_id, &topics(&county)), intake);
+    wait_until(Duration::from_secs(120), "backlog drained", || count_created(&store) >= n).await;
+    let elapsed = started.elapsed();
+    connector.stop().await.unwrap();
+    elapsed
+}
