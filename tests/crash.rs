@@ -118,6 +118,7 @@ async fn sigkill_at_random_moments_under_load_loses_and_doubles_nothing() {
         stats.duplicate_keys, stats.stale_revisions
     );
     store.close().await;
+    assert_no_personal_numbers(&cfg.with_extension("log"));
     server.stop().await;
     db.cleanup().await;
     let _ = std::fs::remove_dir_all(&dir);

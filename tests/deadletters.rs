@@ -51,7 +51,7 @@ async fn refused_changes_land_in_dead_letters_and_replay_after_the_fix() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(listing.contains("422"), "the dead letter lists the platform's status: {listing}");
-    assert_eq!(sim.tickets().len(), 2, "the others went through");
+    wait_for(Duration::from_secs(20), "the others went through", || async { sim.tickets().len() == 2 }).await;
     let id = listing.lines().find(|l| l.contains(&refused_id)).unwrap().split_whitespace().next().unwrap().to_string();
 
     let (ok, shown) = hub.cli(&["deadletters", "show", &id]);
@@ -75,7 +75,24 @@ async fn refused_changes_land_in_dead_letters_and_replay_after_the_fix() {
     let (ok, out) = hub.cli(&["deadletters", "replay", &id]);
     assert!(!ok && out.contains("already replayed"), "{out}");
 
+    // Bad input is quarantined with a reason, inspectable and replayable.
+    let ack = send_until_acknowledged(
+        &client,
+        &url,
+        br#"{"recordId": "BAD-1", "channel": "hotline", "ticket": {"kind": "help"}}"#.to_vec(),
+    )
+    .await;
+    assert_eq!(ack["outcome"], "quarantined", "{ack}");
+    let (ok, out) = hub.cli(&["quarantine", "list"]);
+    assert!(ok && out.contains("missing field"), "{out}");
+    let qid = out.lines().nth(1).and_then(|l| l.split_whitespace().next()).unwrap().to_string();
+    let (ok, out) = hub.cli(&["quarantine", "show", &qid]);
+    assert!(ok && out.contains("BAD-1") && out.contains("reason:"), "{out}");
+    let (ok, out) = hub.cli(&["quarantine", "replay", &qid]);
+    assert!(!ok && out.contains("still does not map"), "{out}");
+
     assert!(hub.terminate().success());
+    assert_no_personal_numbers(&cfg.with_extension("log"));
     server.stop().await;
     db.cleanup().await;
     let _ = std::fs::remove_dir_all(&dir);

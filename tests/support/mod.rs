@@ -145,3 +145,18 @@ pub async fn send_until_acknowledged(client: &reqwest::Client, url: &str, payloa
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Panics if a log holds a phone or ID number that was not masked: a word
+/// of 11 or more digits (an ID number may end in X). Hex ids are words with
+/// letters in them and do not count.
+pub fn assert_no_personal_numbers(log: &Path) {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    for line in text.lines() {
+        for word in line.split(|c: char| !c.is_ascii_alphanumeric()) {
+            let digits = word.trim_end_matches(['X', 'x']);
+            let personal =
+                digits.len() >= 11 && digits.bytes().all(|b| b.is_ascii_digit()) && word.len() - digits.len() <= 1;
+            assert!(!personal, "personal number in the log {}: {line}", log.display());
+        }
+    }
+}
