@@ -22,6 +22,8 @@ pub enum StartError {
     Store(#[from] StoreError),
     #[error("cannot build the platform client: {0}")]
     Client(#[from] reqwest::Error),
+    #[error("{0}")]
+    Connector(String),
 }
 
 /// A hub running inside this process.
@@ -42,7 +44,8 @@ impl Hub {
     /// Starts the configured sources and everything behind them.
     pub async fn start(settings: Settings) -> Result<Hub, StartError> {
         let mappings = sources::mappings(&settings);
-        let connectors = settings.sources.iter().map(sources::connector).collect();
+        let connectors =
+            settings.sources.iter().map(sources::connector).collect::<Result<_, _>>().map_err(StartError::Connector)?;
         Self::start_with(settings, mappings, connectors).await
     }
 

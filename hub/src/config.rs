@@ -47,6 +47,8 @@ pub enum MappingRef {
 #[derive(Clone, Debug)]
 pub enum Transport {
     Http(connectors::http::HttpConfig),
+    Amqp(connectors::amqp::AmqpConfig),
+    Mqtt(connectors::mqtt::MqttConfig),
 }
 
 /// One mistake in the configuration, with where it is.
@@ -147,7 +149,41 @@ struct SourceSection {
     name: Spanned<String>,
     mapping: Spanned<String>,
     transport: Spanned<String>,
+    /// http: where to listen.
     listen: Option<Spanned<String>>,
+    /// amqp, mqtt: the broker (default: HUB_AMQP_URL / HUB_MQTT_URL).
+    url: Option<Spanned<String>>,
+    /// amqp: the agency's exchange, the hub's own queue, its bindings, the prefetch.
+    exchange: Option<Spanned<String>>,
+    queue: Option<Spanned<String>>,
+    bindings: Option<Spanned<Vec<String>>>,
+    prefetch: Option<Spanned<i64>>,
+    /// mqtt: topic filters, the persistent session's client id, an MQTT 5 shared group.
+    topics: Option<Spanned<Vec<String>>>,
+    client_id: Option<Spanned<String>>,
+    shared_group: Option<Spanned<String>>,
+}
+
+impl SourceSection {
+    /// Keys that were given but do not apply to `transport`.
+    fn stray_keys(&self, transport: &str) -> Vec<(&'static str, Range<usize>)> {
+        // (key, where it was given, the transports it applies to)
+        type Key<'a> = (&'static str, Option<Range<usize>>, &'a [&'a str]);
+        let keys: [Key; 9] = [
+            ("listen", self.listen.as_ref().map(Spanned::span), &["http"]),
+            ("url", self.url.as_ref().map(Spanned::span), &["amqp", "mqtt"]),
+            ("exchange", self.exchange.as_ref().map(Spanned::span), &["amqp"]),
+            ("queue", self.queue.as_ref().map(Spanned::span), &["amqp"]),
+            ("bindings", self.bindings.as_ref().map(Spanned::span), &["amqp"]),
+            ("prefetch", self.prefetch.as_ref().map(Spanned::span), &["amqp"]),
+            ("topics", self.topics.as_ref().map(Spanned::span), &["mqtt"]),
+            ("client_id", self.client_id.as_ref().map(Spanned::span), &["mqtt"]),
+            ("shared_group", self.shared_group.as_ref().map(Spanned::span), &["mqtt"]),
+        ];
+        keys.into_iter()
+            .filter_map(|(key, span, applies)| span.filter(|_| !applies.contains(&transport)).map(|s| (key, s)))
+            .collect()
+    }
 }
 
 /// Reads a value from the environment, as `HUB_*` overrides.
@@ -368,7 +404,11 @@ impl Settings {
                     None
                 }
             };
-            let transport = match s.transport.get_ref().as_str() {
+            let kind = s.transport.get_ref().as_str();
+            for (key, span) in s.stray_keys(kind) {
+                c.at(Some(span), format!("`{key}` does not apply to transport `{kind}`"));
+            }
+            let transport = match kind {
                 "http" => match &s.listen {
                     Some(l) => match l.get_ref().parse::<SocketAddr>() {
                         Ok(addr) => Some(Transport::Http(connectors::http::HttpConfig { listen: addr })),
@@ -385,8 +425,10 @@ impl Settings {
                         None
                     }
                 },
+                "amqp" => amqp_source(&mut c, s, &name, env),
+                "mqtt" => mqtt_source(&mut c, s, &name, env),
                 other => {
-                    c.at(Some(s.transport.span()), format!("unknown transport `{other}` (known: http)"));
+                    c.at(Some(s.transport.span()), format!("unknown transport `{other}` (known: http, amqp, mqtt)"));
                     None
                 }
             };
@@ -409,6 +451,70 @@ impl Settings {
             })
         } else {
             Err(ConfigErrors(c.errors))
+        }
+    }
+}
+
+fn broker_url(c: &mut Checker, s: &SourceSection, env: &dyn Env, var: &str, schemes: &[&str]) -> Option<String> {
+    let (url, span) = match (&s.url, env.var(var)) {
+        (Some(u), _) => (u.get_ref().clone(), Some(u.span())),
+        (None, Some(u)) => (u, None),
+        (None, None) => {
+            c.at(Some(s.transport.span()), format!("this source needs `url` or the environment variable {var}"));
+            return None;
+        }
+    };
+    if !schemes.iter().any(|scheme| url.starts_with(&format!("{scheme}://"))) {
+        let shown = url.split('@').next_back().unwrap_or_default();
+        c.at(span, format!("the broker URL (…{shown}) must start with {}", schemes.join("://, ") + "://"));
+        return None;
+    }
+    Some(url)
+}
+
+fn amqp_source(c: &mut Checker, s: &SourceSection, name: &str, env: &dyn Env) -> Option<Transport> {
+    let url = broker_url(c, s, env, "HUB_AMQP_URL", &["amqp", "amqps"]);
+    let Some(exchange) = &s.exchange else {
+        c.at(Some(s.transport.span()), "an amqp source needs `exchange` (the agency's exchange, e.g. hotline.orders)");
+        return None;
+    };
+    let queue = s.queue.as_ref().map_or_else(|| format!("hub.{name}"), |q| q.get_ref().clone());
+    let mut config = connectors::amqp::AmqpConfig::new(url?, name, exchange.get_ref().clone(), queue);
+    if let Some(b) = &s.bindings {
+        if b.get_ref().is_empty() {
+            c.at(Some(b.span()), "bindings must name at least one routing key pattern");
+        }
+        config = config.with_binding_keys(b.get_ref().clone());
+    }
+    if let Some(p) = &s.prefetch {
+        match u16::try_from(*p.get_ref()) {
+            Ok(n) if n > 0 => config.prefetch = n,
+            _ => c.at(Some(p.span()), "prefetch must be between 1 and 65535"),
+        }
+    }
+    Some(Transport::Amqp(config))
+}
+
+fn mqtt_source(c: &mut Checker, s: &SourceSection, name: &str, env: &dyn Env) -> Option<Transport> {
+    let url = broker_url(c, s, env, "HUB_MQTT_URL", &["mqtt", "tcp"])?;
+    let mut config = connectors::mqtt::MqttConfig::new(url, name);
+    config = match &s.client_id {
+        Some(id) => config.with_client_id(id.get_ref().clone()),
+        None if config.client_id.is_empty() => config.with_client_id(format!("hub-{name}")),
+        None => config,
+    };
+    if let Some(t) = &s.topics {
+        config = config.with_topics(t.get_ref().clone());
+    }
+    if let Some(g) = &s.shared_group {
+        config = config.with_shared_group(g.get_ref().clone());
+    }
+    // The connector checks the rest (URL form, topic filters, group name).
+    match connectors::mqtt::MqttConnector::new(config.clone()) {
+        Ok(_) => Some(Transport::Mqtt(config)),
+        Err(e) => {
+            c.at(Some(s.transport.span()), format!("mqtt source `{name}`: {e}"));
+            None
         }
     }
 }
@@ -451,6 +557,51 @@ mod tests {
         assert!(errs.starts_with("hub.toml:2:1:") && errs.contains("unknown field `urll`"), "{errs}");
         let errs = Settings::parse("[store\n", "hub.toml", &NO_ENV).unwrap_err().to_string();
         assert!(errs.starts_with("hub.toml:1:"), "{errs}");
+    }
+
+    #[test]
+    fn broker_sources() {
+        let text = r#"
+[[sources]]
+name = "hotline"
+mapping = "canonical"
+transport = "amqp"
+exchange = "hotline.orders"
+bindings = ["order.#"]
+prefetch = 64
+
+[[sources]]
+name = "terminal"
+mapping = "canonical"
+transport = "mqtt"
+url = "mqtt://127.0.0.1:1883"
+shared_group = "hubs"
+"#;
+        let s =
+            Settings::parse(text, "hub.toml", &[("HUB_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f")]).unwrap();
+        match &s.sources[0].transport {
+            Transport::Amqp(a) => {
+                assert_eq!(
+                    (a.queue.as_str(), a.prefetch, a.binding_keys.clone()),
+                    ("hub.hotline", 64, vec!["order.#".to_string()])
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        match &s.sources[1].transport {
+            Transport::Mqtt(m) => {
+                assert_eq!((m.client_id.as_str(), m.shared_group.as_deref()), ("hub-terminal", Some("hubs")))
+            }
+            other => panic!("{other:?}"),
+        }
+        let errs = Settings::parse(text, "hub.toml", &NO_ENV).unwrap_err().to_string();
+        assert!(
+            errs.contains("hub.toml:5:13: this source needs `url` or the environment variable HUB_AMQP_URL"),
+            "{errs}"
+        );
+        let stray = "[[sources]]\nname = \"t\"\nmapping = \"canonical\"\ntransport = \"mqtt\"\nurl = \"mqtt://h:1\"\nexchange = \"x\"\n";
+        let errs = Settings::parse(stray, "hub.toml", &NO_ENV).unwrap_err().to_string();
+        assert!(errs.contains("hub.toml:6:12: `exchange` does not apply to transport `mqtt`"), "{errs}");
     }
 
     #[test]

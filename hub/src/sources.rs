@@ -3,7 +3,9 @@
 use std::sync::Arc;
 
 use connectors::BoxedConnector;
+use connectors::amqp::AmqpConnector;
 use connectors::http::HttpConnector;
+use connectors::mqtt::MqttConnector;
 
 use crate::config::{MappingRef, Settings, SourceSettings, Transport};
 use crate::mapping::{CanonicalMapper, Mapper, Mappings};
@@ -14,10 +16,14 @@ pub fn mapper(source: &SourceSettings) -> Arc<dyn Mapper> {
     }
 }
 
-pub fn connector(source: &SourceSettings) -> BoxedConnector {
-    match &source.transport {
+pub fn connector(source: &SourceSettings) -> Result<BoxedConnector, String> {
+    Ok(match &source.transport {
         Transport::Http(config) => Box::new(HttpConnector::new(source.name.clone(), config.clone())),
-    }
+        Transport::Amqp(config) => Box::new(AmqpConnector::new(config.clone())),
+        Transport::Mqtt(config) => {
+            Box::new(MqttConnector::new(config.clone()).map_err(|e| format!("source `{}`: {e}", source.name))?)
+        }
+    })
 }
 
 pub fn mappings(settings: &Settings) -> Mappings {
