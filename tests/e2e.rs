@@ -2,6 +2,7 @@
 //! the hub process killed with SIGKILL, the platform refusing changes.
 
 mod brokers;
+mod cli;
 mod crash;
 mod deadletters;
 mod delivery;

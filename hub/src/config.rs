@@ -38,10 +38,12 @@ pub struct SourceSettings {
     pub transport: Transport,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub enum MappingRef {
     /// The hub's own record format (see `mapping::canonical`).
     Canonical,
+    /// A mapping file (see `mappings/README.md`), loaded and checked with the config.
+    File { path: PathBuf, mapper: std::sync::Arc<crate::mapping::DeclarativeMapper> },
 }
 
 #[derive(Clone, Debug)]
@@ -282,7 +284,8 @@ impl Settings {
                 message: format!("cannot read the config file: {e}"),
             }])
         })?;
-        Self::parse(&text, &path.display().to_string(), env)
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Self::parse_in(&text, &path.display().to_string(), &base, env)
     }
 
     /// The built-in configuration used when no file is given.
@@ -290,7 +293,14 @@ impl Settings {
         Self::parse("", "(built-in default)", env)
     }
 
+    /// Parses config text; relative mapping paths are taken from the current directory.
     pub fn parse(text: &str, origin: &str, env: &dyn Env) -> Result<Settings, ConfigErrors> {
+        Self::parse_in(text, origin, Path::new(""), env)
+    }
+
+    /// Parses config text; relative mapping paths are taken from `base`
+    /// (the config file's directory).
+    pub fn parse_in(text: &str, origin: &str, base: &Path, env: &dyn Env) -> Result<Settings, ConfigErrors> {
         let mut c = Checker { origin: origin.to_string(), text, errors: Vec::new() };
         let file: File = match toml::from_str(text) {
             Ok(f) => f,
@@ -399,8 +409,29 @@ impl Settings {
             }
             let mapping = match s.mapping.get_ref().as_str() {
                 "canonical" => Some(MappingRef::Canonical),
+                file if file.ends_with(".toml") => {
+                    let path = base.join(file);
+                    match crate::mapping::DeclarativeMapper::load(&path) {
+                        Ok(mapper) => Some(MappingRef::File { path, mapper: std::sync::Arc::new(mapper) }),
+                        Err(errors) => {
+                            c.at(Some(s.mapping.span()), format!("mapping `{file}` is not valid:"));
+                            for e in errors.0 {
+                                c.errors.push(ConfigError {
+                                    origin: e.origin,
+                                    line: e.line,
+                                    column: e.column,
+                                    message: e.message,
+                                });
+                            }
+                            None
+                        }
+                    }
+                }
                 other => {
-                    c.at(Some(s.mapping.span()), format!("unknown mapping `{other}` (known: canonical)"));
+                    c.at(
+                        Some(s.mapping.span()),
+                        format!("unknown mapping `{other}`: write `canonical` or the path of a mapping file (…/hotline.toml)"),
+                    );
                     None
                 }
             };
@@ -549,6 +580,13 @@ mod tests {
         assert!(shown.contains("hub.toml:6:8: sources.name"), "{shown}");
         assert!(shown.contains("hub.toml:7:11: unknown mapping `nope`"), "{shown}");
         assert!(shown.contains("hub.toml:8:13: an http source needs `listen`"), "{shown}");
+        let missing =
+            "[[sources]]\nname = \"h\"\nmapping = \"no/such.toml\"\ntransport = \"http\"\nlisten = \"127.0.0.1:1\"\n";
+        let shown = Settings::parse(missing, "hub.toml", &NO_ENV).unwrap_err().to_string();
+        assert!(
+            shown.contains("hub.toml:3:11: mapping `no/such.toml` is not valid") && shown.contains("cannot read"),
+            "{shown}"
+        );
     }
 
     #[test]
@@ -602,6 +640,14 @@ shared_group = "hubs"
         let stray = "[[sources]]\nname = \"t\"\nmapping = \"canonical\"\ntransport = \"mqtt\"\nurl = \"mqtt://h:1\"\nexchange = \"x\"\n";
         let errs = Settings::parse(stray, "hub.toml", &NO_ENV).unwrap_err().to_string();
         assert!(errs.contains("hub.toml:6:12: `exchange` does not apply to transport `mqtt`"), "{errs}");
+    }
+
+    #[test]
+    fn the_shipped_mapping_files_load_through_the_config() {
+        let text = "[[sources]]\nname = \"hotline\"\nmapping = \"hotline.toml\"\ntransport = \"amqp\"\nexchange = \"hotline.orders\"\n";
+        let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("../mappings");
+        let s = Settings::parse_in(text, "hub.toml", &base, &[("HUB_AMQP_URL", "amqp://127.0.0.1")]).unwrap();
+        assert!(matches!(s.sources[0].mapping, MappingRef::File { .. }));
     }
 
     #[test]

@@ -11,8 +11,9 @@ use crate::config::{MappingRef, Settings, SourceSettings, Transport};
 use crate::mapping::{CanonicalMapper, Mapper, Mappings};
 
 pub fn mapper(source: &SourceSettings) -> Arc<dyn Mapper> {
-    match source.mapping {
+    match &source.mapping {
         MappingRef::Canonical => Arc::new(CanonicalMapper),
+        MappingRef::File { mapper, .. } => mapper.clone(),
     }
 }
 

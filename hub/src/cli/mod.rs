@@ -2,6 +2,7 @@
 
 mod admin;
 mod demo;
+mod mapping;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -53,6 +54,9 @@ enum Command {
     Ticket(admin::TicketCommand),
     /// Counts of tickets, deliveries, dead letters and quarantine; the oldest pending changes.
     Status(ConfigArg),
+    /// Mapping files: try one on sample records.
+    #[command(subcommand)]
+    Mapping(mapping::MappingCommand),
 }
 
 pub fn init_logging(cli: &Cli) {
@@ -108,6 +112,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Quarantine(cmd) => admin::quarantine(cmd).await,
         Command::Ticket(cmd) => admin::ticket(cmd).await,
         Command::Status(c) => admin::status(&load(&c)?).await,
+        Command::Mapping(cmd) => mapping::run(cmd),
     }
 }
 

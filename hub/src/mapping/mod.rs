@@ -5,6 +5,7 @@
 //! record once the mapping is fixed.
 
 mod canonical;
+pub mod declarative;
 mod decode;
 
 use std::collections::HashMap;
@@ -13,6 +14,7 @@ use std::sync::Arc;
 use connectors::RawRecord;
 
 pub use canonical::CanonicalMapper;
+pub use declarative::DeclarativeMapper;
 pub use decode::decode_text;
 
 use crate::store::Applied;

@@ -1,0 +1,230 @@
+//! Declarative mappings: one TOML file per agency (`mappings/*.toml`) plus
+//! CSV code tables, loaded and checked once, then run on every record.
+//! Onboarding a new agency is a new mapping file, not new code.
+//!
+//! The language is documented with examples in `mappings/README.md`. In
+//! short: `[source]` says what the records are, `[identity]` where their id
+//! and version are, `[fields]` how each ticket field is made (a path into the
+//! JSON or XML body, transforms, code lookups, templates, conditions),
+//! `[[reporters]]`, `[[attachments]]`, `[court]` and `[evaluation]` build the
+//! ticket's lists and objects, `[checks]` reject records that break the
+//! contract, `[let]` names intermediate values.
+//!
+//! Mistakes in a mapping file are reported when it is loaded, each as
+//! `file:line:col: where: what`; a record that does not fit becomes
+//! [`Unmappable`] with a reason naming the fields (never personal values);
+//! unknown codes that fall back to a default are counted per lookup
+//! ([`DeclarativeMapper::unknown_codes`]).
+
+mod cond;
+mod doc;
+mod eval;
+mod load;
+mod path;
+mod spec;
+mod table;
+mod transform;
+
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::path::Path;
+use std::sync::atomic::Ordering;
+
+use connectors::{ContentType, RawRecord};
+
+use super::{Mapped, Mapper, Unmappable, decode_text};
+use crate::store::Applied;
+use crate::ticket::Channel;
+use doc::Doc;
+use spec::{Compiled, Format};
+
+/// One mistake in a mapping file or one of its tables.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MappingError {
+    pub origin: String,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    pub message: String,
+}
+
+impl fmt::Display for MappingError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.line, self.column) {
+            (Some(l), Some(c)) => write!(f, "{}:{l}:{c}: {}", self.origin, self.message),
+            _ => write!(f, "{}: {}", self.origin, self.message),
+        }
+    }
+}
+
+/// Every mistake found while loading, one `file:line:col: message` a line.
+#[derive(Debug, Clone)]
+pub struct MappingErrors(pub Vec<MappingError>);
+
+impl fmt::Display for MappingErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for MappingErrors {}
+
+/// How often one lookup met a code its table (or `map`) does not know, and
+/// which codes those were (at most 50 distinct, scrubbed). With a `default`
+/// the record went on with the default; without one it was quarantined.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownCodes {
+    /// The ticket field (or `[let]` name) the lookup belongs to: `category`.
+    pub field: String,
+    /// The table (`hotline-categories`) or `(map in the mapping file)`.
+    pub table: String,
+    pub count: u64,
+    /// `(code, how often)`, by code.
+    pub examples: Vec<(String, u64)>,
+}
+
+/// A mapper made from a mapping file.
+#[derive(Debug)]
+pub struct DeclarativeMapper {
+    compiled: Compiled,
+}
+
+impl DeclarativeMapper {
+    /// Loads a mapping file; its tables are looked for relative to the file
+    /// (`[source] tables`, by default `tables/`).
+    pub fn load(path: &Path) -> Result<DeclarativeMapper, MappingErrors> {
+        let origin = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            MappingErrors(vec![MappingError {
+                origin: origin.clone(),
+                line: None,
+                column: None,
+                message: format!("cannot read the mapping file: {e}"),
+            }])
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Self::from_str(&text, &origin, base)
+    }
+
+    /// Loads a mapping from text; `origin` names it in errors, tables are
+    /// looked for relative to `base_dir`.
+    #[allow(clippy::should_implement_trait)]
+    pub fn from_str(text: &str, origin: &str, base_dir: &Path) -> Result<DeclarativeMapper, MappingErrors> {
+        load::compile(text, origin, base_dir).map(|compiled| DeclarativeMapper { compiled }).map_err(MappingErrors)
+    }
+
+    /// `[source] name`: the source's name in the hub config.
+    pub fn name(&self) -> &str {
+        &self.compiled.name
+    }
+
+    pub fn channel(&self) -> Channel {
+        self.compiled.channel
+    }
+
+    /// The file the mapping was loaded from.
+    pub fn origin(&self) -> &str {
+        &self.compiled.origin
+    }
+
+    /// Unknown codes per lookup, for every lookup of the mapping (also those
+    /// that never missed, with a count of 0).
+    pub fn unknown_codes(&self) -> Vec<UnknownCodes> {
+        self.compiled
+            .counters
+            .iter()
+            .map(|c| UnknownCodes {
+                field: c.field.clone(),
+                table: c.table.clone(),
+                count: c.count.load(Ordering::Relaxed),
+                examples: c
+                    .examples
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .iter()
+                    .map(|(k, v)| (k.clone(), *v))
+                    .collect(),
+            })
+            .collect()
+    }
+
+    /// The counters as Prometheus text (`hub_mapping_unknown_codes_total`).
+    pub fn render_metrics(&self, system: &str) -> String {
+        use std::fmt::Write;
+        let mut out = String::new();
+        for c in self.unknown_codes() {
+            let _ = writeln!(
+                out,
+                "hub_mapping_unknown_codes_total{{system=\"{}\",field=\"{}\",table=\"{}\"}} {}",
+                escape_label(system),
+                escape_label(&c.field),
+                escape_label(&c.table),
+                c.count
+            );
+        }
+        out
+    }
+
+    fn parse(&self, record: &RawRecord) -> Result<Doc, String> {
+        let c = &self.compiled;
+        let (expected, name) = match c.format {
+            Format::Json => (ContentType::Json, "JSON"),
+            Format::Xml => (ContentType::Xml, "XML"),
+        };
+        if record.content_type != expected {
+            return Err(format!("expected {name}, the transport declared {}", record.content_type.as_str()));
+        }
+        if record.payload.len() > c.max_bytes {
+            return Err(format!("the body has {} bytes, more than max_bytes = {}", record.payload.len(), c.max_bytes));
+        }
+        match c.format {
+            Format::Json => {
+                let declared = record.encoding.as_deref().or(c.encoding.as_deref());
+                let text = decode_text(&record.payload, declared)?;
+                serde_json::from_str(&text).map(Doc::Json).map_err(|e| format!("the body is not valid JSON: {e}"))
+            }
+            Format::Xml => {
+                let from_xml = doc::xml_declared_encoding(&record.payload);
+                let declared = record.encoding.as_deref().or(from_xml.as_deref()).or(c.encoding.as_deref());
+                let text = decode_text(&record.payload, declared)?;
+                let root = doc::parse_xml(&text)?;
+                if let Some(expected) = &c.root
+                    && &root.name != expected
+                {
+                    return Err(format!(
+                        "the root element is <{}>, expected <{expected}> (one record per document)",
+                        doc::short(&root.name)
+                    ));
+                }
+                Ok(Doc::Xml(root))
+            }
+        }
+    }
+}
+
+fn escape_label(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+impl Mapper for DeclarativeMapper {
+    fn map(&self, record: &RawRecord) -> Result<Mapped, Unmappable> {
+        let doc = self.parse(record).map_err(Unmappable::new)?;
+        let outcome = eval::Run::new(&self.compiled, &doc, record).run();
+        match (outcome.result, outcome.record_id, outcome.version) {
+            (Ok((draft, warnings)), Some(record_id), Some(version)) => {
+                Ok(Mapped { record_id, version, applied: Applied { channel: self.compiled.channel, draft }, warnings })
+            }
+            (Ok(_), record_id, version) => {
+                Err(Unmappable { reason: "the record has no id or version".into(), record_id, version })
+            }
+            (Err(reason), record_id, version) => Err(Unmappable { reason, record_id, version }),
+        }
+    }
+}
