@@ -2,7 +2,6 @@
 //! validated as a whole so that `hub check` reports every mistake at once,
 //! each with its file, line and column.
 
-use std::fmt;
 use std::net::SocketAddr;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -53,41 +52,8 @@ pub enum Transport {
     Mqtt(connectors::mqtt::MqttConfig),
 }
 
-/// One mistake in the configuration, with where it is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError {
-    pub origin: String,
-    pub line: Option<usize>,
-    pub column: Option<usize>,
-    pub message: String,
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (self.line, self.column) {
-            (Some(l), Some(c)) => write!(f, "{}:{l}:{c}: {}", self.origin, self.message),
-            _ => write!(f, "{}: {}", self.origin, self.message),
-        }
-    }
-}
-
-/// Every mistake found, in file order.
-#[derive(Debug)]
-pub struct ConfigErrors(pub Vec<ConfigError>);
-
-impl fmt::Display for ConfigErrors {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, e) in self.0.iter().enumerate() {
-            if i > 0 {
-                writeln!(f)?;
-            }
-            write!(f, "{e}")?;
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for ConfigErrors {}
+/// One mistake in the configuration, with where it is, and all of them.
+pub use crate::diagnostic::{Diagnostic as ConfigError, Diagnostics as ConfigErrors};
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -415,14 +381,7 @@ impl Settings {
                         Ok(mapper) => Some(MappingRef::File { path, mapper: std::sync::Arc::new(mapper) }),
                         Err(errors) => {
                             c.at(Some(s.mapping.span()), format!("mapping `{file}` is not valid:"));
-                            for e in errors.0 {
-                                c.errors.push(ConfigError {
-                                    origin: e.origin,
-                                    line: e.line,
-                                    column: e.column,
-                                    message: e.message,
-                                });
-                            }
+                            c.errors.extend(errors.0);
                             None
                         }
                     }

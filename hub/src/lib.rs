@@ -11,6 +11,7 @@
 pub mod app;
 pub mod config;
 pub mod delivery;
+pub mod diagnostic;
 pub mod intake;
 pub mod mapping;
 pub mod metrics;

@@ -28,7 +28,6 @@ mod transform;
 #[cfg(test)]
 mod tests;
 
-use std::fmt;
 use std::path::Path;
 use std::sync::atomic::Ordering;
 
@@ -40,41 +39,8 @@ use crate::ticket::Channel;
 use doc::Doc;
 use spec::{Compiled, Format};
 
-/// One mistake in a mapping file or one of its tables.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MappingError {
-    pub origin: String,
-    pub line: Option<usize>,
-    pub column: Option<usize>,
-    pub message: String,
-}
-
-impl fmt::Display for MappingError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (self.line, self.column) {
-            (Some(l), Some(c)) => write!(f, "{}:{l}:{c}: {}", self.origin, self.message),
-            _ => write!(f, "{}: {}", self.origin, self.message),
-        }
-    }
-}
-
-/// Every mistake found while loading, one `file:line:col: message` a line.
-#[derive(Debug, Clone)]
-pub struct MappingErrors(pub Vec<MappingError>);
-
-impl fmt::Display for MappingErrors {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, e) in self.0.iter().enumerate() {
-            if i > 0 {
-                writeln!(f)?;
-            }
-            write!(f, "{e}")?;
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for MappingErrors {}
+/// One mistake in a mapping file or one of its tables, and all of them.
+pub use crate::diagnostic::{Diagnostic as MappingError, Diagnostics as MappingErrors};
 
 /// How often one lookup met a code its table (or `map`) does not know, and
 /// which codes those were (at most 50 distinct, scrubbed). With a `default`
