@@ -100,6 +100,12 @@ async fn sigkill_at_random_moments_under_load_loses_and_doubles_nothing() {
         t.len() == ms.len() && t.iter().map(|(_, r)| *r).sum::<i64>() == expected
     };
     wait_for(Duration::from_secs(90), "the platform holds every ticket at its last revision", caught_up).await;
+    // The last restart may be milliseconds old: SIGTERM before the hub has
+    // installed its handler is the default death, not a graceful stop.
+    wait_for(Duration::from_secs(30), "the hub listening again", || async {
+        tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok()
+    })
+    .await;
     let status = hub.terminate();
     assert!(status.success(), "graceful exit on SIGTERM: {status:?}");
 

@@ -104,7 +104,7 @@ async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bytes)
             (StatusCode::SERVICE_UNAVAILABLE, [(header::RETRY_AFTER, "5")], axum::Json(json!({"error": e.to_string()})))
                 .into_response()
         }
-        Err(e @ IntakeError::Store(_)) => {
+        Err(e @ (IntakeError::Store(_) | IntakeError::Unsupported)) => {
             (StatusCode::SERVICE_UNAVAILABLE, [(header::RETRY_AFTER, "1")], axum::Json(json!({"error": e.to_string()})))
                 .into_response()
         }

@@ -28,6 +28,8 @@ pub enum IntakeError {
     ShuttingDown,
     #[error("the hub could not store the record: {0}")]
     Store(String),
+    #[error("this hand-over takes single records only (no pages or cursors)")]
+    Unsupported,
 }
 
 /// A record on its way to the hub, with the channel its outcome comes back on.
@@ -36,10 +38,34 @@ pub struct Submission {
     pub reply: oneshot::Sender<Result<Outcome, IntakeError>>,
 }
 
+/// A source's position (a feed's cursor and the ETag of its last page), kept
+/// in the hub's store so that a restarted hub resumes where the last commit was.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cursor {
+    pub value: String,
+    pub etag: Option<String>,
+}
+
+/// Hand-overs that are not single records: a page of records committed
+/// together with the cursor that covers them, or a question for the stored cursor.
+pub enum PageRequest {
+    Page {
+        records: Vec<RawRecord>,
+        /// Committed in the same transaction as `records`, under this name.
+        cursor: Option<(String, Cursor)>,
+        reply: oneshot::Sender<Result<Vec<Outcome>, IntakeError>>,
+    },
+    LoadCursor {
+        name: String,
+        reply: oneshot::Sender<Result<Option<Cursor>, IntakeError>>,
+    },
+}
+
 /// The connector's end of the hand-over. Cheap to clone; one per connector task.
 #[derive(Clone)]
 pub struct Intake {
     tx: mpsc::Sender<Submission>,
+    pages: Option<mpsc::Sender<PageRequest>>,
 }
 
 /// Creates the hand-over channel. The hub keeps the receiver; `capacity`
@@ -47,7 +73,15 @@ pub struct Intake {
 /// that slows a connector when the store is busy.
 pub fn intake_channel(capacity: usize) -> (Intake, mpsc::Receiver<Submission>) {
     let (tx, rx) = mpsc::channel(capacity);
-    (Intake { tx }, rx)
+    (Intake { tx, pages: None }, rx)
+}
+
+/// Like [`intake_channel`], with a second channel for pages and cursors
+/// (the feed connectors need it; the hub provides it).
+pub fn intake_channels(capacity: usize) -> (Intake, mpsc::Receiver<Submission>, mpsc::Receiver<PageRequest>) {
+    let (tx, rx) = mpsc::channel(capacity);
+    let (pages, pages_rx) = mpsc::channel(16);
+    (Intake { tx, pages: Some(pages) }, rx, pages_rx)
 }
 
 impl Intake {
@@ -55,6 +89,31 @@ impl Intake {
     pub async fn submit(&self, record: RawRecord) -> Result<Outcome, IntakeError> {
         let (reply, answer) = oneshot::channel();
         self.tx.send(Submission { record, reply }).await.map_err(|_| IntakeError::ShuttingDown)?;
+        answer.await.map_err(|_| IntakeError::ShuttingDown)?
+    }
+
+    /// Hands over a page of records and the cursor after it; the hub commits
+    /// them in one transaction, so the cursor never runs ahead of the records
+    /// it covers and a page fetched again after a crash is all duplicates.
+    pub async fn submit_page(
+        &self,
+        records: Vec<RawRecord>,
+        cursor: Option<(String, Cursor)>,
+    ) -> Result<Vec<Outcome>, IntakeError> {
+        let pages = self.pages.as_ref().ok_or(IntakeError::Unsupported)?;
+        let (reply, answer) = oneshot::channel();
+        pages.send(PageRequest::Page { records, cursor, reply }).await.map_err(|_| IntakeError::ShuttingDown)?;
+        answer.await.map_err(|_| IntakeError::ShuttingDown)?
+    }
+
+    /// The cursor last committed under `name`, if any.
+    pub async fn load_cursor(&self, name: &str) -> Result<Option<Cursor>, IntakeError> {
+        let pages = self.pages.as_ref().ok_or(IntakeError::Unsupported)?;
+        let (reply, answer) = oneshot::channel();
+        pages
+            .send(PageRequest::LoadCursor { name: name.to_string(), reply })
+            .await
+            .map_err(|_| IntakeError::ShuttingDown)?;
         answer.await.map_err(|_| IntakeError::ShuttingDown)?
     }
 }

@@ -17,6 +17,6 @@ mod intake;
 mod record;
 
 pub use connector::{BoxedConnector, Connector, ConnectorError};
-pub use intake::{Intake, IntakeError, Outcome, Submission, intake_channel};
+pub use intake::{Cursor, Intake, IntakeError, Outcome, PageRequest, Submission, intake_channel, intake_channels};
 pub use record::{ContentType, RawRecord};
 pub use tokio_util::sync::CancellationToken;

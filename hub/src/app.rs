@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use connectors::{BoxedConnector, CancellationToken, Intake, intake_channel};
+use connectors::{BoxedConnector, CancellationToken, Intake, intake_channels};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
@@ -67,18 +67,18 @@ impl Hub {
         let client = PlatformClient::new(&settings.platform)?;
         let metrics = Arc::new(Metrics::default());
         let wake = Arc::new(Notify::new());
-        let (intake, rx) = intake_channel(settings.intake.max_batch * 4);
+        let (intake, rx, pages) = intake_channels(settings.intake.max_batch * 4);
 
         let intake_stop = CancellationToken::new();
-        let intake_task = tokio::spawn(intake::run(
-            store.clone(),
-            Arc::new(mappings),
-            metrics.clone(),
-            settings.intake.clone(),
-            rx,
-            wake.clone(),
-            intake_stop.clone(),
-        ));
+        let worker = intake::Worker {
+            store: store.clone(),
+            mappings: Arc::new(mappings),
+            metrics: metrics.clone(),
+            settings: settings.intake.clone(),
+            wake: wake.clone(),
+            stop: intake_stop.clone(),
+        };
+        let intake_task = tokio::spawn(intake::run(worker, rx, pages));
         let delivery_stop = CancellationToken::new();
         let dispatcher = tokio::spawn(delivery::run(
             store.clone(),

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use connectors::{IntakeError, Outcome, RawRecord, Submission};
+use connectors::{Cursor, IntakeError, Outcome, PageRequest, RawRecord, Submission};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -76,27 +76,47 @@ pub fn to_outcome(stored: StoredOutcome) -> Outcome {
     }
 }
 
+/// What the intake worker works with.
+pub struct Worker {
+    pub store: Store,
+    pub mappings: Arc<Mappings>,
+    pub metrics: Arc<Metrics>,
+    pub settings: IntakeSettings,
+    /// Rung after each commit: the dispatcher need not wait for its next poll.
+    pub wake: Arc<tokio::sync::Notify>,
+    pub stop: CancellationToken,
+}
+
 /// Runs until `stop` is cancelled (or every `Intake` handle is dropped),
 /// then commits whatever is still queued before it returns: that is the
 /// "finish in-flight commits" half of a graceful shutdown. Hand-overs after
 /// `stop` fail with `ShuttingDown`, so their sources keep the records.
 pub async fn run(
-    store: Store,
-    mappings: Arc<Mappings>,
-    metrics: Arc<Metrics>,
-    settings: IntakeSettings,
+    Worker { store, mappings, metrics, settings, wake, stop }: Worker,
     mut rx: mpsc::Receiver<Submission>,
-    wake: Arc<tokio::sync::Notify>,
-    stop: CancellationToken,
+    mut pages: mpsc::Receiver<PageRequest>,
 ) {
     let mut batch: Vec<Submission> = Vec::with_capacity(settings.max_batch);
+    let mut pages_open = true;
     loop {
         let received = tokio::select! {
             n = rx.recv_many(&mut batch, settings.max_batch) => n,
+            page = pages.recv(), if pages_open => {
+                match page {
+                    Some(request) => handle_page(&store, &mappings, &metrics, &settings, request).await,
+                    None => pages_open = false,
+                }
+                wake.notify_one();
+                continue;
+            }
             // Refuse new hand-overs; what is already queued is still committed.
-            _ = stop.cancelled(), if !stop.is_cancelled() => { rx.close(); continue; }
+            _ = stop.cancelled(), if !stop.is_cancelled() => { rx.close(); pages.close(); continue; }
         };
         if received == 0 {
+            // Pages still queued after the records are committed too.
+            while let Ok(request) = pages.try_recv() {
+                handle_page(&store, &mappings, &metrics, &settings, request).await;
+            }
             break;
         }
         let items: Vec<IntakeItem> = batch.iter().map(|s| prepare(&s.record, &mappings, &settings)).collect();
@@ -131,6 +151,46 @@ pub async fn run(
         }
     }
     tracing::debug!("intake stopped: every connector has finished");
+}
+
+async fn handle_page(
+    store: &Store,
+    mappings: &Mappings,
+    metrics: &Metrics,
+    settings: &IntakeSettings,
+    request: PageRequest,
+) {
+    match request {
+        PageRequest::LoadCursor { name, reply } => {
+            let answer = store
+                .cursor(&name)
+                .await
+                .map(|c| c.map(|(value, etag)| Cursor { value, etag }))
+                .map_err(|e| IntakeError::Store(e.to_string()));
+            let _ = reply.send(answer);
+        }
+        PageRequest::Page { records, cursor, reply } => {
+            let items: Vec<IntakeItem> = records.iter().map(|r| prepare(r, mappings, settings)).collect();
+            let cursor_ref = cursor.as_ref().map(|(name, c)| (name.as_str(), c.value.as_str(), c.etag.as_deref()));
+            let answer = match store.store_page(&items, cursor_ref).await {
+                Ok(stored) => {
+                    let mut outcomes = Vec::with_capacity(stored.len());
+                    for (item, s) in items.iter().zip(stored) {
+                        metrics.record(&item.system, s.label());
+                        log_outcome(item, &s);
+                        outcomes.push(to_outcome(s));
+                    }
+                    Ok(outcomes)
+                }
+                Err(err) => {
+                    metrics::inc(&metrics.intake_errors);
+                    tracing::error!(error = %err, records = items.len(), "could not store a page; the source will send it again");
+                    Err(IntakeError::Store(err.to_string()))
+                }
+            };
+            let _ = reply.send(answer);
+        }
+    }
 }
 
 fn log_outcome(item: &IntakeItem, stored: &StoredOutcome) {

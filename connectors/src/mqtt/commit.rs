@@ -84,7 +84,9 @@ impl Committer {
                                 tracing::debug!(connector = %self.name, pkid = item.delivery.pkid, %error, "hub did not store an mqtt message; it stays unacknowledged");
                                 let reason = match error {
                                     IntakeError::ShuttingDown => "the hub is shutting down".to_string(),
-                                    IntakeError::Store(_) => format!("the hub could not store a message ({error})"),
+                                    IntakeError::Store(_) | IntakeError::Unsupported => {
+                                        format!("the hub could not store a message ({error})")
+                                    }
                                 };
                                 // The poller may be gone already (shutdown): fine.
                                 let _ = self.drop_tx.send(DropConnection { connection: item.connection, reason });

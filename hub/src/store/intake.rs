@@ -517,6 +517,41 @@ impl super::Store {
         Ok(outcomes)
     }
 
+    /// Stores a page of records and the cursor after it in one transaction:
+    /// the cursor never runs ahead of the records it covers.
+    pub async fn store_page(
+        &self,
+        items: &[IntakeItem],
+        cursor: Option<(&str, &str, Option<&str>)>,
+    ) -> Result<Vec<StoredOutcome>, StoreError> {
+        let pending: Vec<Pending> = items.iter().map(|item| Pending { item, raw_id: None }).collect();
+        let mut w = self.begin_write().await?;
+        let outcomes = store_pending(&mut w.tx, self.backend, &pending).await?;
+        if let Some((name, value, etag)) = cursor {
+            sqlx::query(
+                "INSERT INTO cursors (name, value, etag, updated_at) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (name) DO UPDATE SET value = excluded.value, etag = excluded.etag, updated_at = excluded.updated_at",
+            )
+            .bind(name)
+            .bind(value)
+            .bind(etag)
+            .bind(now_ms())
+            .execute(&mut *w.tx)
+            .await?;
+        }
+        w.commit().await?;
+        Ok(outcomes)
+    }
+
+    /// The cursor stored under `name`: (value, etag).
+    pub async fn cursor(&self, name: &str) -> Result<Option<(String, Option<String>)>, StoreError> {
+        let row = sqlx::query("SELECT value, etag FROM cursors WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| (r.get(0), r.get(1))))
+    }
+
     /// Counts raw records by system and outcome, for summaries and metrics.
     pub async fn record_counts(&self) -> Result<Vec<(String, String, i64)>, StoreError> {
         let rows = sqlx::query(

@@ -204,3 +204,16 @@ on_both!(one_batch_with_every_case_in_it, |store, _url| {
     let counts = store.record_counts().await.unwrap();
     assert!(counts.iter().all(|(_, outcome, _)| outcome != "pending"), "{counts:?}");
 });
+
+on_both!(a_page_and_its_cursor_commit_together, |store, _url| {
+    assert_eq!(store.cursor("court:吉0402").await.unwrap(), None);
+    let ms = simulators::canonical::matters(8, 3, "PAGE");
+    let items: Vec<IntakeItem> = ms.iter().map(|m| item(m, 1)).collect();
+    let out = store.store_page(&items, Some(("court:吉0402", "c-1723", Some("\"e1\"")))).await.unwrap();
+    assert_eq!(out.iter().filter(|o| matches!(o, StoredOutcome::Created { .. })).count(), 3);
+    assert_eq!(store.cursor("court:吉0402").await.unwrap(), Some(("c-1723".into(), Some("\"e1\"".into()))));
+    // The same page fetched again (a crash before the cursor was seen): duplicates, cursor moves on.
+    let again = store.store_page(&items, Some(("court:吉0402", "c-1725", None))).await.unwrap();
+    assert!(again.iter().all(|o| *o == StoredOutcome::Duplicate));
+    assert_eq!(store.cursor("court:吉0402").await.unwrap(), Some(("c-1725".into(), None)));
+});
