@@ -107,9 +107,20 @@ impl Hub {
 
         let mut background = Vec::new();
         if let Some(addr) = settings.listen {
-            let (m, stop) = (metrics.clone(), delivery_stop.clone());
+            let observed = server::Observed {
+                metrics: metrics.clone(),
+                mappers: settings
+                    .sources
+                    .iter()
+                    .filter_map(|s| match &s.mapping {
+                        crate::config::MappingRef::File { mapper, .. } => Some((s.name.clone(), mapper.clone())),
+                        crate::config::MappingRef::Canonical => None,
+                    })
+                    .collect(),
+            };
+            let stop = delivery_stop.clone();
             background.push(tokio::spawn(async move {
-                if let Err(e) = server::serve(addr, m, stop).await {
+                if let Err(e) = server::serve(addr, observed, stop).await {
                     tracing::error!(%addr, error = %e, "cannot serve /metrics");
                 }
             }));

@@ -47,6 +47,11 @@ impl Unmappable {
     }
 }
 
+/// Transport metadata a connector sets on input it could not take apart (a
+/// feed page with a DOCTYPE, a truncated file): the record goes straight to
+/// quarantine with this text as its reason, kept whole for a person.
+pub const DEFECT: &str = "defect";
+
 pub trait Mapper: Send + Sync {
     fn map(&self, record: &RawRecord) -> Result<Mapped, Unmappable>;
 }
@@ -70,9 +75,13 @@ impl Mappings {
     /// back scrubbed of long digit runs: parsers quote what they choke on,
     /// and that may be a phone or ID number.
     pub fn map(&self, record: &RawRecord) -> Result<Mapped, Unmappable> {
-        let result = match self.by_system.get(&record.system) {
-            Some(mapper) => mapper.map(record),
-            None => Err(Unmappable::new(format!("no mapping is configured for source system `{}`", record.system))),
+        let result = match (record.meta(DEFECT), self.by_system.get(&record.system)) {
+            // The connector could not even split the input into records.
+            (Some(defect), _) => Err(Unmappable::new(defect.to_string())),
+            (None, Some(mapper)) => mapper.map(record),
+            (None, None) => {
+                Err(Unmappable::new(format!("no mapping is configured for source system `{}`", record.system)))
+            }
         };
         match result {
             Ok(mut m) => {
@@ -88,5 +97,21 @@ impl Mappings {
 
     pub fn systems(&self) -> impl Iterator<Item = &str> {
         self.by_system.keys().map(String::as_str)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use connectors::{ContentType, RawRecord};
+
+    use super::*;
+
+    #[test]
+    fn a_defect_named_by_the_connector_is_the_reason() {
+        let mut m = Mappings::new();
+        m.insert("court", Arc::new(CanonicalMapper));
+        let rec =
+            RawRecord::new("court", ContentType::Xml, "<!DOCTYPE x>").with_meta(DEFECT, "the page declares a DOCTYPE");
+        assert_eq!(m.map(&rec).unwrap_err().reason, "the page declares a DOCTYPE");
     }
 }
