@@ -5,5 +5,6 @@
 //! retry, ordering and idempotency logic is exercised against realistic
 //! failures instead of a happy path.
 
+pub mod agencies;
 pub mod canonical;
 pub mod platform;
