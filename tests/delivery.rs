@@ -191,3 +191,25 @@ async fn two_hubs_on_one_postgres_deliver_each_change_once() {
     server.stop().await;
     db.cleanup().await;
 }
+
+#[tokio::test]
+async fn a_flaky_platform_still_gets_every_change_once() {
+    // Random 500s and 429s land on probes too: a failed probe must lead to
+    // another probe, never to a dispatcher that waits for nothing.
+    let db = TestDb::sqlite();
+    let sim = PlatformSim::new(SimConfig {
+        token: "test-token".into(),
+        faults: Faults { error_rate: 0.3, throttle_rate: 0.1, retry_after_secs: 1, ..Faults::default() },
+    });
+    let server = sim.bind("127.0.0.1:0").await.unwrap();
+    let hub = Hub::start_with(settings(&db.url, &server.base_url()), canonical_mappings(), vec![]).await.unwrap();
+    let ms = matters(35, 300, "FLAKY");
+    let n = send_all(&hub, &ms, |m| (1..=m.versions).collect()).await;
+    wait_for(Duration::from_secs(90), "everything delivered through the faults", || platform_caught_up(&hub, &sim))
+        .await;
+    assert_eq!(sim.stats().applied as usize, n);
+    assert_each_change_applied_once_in_order(&sim, &hub.store.ticket_revisions().await.unwrap());
+    hub.shutdown().await;
+    server.stop().await;
+    db.cleanup().await;
+}

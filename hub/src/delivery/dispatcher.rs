@@ -272,7 +272,9 @@ impl Dispatcher {
                 metrics::inc(&self.metrics.retried);
                 self.consecutive_failures += 1;
                 let retry = self.settings.retry.delay_after(change.attempts.try_into().unwrap_or(u32::MAX));
-                if self.consecutive_failures >= FAILURES_BEFORE_PAUSE {
+                // A failed probe always means "not yet": back to waiting,
+                // or nothing would ever be sent again.
+                if self.consecutive_failures >= FAILURES_BEFORE_PAUSE || matches!(self.gate, Gate::Probing) {
                     let wait = self.pause_backoff.next_backoff().unwrap_or(self.settings.pause.max);
                     if matches!(self.gate, Gate::Open) {
                         tracing::warn!(%error, pause = ?wait, "the platform keeps failing; pausing delivery, then probing");
