@@ -9,6 +9,7 @@
 //! it) so the source delivers it again.
 
 pub mod amqp;
+pub mod court;
 pub mod http;
 pub mod mqtt;
 
