@@ -3,6 +3,7 @@
 
 mod brokers;
 mod cli;
+mod court;
 mod crash;
 mod deadletters;
 mod delivery;
