@@ -1,4 +1,4 @@
-//! Court pre-litigation mediation feed (`/work/shared/contracts/court.md`):
+//! Court pre-litigation mediation feed (contract: court.md):
 //! HTTP polling with a cursor committed together with the cases, and a
 //! file-drop mode for older installations.
 //!
