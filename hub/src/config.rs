@@ -50,6 +50,8 @@ pub enum Transport {
     Http(connectors::http::HttpConfig),
     Amqp(connectors::amqp::AmqpConfig),
     Mqtt(connectors::mqtt::MqttConfig),
+    CourtFeed(connectors::court::CourtFeedConfig),
+    FileDrop(connectors::court::FileDropConfig),
 }
 
 /// One mistake in the configuration, with where it is, and all of them.
@@ -130,6 +132,11 @@ struct SourceSection {
     topics: Option<Spanned<Vec<String>>>,
     client_id: Option<Spanned<String>>,
     shared_group: Option<Spanned<String>>,
+    /// court_feed: the court whose feed this is (`吉0402`), and how often to poll.
+    court: Option<Spanned<String>>,
+    poll_interval: Option<Spanned<String>>,
+    /// file_drop: the directory the XML files appear in.
+    dir: Option<Spanned<String>>,
 }
 
 impl SourceSection {
@@ -137,9 +144,9 @@ impl SourceSection {
     fn stray_keys(&self, transport: &str) -> Vec<(&'static str, Range<usize>)> {
         // (key, where it was given, the transports it applies to)
         type Key<'a> = (&'static str, Option<Range<usize>>, &'a [&'a str]);
-        let keys: [Key; 9] = [
+        let keys: [Key; 12] = [
             ("listen", self.listen.as_ref().map(Spanned::span), &["http"]),
-            ("url", self.url.as_ref().map(Spanned::span), &["amqp", "mqtt"]),
+            ("url", self.url.as_ref().map(Spanned::span), &["amqp", "mqtt", "court_feed"]),
             ("exchange", self.exchange.as_ref().map(Spanned::span), &["amqp"]),
             ("queue", self.queue.as_ref().map(Spanned::span), &["amqp"]),
             ("bindings", self.bindings.as_ref().map(Spanned::span), &["amqp"]),
@@ -147,6 +154,9 @@ impl SourceSection {
             ("topics", self.topics.as_ref().map(Spanned::span), &["mqtt"]),
             ("client_id", self.client_id.as_ref().map(Spanned::span), &["mqtt"]),
             ("shared_group", self.shared_group.as_ref().map(Spanned::span), &["mqtt"]),
+            ("court", self.court.as_ref().map(Spanned::span), &["court_feed"]),
+            ("poll_interval", self.poll_interval.as_ref().map(Spanned::span), &["court_feed"]),
+            ("dir", self.dir.as_ref().map(Spanned::span), &["file_drop"]),
         ];
         keys.into_iter()
             .filter_map(|(key, span, applies)| span.filter(|_| !applies.contains(&transport)).map(|s| (key, s)))
@@ -417,8 +427,22 @@ impl Settings {
                 },
                 "amqp" => amqp_source(&mut c, s, &name, env),
                 "mqtt" => mqtt_source(&mut c, s, &name, env),
+                "court_feed" => court_feed_source(&mut c, s, &name, env),
+                "file_drop" => match &s.dir {
+                    Some(dir) => Some(Transport::FileDrop(connectors::court::FileDropConfig::new(
+                        base.join(dir.get_ref()),
+                        &name,
+                    ))),
+                    None => {
+                        c.at(Some(s.transport.span()), "a file_drop source needs `dir`");
+                        None
+                    }
+                },
                 other => {
-                    c.at(Some(s.transport.span()), format!("unknown transport `{other}` (known: http, amqp, mqtt)"));
+                    c.at(
+                        Some(s.transport.span()),
+                        format!("unknown transport `{other}` (known: http, amqp, mqtt, court_feed, file_drop)"),
+                    );
                     None
                 }
             };
@@ -507,6 +531,17 @@ fn mqtt_source(c: &mut Checker, s: &SourceSection, name: &str, env: &dyn Env) ->
             None
         }
     }
+}
+
+fn court_feed_source(c: &mut Checker, s: &SourceSection, name: &str, env: &dyn Env) -> Option<Transport> {
+    let url = broker_url(c, s, env, "HUB_COURT_FEED_URL", &["http", "https"]);
+    let Some(court) = &s.court else {
+        c.at(Some(s.transport.span()), "a court_feed source needs `court` (the court code, e.g. 吉0402)");
+        return None;
+    };
+    let mut config = connectors::court::CourtFeedConfig::new(url?, name, court.get_ref().clone());
+    config.poll_interval = c.duration("poll_interval", &s.poll_interval, config.poll_interval);
+    Some(Transport::CourtFeed(config))
 }
 
 /// Where `hub` looks for a config file when none is given.
@@ -599,6 +634,15 @@ shared_group = "hubs"
         let stray = "[[sources]]\nname = \"t\"\nmapping = \"canonical\"\ntransport = \"mqtt\"\nurl = \"mqtt://h:1\"\nexchange = \"x\"\n";
         let errs = Settings::parse(stray, "hub.toml", &NO_ENV).unwrap_err().to_string();
         assert!(errs.contains("hub.toml:6:12: `exchange` does not apply to transport `mqtt`"), "{errs}");
+        let court = "[[sources]]\nname = \"court\"\nmapping = \"canonical\"\ntransport = \"court_feed\"\ncourt = \"吉0402\"\npoll_interval = \"5s\"\n\n[[sources]]\nname = \"court-files\"\nmapping = \"canonical\"\ntransport = \"file_drop\"\ndir = \"drop\"\n";
+        let s = Settings::parse(court, "hub.toml", &[("HUB_COURT_FEED_URL", "http://127.0.0.1:9")]).unwrap();
+        match (&s.sources[0].transport, &s.sources[1].transport) {
+            (Transport::CourtFeed(f), Transport::FileDrop(d)) => {
+                assert_eq!((f.court.as_str(), f.poll_interval), ("吉0402", Duration::from_secs(5)));
+                assert!(d.dir.ends_with("drop"));
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use connectors::BoxedConnector;
 use connectors::amqp::AmqpConnector;
+use connectors::court::{CourtFeedConnector, FileDropConnector};
 use connectors::http::HttpConnector;
 use connectors::mqtt::MqttConnector;
 
@@ -24,6 +25,8 @@ pub fn connector(source: &SourceSettings) -> Result<BoxedConnector, String> {
         Transport::Mqtt(config) => {
             Box::new(MqttConnector::new(config.clone()).map_err(|e| format!("source `{}`: {e}", source.name))?)
         }
+        Transport::CourtFeed(config) => Box::new(CourtFeedConnector::new(config.clone()).map_err(|e| e.to_string())?),
+        Transport::FileDrop(config) => Box::new(FileDropConnector::new(config.clone())),
     })
 }
 
