@@ -319,39 +319,25 @@ impl Loader<'_> {
     }
 
     fn regions_of(&mut self, table: usize) -> Option<usize> {
-        if let Some(found) = self.region_index.get(&table) {
-            return *found;
-        }
-        let result = match Regions::build(&self.tables[table]) {
-            Ok(r) => {
-                self.regions.push(r);
-                Some(self.regions.len() - 1)
-            }
-            Err(errs) => {
-                self.errors.extend(errs);
-                None
-            }
-        };
-        self.region_index.insert(table, result);
-        result
+        built_once(
+            &mut self.region_index,
+            &mut self.regions,
+            &mut self.errors,
+            &self.tables[table],
+            table,
+            Regions::build,
+        )
     }
 
     fn holidays_of(&mut self, table: usize) -> Option<usize> {
-        if let Some(found) = self.holiday_index.get(&table) {
-            return *found;
-        }
-        let result = match Holidays::build(&self.tables[table]) {
-            Ok(h) => {
-                self.holidays.push(h);
-                Some(self.holidays.len() - 1)
-            }
-            Err(errs) => {
-                self.errors.extend(errs);
-                None
-            }
-        };
-        self.holiday_index.insert(table, result);
-        result
+        built_once(
+            &mut self.holiday_index,
+            &mut self.holidays,
+            &mut self.errors,
+            &self.tables[table],
+            table,
+            Holidays::build,
+        )
     }
 
     fn counter(&mut self, field: &str, table: &str) -> usize {
@@ -1621,4 +1607,32 @@ fn cond_is_relative(c: &Cond) -> bool {
         Cond::And(a, b) | Cond::Or(a, b) => cond_is_relative(a) || cond_is_relative(b),
         Cond::Cmp(a, _, b) => rel(a) || rel(b),
     }
+}
+
+/// Builds a structure from a code table once (regions, holidays), keeping
+/// it in `built` and remembering the outcome under the table's index, so a
+/// table used by several fields is checked, and its errors reported, once.
+fn built_once<T>(
+    index: &mut HashMap<usize, Option<usize>>,
+    built: &mut Vec<T>,
+    errors: &mut Vec<MappingError>,
+    source: &Table,
+    table: usize,
+    build: fn(&Table) -> Result<T, Vec<MappingError>>,
+) -> Option<usize> {
+    if let Some(found) = index.get(&table) {
+        return *found;
+    }
+    let result = match build(source) {
+        Ok(value) => {
+            built.push(value);
+            Some(built.len() - 1)
+        }
+        Err(errs) => {
+            errors.extend(errs);
+            None
+        }
+    };
+    index.insert(table, result);
+    result
 }
