@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 #[derive(Default)]
 pub struct Metrics {
-    /// (system, outcome) → records
-    records: Mutex<BTreeMap<(String, &'static str), u64>>,
+    /// system → outcome → records
+    records: Mutex<BTreeMap<String, BTreeMap<&'static str, u64>>>,
     pub mapping_warnings: AtomicU64,
     pub intake_batches: AtomicU64,
     pub intake_errors: AtomicU64,
@@ -27,11 +27,19 @@ pub struct Metrics {
 impl Metrics {
     pub fn record(&self, system: &str, outcome: &'static str) {
         let mut map = self.records.lock().unwrap_or_else(|e| e.into_inner());
-        *map.entry((system.to_string(), outcome)).or_default() += 1;
+        // Called for every record: the system's name is copied only the first time.
+        match map.get_mut(system) {
+            Some(by_outcome) => *by_outcome.entry(outcome).or_default() += 1,
+            None => {
+                map.insert(system.to_string(), BTreeMap::from([(outcome, 1)]));
+            }
+        }
     }
 
+    /// (system, outcome) → records
     pub fn records(&self) -> BTreeMap<(String, &'static str), u64> {
-        self.records.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        let map = self.records.lock().unwrap_or_else(|e| e.into_inner());
+        map.iter().flat_map(|(system, by)| by.iter().map(|(o, n)| ((system.clone(), *o), *n))).collect()
     }
 
     pub fn render(&self) -> String {
@@ -65,4 +73,20 @@ impl Metrics {
 
 pub fn inc(counter: &AtomicU64) {
     counter.fetch_add(1, Ordering::Relaxed);
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn records_are_counted_by_system_and_outcome() {
+        let m = super::Metrics::default();
+        m.record("hotline", "created");
+        m.record("hotline", "created");
+        m.record("hotline", "duplicate");
+        m.record("court", "quarantined");
+        let text = m.render();
+        assert!(text.contains("hub_records_total{system=\"hotline\",outcome=\"created\"} 2"), "{text}");
+        assert!(text.contains("hub_records_total{system=\"hotline\",outcome=\"duplicate\"} 1"), "{text}");
+        assert!(text.contains("hub_records_total{system=\"court\",outcome=\"quarantined\"} 1"), "{text}");
+    }
 }
