@@ -41,3 +41,43 @@ fn check_reports_every_mistake_with_its_line() {
     assert_eq!(code, 0, "{out}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn check_without_a_config_prints_and_checks_the_builtin_one() {
+    let (code, out) = run(&["check"]);
+    assert_eq!(code, 0, "{out}");
+    for needed in
+        ["exchange = \"hotline.orders\"", "exchange = \"petition.records\"", "builtin:terminal", "builtin:court"]
+    {
+        assert!(out.contains(needed), "{needed}: {out}");
+    }
+    assert!(out.contains("the built-in configuration: valid (4 sources"), "{out}");
+}
+
+#[test]
+fn mapping_export_writes_the_shipped_mappings_and_test_takes_builtin_names() {
+    let dir = std::env::temp_dir().join(format!("hub-export-{}", uuid::Uuid::new_v4().simple()));
+    let (code, out) = run(&["mapping", "export", dir.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    assert!(dir.join("court.toml").is_file() && dir.join("tables/regions.csv").is_file(), "{out}");
+    let (code, out) = run(&["mapping", "export", dir.to_str().unwrap()]);
+    assert_ne!(code, 0, "never overwrites: {out}");
+    let (code, out) =
+        run(&["mapping", "test", "--mapping", "builtin:hotline", "mappings/samples/hotline-created.json"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("\"category\": \"0101\""), "{out}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The README's first command, shortened: RabbitMQ, the embedded broker,
+/// the court feed and the platform, all with faults; it must reconcile.
+#[test]
+fn the_demo_reconciles_every_agency() {
+    let (code, out) = run(&["demo", "--duration", "8s", "--rate", "15"]);
+    assert_eq!(code, 0, "{out}");
+    for source in ["hotline", "petition", "terminal", "court"] {
+        assert!(out.contains(&format!("[ok] {source}: every record sent is stored once")), "{source}: {out}");
+    }
+    assert!(!out.contains("FAILED") && !out.contains("LEFT OUT"), "{out}");
+    e2e::assert_no_personal_numbers_in(&out);
+}

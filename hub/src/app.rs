@@ -24,6 +24,10 @@ pub enum StartError {
     Client(#[from] reqwest::Error),
     #[error("{0}")]
     Connector(String),
+    #[error(
+        "cannot start the embedded MQTT broker: {0}. Another broker (Mosquitto?) may hold the port: set HUB_MQTT_URL to use it, or `embedded_port` to move"
+    )]
+    Broker(#[from] connectors::mqtt::BrokerError),
 }
 
 /// A hub running inside this process.
@@ -38,6 +42,8 @@ pub struct Hub {
     intake_task: JoinHandle<()>,
     dispatcher: JoinHandle<()>,
     background: Vec<JoinHandle<()>>,
+    /// Kept for as long as the hub runs (rumqttd cannot be stopped).
+    _broker: Option<connectors::mqtt::EmbeddedBroker>,
 }
 
 impl Hub {
@@ -56,6 +62,21 @@ impl Hub {
         mappings: Mappings,
         connectors: Vec<BoxedConnector>,
     ) -> Result<Hub, StartError> {
+        // The broker first: the terminal connector connects to it.
+        let broker = match settings.embedded_mqtt {
+            Some(addr) => Some(
+                tokio::task::spawn_blocking(move || connectors::mqtt::EmbeddedBroker::start(addr))
+                    .await
+                    .map_err(|e| StartError::Connector(format!("the embedded broker's start panicked: {e}")))??,
+            ),
+            None => None,
+        };
+        if let Some(b) = &broker {
+            tracing::warn!(
+                addr = %b.addr(),
+                "terminals use the embedded MQTT broker: it keeps sessions in memory only; set HUB_MQTT_URL to a durable broker in production"
+            );
+        }
         let store = Store::open(&settings.database_url).await?;
         if store.backend() == Backend::Sqlite {
             // The embedded file has one hub: leases left by a crash are ours.
@@ -151,6 +172,7 @@ impl Hub {
             intake_task,
             dispatcher,
             background,
+            _broker: broker,
         })
     }
 

@@ -28,6 +28,9 @@ pub struct Settings {
     pub amqp_url: Option<String>,
     pub mqtt_url: Option<String>,
     pub court_feed_url: Option<String>,
+    /// Where the embedded MQTT broker listens, when an mqtt source names no
+    /// broker (no `url`, no `HUB_MQTT_URL`).
+    pub embedded_mqtt: Option<SocketAddr>,
 }
 
 #[derive(Clone, Debug)]
@@ -41,7 +44,8 @@ pub struct SourceSettings {
 pub enum MappingRef {
     /// The hub's own record format (see `mapping::canonical`).
     Canonical,
-    /// A mapping file (see `mappings/README.md`), loaded and checked with the config.
+    /// A mapping file (see `mappings/README.md`), loaded and checked with
+    /// the config; `builtin:NAME` is one shipped inside the binary.
     File { path: PathBuf, mapper: std::sync::Arc<crate::mapping::DeclarativeMapper> },
 }
 
@@ -132,6 +136,8 @@ struct SourceSection {
     topics: Option<Spanned<Vec<String>>>,
     client_id: Option<Spanned<String>>,
     shared_group: Option<Spanned<String>>,
+    /// mqtt without a broker URL: the port of the embedded broker (default 1883).
+    embedded_port: Option<Spanned<i64>>,
     /// court_feed: the court whose feed this is (`吉0402`), and how often to poll.
     court: Option<Spanned<String>>,
     poll_interval: Option<Spanned<String>>,
@@ -144,7 +150,7 @@ impl SourceSection {
     fn stray_keys(&self, transport: &str) -> Vec<(&'static str, Range<usize>)> {
         // (key, where it was given, the transports it applies to)
         type Key<'a> = (&'static str, Option<Range<usize>>, &'a [&'a str]);
-        let keys: [Key; 12] = [
+        let keys: [Key; 13] = [
             ("listen", self.listen.as_ref().map(Spanned::span), &["http"]),
             ("url", self.url.as_ref().map(Spanned::span), &["amqp", "mqtt", "court_feed"]),
             ("exchange", self.exchange.as_ref().map(Spanned::span), &["amqp"]),
@@ -154,6 +160,7 @@ impl SourceSection {
             ("topics", self.topics.as_ref().map(Spanned::span), &["mqtt"]),
             ("client_id", self.client_id.as_ref().map(Spanned::span), &["mqtt"]),
             ("shared_group", self.shared_group.as_ref().map(Spanned::span), &["mqtt"]),
+            ("embedded_port", self.embedded_port.as_ref().map(Spanned::span), &["mqtt"]),
             ("court", self.court.as_ref().map(Spanned::span), &["court_feed"]),
             ("poll_interval", self.poll_interval.as_ref().map(Spanned::span), &["court_feed"]),
             ("dir", self.dir.as_ref().map(Spanned::span), &["file_drop"]),
@@ -264,9 +271,16 @@ impl Settings {
         Self::parse_in(&text, &path.display().to_string(), &base, env)
     }
 
-    /// The built-in configuration used when no file is given.
+    /// Store, platform and delivery defaults with no sources: the base the
+    /// demo, tests and benchmarks add their own sources to.
     pub fn defaults(env: &dyn Env) -> Result<Settings, ConfigErrors> {
-        Self::parse("", "(built-in default)", env)
+        Self::parse("", "(defaults)", env)
+    }
+
+    /// The configuration `hub run` uses when no file is given: the four
+    /// agencies with the shipped mappings (see [`builtin_text`]).
+    pub fn builtin(env: &dyn Env) -> Result<Settings, ConfigErrors> {
+        Self::parse(&builtin_text(env), BUILTIN_ORIGIN, env)
     }
 
     /// Parses config text; relative mapping paths are taken from the current directory.
@@ -375,6 +389,7 @@ impl Settings {
         };
 
         let mut sources = Vec::new();
+        let mut embedded_mqtt = None;
         let mut seen = std::collections::HashSet::new();
         for s in &file.sources {
             let name = s.name.get_ref().trim().to_string();
@@ -385,6 +400,33 @@ impl Settings {
             }
             let mapping = match s.mapping.get_ref().as_str() {
                 "canonical" => Some(MappingRef::Canonical),
+                builtin if builtin.starts_with("builtin:") => {
+                    let agency = &builtin["builtin:".len()..];
+                    match crate::mapping::shipped::mapper(agency) {
+                        Some(Ok(mapper)) => {
+                            Some(MappingRef::File { path: PathBuf::from(builtin), mapper: std::sync::Arc::new(mapper) })
+                        }
+                        Some(Err(errors)) => {
+                            c.at(Some(s.mapping.span()), format!("the shipped mapping `{builtin}` is not valid:"));
+                            c.errors.extend(errors.0);
+                            None
+                        }
+                        None => {
+                            c.at(
+                                Some(s.mapping.span()),
+                                format!(
+                                    "no shipped mapping `{agency}` (shipped: {})",
+                                    crate::mapping::shipped::AGENCIES
+                                        .iter()
+                                        .map(|a| format!("builtin:{a}"))
+                                        .collect::<Vec<_>>()
+                                        .join(", ")
+                                ),
+                            );
+                            None
+                        }
+                    }
+                }
                 file if file.ends_with(".toml") => {
                     let path = base.join(file);
                     match crate::mapping::DeclarativeMapper::load(&path) {
@@ -399,7 +441,9 @@ impl Settings {
                 other => {
                     c.at(
                         Some(s.mapping.span()),
-                        format!("unknown mapping `{other}`: write `canonical` or the path of a mapping file (…/hotline.toml)"),
+                        format!(
+                            "unknown mapping `{other}`: write `canonical`, `builtin:hotline` (petition, court, terminal) or the path of a mapping file (…/hotline.toml)"
+                        ),
                     );
                     None
                 }
@@ -426,7 +470,7 @@ impl Settings {
                     }
                 },
                 "amqp" => amqp_source(&mut c, s, &name, env),
-                "mqtt" => mqtt_source(&mut c, s, &name, env),
+                "mqtt" => mqtt_source(&mut c, s, &name, env, &mut embedded_mqtt),
                 "court_feed" => court_feed_source(&mut c, s, &name, env),
                 "file_drop" => match &s.dir {
                     Some(dir) => Some(Transport::FileDrop(connectors::court::FileDropConfig::new(
@@ -462,6 +506,7 @@ impl Settings {
                 amqp_url: env.var("HUB_AMQP_URL"),
                 mqtt_url: env.var("HUB_MQTT_URL"),
                 court_feed_url: env.var("HUB_COURT_FEED_URL"),
+                embedded_mqtt,
             })
         } else {
             Err(ConfigErrors(c.errors))
@@ -509,8 +554,44 @@ fn amqp_source(c: &mut Checker, s: &SourceSection, name: &str, env: &dyn Env) ->
     Some(Transport::Amqp(config))
 }
 
-fn mqtt_source(c: &mut Checker, s: &SourceSection, name: &str, env: &dyn Env) -> Option<Transport> {
-    let url = broker_url(c, s, env, "HUB_MQTT_URL", &["mqtt", "tcp"])?;
+fn mqtt_source(
+    c: &mut Checker,
+    s: &SourceSection,
+    name: &str,
+    env: &dyn Env,
+    embedded: &mut Option<SocketAddr>,
+) -> Option<Transport> {
+    let url = if s.url.is_none() && env.var("HUB_MQTT_URL").is_none() {
+        // No broker named: the hub brings its own.
+        let port = match &s.embedded_port {
+            None => 1883,
+            Some(p) => match u16::try_from(*p.get_ref()) {
+                Ok(port) if port > 0 => port,
+                _ => {
+                    c.at(Some(p.span()), "embedded_port must be between 1 and 65535");
+                    return None;
+                }
+            },
+        };
+        let addr = SocketAddr::from(([0, 0, 0, 0], port));
+        match embedded {
+            Some(other) if other.port() != port => {
+                let span = s.embedded_port.as_ref().map(Spanned::span).or(Some(s.transport.span()));
+                c.at(
+                    span,
+                    format!("the embedded MQTT broker already listens on port {}: one broker per hub", other.port()),
+                );
+                return None;
+            }
+            _ => *embedded = Some(addr),
+        }
+        format!("mqtt://127.0.0.1:{port}")
+    } else {
+        if let Some(p) = &s.embedded_port {
+            c.at(Some(p.span()), "embedded_port applies only when the source names no broker (`url` or HUB_MQTT_URL)");
+        }
+        broker_url(c, s, env, "HUB_MQTT_URL", &["mqtt", "tcp"])?
+    };
     let mut config = connectors::mqtt::MqttConfig::new(url, name);
     config = match &s.client_id {
         Some(id) => config.with_client_id(id.get_ref().clone()),
@@ -544,6 +625,43 @@ fn court_feed_source(c: &mut Checker, s: &SourceSection, name: &str, env: &dyn E
     Some(Transport::CourtFeed(config))
 }
 
+const BUILTIN_ORIGIN: &str = "(built-in configuration)";
+
+/// The built-in configuration's text, for the environment it is read in:
+/// the four agencies at the contracts' names with the shipped mappings.
+/// RabbitMQ is `HUB_AMQP_URL` (else the local broker as guest); terminals
+/// use `HUB_MQTT_URL` (else an embedded broker on port 1883); the court
+/// feed is `HUB_COURT_FEED_URL` (court `HUB_COURT`, else 吉0402), and
+/// without one the court drops its XML files in `./court-drop/`.
+pub fn builtin_text(env: &dyn Env) -> String {
+    let mut text = String::from(
+        "# The built-in configuration (`hub run` without --config or ./hub.toml).\n\
+         # Copy it to hub.toml to change it; `hub mapping export DIR` writes the shipped mappings.\n",
+    );
+    let amqp_url = if env.var("HUB_AMQP_URL").is_some() {
+        String::new()
+    } else {
+        "url = \"amqp://guest:guest@127.0.0.1:5672/%2f\"  # HUB_AMQP_URL overrides\n".to_string()
+    };
+    for (name, exchange) in [("hotline", "hotline.orders"), ("petition", "petition.records")] {
+        text.push_str(&format!(
+            "\n[[sources]]\nname = \"{name}\"\nmapping = \"builtin:{name}\"\ntransport = \"amqp\"\nexchange = \"{exchange}\"\n{amqp_url}"
+        ));
+    }
+    text.push_str("\n[[sources]]\nname = \"terminal\"\nmapping = \"builtin:terminal\"\ntransport = \"mqtt\"\n");
+    if env.var("HUB_MQTT_URL").is_none() {
+        text.push_str("# no HUB_MQTT_URL: the hub's embedded broker (in memory)\nembedded_port = 1883\n");
+    }
+    text.push_str("\n[[sources]]\nname = \"court\"\nmapping = \"builtin:court\"\n");
+    if env.var("HUB_COURT_FEED_URL").is_some() {
+        let court = env.var("HUB_COURT").unwrap_or_else(|| "吉0402".to_string());
+        text.push_str(&format!("transport = \"court_feed\"\ncourt = \"{court}\"\n"));
+    } else {
+        text.push_str("# no HUB_COURT_FEED_URL: the court drops XML files here\ntransport = \"file_drop\"\ndir = \"court-drop\"\n");
+    }
+    text
+}
+
 /// Where `hub` looks for a config file when none is given.
 pub fn default_path() -> Option<PathBuf> {
     let p = PathBuf::from("hub.toml");
@@ -562,6 +680,54 @@ mod tests {
         let s = Settings::parse(text, "hub.example.toml", &NO_ENV).unwrap();
         assert_eq!(s.sources.len(), 1);
         assert_eq!(s.platform.timeout, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn the_builtin_config_enables_the_four_agencies() {
+        let s = Settings::builtin(&NO_ENV).unwrap();
+        let names: Vec<&str> = s.sources.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["hotline", "petition", "terminal", "court"]);
+        let Transport::Amqp(hotline) = &s.sources[0].transport else { panic!("hotline is amqp") };
+        assert_eq!(hotline.exchange, "hotline.orders");
+        assert!(hotline.url.starts_with("amqp://guest:guest@127.0.0.1:5672"));
+        assert_eq!(s.embedded_mqtt, Some(SocketAddr::from(([0, 0, 0, 0], 1883))));
+        assert!(matches!(s.sources[3].transport, Transport::FileDrop(_)));
+
+        let env = [
+            ("HUB_AMQP_URL", "amqp://hub:pw@rabbit:5672/%2f"),
+            ("HUB_MQTT_URL", "mqtt://broker:1883"),
+            ("HUB_COURT_FEED_URL", "http://court.example/api"),
+            ("HUB_COURT", "吉0421"),
+        ];
+        let s = Settings::builtin(&env).unwrap();
+        let Transport::Amqp(petition) = &s.sources[1].transport else { panic!("petition is amqp") };
+        assert_eq!(
+            (petition.url.as_str(), petition.exchange.as_str()),
+            ("amqp://hub:pw@rabbit:5672/%2f", "petition.records")
+        );
+        assert_eq!(s.embedded_mqtt, None);
+        let Transport::CourtFeed(court) = &s.sources[3].transport else { panic!("court polls a feed") };
+        assert_eq!(court.court, "吉0421");
+    }
+
+    #[test]
+    fn builtin_mappings_are_named_and_checked() {
+        let text = "[[sources]]\nname = \"h\"\nmapping = \"builtin:hotline\"\ntransport = \"http\"\nlisten = \"127.0.0.1:1\"\n";
+        let s = Settings::parse(text, "hub.toml", &NO_ENV).unwrap();
+        assert!(matches!(&s.sources[0].mapping, MappingRef::File { mapper, .. } if mapper.name() == "hotline"));
+        let shown = Settings::parse(&text.replace("hotline", "nobody"), "hub.toml", &NO_ENV).unwrap_err().to_string();
+        assert!(shown.contains("hub.toml:3:11: no shipped mapping `nobody` (shipped: builtin:hotline"), "{shown}");
+    }
+
+    #[test]
+    fn an_mqtt_source_without_a_broker_gets_the_embedded_one() {
+        let text = "[[sources]]\nname = \"t\"\nmapping = \"canonical\"\ntransport = \"mqtt\"\nembedded_port = 18830\n";
+        let s = Settings::parse(text, "hub.toml", &NO_ENV).unwrap();
+        assert_eq!(s.embedded_mqtt.map(|a| a.port()), Some(18830));
+        let Transport::Mqtt(m) = &s.sources[0].transport else { panic!("mqtt") };
+        assert_eq!(m.url, "mqtt://127.0.0.1:18830");
+        let shown = Settings::parse(text, "hub.toml", &[("HUB_MQTT_URL", "mqtt://b:1883")]).unwrap_err().to_string();
+        assert!(shown.contains("hub.toml:5:17: embedded_port applies only"), "{shown}");
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! `hub mapping test`: what a mapping file makes of sample records, before
-//! it goes live.
+//! it goes live; `hub mapping export`: the shipped mappings, to adapt.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -15,7 +15,7 @@ use serde_json::Value;
 pub enum MappingCommand {
     /// Print the canonical ticket each sample becomes (personal data masked), or the precise errors.
     Test {
-        /// The mapping file.
+        /// The mapping file, or `builtin:hotline` (petition, court, terminal) for a shipped one.
         #[arg(long, value_name = "FILE")]
         mapping: PathBuf,
         /// Sample records (JSON or XML, as the agency sends them).
@@ -34,11 +34,47 @@ pub enum MappingCommand {
         #[arg(long)]
         reveal: bool,
     },
+    /// Write the shipped mapping files and code tables into DIR, to adapt
+    /// them for an agency; nothing there is overwritten.
+    Export {
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
 }
 
 pub fn run(cmd: MappingCommand) -> anyhow::Result<ExitCode> {
-    let MappingCommand::Test { mapping, samples, meta, topic, encoding, reveal } = cmd;
-    let mapper = DeclarativeMapper::load(&mapping).map_err(|e| anyhow::anyhow!("the mapping is not valid:\n{e}"))?;
+    let (mapping, samples, meta, topic, encoding, reveal) = match cmd {
+        MappingCommand::Test { mapping, samples, meta, topic, encoding, reveal } => {
+            (mapping, samples, meta, topic, encoding, reveal)
+        }
+        MappingCommand::Export { dir } => {
+            let written = hub::mapping::shipped::export(&dir).context("cannot export the shipped mappings")?;
+            println!("wrote {} files under {}:", written.len(), dir.display());
+            for agency in hub::mapping::shipped::AGENCIES {
+                println!("  {}", dir.join(format!("{agency}.toml")).display());
+            }
+            println!(
+                "point a source at one with `mapping = \"{}/hotline.toml\"` (paths are relative to the config file)",
+                dir.display()
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+    };
+    let loaded = match mapping.to_str().and_then(|m| m.strip_prefix("builtin:")) {
+        Some(agency) => hub::mapping::shipped::mapper(agency).unwrap_or_else(|| {
+            Err(hub::mapping::declarative::MappingErrors(vec![hub::mapping::declarative::MappingError {
+                origin: mapping.display().to_string(),
+                line: None,
+                column: None,
+                message: format!(
+                    "no shipped mapping `{agency}` (shipped: {})",
+                    hub::mapping::shipped::AGENCIES.join(", ")
+                ),
+            }]))
+        }),
+        None => DeclarativeMapper::load(&mapping),
+    };
+    let mapper = loaded.map_err(|e| anyhow::anyhow!("the mapping is not valid:\n{e}"))?;
     let system = mapper.name().to_string();
     let mut mappings = Mappings::new();
     mappings.insert(system.clone(), Arc::new(mapper));

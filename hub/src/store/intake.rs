@@ -40,6 +40,9 @@ pub struct IntakeItem {
 pub struct Applied {
     pub channel: Channel,
     pub draft: TicketDraft,
+    /// Set for a partial update: only these fields change an existing
+    /// ticket (a new ticket still starts from the whole draft).
+    pub patch: Option<crate::ticket::Patch>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -243,7 +246,7 @@ pub(crate) async fn store_pending(
                 let ticket = tickets
                     .get_mut(&ticket_id)
                     .ok_or_else(|| StoreError::NotFound(format!("ticket {ticket_id} linked but missing")))?;
-                ticket.apply_update(applied.draft.clone(), source);
+                ticket.apply_update(applied.draft.clone(), source, applied.patch.as_ref());
                 let revision = ticket.revision;
                 w.revisions.push((ticket_id.clone(), revision, raw_id, "updated", body(ticket)));
                 if !w.created.contains(&ticket_id) && !w.updated.contains(&ticket_id) {

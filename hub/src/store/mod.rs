@@ -28,7 +28,7 @@ pub use deadletters::DeadLetter;
 pub use intake::{Applied, IntakeItem, StoredOutcome};
 pub use outbox::{DeliveryResult, LeasedChange};
 pub use quarantine::QuarantinedRecord;
-pub use tickets::{StoredTicket, TicketSummary};
+pub use tickets::{SourceCounts, StoredTicket, TicketSummary};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -24,7 +24,53 @@ pub struct TicketSummary {
     pub quarantined: i64,
 }
 
+/// What one source's records became, read from the store.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SourceCounts {
+    /// Distinct records stored (each `(record id, version)` once).
+    pub received: i64,
+    pub created: i64,
+    pub updated: i64,
+    pub stale: i64,
+    pub quarantined: i64,
+    /// Revisions this source's records caused that the platform has acknowledged.
+    pub delivered: i64,
+}
+
 impl Store {
+    /// Per source: records stored, what they became, and what was delivered.
+    pub async fn source_counts(&self) -> Result<std::collections::BTreeMap<String, SourceCounts>, StoreError> {
+        let mut out: std::collections::BTreeMap<String, SourceCounts> = Default::default();
+        let rows = sqlx::query("SELECT system, outcome, COUNT(*) FROM raw_records GROUP BY system, outcome")
+            .fetch_all(&self.pool)
+            .await?;
+        for row in rows {
+            let (system, outcome, n): (String, String, i64) = (row.get(0), row.get(1), row.get(2));
+            let c = out.entry(system).or_default();
+            c.received += n;
+            match outcome.as_str() {
+                "created" => c.created += n,
+                "updated" => c.updated += n,
+                "stale" => c.stale += n,
+                "quarantined" => c.quarantined += n,
+                _ => {}
+            }
+        }
+        let rows = sqlx::query(
+            "SELECT r.system, COUNT(*) FROM ticket_revisions v
+               JOIN raw_records r ON r.id = v.raw_record_id
+               JOIN tickets t ON t.ticket_id = v.ticket_id
+              WHERE v.revision <= t.delivered_revision
+              GROUP BY r.system",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        for row in rows {
+            out.entry(row.get(0)).or_default().delivered = row.get(1);
+        }
+        Ok(out)
+    }
+
     pub async fn ticket(&self, ticket_id: &str) -> Result<StoredTicket, StoreError> {
         let row = sqlx::query("SELECT body, delivered_revision FROM tickets WHERE ticket_id = $1")
             .bind(ticket_id)

@@ -301,14 +301,104 @@ impl Ticket {
     }
 
     /// A newer version of one of the ticket's own source records: its
-    /// content replaces what that source said, the revision grows.
-    pub fn apply_update(&mut self, draft: TicketDraft, source: Source) {
-        self.draft = draft;
+    /// content replaces what that source said, the revision grows. A
+    /// partial update (`patch`) changes only the fields it brings.
+    pub fn apply_update(&mut self, draft: TicketDraft, source: Source, patch: Option<&Patch>) {
+        match patch {
+            None => self.draft = draft,
+            Some(patch) => patch.apply(&mut self.draft, draft),
+        }
         match self.sources.iter_mut().find(|s| s.system == source.system && s.record_id == source.record_id) {
             Some(existing) => *existing = source,
             None => self.sources.push(source),
         }
         self.revision += 1;
+    }
+}
+
+/// The fields a partial update brings (a terminal's progress note, a
+/// worker's evaluation); the rest of the ticket stays as it was. Named in a
+/// mapping's `[let] patch` as words: `status evaluation attachments
+/// description due_at urgent title`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Patch {
+    fields: Vec<PatchField>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PatchField {
+    Status,
+    Evaluation,
+    /// Appended, each URL once.
+    Attachments,
+    /// Appended as a new paragraph, unless the ticket already says it.
+    Description,
+    DueAt,
+    Urgent,
+    Title,
+}
+
+impl Patch {
+    pub const FIELDS: &'static [&'static str] =
+        &["status", "evaluation", "attachments", "description", "due_at", "urgent", "title"];
+
+    /// Parses `status evaluation …` (spaces or commas between).
+    pub fn parse(text: &str) -> Result<Patch, String> {
+        let mut fields = Vec::new();
+        for word in text.split([' ', ',']).filter(|w| !w.is_empty()) {
+            let f = match word {
+                "status" => PatchField::Status,
+                "evaluation" => PatchField::Evaluation,
+                "attachments" => PatchField::Attachments,
+                "description" => PatchField::Description,
+                "due_at" => PatchField::DueAt,
+                "urgent" => PatchField::Urgent,
+                "title" => PatchField::Title,
+                other => {
+                    return Err(format!("patch names `{other}`, which is not one of {}", Patch::FIELDS.join(", ")));
+                }
+            };
+            if !fields.contains(&f) {
+                fields.push(f);
+            }
+        }
+        if fields.is_empty() {
+            return Err(format!("patch names no field (known: {})", Patch::FIELDS.join(", ")));
+        }
+        Ok(Patch { fields })
+    }
+
+    fn apply(&self, into: &mut TicketDraft, from: TicketDraft) {
+        for field in &self.fields {
+            match field {
+                PatchField::Status => into.status = from.status,
+                PatchField::Evaluation => {
+                    if from.evaluation.is_some() {
+                        into.evaluation = from.evaluation.clone();
+                    }
+                }
+                PatchField::Attachments => {
+                    for a in &from.attachments {
+                        if !into.attachments.iter().any(|have| have.url == a.url) {
+                            into.attachments.push(a.clone());
+                        }
+                    }
+                }
+                PatchField::Description => {
+                    let add = from.description.trim();
+                    if !add.is_empty() && !into.description.contains(add) {
+                        into.description = format!("{}\n{add}", into.description.trim_end());
+                    }
+                }
+                PatchField::DueAt => {
+                    if from.due_at.is_some() {
+                        into.due_at = from.due_at;
+                    }
+                }
+                PatchField::Urgent => into.urgent |= from.urgent,
+                PatchField::Title => into.title = from.title.clone(),
+            }
+        }
     }
 }
 
@@ -350,6 +440,14 @@ impl From<Title> for String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_patch_names_known_fields_only() {
+        assert!(super::Patch::parse("status, evaluation attachments").is_ok());
+        let e = super::Patch::parse("status reporters").unwrap_err();
+        assert!(e.contains("`reporters`") && e.contains("status, evaluation"), "{e}");
+        assert!(super::Patch::parse("  ").is_err());
+    }
+
     use super::*;
 
     #[test]

@@ -62,6 +62,10 @@ pub struct Tally {
     pub good_update: u64,
     pub duplicate_resend: u64,
     pub bad: u64,
+    /// Distinct bad bodies: a hub keeps the same bad bytes once.
+    pub bad_distinct: u64,
+    #[serde(skip)]
+    bad_seen: std::collections::HashSet<u64>,
     /// Publishes the broker nacked (not counted above).
     pub nacked: u64,
     /// Distinct matters started.
@@ -228,6 +232,9 @@ impl AmqpAgency {
                 tally.nacked += 1;
             } else {
                 tally.count(msg.kind);
+                if msg.kind == MessageKind::Bad && tally.bad_seen.insert(super::content::body_hash(&msg.body)) {
+                    tally.bad_distinct += 1;
+                }
             }
         }
         tally.matters = plan.matters();

@@ -575,6 +575,14 @@ pub fn plus_minutes(t: NaiveDateTime, m: i64) -> NaiveDateTime {
     t + Duration::minutes(m)
 }
 
+/// A hash of a message body, to count distinct bodies.
+pub fn body_hash(body: &[u8]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    body.hash(&mut h);
+    h.finish()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -127,6 +127,10 @@ pub struct FleetTally {
     pub progress: u64,
     pub evaluations: u64,
     pub bad: u64,
+    /// Distinct bad bodies: a hub keeps the same bad bytes once.
+    pub bad_distinct: u64,
+    #[serde(skip)]
+    bad_seen: std::collections::HashSet<u64>,
     /// Republished after a dropped link (same msgId).
     pub resends: u64,
     /// PUBACKs received (including for resends).
@@ -312,7 +316,6 @@ impl TerminalFleet {
     ) -> (String, Vec<u8>) {
         let root = &self.topic_root;
         if rng.chance(bad_share) {
-            tally.lock().expect("tally").bad += 1;
             let body = if rng.chance(0.5) {
                 // workerId does not match the topic, nothing valid (bad-terminal-topic-mismatch.json)
                 json!({"msgId": "not-a-uuid", "eventId": "W9999-20240715-0001", "workerId": "W0001", "gridId": "G",
@@ -322,6 +325,11 @@ impl TerminalFleet {
             } else {
                 b"{\"msgId\": \"5b0e7c2a-3f1d-4e8b-9a61-2c7d0f4e9b13\", \"eventId\": \"".to_vec()
             };
+            let mut t = tally.lock().expect("tally");
+            t.bad += 1;
+            if t.bad_seen.insert(super::content::body_hash(&body)) {
+                t.bad_distinct += 1;
+            }
             return (w.topic(root, "report"), body);
         }
         let follow_up = open.len() >= 3 || (!open.is_empty() && rng.chance(0.4));

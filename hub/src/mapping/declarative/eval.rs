@@ -58,6 +58,8 @@ pub(crate) struct Outcome {
     pub record_id: Option<String>,
     pub version: Option<i64>,
     pub result: Result<(crate::ticket::TicketDraft, Vec<String>), String>,
+    /// `[let] patch`, when the record is a partial update.
+    pub patch: Option<String>,
 }
 
 impl<'a> Run<'a> {
@@ -85,12 +87,16 @@ impl<'a> Run<'a> {
         {
             self.errors.push((1, format!("version must be 1 or more, got {v}")));
         }
+        let patch = self.m.slots.iter().position(|s| s.name == "patch").and_then(|i| match &self.slots[i] {
+            SlotState::Val(v) => Some(v.text().into_owned()).filter(|t| !t.trim().is_empty()),
+            _ => None,
+        });
         let draft = self.assemble();
         let result = match draft {
             Some(d) if self.errors.is_empty() => Ok((d, std::mem::take(&mut self.warnings))),
             _ => Err(self.reason()),
         };
-        Outcome { record_id, version, result }
+        Outcome { record_id, version, result, patch }
     }
 
     fn reason(&mut self) -> String {

@@ -112,6 +112,7 @@ struct Loader<'t> {
     errors: Vec<MappingError>,
     syntax: Syntax,
     table_dirs: Vec<PathBuf>,
+    shipped_tables: bool,
     tables: Vec<Table>,
     table_index: HashMap<String, Option<usize>>,
     regions: Vec<Regions>,
@@ -124,8 +125,18 @@ struct Loader<'t> {
     checked_columns: HashSet<(usize, usize, &'static str)>,
 }
 
-pub(crate) fn compile(text: &str, origin: &str, base_dir: &FsPath) -> Result<Compiled, Vec<MappingError>> {
+/// Where a mapping's code tables come from.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum TableSource<'a> {
+    /// `.csv` files in the folders `[source] tables` names, relative to this one.
+    Dir(&'a FsPath),
+    /// The tables shipped inside the binary (`mapping::shipped`).
+    Shipped,
+}
+
+pub(crate) fn compile(text: &str, origin: &str, tables: TableSource<'_>) -> Result<Compiled, Vec<MappingError>> {
     let mut l = Loader {
+        shipped_tables: matches!(tables, TableSource::Shipped),
         origin: origin.to_string(),
         text,
         errors: Vec::new(),
@@ -148,6 +159,10 @@ pub(crate) fn compile(text: &str, origin: &str, base_dir: &FsPath) -> Result<Com
             l.at(e.span().unwrap_or(0..0), e.message().trim().to_string());
             return Err(l.errors);
         }
+    };
+    let base_dir = match tables {
+        TableSource::Dir(dir) => dir,
+        TableSource::Shipped => FsPath::new(""),
     };
     let compiled = l.document(root.get_ref(), base_dir);
     match compiled {
@@ -296,6 +311,26 @@ impl Loader<'_> {
             return None;
         }
         let file = format!("{name}.csv");
+        if self.shipped_tables {
+            let result = match crate::mapping::shipped::table(name) {
+                None => {
+                    self.at(span, format!("{loc}: no table `{name}` among the tables shipped with the hub"));
+                    None
+                }
+                Some(text) => match Table::read(name, format!("(built-in) tables/{file}"), text.as_bytes()) {
+                    Ok(t) => {
+                        self.tables.push(t);
+                        Some(self.tables.len() - 1)
+                    }
+                    Err(errs) => {
+                        self.errors.extend(errs);
+                        None
+                    }
+                },
+            };
+            self.table_index.insert(name.to_string(), result);
+            return result;
+        }
         let found = self.table_dirs.iter().map(|d| d.join(&file)).find(|p| p.is_file());
         let result = match found {
             None => {

@@ -83,7 +83,16 @@ impl DeclarativeMapper {
     /// looked for relative to `base_dir`.
     #[allow(clippy::should_implement_trait)]
     pub fn from_str(text: &str, origin: &str, base_dir: &Path) -> Result<DeclarativeMapper, MappingErrors> {
-        load::compile(text, origin, base_dir).map(|compiled| DeclarativeMapper { compiled }).map_err(MappingErrors)
+        load::compile(text, origin, load::TableSource::Dir(base_dir))
+            .map(|compiled| DeclarativeMapper { compiled })
+            .map_err(MappingErrors)
+    }
+
+    /// Loads a mapping shipped inside the binary, with the shipped tables.
+    pub(crate) fn from_shipped(text: &str, origin: &str) -> Result<DeclarativeMapper, MappingErrors> {
+        load::compile(text, origin, load::TableSource::Shipped)
+            .map(|compiled| DeclarativeMapper { compiled })
+            .map_err(MappingErrors)
     }
 
     /// `[source] name`: the source's name in the hub config.
@@ -185,7 +194,18 @@ impl Mapper for DeclarativeMapper {
         let outcome = eval::Run::new(&self.compiled, &doc, record).run();
         match (outcome.result, outcome.record_id, outcome.version) {
             (Ok((draft, warnings)), Some(record_id), Some(version)) => {
-                Ok(Mapped { record_id, version, applied: Applied { channel: self.compiled.channel, draft }, warnings })
+                let patch = match outcome.patch.as_deref().map(crate::ticket::Patch::parse).transpose() {
+                    Ok(p) => p,
+                    Err(reason) => {
+                        return Err(Unmappable { reason, record_id: Some(record_id), version: Some(version) });
+                    }
+                };
+                Ok(Mapped {
+                    record_id,
+                    version,
+                    applied: Applied { channel: self.compiled.channel, draft, patch },
+                    warnings,
+                })
             }
             (Ok(_), record_id, version) => {
                 Err(Unmappable { reason: "the record has no id or version".into(), record_id, version })

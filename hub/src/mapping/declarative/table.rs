@@ -30,18 +30,27 @@ pub(crate) struct Table {
 impl Table {
     pub fn load(name: &str, path: &Path) -> Result<Table, Vec<MappingError>> {
         let origin = path.display().to_string();
+        let file = std::fs::File::open(path).map_err(|e| {
+            vec![MappingError {
+                origin: origin.clone(),
+                line: None,
+                column: None,
+                message: format!("cannot read table `{name}`: {e}"),
+            }]
+        })?;
+        Self::read(name, origin, file)
+    }
+
+    /// Reads a table from CSV text; `origin` names it in errors.
+    pub fn read(name: &str, origin: String, csv: impl std::io::Read) -> Result<Table, Vec<MappingError>> {
         let err = |line: Option<usize>, message: String| MappingError {
             origin: origin.clone(),
             line,
             column: line.map(|_| 1),
             message,
         };
-        let mut reader = csv::ReaderBuilder::new()
-            .has_headers(true)
-            .comment(Some(b'#'))
-            .trim(csv::Trim::All)
-            .from_path(path)
-            .map_err(|e| vec![err(None, format!("cannot read table `{name}`: {e}"))])?;
+        let mut reader =
+            csv::ReaderBuilder::new().has_headers(true).comment(Some(b'#')).trim(csv::Trim::All).from_reader(csv);
         let columns: Vec<String> = match reader.headers() {
             Ok(h) => h.iter().map(str::to_string).collect(),
             Err(e) => return Err(vec![err(csv_line(&e), format!("table `{name}`: {e}"))]),

@@ -553,6 +553,31 @@ fn terminal_progress_and_evaluation_are_later_versions_of_the_event() {
     assert_eq!(evaluation.record_id, report.record_id);
     assert!(report.version < progress.version && progress.version < evaluation.version);
 
+    assert!(report.applied.patch.is_none(), "a report is the whole event");
+    assert!(progress.applied.patch.is_some() && evaluation.applied.patch.is_some(), "follow-ups are partial");
+
+    // Applied in order, the event's ticket keeps what the report said.
+    let source = |v: i64| crate::ticket::Source {
+        system: "terminal".into(),
+        record_id: report.record_id.clone(),
+        version: v,
+        channel: crate::ticket::Channel::Terminal,
+        received_at: report.applied.draft.reported_at,
+    };
+    let mut t = crate::ticket::Ticket::create("T1".into(), report.applied.draft.clone(), source(report.version));
+    for u in [&progress, &evaluation] {
+        t.apply_update(u.applied.draft.clone(), source(u.version), u.applied.patch.as_ref());
+    }
+    let r = &report.applied.draft;
+    assert_eq!((&t.draft.category, &t.draft.region, &t.draft.address), (&r.category, &r.region, &r.address));
+    assert_eq!((&t.draft.title, &t.draft.due_at, &t.draft.kind), (&r.title, &r.due_at, &r.kind));
+    assert_eq!(t.draft.status, Status::Closed);
+    assert_eq!(t.draft.evaluation.as_ref().unwrap().result, EvaluationResult::Satisfied);
+    assert!(t.draft.description.starts_with(r.description.as_str()));
+    assert!(t.draft.description.contains("市政人员已到场设置路锥"), "{}", t.draft.description);
+    assert!(t.draft.attachments.len() > r.attachments.len());
+    assert_eq!((t.revision, t.sources.len()), (3, 1));
+
     let d = &progress.applied.draft;
     assert_eq!(d.status, Status::InProgress);
     assert_eq!(d.kind, Kind::GridEvent);

@@ -1,0 +1,209 @@
+//! `hub demo`: the whole system on one machine. The hub runs on an embedded
+//! SQLite file and an embedded MQTT broker with the shipped mappings; the
+//! agency simulators send realistic records (and some bad ones) through
+//! their real transports; the platform simulator answers with faults. It
+//! ends with a per-source summary and a reconciliation that accounts for
+//! every record sent, and exits non-zero if that fails.
+
+mod agencies;
+mod report;
+
+use std::process::ExitCode;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use hub::config::Settings;
+use simulators::platform::{Faults, PlatformSim, SimConfig, Window};
+
+use agencies::{Load, RunNames};
+
+#[derive(clap::Args, Debug)]
+pub struct DemoArgs {
+    /// How long the agencies send (e.g. 30s, 2m).
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    duration: Duration,
+    /// Records per second each agency sends.
+    #[arg(long, default_value_t = 20.0)]
+    rate: f64,
+    /// Share of bad input (malformed, missing fields, impossible dates…) each agency sends.
+    #[arg(long, default_value_t = 0.03)]
+    bad_share: f64,
+    /// The SQLite file to keep (default: a fresh file in a temporary directory, removed afterwards).
+    #[arg(long, value_name = "FILE")]
+    db: Option<std::path::PathBuf>,
+    /// No injected faults: no platform errors, throttling or outage, no dropped terminal links.
+    #[arg(long)]
+    no_faults: bool,
+    /// RabbitMQ for the hotline and petition agencies.
+    #[arg(long, env = "HUB_AMQP_URL", default_value = "amqp://guest:guest@127.0.0.1:5672/%2f", hide_env_values = true)]
+    amqp_url: String,
+}
+
+const TOKEN: &str = "demo-token";
+
+pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(args.rate > 0.0 && args.rate <= 5000.0, "--rate must be between 0 and 5000 records a second");
+    anyhow::ensure!((0.0..=1.0).contains(&args.bad_share), "--bad-share must be between 0 and 1");
+    let dir = std::env::temp_dir().join(format!("hub-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let db = args.db.clone().unwrap_or_else(|| dir.join("hub.db"));
+    let names = RunNames::new();
+    let faults = !args.no_faults;
+
+    // The platform.
+    let total_ms = args.duration.as_millis() as u64;
+    let platform_faults = if faults {
+        Faults {
+            error_rate: 0.03,
+            throttle_rate: 0.01,
+            retry_after_secs: 1,
+            latency_ms: 2,
+            outages: vec![Window { start_ms: total_ms * 2 / 5, duration_ms: (total_ms / 8).max(2000) }],
+            ..Faults::default()
+        }
+    } else {
+        Faults::default()
+    };
+    let sim = PlatformSim::new(SimConfig { token: TOKEN.into(), faults: platform_faults.clone() });
+    let server = sim.bind("127.0.0.1:0").await.context("cannot start the platform simulator")?;
+
+    // The transports: the embedded broker, RabbitMQ if it answers, the court's feed.
+    let broker = tokio::task::spawn_blocking(|| connectors::mqtt::EmbeddedBroker::start_on_free_port(1883))
+        .await
+        .context("the embedded broker's start panicked")?
+        .context("cannot start the embedded MQTT broker")?;
+    let rabbit = agencies::rabbitmq_answers(&args.amqp_url).await;
+    let court = agencies::court_feed(faults).await?;
+
+    let settings =
+        demo_settings(&names, rabbit.then_some(args.amqp_url.as_str()), &broker.url(), &court, &server, &db)?;
+    let hub = hub::Hub::start(settings).await.context("the hub could not start")?;
+
+    println!("hub demo: {} at {}/s per agency", humantime::format_duration(args.duration), args.rate);
+    println!("  store      {}", db.display());
+    println!("  platform   simulator at {}", server.base_url());
+    println!("  terminals  embedded MQTT broker at {}", broker.url());
+    println!("  court      feed simulator at {} ({})", court.base_url(), agencies::COURT);
+    if rabbit {
+        println!("  hotline, petition  RabbitMQ ({}), exchanges {}.*", redact(&args.amqp_url), names.prefix);
+    } else {
+        println!(
+            "  hotline, petition  LEFT OUT: RabbitMQ does not answer at {} (start it, or set HUB_AMQP_URL)",
+            redact(&args.amqp_url)
+        );
+    }
+    if faults {
+        println!(
+            "  faults     platform: 3% errors, 1% throttled, one {} s outage; court feed: 5% 429, 2% 503; terminals drop links",
+            platform_faults.outages[0].duration_ms / 1000
+        );
+    }
+    if rabbit {
+        for source in ["hotline", "petition"] {
+            agencies::wait_for_queue(&args.amqp_url, &names.queue(source)).await?;
+        }
+    }
+    // The terminal connector's persistent session must exist before the
+    // fleet publishes, or the broker has nobody to keep messages for.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    let load = Load { rate: args.rate, duration: args.duration, bad_share: args.bad_share, faults };
+    let started = Instant::now();
+    let running = agencies::start(rabbit.then_some(args.amqp_url.as_str()), &broker.url(), &names, court, &load);
+    let mut next_progress = Instant::now() + Duration::from_secs(2);
+    while !running.finished() {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if Instant::now() >= next_progress {
+            next_progress += Duration::from_secs(3);
+            report::progress(&hub, &sim, started).await;
+        }
+    }
+    let sent = running.join().await?;
+    println!("agencies done after {:.0?}; waiting for the hub to store and deliver everything…", started.elapsed());
+    sim.set_faults(Faults::default());
+
+    // Wait until the hub has every record and the platform every change.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let counts = hub.store.source_counts().await?;
+        let expected = report::expected(&sent);
+        let received = expected.iter().all(|(source, n)| counts.get(*source).map_or(0, |c| c.received) >= *n as i64);
+        let queues_empty = if rabbit {
+            let mut empty = true;
+            for source in ["hotline", "petition"] {
+                empty &= agencies::queue_depth(&args.amqp_url, &names.queue(source)).await == Some(0);
+            }
+            empty
+        } else {
+            true
+        };
+        if (received && queues_empty && hub.store.outbox_depth().await? == 0) || Instant::now() >= deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        if Instant::now() >= next_progress {
+            next_progress += Duration::from_secs(3);
+            report::progress(&hub, &sim, started).await;
+        }
+    }
+    let metrics = hub.metrics.clone();
+    hub.shutdown().await;
+    if rabbit {
+        agencies::clean_up(&args.amqp_url, &names).await;
+    }
+    // Read the outcome from the file itself, after a clean shutdown.
+    let store = hub::store::Store::open(&format!("sqlite://{}", db.display())).await?;
+    let ok = report::summary(&store, &sim, &metrics, &sent).await?;
+    store.close().await;
+    server.stop().await;
+    if args.db.is_none() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    let _ = metrics.delivered.load(Ordering::Relaxed);
+    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// The demo's configuration, written as a user would write it: the shipped
+/// mappings, the contract's names under a per-run prefix.
+fn demo_settings(
+    names: &RunNames,
+    amqp_url: Option<&str>,
+    mqtt_url: &str,
+    court: &simulators::agencies::court::CourtFeedServer,
+    platform: &simulators::platform::ServerHandle,
+    db: &std::path::Path,
+) -> anyhow::Result<Settings> {
+    use simulators::agencies::amqp::Agency;
+    let mut text = format!(
+        "[store]\nurl = \"sqlite://{}\"\n\n[platform]\nurl = \"{}\"\ntoken = \"{TOKEN}\"\n\n[delivery]\npause_max = \"2s\"\nretry_max = \"5s\"\n",
+        db.display(),
+        platform.base_url()
+    );
+    if let Some(url) = amqp_url {
+        for (source, agency) in [("hotline", Agency::Hotline), ("petition", Agency::Petition)] {
+            text.push_str(&format!(
+                "\n[[sources]]\nname = \"{source}\"\nmapping = \"builtin:{source}\"\ntransport = \"amqp\"\nurl = \"{url}\"\nexchange = \"{}\"\nqueue = \"{}\"\n",
+                names.exchange(agency),
+                names.queue(source),
+            ));
+        }
+    }
+    text.push_str(&format!(
+        "\n[[sources]]\nname = \"terminal\"\nmapping = \"builtin:terminal\"\ntransport = \"mqtt\"\nurl = \"{mqtt_url}\"\nclient_id = \"{}-hub\"\n",
+        names.prefix
+    ));
+    text.push_str(&format!(
+        "\n[[sources]]\nname = \"court\"\nmapping = \"builtin:court\"\ntransport = \"court_feed\"\nurl = \"{}\"\ncourt = \"{}\"\npoll_interval = \"500ms\"\n",
+        court.base_url(),
+        agencies::COURT
+    ));
+    let no_env: [(&str, &str); 0] = [];
+    Settings::parse(&text, "(demo configuration)", &no_env)
+        .map_err(|e| anyhow::anyhow!("the demo's configuration:\n{e}"))
+}
+
+/// An AMQP URL without its password, for printing.
+fn redact(url: &str) -> String {
+    super::redact_url(url)
+}
