@@ -7,3 +7,4 @@ mod court;
 mod crash;
 mod deadletters;
 mod delivery;
+mod onboarding;

@@ -24,10 +24,11 @@ pub enum StartError {
     Client(#[from] reqwest::Error),
     #[error("{0}")]
     Connector(String),
+    /// The broker's error, as text: its own cause is already in it.
     #[error(
         "cannot start the embedded MQTT broker: {0}. Another broker (Mosquitto?) may hold the port: set HUB_MQTT_URL to use it, or `embedded_port` to move"
     )]
-    Broker(#[from] connectors::mqtt::BrokerError),
+    Broker(String),
 }
 
 /// A hub running inside this process.
@@ -67,7 +68,8 @@ impl Hub {
             Some(addr) => Some(
                 tokio::task::spawn_blocking(move || connectors::mqtt::EmbeddedBroker::start(addr))
                     .await
-                    .map_err(|e| StartError::Connector(format!("the embedded broker's start panicked: {e}")))??,
+                    .map_err(|e| StartError::Connector(format!("the embedded broker's start panicked: {e}")))?
+                    .map_err(|e| StartError::Broker(e.to_string()))?,
             ),
             None => None,
         };

@@ -69,7 +69,10 @@ pub fn init_logging(cli: &Cli) {
         // failed passive declare (the demo waits for queues with them).
         // Details left out of tickets are counted in its summary instead.
         0 if quiet => "warn,sqlx=warn,rumqttd=off,lapin=off,hub::intake=error",
-        0 => "info,sqlx=warn,rumqttd=warn",
+        // lapin logs each passive declare that finds nothing (how the AMQP
+        // connector checks for an agency's exchange) as a closed channel;
+        // the connector reports its own failures.
+        0 => "info,sqlx=warn,rumqttd=warn,lapin::channel=off",
         1 => "debug,sqlx=warn,hyper=info,reqwest=info",
         _ => "trace",
     };
