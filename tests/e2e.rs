@@ -7,4 +7,5 @@ mod court;
 mod crash;
 mod deadletters;
 mod delivery;
+mod duplicates;
 mod onboarding;

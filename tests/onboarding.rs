@@ -62,7 +62,18 @@ queue = "{queue}"
     let good = std::fs::read(onboarding.join("legal-aid-12348.json")).unwrap();
     let text = String::from_utf8(good.clone()).unwrap();
     let no_consent = text.replace("\"consent\": true", "\"consent\": false").replace("2024091301", "2024091302");
-    let second = text.replace("2024091301", "2024091303").replace("\"WAGE\"", "\"SOMETHING-NEW\"");
+    // Another matter entirely (else duplicate detection would rightly join it to the first).
+    let second = text
+        .replace("2024091301", "2024091303")
+        .replace("\"WAGE\"", "\"SOMETHING-NEW\"")
+        .replace("农民工六人被拖欠工资三个月，请求法律援助", "楼上邻居深夜装修噪音扰民，想咨询如何维权")
+        .replace("工地位于东丰县东丰镇，包工头失联。", "多次协商无果。")
+        .replace("220421100", "220402002")
+        .replace("东丰镇", "向阳街道")
+        .replace("建设街", "人民大路")
+        .replace("139-0437-0022", "135-0437-5566")
+        .replace("220402197001011236", "")
+        .replace("\"孙\"", "\"赵\"");
     let publish = |body: Vec<u8>| {
         let (channel, exchange) = (channel.clone(), exchange.clone());
         async move {

@@ -80,6 +80,7 @@ impl Hub {
             );
         }
         let store = Store::open(&settings.database_url).await?;
+        store.set_match_rules(settings.intake.dedup.rules).await;
         if store.backend() == Backend::Sqlite {
             // The embedded file has one hub: leases left by a crash are ours.
             let freed = store.release_all_leases().await?;

@@ -75,6 +75,8 @@ struct File {
     #[serde(default)]
     server: ServerSection,
     #[serde(default)]
+    dedup: DedupSection,
+    #[serde(default)]
     sources: Vec<SourceSection>,
 }
 
@@ -109,6 +111,18 @@ struct DeliverySection {
 struct IntakeSection {
     max_batch: Option<Spanned<i64>>,
     max_payload_bytes: Option<Spanned<i64>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct DedupSection {
+    enabled: Option<Spanned<bool>>,
+    merge: Option<Spanned<f64>>,
+    review: Option<Spanned<f64>>,
+    window: Option<Spanned<String>>,
+    petition_window: Option<Spanned<String>>,
+    dispute_window: Option<Spanned<String>>,
+    identifier_window: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -362,7 +376,42 @@ impl Settings {
         }
 
         let intake_defaults = IntakeSettings::default();
+        let dd = crate::intake::DedupSettings::default();
+        let ds = &file.dedup;
+        let mut threshold = |key: &str, v: &Option<Spanned<f64>>, default: f64| match v {
+            None => default,
+            Some(x) if (0.0..=1.0).contains(x.get_ref()) => *x.get_ref(),
+            Some(x) => {
+                c.at(Some(x.span()), format!("dedup.{key} must be between 0 and 1"));
+                default
+            }
+        };
+        let thresholds = crate::dedup::Thresholds {
+            merge: threshold("merge", &ds.merge, dd.thresholds.merge),
+            review: threshold("review", &ds.review, dd.thresholds.review),
+        };
+        if thresholds.review > thresholds.merge {
+            c.at(
+                ds.review.as_ref().map(Spanned::span),
+                format!("dedup.review ({}) must not be above dedup.merge ({})", thresholds.review, thresholds.merge),
+            );
+        }
+        let dedup = crate::intake::DedupSettings {
+            enabled: ds.enabled.as_ref().map_or(dd.enabled, |e| *e.get_ref()),
+            thresholds,
+            rules: crate::dedup::CandidateRules {
+                default_window: c.duration("dedup.window", &ds.window, dd.rules.default_window),
+                petition_window: c.duration("dedup.petition_window", &ds.petition_window, dd.rules.petition_window),
+                dispute_window: c.duration("dedup.dispute_window", &ds.dispute_window, dd.rules.dispute_window),
+                identifier_window: c.duration(
+                    "dedup.identifier_window",
+                    &ds.identifier_window,
+                    dd.rules.identifier_window,
+                ),
+            },
+        };
         let intake = IntakeSettings {
+            dedup,
             max_batch: c.count("intake.max_batch", &file.intake.max_batch, intake_defaults.max_batch, 1..10_001),
             max_payload_bytes: c.count(
                 "intake.max_payload_bytes",

@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::mapping::{Mappings, Unmappable};
 use crate::metrics::{self, Metrics};
-use crate::store::{IntakeItem, Store, StoredOutcome};
+use crate::store::{IntakeItem, Matching, Store, StoredOutcome};
 use crate::ticket::{Timestamp, beijing};
 
 #[derive(Clone, Debug)]
@@ -19,11 +19,27 @@ pub struct IntakeSettings {
     pub max_batch: usize,
     /// Payloads larger than this are quarantined unread.
     pub max_payload_bytes: usize,
+    pub dedup: DedupSettings,
 }
 
 impl Default for IntakeSettings {
     fn default() -> Self {
-        IntakeSettings { max_batch: 256, max_payload_bytes: 1024 * 1024 }
+        IntakeSettings { max_batch: 256, max_payload_bytes: 1024 * 1024, dedup: DedupSettings::default() }
+    }
+}
+
+/// Cross-channel duplicate detection (`[dedup]` in the config; a mapping
+/// file's `[dedup]` overrides the thresholds for its source).
+#[derive(Clone, Debug, PartialEq)]
+pub struct DedupSettings {
+    pub enabled: bool,
+    pub thresholds: crate::dedup::Thresholds,
+    pub rules: crate::dedup::CandidateRules,
+}
+
+impl Default for DedupSettings {
+    fn default() -> Self {
+        DedupSettings { enabled: true, thresholds: Default::default(), rules: Default::default() }
     }
 }
 
@@ -52,7 +68,25 @@ pub fn prepare(record: &RawRecord, mappings: &Mappings, settings: &IntakeSetting
             Err(u.reason),
         ),
     };
+    let matching = match &change {
+        Ok(applied) if settings.dedup.enabled => {
+            let own = mappings.dedup(&record.system);
+            (own.enabled != Some(false)).then(|| {
+                let ids = crate::dedup::SourceIds { channel: Some(applied.channel), record_id: Some(&record_id) };
+                let base = settings.dedup.thresholds;
+                Matching {
+                    print: crate::dedup::Fingerprint::new(&applied.draft, ids),
+                    thresholds: crate::dedup::Thresholds {
+                        merge: own.merge.unwrap_or(base.merge),
+                        review: own.review.unwrap_or(base.review),
+                    },
+                }
+            })
+        }
+        _ => None,
+    };
     IntakeItem {
+        matching,
         system: record.system.clone(),
         record_id,
         version,

@@ -10,6 +10,7 @@
 
 pub mod app;
 pub mod config;
+pub mod dedup;
 pub mod delivery;
 pub mod diagnostic;
 pub mod intake;

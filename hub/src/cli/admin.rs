@@ -238,6 +238,22 @@ pub async fn ticket(cmd: TicketCommand) -> anyhow::Result<ExitCode> {
             for (rev, cause, at) in &t.revisions {
                 println!("  revision {rev}: {cause} at {}", time(*at));
             }
+            if let Some(of) = &t.ticket.duplicate_of {
+                println!("  duplicate of ticket {of}");
+            }
+            for l in store.duplicate_links_of(&id).await? {
+                let what = if l.other_id == l.ticket_id {
+                    format!("{} {} joined this ticket", l.system, l.record_id)
+                } else if l.ticket_id == id {
+                    format!("possibly the same matter as ticket {}", l.other_id)
+                } else {
+                    format!("ticket {} is possibly the same matter", l.ticket_id)
+                };
+                println!("  duplicate #{} {} (score {:.2}): {what}", l.id, l.state, l.score);
+                for r in &l.reasons {
+                    println!("      {r}");
+                }
+            }
             println!("{}", shown(&serde_json::to_string_pretty(&t.ticket)?, reveal));
         }
     }

@@ -2,6 +2,7 @@
 
 mod admin;
 mod demo;
+mod duplicates;
 mod mapping;
 
 use std::path::PathBuf;
@@ -51,9 +52,12 @@ enum Command {
     /// Records that could not be mapped: list, show, replay.
     #[command(subcommand)]
     Quarantine(admin::QuarantineCommand),
-    /// Tickets: show one with its sources and revisions.
+    /// Tickets: show one with its sources, revisions and duplicate decisions.
     #[command(subcommand)]
     Ticket(admin::TicketCommand),
+    /// Cross-channel duplicates: list, show, confirm, reject, unmerge, evaluate.
+    #[command(subcommand)]
+    Duplicates(duplicates::DuplicatesCommand),
     /// Counts of tickets, deliveries, dead letters and quarantine; the oldest pending changes.
     Status(ConfigArg),
     /// Mapping files: try one on sample records.
@@ -119,6 +123,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::DeadLetters(cmd) => admin::deadletters(cmd).await,
         Command::Quarantine(cmd) => admin::quarantine(cmd).await,
         Command::Ticket(cmd) => admin::ticket(cmd).await,
+        Command::Duplicates(cmd) => duplicates::run(cmd).await,
         Command::Status(c) => admin::status(&load(&c)?).await,
         Command::Mapping(cmd) => mapping::run(cmd),
     }

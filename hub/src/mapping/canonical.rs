@@ -27,6 +27,13 @@ struct Envelope {
 }
 
 impl Mapper for CanonicalMapper {
+    /// The canonical format comes from systems that already keep one record
+    /// per matter (and from the hub's own tests and benchmarks): exact
+    /// dedup only.
+    fn dedup(&self) -> crate::mapping::DedupOverride {
+        crate::mapping::DedupOverride { enabled: Some(false), ..Default::default() }
+    }
+
     fn map(&self, record: &RawRecord) -> Result<Mapped, Unmappable> {
         if record.content_type != ContentType::Json {
             return Err(Unmappable::new(format!("expected JSON, got {}", record.content_type.as_str())));

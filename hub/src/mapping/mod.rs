@@ -55,6 +55,20 @@ pub const DEFECT: &str = "defect";
 
 pub trait Mapper: Send + Sync {
     fn map(&self, record: &RawRecord) -> Result<Mapped, Unmappable>;
+
+    /// How this source's records take part in cross-channel duplicate
+    /// detection, over the config's `[dedup]`.
+    fn dedup(&self) -> DedupOverride {
+        DedupOverride::default()
+    }
+}
+
+/// A source's own duplicate-detection settings (a mapping file's `[dedup]`).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct DedupOverride {
+    pub enabled: Option<bool>,
+    pub merge: Option<f64>,
+    pub review: Option<f64>,
 }
 
 /// The mapper of each source system, by the system's name in the config.
@@ -94,6 +108,11 @@ impl Mappings {
                 Err(u)
             }
         }
+    }
+
+    /// The source's `[dedup]` override (the default when unknown).
+    pub fn dedup(&self, system: &str) -> DedupOverride {
+        self.by_system.get(system).map(|m| m.dedup()).unwrap_or_default()
     }
 
     pub fn systems(&self) -> impl Iterator<Item = &str> {

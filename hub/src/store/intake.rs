@@ -6,7 +6,10 @@
 //! 1. insert every raw record (`ON CONFLICT DO NOTHING`): a record that was
 //!    stored before is a duplicate and does nothing else; on PostgreSQL a
 //!    second hub inserting the same record waits here for the first;
-//! 2. read the links and tickets the rest touch;
+//! 2. read the links and tickets the rest touch; for records that would
+//!    open a ticket, take the decision lock and find whether their matter
+//!    already has one (`matching.rs`: join it, or open a ticket flagged as a
+//!    possible duplicate, or a plain new one);
 //! 3. plan in arrival order, in memory (two versions of one record in one
 //!    batch see each other);
 //! 4. write the plan.
@@ -16,7 +19,9 @@ use std::collections::{HashMap, HashSet};
 use sqlx::{Any, Row, Transaction};
 
 use super::batch::{self, MAX_ROWS};
+use super::matching::{self, LinkRow, MatchIndex, PrintRow};
 use super::{Backend, StoreError, now_ms};
+use crate::dedup::Decision;
 use crate::ticket::{Channel, Source, Ticket, TicketDraft, Timestamp};
 
 /// One record ready to be stored: its identity, its bytes, and what the
@@ -33,6 +38,8 @@ pub struct IntakeItem {
     pub payload: Vec<u8>,
     pub warnings: Vec<String>,
     pub change: Result<Applied, String>,
+    /// Set when the record takes part in cross-channel duplicate detection.
+    pub matching: Option<super::Matching>,
 }
 
 /// A mapped record: the draft of the ticket it describes.
@@ -128,6 +135,7 @@ struct Writes {
 pub(crate) async fn store_pending(
     tx: &mut Transaction<'static, Any>,
     backend: Backend,
+    index: &tokio::sync::Mutex<MatchIndex>,
     pending: &[Pending<'_>],
 ) -> Result<Vec<StoredOutcome>, StoreError> {
     let now = now_ms();
@@ -210,6 +218,21 @@ pub(crate) async fn store_pending(
         .collect();
     let mut tickets = load_tickets(tx, backend, &wanted).await?;
 
+    // 2b. Records that would open a ticket: is their matter already one?
+    let mut dup = find_duplicates(tx, index, pending, &live, &links).await?;
+    let targets: Vec<String> = dup
+        .decisions
+        .values()
+        .filter_map(|d| match d {
+            Decision::Merge { ticket, .. } if !tickets.contains_key(ticket) => Some(ticket.clone()),
+            _ => None,
+        })
+        .filter(|t| !dup.opened.values().any(|o| o == t))
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    tickets.extend(load_tickets(tx, backend, &targets).await?);
+
     // 3. Plan, in arrival order.
     let mut w = Writes::default();
     for &i in &live {
@@ -232,8 +255,61 @@ pub(crate) async fn store_pending(
         };
         let link_key = (item.system.clone(), item.record_id.clone());
         let outcome = match links.get(&link_key).cloned() {
+            None if matches!(dup.decisions.get(&i), Some(Decision::Merge { .. })) => {
+                let Some(Decision::Merge { ticket: ticket_id, score }) = dup.decisions.remove(&i) else {
+                    unreachable!("matched above")
+                };
+                let ticket = tickets
+                    .get_mut(&ticket_id)
+                    .ok_or_else(|| StoreError::NotFound(format!("ticket {ticket_id} to merge into is missing")))?;
+                ticket.merge_in(applied.draft.clone(), source);
+                let revision = ticket.revision;
+                w.revisions.push((ticket_id.clone(), revision, raw_id, "merged", body(ticket)));
+                if !w.created.contains(&ticket_id) && !w.updated.contains(&ticket_id) {
+                    w.updated.push(ticket_id.clone());
+                }
+                w.links_new.push((link_key.0.clone(), link_key.1.clone(), ticket_id.clone(), item.version));
+                links.insert(link_key.clone(), (ticket_id.clone(), item.version));
+                dup.links.push(LinkRow {
+                    ticket_id: ticket_id.clone(),
+                    other_id: ticket_id.clone(),
+                    system: link_key.0.clone(),
+                    record_id: link_key.1.clone(),
+                    score,
+                    state: "merged",
+                });
+                if let Some(m) = &item.matching {
+                    dup.prints.push(PrintRow {
+                        ticket_id: ticket_id.clone(),
+                        system: link_key.0,
+                        record_id: link_key.1,
+                        print: m.print.clone(),
+                    });
+                }
+                w.raw_outcomes.push((raw_id, "merged", Some(ticket_id.clone())));
+                outcomes[i] = Some(StoredOutcome::Updated { ticket_id, revision });
+                continue;
+            }
             None => {
-                let ticket_id = uuid::Uuid::now_v7().simple().to_string();
+                let ticket_id = dup.opened.remove(&i).unwrap_or_else(|| uuid::Uuid::now_v7().simple().to_string());
+                if let Some(Decision::Possible { ticket: other, score }) = dup.decisions.remove(&i) {
+                    dup.links.push(LinkRow {
+                        ticket_id: ticket_id.clone(),
+                        other_id: other,
+                        system: link_key.0.clone(),
+                        record_id: link_key.1.clone(),
+                        score,
+                        state: "possible",
+                    });
+                }
+                if let Some(m) = &item.matching {
+                    dup.prints.push(PrintRow {
+                        ticket_id: ticket_id.clone(),
+                        system: link_key.0.clone(),
+                        record_id: link_key.1.clone(),
+                        print: m.print.clone(),
+                    });
+                }
                 let ticket = Ticket::create(ticket_id.clone(), applied.draft.clone(), source);
                 w.links_new.push((link_key.0.clone(), link_key.1.clone(), ticket_id.clone(), item.version));
                 links.insert(link_key, (ticket_id.clone(), item.version));
@@ -277,6 +353,10 @@ pub(crate) async fn store_pending(
 
     // 4. Write it.
     write_plan(tx, backend, &w, &tickets, now).await?;
+    if let Some(first_seq) = dup.first_seq {
+        matching::insert_prints(tx, backend, first_seq, &dup.prints).await?;
+    }
+    matching::insert_links(tx, &dup.links, now).await?;
     let quarantine_ids = insert_quarantine(tx, backend, &w.quarantine, now).await?;
     for &i in &live {
         if outcomes[i].is_none() {
@@ -287,6 +367,75 @@ pub(crate) async fn store_pending(
         }
     }
     Ok(outcomes.into_iter().map(|o| o.expect("every item has an outcome")).collect())
+}
+
+/// The duplicate decisions of one batch.
+#[derive(Default)]
+struct Duplicates {
+    /// item → merge into / possible duplicate of / new
+    decisions: HashMap<usize, Decision<String>>,
+    /// item → the id of the ticket it opens (chosen while deciding, so that
+    /// later records of the batch can join it)
+    opened: HashMap<usize, String>,
+    prints: Vec<PrintRow>,
+    links: Vec<LinkRow>,
+    /// The first of the sequence numbers reserved for `prints`.
+    first_seq: Option<i64>,
+}
+
+/// Decides, in arrival order, about every record that would open a ticket
+/// and takes part in duplicate detection. Holds the decision lock
+/// (`match_clock`) from here to the commit.
+async fn find_duplicates(
+    tx: &mut Transaction<'static, Any>,
+    index: &tokio::sync::Mutex<MatchIndex>,
+    pending: &[Pending<'_>],
+    live: &[usize],
+    links: &HashMap<(String, String), (String, i64)>,
+) -> Result<Duplicates, StoreError> {
+    let mut out = Duplicates::default();
+    let mut firsts = HashSet::new();
+    let new: Vec<usize> = live
+        .iter()
+        .copied()
+        .filter(|&i| {
+            let item = pending[i].item;
+            let key = (item.system.clone(), item.record_id.clone());
+            item.change.is_ok() && item.matching.is_some() && !links.contains_key(&key) && firsts.insert(key)
+        })
+        .collect();
+    if new.is_empty() {
+        return Ok(out);
+    }
+    out.first_seq = Some(matching::take_clock(tx, new.len()).await?);
+    let mut index = index.lock().await;
+    index.sync(tx).await?;
+    let mut opened_here: Vec<(String, crate::dedup::Fingerprint)> = Vec::new();
+    let mut finished = HashSet::new();
+    for i in new {
+        let m = pending[i].item.matching.as_ref().expect("filtered");
+        let decision = loop {
+            let d = index.decide(&m.print, &opened_here, &m.thresholds, &finished);
+            let other = match &d {
+                Decision::Merge { ticket, .. } | Decision::Possible { ticket, .. } => ticket.clone(),
+                Decision::New => break d,
+            };
+            if opened_here.iter().any(|(t, _)| *t == other) || !matching::is_finished(tx, &other).await? {
+                break d;
+            }
+            finished.insert(other);
+        };
+        match &decision {
+            Decision::Merge { ticket, .. } => opened_here.push((ticket.clone(), m.print.clone())),
+            _ => {
+                let id = uuid::Uuid::now_v7().simple().to_string();
+                opened_here.push((id.clone(), m.print.clone()));
+                out.opened.insert(i, id);
+            }
+        }
+        out.decisions.insert(i, decision);
+    }
+    Ok(out)
 }
 
 fn body(ticket: &Ticket) -> String {
@@ -515,7 +664,7 @@ impl super::Store {
     async fn try_store_batch(&self, items: &[IntakeItem]) -> Result<Vec<StoredOutcome>, StoreError> {
         let pending: Vec<Pending> = items.iter().map(|item| Pending { item, raw_id: None }).collect();
         let mut w = self.begin_write().await?;
-        let outcomes = store_pending(&mut w.tx, self.backend, &pending).await?;
+        let outcomes = store_pending(&mut w.tx, self.backend, &self.matching, &pending).await?;
         w.commit().await?;
         Ok(outcomes)
     }
@@ -529,7 +678,7 @@ impl super::Store {
     ) -> Result<Vec<StoredOutcome>, StoreError> {
         let pending: Vec<Pending> = items.iter().map(|item| Pending { item, raw_id: None }).collect();
         let mut w = self.begin_write().await?;
-        let outcomes = store_pending(&mut w.tx, self.backend, &pending).await?;
+        let outcomes = store_pending(&mut w.tx, self.backend, &self.matching, &pending).await?;
         if let Some((name, value, etag)) = cursor {
             sqlx::query(
                 "INSERT INTO cursors (name, value, etag, updated_at) VALUES ($1, $2, $3, $4)

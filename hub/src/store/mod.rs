@@ -7,7 +7,9 @@
 
 mod batch;
 mod deadletters;
+mod duplicates;
 mod intake;
+mod matching;
 mod outbox;
 mod quarantine;
 pub mod testing;
@@ -25,7 +27,9 @@ use sqlx::{Any, AnyPool, Transaction};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
 pub use deadletters::DeadLetter;
+pub use duplicates::{DuplicateLink, Unmerged};
 pub use intake::{Applied, IntakeItem, StoredOutcome};
+pub use matching::{MatchIndex, Matching};
 pub use outbox::{DeliveryResult, LeasedChange};
 pub use quarantine::QuarantinedRecord;
 pub use tickets::{SourceCounts, StoredTicket, TicketSummary};
@@ -61,6 +65,9 @@ pub struct Store {
     /// fair and immediate, where SQLite's busy handler would sleep and poll.
     /// The busy timeout still covers other processes (the CLI).
     write_lock: Option<Arc<Mutex<()>>>,
+    /// The open tickets' fingerprints for duplicate detection, shared by
+    /// every clone of this store, synced inside the deciding transaction.
+    matching: Arc<Mutex<MatchIndex>>,
 }
 
 /// A write transaction; on SQLite it holds the in-process write lock and
@@ -115,7 +122,12 @@ impl Store {
                     .await?
             }
         };
-        let store = Store { pool, backend, write_lock: (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(()))) };
+        let store = Store {
+            pool,
+            backend,
+            write_lock: (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(()))),
+            matching: Arc::new(Mutex::new(MatchIndex::default())),
+        };
         store.migrate().await?;
         Ok(store)
     }
@@ -126,6 +138,11 @@ impl Store {
             Backend::Postgres => sqlx::migrate!("migrations/postgres").run(&self.pool).await?,
         }
         Ok(())
+    }
+
+    /// Sets the candidate rules of duplicate detection (windows per kind).
+    pub async fn set_match_rules(&self, rules: crate::dedup::CandidateRules) {
+        self.matching.lock().await.rules = rules;
     }
 
     pub fn backend(&self) -> Backend {

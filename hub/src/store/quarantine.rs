@@ -78,7 +78,7 @@ impl Store {
             }
             Ok(_) => {
                 let pending = [Pending { item, raw_id: Some(q.raw_record_id) }];
-                let outcome = store_pending(&mut w.tx, self.backend, &pending).await?.remove(0);
+                let outcome = store_pending(&mut w.tx, self.backend, &self.matching, &pending).await?.remove(0);
                 sqlx::query("UPDATE quarantine SET state = 'replayed', resolved_at = $2 WHERE id = $1")
                     .bind(id)
                     .bind(now)

@@ -217,3 +217,83 @@ on_both!(a_page_and_its_cursor_commit_together, |store, _url| {
     assert!(again.iter().all(|o| *o == StoredOutcome::Duplicate));
     assert_eq!(store.cursor("court:吉0402").await.unwrap(), Some(("c-1725".into(), None)));
 });
+
+/// The contract's one collapsed manhole, told by the hotline and by a grid
+/// worker, `days` later than in the samples (so that rounds are different
+/// matters: rounds 100 days apart are beyond every window).
+fn manhole(days: i64, n: u32) -> (IntakeItem, IntakeItem) {
+    let mut m = Mappings::new();
+    for agency in ["hotline", "terminal"] {
+        m.insert(agency, Arc::new(crate::mapping::shipped::mapper(agency).unwrap().unwrap()));
+    }
+    let sample = |name: &str| {
+        std::fs::read_to_string(format!("{}/../mappings/samples/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    };
+    let day = chrono::NaiveDate::from_ymd_opt(2022, 7, 12).unwrap() + chrono::Duration::days(days);
+    let hotline = sample("hotline-created.json")
+        .replace("2022-07-12", &day.format("%Y-%m-%d").to_string())
+        .replace("LY12345-20220712-000318", &format!("LY12345-{}-{n:06}", day.format("%Y%m%d")));
+    let mut terminal: serde_json::Value = serde_json::from_str(&sample("terminal-report.json")).unwrap();
+    terminal["occurredAt"] = (1_657_613_100_000i64 + days * 86_400_000).into();
+    terminal["eventId"] = format!("W0412-{}-{:04}", day.format("%Y%m%d"), n % 10_000).into();
+    let h = RawRecord::new("hotline", ContentType::Json, hotline.into_bytes());
+    let t = RawRecord::new("terminal", ContentType::Json, terminal.to_string().into_bytes())
+        .with_meta("topic", "grid/220402/W0412/report")
+        .with_meta("county", "220402")
+        .with_meta("worker_id", "W0412")
+        .with_meta("kind", "report");
+    // Thresholds of the test's own: these two reports are alike enough for
+    // any sensible tuning of the scores; the store's behaviour is under test.
+    let mut settings = IntakeSettings::default();
+    settings.dedup.thresholds = crate::dedup::Thresholds { merge: 0.6, review: 0.3 };
+    (prepare(&h, &m, &settings), prepare(&t, &m, &settings))
+}
+
+on_both!(one_matter_through_two_channels_is_one_ticket_and_can_be_unmerged, |store, _url| {
+    let (h, t) = manhole(0, 1);
+    let StoredOutcome::Created { ticket_id, .. } = one(&store, h).await else { panic!("hotline opens the ticket") };
+    let t_draft = t.change.as_ref().unwrap().draft.clone();
+    let joined = one(&store, t).await;
+    assert_eq!(joined, StoredOutcome::Updated { ticket_id: ticket_id.clone(), revision: 2 }, "the report joins");
+    let s = store.ticket(&ticket_id).await.unwrap();
+    assert_eq!(s.ticket.sources.len(), 2);
+    assert!(s.ticket.draft.description.contains(crate::ticket::MERGED_MARK), "both voices kept");
+    let links = store.duplicate_links_of(&ticket_id).await.unwrap();
+    assert_eq!(links.len(), 1);
+    assert_eq!((links[0].state.as_str(), links[0].system.as_str()), ("merged", "terminal"));
+    assert!(!links[0].reasons.is_empty() && links[0].score >= 0.6, "{:?}", links[0]);
+    assert!(links[0].reasons.iter().all(|r| !r.contains("13904371234")), "no personal data in reasons");
+
+    // A person takes it apart again.
+    let source = s.ticket.sources[1].clone();
+    let own =
+        store.unmerge(links[0].id, Unmerged { draft: t_draft, source }, Some("a different manhole")).await.unwrap();
+    let after = store.ticket(&ticket_id).await.unwrap();
+    assert_eq!((after.ticket.revision, after.ticket.sources.len()), (3, 1));
+    assert!(!after.ticket.draft.description.contains(crate::ticket::MERGED_MARK));
+    assert_eq!(store.ticket(&own).await.unwrap().ticket.sources[0].system, "terminal");
+    assert_eq!(store.duplicate_link(links[0].id).await.unwrap().state, "unmerged");
+    assert!(
+        store
+            .unmerge(links[0].id, Unmerged { draft: after.ticket.draft, source: after.ticket.sources[0].clone() }, None)
+            .await
+            .is_err(),
+        "only once"
+    );
+    // Every change waits for the platform: created, merged, unmerged, and the new ticket.
+    assert_eq!(store.summary().await.unwrap().pending, 4);
+});
+
+on_both!(two_hubs_deciding_at_the_same_instant_make_one_ticket_per_matter, |store, url| {
+    let other = Store::open(&url).await.unwrap();
+    for round in 0..12 {
+        let (h, t) = manhole(i64::from(round) * 100, round + 1);
+        let (a, b) =
+            tokio::join!(store.store_batch(std::slice::from_ref(&h)), other.store_batch(std::slice::from_ref(&t)));
+        let outcomes = [a[0].as_ref().unwrap().clone(), b[0].as_ref().unwrap().clone()];
+        let created = outcomes.iter().filter(|o| matches!(o, StoredOutcome::Created { .. })).count();
+        assert_eq!(created, 1, "round {round}: {outcomes:?}");
+    }
+    assert_eq!(store.summary().await.unwrap().tickets, 12);
+    other.close().await;
+});

@@ -31,6 +31,8 @@ pub struct SourceCounts {
     pub received: i64,
     pub created: i64,
     pub updated: i64,
+    /// Records that joined another channel's ticket (cross-channel duplicates).
+    pub merged: i64,
     pub stale: i64,
     pub quarantined: i64,
     /// Revisions this source's records caused that the platform has acknowledged.
@@ -51,6 +53,7 @@ impl Store {
             match outcome.as_str() {
                 "created" => c.created += n,
                 "updated" => c.updated += n,
+                "merged" => c.merged += n,
                 "stale" => c.stale += n,
                 "quarantined" => c.quarantined += n,
                 _ => {}

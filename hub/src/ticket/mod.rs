@@ -303,14 +303,116 @@ impl Ticket {
     /// A newer version of one of the ticket's own source records: its
     /// content replaces what that source said, the revision grows. A
     /// partial update (`patch`) changes only the fields it brings.
+    ///
+    /// Only the ticket's first source speaks for the whole ticket. A newer
+    /// version of a record that joined later (a merged duplicate) adds its
+    /// attachments, court case and evaluation, and leaves the rest.
     pub fn apply_update(&mut self, draft: TicketDraft, source: Source, patch: Option<&Patch>) {
+        let first = self.sources.first().is_none_or(|s| s.system == source.system && s.record_id == source.record_id);
         match patch {
-            None => self.draft = draft,
+            _ if !first => {
+                Patch { fields: vec![PatchField::Attachments, PatchField::Evaluation] }
+                    .apply(&mut self.draft, draft.clone());
+                if draft.court.is_some() {
+                    self.draft.court = draft.court;
+                }
+            }
+            None => {
+                // The other channels' words and people stay.
+                let merged = merged_section(&self.draft.description).map(str::to_string);
+                let others: Vec<Reporter> =
+                    self.draft.reporters.iter().filter(|r| r.channel != source.channel).cloned().collect();
+                self.draft = draft;
+                if let Some(m) = merged {
+                    self.draft.description.push_str(&m);
+                }
+                for r in others {
+                    if !self.draft.reporters.iter().any(|have| same_person(have, &r)) {
+                        self.draft.reporters.push(r);
+                    }
+                }
+            }
             Some(patch) => patch.apply(&mut self.draft, draft),
         }
         match self.sources.iter_mut().find(|s| s.system == source.system && s.record_id == source.record_id) {
             Some(existing) => *existing = source,
             None => self.sources.push(source),
+        }
+        self.revision += 1;
+    }
+}
+
+/// Where the words of merged records begin in a description.
+pub const MERGED_MARK: &str = "\n\n—— 其他渠道反映 ——";
+
+fn merged_section(description: &str) -> Option<&str> {
+    description.find(MERGED_MARK).map(|at| &description[at..])
+}
+
+fn same_person(a: &Reporter, b: &Reporter) -> bool {
+    (a.phone.is_some() && a.phone == b.phone)
+        || (a.id_number.is_some() && a.id_number == b.id_number)
+        || (a.phone.is_none() && b.phone.is_none() && a.name.is_some() && a.name == b.name && a.channel == b.channel)
+}
+
+impl Ticket {
+    /// A record of another channel about the same matter joins the ticket:
+    /// its source is added and its words kept below the ticket's own (both
+    /// voices, each with its channel and record), its reporters, photos and
+    /// court case added, the earlier time and deadline kept. What the ticket
+    /// already says is not overwritten.
+    pub fn merge_in(&mut self, draft: TicketDraft, source: Source) {
+        let d = &mut self.draft;
+        let words = draft.description.trim();
+        if !words.is_empty() && !d.description.contains(words) {
+            if merged_section(&d.description).is_none() {
+                d.description.push_str(MERGED_MARK);
+            }
+            d.description.push_str(&format!("\n【{} {}】{words}", source.channel.as_str(), source.record_id));
+        }
+        for r in draft.reporters {
+            if !d.reporters.iter().any(|have| same_person(have, &r)) {
+                d.reporters.push(r);
+            }
+        }
+        for a in draft.attachments {
+            if !d.attachments.iter().any(|have| have.url == a.url) {
+                d.attachments.push(a);
+            }
+        }
+        if d.court.is_none() {
+            d.court = draft.court;
+        }
+        if d.address.is_none() {
+            d.address = draft.address;
+        }
+        if d.geo.is_none() {
+            d.geo = draft.geo;
+        }
+        d.urgent |= draft.urgent;
+        d.occurred_at = d.occurred_at.min(draft.occurred_at);
+        d.due_at = match (d.due_at, draft.due_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        if !self.sources.iter().any(|s| s.system == source.system && s.record_id == source.record_id) {
+            self.sources.push(source);
+        }
+        self.revision += 1;
+    }
+
+    /// Takes back what [`merge_in`](Self::merge_in) added for one record:
+    /// its source and its words (un-merge, or the move on a confirmation
+    /// undone). The revision grows.
+    pub fn remove_source(&mut self, system: &str, record_id: &str) {
+        self.sources.retain(|s| !(s.system == system && s.record_id == record_id));
+        if let Some(at) = self.draft.description.find(MERGED_MARK) {
+            let (own, merged) = self.draft.description.split_at(at);
+            let tag = format!(" {record_id}】");
+            let kept: Vec<&str> =
+                merged[MERGED_MARK.len()..].split('\n').filter(|l| !l.is_empty() && !l.contains(&tag)).collect();
+            self.draft.description =
+                if kept.is_empty() { own.to_string() } else { format!("{own}{MERGED_MARK}\n{}", kept.join("\n")) };
         }
         self.revision += 1;
     }

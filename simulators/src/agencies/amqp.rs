@@ -123,6 +123,13 @@ impl Plan {
         }
     }
 
+    fn reports(&self, m: &Matter) -> bool {
+        match self.agency {
+            Agency::Hotline => m.channels.hotline,
+            Agency::Petition => m.channels.petition,
+        }
+    }
+
     /// The next message to publish.
     pub fn next_message(&mut self) -> AmqpMessage {
         self.n += 1;
@@ -143,7 +150,14 @@ impl Plan {
         let msg = if self.later.front().is_some_and(|(due, _)| *due <= self.n) {
             self.later.pop_front().expect("front").1
         } else {
-            let m = Matter::new(self.seed, self.next_matter);
+            // The matters this agency hears of: with the same seed, the
+            // hotline and the petition bureau hear of some of the same ones,
+            // as a city's agencies do.
+            let mut m = Matter::new(self.seed, self.next_matter);
+            while !self.reports(&m) {
+                self.next_matter += 1;
+                m = Matter::new(self.seed, self.next_matter);
+            }
             self.next_matter += 1;
             let mut msgs = self.messages_of(&m).into_iter();
             let first = msgs.next().expect("at least one version");

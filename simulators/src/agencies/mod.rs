@@ -10,6 +10,7 @@
 pub mod amqp;
 pub mod content;
 pub mod court;
+pub mod evaluation;
 pub mod hotline;
 pub mod petition;
 pub mod terminal;

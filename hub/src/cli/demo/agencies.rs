@@ -89,8 +89,9 @@ pub fn start(
             })
         })
     };
+    // One seed: some matters reach both, to be merged into one ticket.
     let hotline = amqp(Agency::Hotline, 11);
-    let petition = amqp(Agency::Petition, 12);
+    let petition = amqp(Agency::Petition, 11);
     let terminal = {
         let fleet = TerminalFleet {
             seed: 13,

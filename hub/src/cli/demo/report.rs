@@ -73,23 +73,28 @@ pub async fn summary(store: &Store, sim: &PlatformSim, metrics: &Metrics, sent: 
     let expected = expected(sent);
 
     println!(
-        "\n{:<10} {:>7} {:>9} {:>11} {:>8} {:>8} {:>6} {:>10}",
-        "source", "sent", "received", "quarantined", "created", "updated", "stale", "delivered"
+        "\n{:<10} {:>7} {:>9} {:>11} {:>8} {:>8} {:>7} {:>6} {:>10}",
+        "source", "sent", "received", "quarantined", "created", "updated", "merged", "stale", "delivered"
     );
     for (source, _) in &expected {
         let c = counts.get(*source).cloned().unwrap_or_default();
         println!(
-            "{source:<10} {:>7} {:>9} {:>11} {:>8} {:>8} {:>6} {:>10}",
+            "{source:<10} {:>7} {:>9} {:>11} {:>8} {:>8} {:>7} {:>6} {:>10}",
             messages_sent(sent, source),
             c.received,
             c.quarantined,
             c.created,
             c.updated,
+            c.merged,
             c.stale,
             c.delivered
         );
     }
-    println!("(sent counts resends; received counts each record and version once)");
+    println!(
+        "(sent counts resends; received counts each record and version once; merged: joined another channel's ticket)"
+    );
+    let possible = store.duplicate_links(Some("possible"), 100_000).await?.len();
+    println!("duplicates: {possible} possible duplicates wait for a person (`hub duplicates list` on a kept --db)");
     println!(
         "mapping: {} details left out of tickets with a warning (unknown codes mapped to defaults, invalid phone or ID numbers)",
         metrics.mapping_warnings.load(Ordering::Relaxed)

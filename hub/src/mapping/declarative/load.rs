@@ -27,7 +27,7 @@ use crate::ticket::{Channel, beijing};
 type V<'i> = Spanned<DeValue<'i>>;
 
 const SECTIONS: &[&str] =
-    &["source", "identity", "checks", "let", "fields", "reporters", "attachments", "court", "evaluation"];
+    &["source", "identity", "checks", "let", "fields", "reporters", "attachments", "court", "evaluation", "dedup"];
 const SOURCE_KEYS: &[&str] = &["name", "channel", "format", "root", "max_bytes", "encoding", "tables", "description"];
 const EXPR_KEYS: &[&str] = &[
     "path",
@@ -393,6 +393,7 @@ impl Loader<'_> {
 
         // [source]
         let (name, channel, format, root_el, max_bytes, encoding) = self.source(get("source"), base_dir)?;
+        let dedup = self.dedup(get("dedup"));
 
         // Names: identity, fields, let.
         let mut slot_names: Vec<(String, Range<usize>)> = vec![("record_id".into(), 0..0), ("version".into(), 0..0)];
@@ -590,7 +591,32 @@ impl Loader<'_> {
             evaluation,
             counters: std::mem::take(&mut self.counters),
             fixed,
+            dedup,
         })
+    }
+
+    /// `[dedup]`: this source's own thresholds, or `enabled = false`.
+    fn dedup(&mut self, v: Option<&V<'_>>) -> crate::mapping::DedupOverride {
+        let mut out = crate::mapping::DedupOverride::default();
+        let Some(t) = v.and_then(|v| self.table_of(v, "[dedup]")) else { return out };
+        self.check_keys(t, &["enabled", "merge", "review"], "[dedup]");
+        out.enabled = t.get("enabled").and_then(|v| self.boolean(v, "dedup.enabled"));
+        for (key, slot) in [("merge", &mut out.merge), ("review", &mut out.review)] {
+            if let Some(v) = t.get(key) {
+                match self.number(v, &format!("dedup.{key}")) {
+                    Some(n) if (0.0..=1.0).contains(&n) => *slot = Some(n),
+                    Some(_) => self.at(v.span(), format!("dedup.{key} must be between 0 and 1")),
+                    None => {}
+                }
+            }
+        }
+        if let (Some(m), Some(r)) = (out.merge, out.review)
+            && r > m
+        {
+            let span = t.get("review").map_or(0..0, |v| v.span());
+            self.at(span, format!("dedup.review ({r}) must not be above dedup.merge ({m})"));
+        }
+        out
     }
 
     #[allow(clippy::type_complexity)]

@@ -189,6 +189,10 @@ fn escape_label(s: &str) -> String {
 }
 
 impl Mapper for DeclarativeMapper {
+    fn dedup(&self) -> crate::mapping::DedupOverride {
+        self.compiled.dedup
+    }
+
     fn map(&self, record: &RawRecord) -> Result<Mapped, Unmappable> {
         let doc = self.parse(record).map_err(Unmappable::new)?;
         let outcome = eval::Run::new(&self.compiled, &doc, record).run();

@@ -328,6 +328,8 @@ pub(crate) struct Compiled {
     pub counters: Vec<Counter>,
     /// Slot numbers of the fixed names.
     pub fixed: FixedSlots,
+    /// `[dedup]`.
+    pub dedup: crate::mapping::DedupOverride,
 }
 
 #[derive(Debug, Default, Clone, Copy)]

@@ -1,0 +1,286 @@
+//! `hub duplicates`: the decisions of cross-channel duplicate detection, for
+//! a person to confirm, reject or undo, and the evaluation of the scoring
+//! on a labelled set.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Subcommand;
+use hub::store::{DuplicateLink, Store, Unmerged};
+
+use super::{ConfigArg, load};
+
+#[derive(Subcommand, Debug)]
+pub enum DuplicatesCommand {
+    /// List possible duplicates waiting for a person (`--state` for others).
+    List {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// possible, merged, confirmed, rejected, unmerged or all.
+        #[arg(long, default_value = "possible")]
+        state: String,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// Show one decision: the two tickets, the score and every reason.
+    Show {
+        id: i64,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// The two tickets are one matter: the later one gets `duplicateOf`, the
+    /// earlier one takes its sources. Both changes go to the platform.
+    Confirm {
+        id: i64,
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Why, for the record.
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// The two tickets are different matters.
+    Reject {
+        id: i64,
+        #[command(flatten)]
+        config: ConfigArg,
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Undo a merge: the record leaves the ticket it joined and gets a
+    /// ticket of its own (its latest version, mapped again).
+    Unmerge {
+        id: i64,
+        #[command(flatten)]
+        config: ConfigArg,
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Precision and recall of merging on a labelled set of records, and
+    /// every wrong decision with its reasons.
+    Evaluate {
+        /// The set (JSON lines, one record each with its matter's label).
+        #[arg(long, default_value = "tests/data/dedup-evaluation.jsonl")]
+        set: PathBuf,
+        /// Override the merge threshold.
+        #[arg(long)]
+        merge: Option<f64>,
+        /// Override the review threshold.
+        #[arg(long)]
+        review: Option<f64>,
+    },
+}
+
+pub async fn run(cmd: DuplicatesCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        DuplicatesCommand::List { config, state, limit } => {
+            let store = open(&config).await?;
+            let filter = (state != "all").then_some(state.as_str());
+            let links = store.duplicate_links(filter, limit).await?;
+            if links.is_empty() {
+                println!("no {} duplicates", if filter.is_some() { state.as_str() } else { "kept" });
+            }
+            for l in &links {
+                println!(
+                    "#{:<5} {:<9} score {:.2}  {} {} → ticket {}{}",
+                    l.id,
+                    l.state,
+                    l.score,
+                    l.system,
+                    l.record_id,
+                    l.ticket_id,
+                    if l.other_id != l.ticket_id { format!(" (like {})", l.other_id) } else { String::new() }
+                );
+            }
+        }
+        DuplicatesCommand::Show { id, config } => {
+            let store = open(&config).await?;
+            let l = store.duplicate_link(id).await?;
+            print_link(&l);
+            for ticket in [&l.ticket_id, &l.other_id] {
+                if let Ok(t) = store.ticket(ticket).await {
+                    println!(
+                        "ticket {ticket}: r{} {} | {}",
+                        t.ticket.revision,
+                        t.ticket.draft.status.as_str(),
+                        hub::pii::scrub(t.ticket.draft.title.as_str())
+                    );
+                }
+                if l.other_id == l.ticket_id {
+                    break;
+                }
+            }
+        }
+        DuplicatesCommand::Confirm { id, config, note } => {
+            let store = open(&config).await?;
+            let l = store.confirm_duplicate(id, note.as_deref()).await?;
+            println!(
+                "confirmed: ticket {} is now a duplicate of {}, which took its sources; both changes are queued for the platform",
+                l.ticket_id, l.other_id
+            );
+        }
+        DuplicatesCommand::Reject { id, config, note } => {
+            let store = open(&config).await?;
+            let l = store.reject_duplicate(id, note.as_deref()).await?;
+            println!("rejected: tickets {} and {} stay separate matters", l.ticket_id, l.other_id);
+        }
+        DuplicatesCommand::Unmerge { id, config, note } => {
+            let settings = load(&config)?;
+            let store = Store::open(&settings.database_url).await?;
+            let l = store.duplicate_link(id).await?;
+            let raw = store.latest_raw(&l.system, &l.record_id).await?;
+            let content_type =
+                connectors::ContentType::from_mime(&raw.content_type).unwrap_or(connectors::ContentType::Json);
+            let mut record = connectors::RawRecord::new(raw.system.clone(), content_type, raw.payload.clone());
+            record.encoding = raw.encoding.clone();
+            if let Ok(meta) = serde_json::from_str::<std::collections::BTreeMap<String, String>>(&raw.metadata) {
+                record.metadata = meta.into_iter().collect();
+            }
+            let mappings = hub::sources::mappings(&settings);
+            let mapped = mappings
+                .map(&record)
+                .map_err(|u| anyhow::anyhow!("the record no longer maps ({}); fix the mapping first", u.reason))?;
+            let source = hub::ticket::Source {
+                channel: mapped.applied.channel,
+                system: l.system.clone(),
+                record_id: mapped.record_id.clone(),
+                version: mapped.version,
+                received_at: chrono::DateTime::from_timestamp_millis(raw.received_at)
+                    .unwrap_or_else(chrono::Utc::now)
+                    .with_timezone(&hub::ticket::beijing()),
+            };
+            let new = store.unmerge(id, Unmerged { draft: mapped.applied.draft, source }, note.as_deref()).await?;
+            println!(
+                "unmerged: {} {} left ticket {} and opened ticket {new}; both changes are queued for the platform",
+                l.system, l.record_id, l.ticket_id
+            );
+        }
+        DuplicatesCommand::Evaluate { set, merge, review } => return evaluate(&set, merge, review),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn open(config: &ConfigArg) -> anyhow::Result<Store> {
+    let settings = load(config)?;
+    Store::open(&settings.database_url)
+        .await
+        .with_context(|| format!("cannot open the store {}", super::redact_url(&settings.database_url)))
+}
+
+fn print_link(l: &DuplicateLink) {
+    println!("decision #{} ({}), score {:.3}", l.id, l.state, l.score);
+    println!("  record  {} {}", l.system, l.record_id);
+    if l.other_id == l.ticket_id {
+        println!("  joined  ticket {}", l.ticket_id);
+    } else {
+        println!("  opened  ticket {}, possibly the same matter as ticket {}", l.ticket_id, l.other_id);
+    }
+    println!("  reasons:");
+    for r in &l.reasons {
+        println!("    {r}");
+    }
+    if let Some(note) = &l.note {
+        println!("  note: {note}");
+    }
+}
+
+/// Maps every line of the set with the shipped mappings, the way the
+/// connectors hand records over, and runs the decisions in arrival order.
+fn evaluate(set: &std::path::Path, merge: Option<f64>, review: Option<f64>) -> anyhow::Result<ExitCode> {
+    use connectors::{ContentType, RawRecord};
+    let text = std::fs::read_to_string(set).with_context(|| format!("cannot read the set {}", set.display()))?;
+    let mut mappers = std::collections::HashMap::new();
+    let mut reports = Vec::new();
+    let mut unmapped = 0;
+    for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let v: serde_json::Value =
+            serde_json::from_str(line).with_context(|| format!("{}:{}: not JSON", set.display(), n + 1))?;
+        let field = |k: &str| v[k].as_str();
+        let (Some(matter), Some(system), Some(payload)) = (field("matter"), field("system"), field("payload")) else {
+            anyhow::bail!("{}:{}: needs matter, system and payload", set.display(), n + 1);
+        };
+        let mapper = match mappers.entry(system.to_string()) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => e.insert(
+                hub::mapping::shipped::mapper(system)
+                    .with_context(|| format!("{}:{}: no shipped mapping for `{system}`", set.display(), n + 1))?
+                    .map_err(|e| anyhow::anyhow!("{e}"))?,
+            ),
+        };
+        let xml = field("contentType") == Some("xml");
+        let mut r =
+            RawRecord::new(system, if xml { ContentType::Xml } else { ContentType::Json }, payload.as_bytes().to_vec());
+        if let Some(e) = field("encoding").filter(|_| !xml) {
+            r = r.with_encoding(e);
+        }
+        if let Some(k) = field("routingKey") {
+            r = r.with_meta("routing_key", k);
+        }
+        if let Some(t) = field("topic") {
+            r = r.with_meta("topic", t);
+            if let [_, county, worker, kind] = t.split('/').collect::<Vec<_>>()[..] {
+                r = r.with_meta("county", county).with_meta("worker_id", worker).with_meta("kind", kind);
+            }
+        }
+        match hub::mapping::Mapper::map(&*mapper, &r) {
+            Ok(m) => reports.push((matter.to_string(), m.applied.draft)),
+            Err(u) => {
+                unmapped += 1;
+                eprintln!("{}:{}: left out, it does not map: {}", set.display(), n + 1, u.reason);
+            }
+        }
+    }
+    let base = hub::dedup::Thresholds::default();
+    let thresholds =
+        hub::dedup::Thresholds { merge: merge.unwrap_or(base.merge), review: review.unwrap_or(base.review) };
+    let started = std::time::Instant::now();
+    let report = hub::dedup::evaluate(&reports, thresholds);
+    println!("{report}");
+    let (precision, recall, pairs) = through_the_index(&reports, thresholds);
+    println!(
+        "through the hub's candidate index (anchors, places, identifiers; what intake runs): precision {precision:.3}, recall {recall:.3} over {pairs} same-matter pairs"
+    );
+    println!(
+        "{} records ({unmapped} left out), thresholds merge {} review {}, decided in {:.0?}",
+        reports.len(),
+        thresholds.merge,
+        thresholds.review,
+        started.elapsed()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Replays the set through [`hub::store::MatchIndex`], the candidate search
+/// intake uses, and scores the grouping pairwise: precision is the share of
+/// record pairs put in one ticket that are one matter, recall the share of
+/// one-matter pairs put in one ticket.
+fn through_the_index(
+    reports: &[(String, hub::ticket::TicketDraft)],
+    thresholds: hub::dedup::Thresholds,
+) -> (f64, f64, usize) {
+    let mut index = hub::store::MatchIndex::new(hub::dedup::CandidateRules::default());
+    let mut ticket_of: Vec<String> = Vec::with_capacity(reports.len());
+    let none = std::collections::HashSet::new();
+    for (i, (_, draft)) in reports.iter().enumerate() {
+        let print = hub::dedup::Fingerprint::of(draft);
+        let ticket = match index.decide(&print, &[], &thresholds, &none) {
+            hub::dedup::Decision::Merge { ticket, .. } => ticket,
+            _ => format!("T{i}"),
+        };
+        index.add(&ticket, "set", &i.to_string(), print);
+        ticket_of.push(ticket);
+    }
+    let (mut together, mut together_right, mut same) = (0usize, 0usize, 0usize);
+    for a in 0..reports.len() {
+        for b in a + 1..reports.len() {
+            let one_matter = reports[a].0 == reports[b].0;
+            let one_ticket = ticket_of[a] == ticket_of[b];
+            same += usize::from(one_matter);
+            together += usize::from(one_ticket);
+            together_right += usize::from(one_ticket && one_matter);
+        }
+    }
+    let precision = if together == 0 { 1.0 } else { together_right as f64 / together as f64 };
+    let recall = if same == 0 { 1.0 } else { together_right as f64 / same as f64 };
+    (precision, recall, same)
+}

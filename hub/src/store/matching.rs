@@ -1,0 +1,302 @@
+//! The store's side of duplicate detection: the fingerprints of the records
+//! behind open tickets, held in memory for candidate search and brought up
+//! to date from `match_prints` inside the transaction that decides.
+//!
+//! Why it is atomic, on SQLite and across hubs on PostgreSQL: a transaction
+//! that decides about new records first updates the one row of
+//! `match_clock`. That row lock makes all such decisions, of every hub,
+//! happen one after the other; the `seq` numbers handed out under it grow
+//! in commit order, so a hub that holds the lock and reads `seq > last
+//! seen` has every fingerprint committed before it. Two records of one
+//! matter arriving at once on two connectors (or two hubs) are decided in
+//! turn: the second one sees the first one's ticket.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use sqlx::{Any, Row, Transaction};
+
+use super::batch::{self, MAX_ROWS};
+use super::{Backend, StoreError};
+use crate::dedup::{CandidateQuery, CandidateRules, Decision, Fingerprint, Score, Thresholds, decide};
+
+/// What intake decides with: the record's fingerprint and the thresholds
+/// of its source.
+#[derive(Clone, Debug)]
+pub struct Matching {
+    pub print: Fingerprint,
+    pub thresholds: Thresholds,
+}
+
+/// One record's fingerprint, by the ticket it belongs to.
+#[derive(Debug)]
+struct Entry {
+    ticket_id: Arc<str>,
+    print: Fingerprint,
+    /// False once the record moved to another ticket (a newer row).
+    live: bool,
+}
+
+/// How many of a text's smallest bigram hashes index it. Two texts with
+/// Jaccard similarity J share their smallest hash with probability J, so
+/// eight anchors find alike texts without scanning a township's tickets.
+const ANCHORS: usize = 8;
+
+/// An anchor or place shared by more tickets of a county than this is too
+/// common to say anything (`街道`, a main road): it is not followed.
+const MAX_POSTINGS: usize = 2048;
+
+/// Tickets found through anchors and places that are scored, those sharing
+/// the most first: what bounds the work per record however many tickets
+/// are open. Tickets sharing an identifier are always scored.
+const MAX_SCORED: usize = 64;
+
+/// The open tickets' fingerprints. Candidates come from three indexes, none
+/// of which is a scan: shared identifiers (phone, ID number, case number,
+/// event id), shared text anchors within the county, and a shared street or
+/// community within the county. [`CandidateRules`] then applies the exact
+/// rules (area, window, category family) to what they found.
+#[derive(Debug, Default)]
+pub struct MatchIndex {
+    seen: i64,
+    entries: Vec<Entry>,
+    by_record: HashMap<(String, String), u32>,
+    by_key: HashMap<u64, Vec<u32>>,
+    /// (county, bigram hash) → entries whose text has it among its anchors.
+    by_anchor: HashMap<(u64, u32), Vec<u32>>,
+    /// (county, street or community) → entries.
+    by_place: HashMap<(u64, u64), Vec<u32>>,
+    pub rules: CandidateRules,
+}
+
+fn county_of(area: u64) -> u64 {
+    area / 1000
+}
+
+fn place_keys(p: &Fingerprint) -> Vec<u64> {
+    use std::hash::{Hash, Hasher};
+    let key = |s: &str, tag: u8| {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (tag, s).hash(&mut h);
+        h.finish()
+    };
+    let mut out: Vec<u64> = p.place.streets.iter().map(|s| key(s, 0)).collect();
+    if let Some(c) = &p.place.community {
+        out.push(key(c, 1));
+    }
+    out
+}
+
+impl MatchIndex {
+    pub fn new(rules: CandidateRules) -> Self {
+        MatchIndex { rules, ..MatchIndex::default() }
+    }
+
+    /// Fingerprints held (live ones).
+    pub fn len(&self) -> usize {
+        self.entries.iter().filter(|e| e.live).count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Adds a record's fingerprint; a newer one of the same record replaces it.
+    pub fn add(&mut self, ticket_id: &str, system: &str, record_id: &str, print: Fingerprint) {
+        let i = self.entries.len() as u32;
+        if let Some(old) = self.by_record.insert((system.to_string(), record_id.to_string()), i) {
+            self.entries[old as usize].live = false;
+        }
+        let county = county_of(print.area());
+        for &g in print.sketch.iter().take(ANCHORS) {
+            self.by_anchor.entry((county, u32::from(g))).or_default().push(i);
+        }
+        for p in place_keys(&print) {
+            self.by_place.entry((county, p)).or_default().push(i);
+        }
+        for k in print.key_hashes() {
+            self.by_key.entry(k).or_default().push(i);
+        }
+        self.entries.push(Entry { ticket_id: Arc::from(ticket_id), print, live: true });
+    }
+
+    /// The live entries the query selects that share an anchor, a place or
+    /// an identifier with `incoming`, each once.
+    fn select(&self, incoming: &Fingerprint, q: &CandidateQuery) -> Vec<u32> {
+        let county = county_of(incoming.area());
+        let lists = incoming
+            .sketch
+            .iter()
+            .take(ANCHORS)
+            .filter_map(|&g| self.by_anchor.get(&(county, u32::from(g))))
+            .chain(place_keys(incoming).into_iter().filter_map(|p| self.by_place.get(&(county, p))))
+            .filter(|list| list.len() <= MAX_POSTINGS);
+        let mut shared: HashMap<u32, u16> = HashMap::new();
+        for list in lists {
+            for &i in list {
+                *shared.entry(i).or_default() += 1;
+            }
+        }
+        let mut ranked: Vec<(u32, u16)> = shared.into_iter().collect();
+        ranked.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(b.0.cmp(&a.0)));
+        let mut out: Vec<u32> = Vec::new();
+        let mut seen = HashSet::new();
+        for (i, _) in ranked {
+            let e = &self.entries[i as usize];
+            if e.live && q.selects(&e.print) {
+                seen.insert(i);
+                out.push(i);
+                if out.len() == MAX_SCORED {
+                    break;
+                }
+            }
+        }
+        // An identifier on more open tickets than this is a switchboard
+        // number or a common name, not an identity.
+        let identities = q.keys.iter().filter_map(|k| self.by_key.get(k)).filter(|l| l.len() <= MAX_SCORED * 4);
+        for list in identities {
+            for &i in list {
+                let e = &self.entries[i as usize];
+                if e.live && (q.keys_from..=q.keys_to).contains(&e.print.occurred) && seen.insert(i) {
+                    out.push(i);
+                }
+            }
+        }
+        out
+    }
+
+    /// Decides about `incoming` against the index and the tickets opened
+    /// earlier in the same batch (`pending`, not committed yet).
+    pub fn decide(
+        &self,
+        incoming: &Fingerprint,
+        pending: &[(String, Fingerprint)],
+        thresholds: &Thresholds,
+        finished: &HashSet<String>,
+    ) -> Decision<String> {
+        let q = self.rules.query(incoming);
+        let rules = &self.rules;
+        let stored = self.select(incoming, &q).into_iter().map(|i| {
+            let e = &self.entries[i as usize];
+            (e.ticket_id.to_string(), &e.print)
+        });
+        let batch = pending.iter().filter(|(_, p)| q.selects(p)).map(|(t, p)| (t.clone(), p));
+        let admitted =
+            stored.chain(batch).filter(|(t, p)| !finished.contains(t) && rules.admits(incoming, p).is_some());
+        decide(incoming, admitted, thresholds)
+    }
+
+    /// Reads the fingerprints committed since the last call. Call it only
+    /// after [`take_clock`]: then nothing older can still be on its way.
+    pub async fn sync(&mut self, tx: &mut Transaction<'static, Any>) -> Result<usize, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, ticket_id, system, record_id, fingerprint FROM match_prints WHERE seq > $1 ORDER BY seq",
+        )
+        .bind(self.seen)
+        .fetch_all(&mut **tx)
+        .await?;
+        let n = rows.len();
+        for r in rows {
+            let seq: i64 = r.get(0);
+            let hex: String = r.get(4);
+            match Fingerprint::from_hex(&hex) {
+                Some(print) => {
+                    let (ticket_id, system, record_id): (String, String, String) = (r.get(1), r.get(2), r.get(3));
+                    self.add(&ticket_id, &system, &record_id, print);
+                }
+                None => tracing::warn!(seq, "a stored fingerprint could not be read; it is left out of matching"),
+            }
+            self.seen = seq;
+        }
+        Ok(n)
+    }
+}
+
+/// Takes the decision lock (the row of `match_clock`) and reserves `n`
+/// sequence numbers; returns the first.
+pub(crate) async fn take_clock(tx: &mut Transaction<'static, Any>, n: usize) -> Result<i64, StoreError> {
+    let row = sqlx::query("UPDATE match_clock SET seq = seq + $1 WHERE id = 1 RETURNING seq")
+        .bind(n as i64)
+        .fetch_one(&mut **tx)
+        .await?;
+    let last: i64 = row.get(0);
+    Ok(last - n as i64 + 1)
+}
+
+/// A fingerprint row to write.
+pub(crate) struct PrintRow {
+    pub ticket_id: String,
+    pub system: String,
+    pub record_id: String,
+    pub print: Fingerprint,
+}
+
+/// Writes fingerprints with one multi-row statement per chunk.
+pub(crate) async fn insert_prints(
+    tx: &mut Transaction<'static, Any>,
+    backend: Backend,
+    first_seq: i64,
+    rows: &[PrintRow],
+) -> Result<(), StoreError> {
+    const COLUMNS: [&str; 6] = ["seq", "ticket_id", "system", "record_id", "occurred", "fingerprint"];
+    let mut seq = first_seq;
+    for chunk in rows.chunks(MAX_ROWS) {
+        let mut q = batch::query(batch::insert_sql(backend, "match_prints", &COLUMNS, chunk.len(), ""));
+        for r in chunk {
+            q = q
+                .bind(seq)
+                .bind(r.ticket_id.clone())
+                .bind(r.system.clone())
+                .bind(r.record_id.clone())
+                .bind(r.print.occurred)
+                .bind(r.print.to_hex());
+            seq += 1;
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// A decision worth keeping: a merge or a possible duplicate.
+pub(crate) struct LinkRow {
+    pub ticket_id: String,
+    pub other_id: String,
+    pub system: String,
+    pub record_id: String,
+    pub score: Score,
+    pub state: &'static str,
+}
+
+pub(crate) async fn insert_links(
+    tx: &mut Transaction<'static, Any>,
+    rows: &[LinkRow],
+    now: i64,
+) -> Result<(), StoreError> {
+    for r in rows {
+        let reasons: Vec<String> = r.score.reasons.iter().map(ToString::to_string).collect();
+        sqlx::query(
+            "INSERT INTO duplicate_links (ticket_id, other_id, system, record_id, score, reasons, state, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(r.ticket_id.clone())
+        .bind(r.other_id.clone())
+        .bind(r.system.clone())
+        .bind(r.record_id.clone())
+        .bind(r.score.value)
+        .bind(reasons.join("\n"))
+        .bind(r.state)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Whether a ticket no longer takes new records (closed, withdrawn): a new
+/// report of the same thing is then a new matter.
+pub(crate) async fn is_finished(tx: &mut Transaction<'static, Any>, ticket_id: &str) -> Result<bool, StoreError> {
+    let row = sqlx::query("SELECT status FROM tickets WHERE ticket_id = $1")
+        .bind(ticket_id.to_string())
+        .fetch_optional(&mut **tx)
+        .await?;
+    Ok(row.is_some_and(|r| matches!(r.get::<String, _>(0).as_str(), "closed" | "withdrawn")))
+}
