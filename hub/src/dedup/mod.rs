@@ -15,11 +15,27 @@
 //! - [`evaluate()`] (`evaluate.rs`): precision and recall of merging on a
 //!   labelled set (`tests/data/dedup-evaluation.jsonl`).
 //!
-//! How the store uses it: compute the fingerprint of a mapped record; select
-//! candidates with [`CandidateRules::query`] on indexed columns (area, time,
-//! identifier keys), keep those [`CandidateRules::admits`], [`decide`]; and do
-//! the check and the insert in one transaction, so that two records of one
-//! matter arriving together cannot both open a ticket.
+//! How the store uses it:
+//!
+//! 1. Compute the fingerprint of a mapped record with
+//!    [`Fingerprint::new`] (its channel and record id as [`SourceIds`]) and
+//!    keep it next to the source record of its open ticket
+//!    ([`Fingerprint::to_bytes`], or hex in a text column), with its
+//!    indexed columns: `area` ([`Fingerprint::area`], 9 digits), `occurred`
+//!    (Unix seconds), `families` (bits) and one row per identifier key
+//!    ([`Fingerprint::key_hashes`]) in a key table indexed on the key.
+//! 2. Select with [`CandidateRules::query`] (area list or range, time
+//!    range, family bits; or any shared key within its own range); keep the
+//!    tickets of which one source is [`CandidateRules::admits`]; then pass
+//!    **all** sources of those tickets to [`decide`] (see [`candidates`]):
+//!    a fact one source contradicts counts against its whole ticket.
+//! 3. Decide and insert in one transaction (one decision after the other),
+//!    so that two records of one matter arriving together cannot both open
+//!    a ticket; drop a ticket's fingerprints when it is closed.
+//!
+//! Measured (release, 2-core machine under load): fingerprinting one
+//! record ≈ 10 µs, scoring one pair ≈ 0.3 µs (see the ignored test
+//! `dedup::evaluate::tests::timing`); 143 bytes per fingerprint on average.
 
 mod decide;
 mod evaluate;

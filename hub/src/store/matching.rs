@@ -37,9 +37,10 @@ struct Entry {
     live: bool,
 }
 
-/// How many of a text's smallest bigram hashes index it. Two texts with
-/// Jaccard similarity J share their smallest hash with probability J, so
-/// eight anchors find alike texts without scanning a township's tickets.
+/// How many of a text's smallest shingle hashes (unigrams and bigrams)
+/// index it. Two texts with Jaccard similarity J share their smallest hash
+/// with probability J, so eight anchors find alike texts without scanning a
+/// township's tickets.
 const ANCHORS: usize = 8;
 
 /// An anchor or place shared by more tickets of a county than this is too
@@ -61,6 +62,9 @@ pub struct MatchIndex {
     seen: i64,
     entries: Vec<Entry>,
     by_record: HashMap<(String, String), u32>,
+    /// A ticket's entries: every source of a candidate ticket is scored, so
+    /// that what one source contradicts counts against the whole ticket.
+    by_ticket: HashMap<Arc<str>, Vec<u32>>,
     by_key: HashMap<u64, Vec<u32>>,
     /// (county, bigram hash) → entries whose text has it among its anchors.
     by_anchor: HashMap<(u64, u32), Vec<u32>>,
@@ -80,7 +84,7 @@ fn place_keys(p: &Fingerprint) -> Vec<u64> {
         (tag, s).hash(&mut h);
         h.finish()
     };
-    let mut out: Vec<u64> = p.place.streets.iter().map(|s| key(s, 0)).collect();
+    let mut out: Vec<u64> = p.place.streets.iter().map(|s| key(crate::dedup::street_key(s), 0)).collect();
     if let Some(c) = &p.place.community {
         out.push(key(c, 1));
     }
@@ -117,7 +121,9 @@ impl MatchIndex {
         for k in print.key_hashes() {
             self.by_key.entry(k).or_default().push(i);
         }
-        self.entries.push(Entry { ticket_id: Arc::from(ticket_id), print, live: true });
+        let ticket: Arc<str> = Arc::from(ticket_id);
+        self.by_ticket.entry(ticket.clone()).or_default().push(i);
+        self.entries.push(Entry { ticket_id: ticket, print, live: true });
     }
 
     /// The live entries the query selects that share an anchor, a place or
@@ -176,14 +182,30 @@ impl MatchIndex {
     ) -> Decision<String> {
         let q = self.rules.query(incoming);
         let rules = &self.rules;
+        // The tickets with at least one admitted source…
+        let mut tickets: Vec<String> = Vec::new();
         let stored = self.select(incoming, &q).into_iter().map(|i| {
             let e = &self.entries[i as usize];
             (e.ticket_id.to_string(), &e.print)
         });
         let batch = pending.iter().filter(|(_, p)| q.selects(p)).map(|(t, p)| (t.clone(), p));
-        let admitted =
-            stored.chain(batch).filter(|(t, p)| !finished.contains(t) && rules.admits(incoming, p).is_some());
-        decide(incoming, admitted, thresholds)
+        for (t, p) in stored.chain(batch) {
+            if !finished.contains(&t) && !tickets.contains(&t) && rules.admits(incoming, p).is_some() {
+                tickets.push(t);
+            }
+        }
+        // …with all their sources.
+        let mut all: Vec<(String, &Fingerprint)> = Vec::new();
+        for t in &tickets {
+            for &i in self.by_ticket.get(t.as_str()).into_iter().flatten() {
+                let e = &self.entries[i as usize];
+                if e.live {
+                    all.push((t.clone(), &e.print));
+                }
+            }
+            all.extend(pending.iter().filter(|(pt, _)| pt == t).map(|(pt, p)| (pt.clone(), p)));
+        }
+        decide(incoming, all, thresholds)
     }
 
     /// Reads the fingerprints committed since the last call. Call it only
