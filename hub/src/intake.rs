@@ -125,16 +125,24 @@ pub struct Worker {
 /// then commits whatever is still queued before it returns: that is the
 /// "finish in-flight commits" half of a graceful shutdown. Hand-overs after
 /// `stop` fail with `ShuttingDown`, so their sources keep the records.
+///
+/// Two stages, so that mapping (CPU) and committing (the database, its
+/// fsync) overlap: a preparing task maps the records that arrive while the
+/// storing loop commits the previous batch. Nothing is answered before its
+/// commit, so a record between the stages is one its source still holds.
 pub async fn run(
     Worker { store, mappings, metrics, settings, wake, stop }: Worker,
-    mut rx: mpsc::Receiver<Submission>,
+    rx: mpsc::Receiver<Submission>,
     mut pages: mpsc::Receiver<PageRequest>,
 ) {
-    let mut batch: Vec<Submission> = Vec::with_capacity(settings.max_batch);
+    let max_batch = settings.max_batch.max(1);
+    let (prepared_tx, mut prepared) = mpsc::channel::<(Submission, IntakeItem)>(max_batch * 2);
+    let preparer = tokio::spawn(prepare_stage(rx, prepared_tx, mappings.clone(), settings.clone(), stop.clone()));
+    let mut batch: Vec<(Submission, IntakeItem)> = Vec::with_capacity(max_batch);
     let mut pages_open = true;
     loop {
         let received = tokio::select! {
-            n = rx.recv_many(&mut batch, settings.max_batch) => n,
+            n = prepared.recv_many(&mut batch, max_batch) => n,
             page = pages.recv(), if pages_open => {
                 match page {
                     Some(request) => handle_page(&store, &mappings, &metrics, &settings, request).await,
@@ -143,8 +151,9 @@ pub async fn run(
                 wake.notify_one();
                 continue;
             }
-            // Refuse new hand-overs; what is already queued is still committed.
-            _ = stop.cancelled(), if !stop.is_cancelled() => { rx.close(); pages.close(); continue; }
+            // Refuse new pages; the preparing stage refuses new records and
+            // hands on what is queued, which is still committed.
+            _ = stop.cancelled(), if !stop.is_cancelled() => { pages.close(); continue; }
         };
         if received == 0 {
             // Pages still queued after the records are committed too.
@@ -153,13 +162,13 @@ pub async fn run(
             }
             break;
         }
-        let items: Vec<IntakeItem> = batch.iter().map(|s| prepare(&s.record, &mappings, &settings)).collect();
+        let (submissions, items): (Vec<Submission>, Vec<IntakeItem>) = batch.drain(..).unzip();
         let results = store.store_batch(&items).await;
         metrics::inc(&metrics.intake_batches);
         // New changes may wait in the outbox: tell the dispatcher now rather
         // than at its next poll.
         wake.notify_one();
-        for ((submission, item), result) in batch.drain(..).zip(&items).zip(results) {
+        for ((submission, item), result) in submissions.into_iter().zip(&items).zip(results) {
             let answer = match result {
                 Ok(stored) => {
                     metrics.record(&item.system, stored.label());
@@ -184,7 +193,37 @@ pub async fn run(
             let _ = submission.reply.send(answer);
         }
     }
+    let _ = preparer.await;
     tracing::debug!("intake stopped: every connector has finished");
+}
+
+/// The first stage: maps each record as it arrives and hands it on, in
+/// arrival order. Ends when every `Intake` handle is dropped, or after
+/// `stop` once what was queued has been handed on.
+async fn prepare_stage(
+    mut rx: mpsc::Receiver<Submission>,
+    out: mpsc::Sender<(Submission, IntakeItem)>,
+    mappings: Arc<Mappings>,
+    settings: IntakeSettings,
+    stop: CancellationToken,
+) {
+    let max_batch = settings.max_batch.max(1);
+    let mut batch: Vec<Submission> = Vec::with_capacity(max_batch);
+    loop {
+        let received = tokio::select! {
+            n = rx.recv_many(&mut batch, max_batch) => n,
+            _ = stop.cancelled(), if !stop.is_cancelled() => { rx.close(); continue; }
+        };
+        if received == 0 {
+            break;
+        }
+        for submission in batch.drain(..) {
+            let item = prepare(&submission.record, &mappings, &settings);
+            if out.send((submission, item)).await.is_err() {
+                return;
+            }
+        }
+    }
 }
 
 async fn handle_page(

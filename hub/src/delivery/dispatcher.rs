@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Answer, PlatformClient, RetryPolicy};
 use crate::metrics::{self, Metrics};
-use crate::store::{DeliveryResult, LeasedChange, Store, now_ms};
+use crate::store::{DeliveryResult, LeaseRequest, LeasedChange, Store, now_ms};
 
 /// Failures in a row after which the whole platform counts as down.
 const FAILURES_BEFORE_PAUSE: u32 = 3;
@@ -130,13 +130,16 @@ pub async fn run(
         while let Some(Ok((change, answer))) = inflight.try_join_next() {
             d.on_answer(change, answer);
         }
-        if d.should_flush(inflight.len()) {
-            d.flush().await;
-        }
+        let flush = d.should_flush(inflight.len());
         let room = d.room(inflight.len());
         let idle = idle_until.is_some_and(|t| Instant::now() < t);
+        if flush && (room == 0 || idle) {
+            d.flush().await;
+            continue;
+        }
         if room > 0 && !idle {
-            match d.store.lease(&d.owner, room as i64, d.settings.lease.as_millis() as i64).await {
+            // Results to record go in the same transaction as the lease.
+            match d.flush_and_lease(room).await {
                 Ok(leased) => {
                     store_backoff.reset();
                     idle_until = (leased.len() < room).then(|| Instant::now() + d.settings.idle_poll);
@@ -315,6 +318,25 @@ impl Dispatcher {
             Gate::Paused { until: current, auth: false } => Gate::Paused { until: current.max(until), auth: false },
             Gate::Open | Gate::Probing => Gate::Paused { until, auth: false },
         };
+    }
+
+    /// Records the results waiting (if any) and leases up to `room` changes,
+    /// in one transaction. Should it fail, the results are still recorded
+    /// (as [`flush`](Self::flush) does) before the lease error is returned.
+    async fn flush_and_lease(&mut self, room: usize) -> Result<Vec<LeasedChange>, crate::store::StoreError> {
+        let lease =
+            LeaseRequest { owner: &self.owner, limit: room as i64, lease_ms: self.settings.lease.as_millis() as i64 };
+        match self.store.complete_and_lease(&self.results, Some(lease)).await {
+            Ok(leased) => {
+                self.results.clear();
+                self.first_result_at = None;
+                Ok(leased)
+            }
+            Err(err) => {
+                self.flush().await;
+                Err(err)
+            }
+        }
     }
 
     async fn flush(&mut self) {

@@ -73,6 +73,37 @@ pub struct MatchIndex {
     pub rules: CandidateRules,
 }
 
+/// Hashes entry numbers for the per-record counting in [`MatchIndex::select`]:
+/// thousands of small integers a record, where SipHash's resistance to
+/// chosen keys buys nothing (the keys are our own indexes) and costs most
+/// of the time. Fibonacci hashing spreads consecutive numbers.
+#[derive(Clone, Copy, Default)]
+struct EntryHasher;
+
+impl std::hash::BuildHasher for EntryHasher {
+    type Hasher = EntryHash;
+    fn build_hasher(&self) -> EntryHash {
+        EntryHash(0)
+    }
+}
+
+#[derive(Default)]
+struct EntryHash(u64);
+
+impl std::hash::Hasher for EntryHash {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.0 = (self.0 ^ u64::from(n)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
 fn county_of(area: u64) -> u64 {
     area / 1000
 }
@@ -137,7 +168,7 @@ impl MatchIndex {
             .filter_map(|&g| self.by_anchor.get(&(county, u32::from(g))))
             .chain(place_keys(incoming).into_iter().filter_map(|p| self.by_place.get(&(county, p))))
             .filter(|list| list.len() <= MAX_POSTINGS);
-        let mut shared: HashMap<u32, u16> = HashMap::new();
+        let mut shared: HashMap<u32, u16, EntryHasher> = HashMap::with_capacity_and_hasher(1024, EntryHasher);
         for list in lists {
             for &i in list {
                 *shared.entry(i).or_default() += 1;
@@ -146,7 +177,7 @@ impl MatchIndex {
         let mut ranked: Vec<(u32, u16)> = shared.into_iter().collect();
         ranked.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(b.0.cmp(&a.0)));
         let mut out: Vec<u32> = Vec::new();
-        let mut seen = HashSet::new();
+        let mut seen: HashSet<u32, EntryHasher> = HashSet::with_hasher(EntryHasher);
         for (i, _) in ranked {
             let e = &self.entries[i as usize];
             if e.live && q.selects(&e.print) {

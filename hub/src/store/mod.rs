@@ -30,7 +30,7 @@ pub use deadletters::DeadLetter;
 pub use duplicates::{DuplicateLink, Unmerged};
 pub use intake::{Applied, IntakeItem, StoredOutcome};
 pub use matching::{MatchIndex, Matching};
-pub use outbox::{DeliveryResult, LeasedChange};
+pub use outbox::{DeliveryResult, LeaseRequest, LeasedChange};
 pub use quarantine::QuarantinedRecord;
 pub use tickets::{SourceCounts, StoredTicket, TicketSummary};
 
