@@ -1,0 +1,1115 @@
+//! The connectors' benchmarks (`cargo bench -p benches --bench connectors`):
+//! records from a real broker through an in-process hub to the platform,
+//! each figure beside a bare consumer of the same broker, measured in the
+//! same run.
+//!
+//! 1. AMQP (RabbitMQ) → platform: `BENCH_N` (default 20000) hotline work
+//!    orders, as the hotline's CTI publishes them, published with publisher
+//!    confirms before the hub starts; records/s from the hub's start (store
+//!    opened, connector connected) until the platform simulator has applied
+//!    every change. Baseline: a bare lapin
+//!    consumer draining a second queue bound to the same exchange (so it
+//!    holds the same messages), with the same prefetch, acknowledging in
+//!    batches (`multiple`).
+//! 2. MQTT (Mosquitto) → platform: `BENCH_N` grid-terminal reports published
+//!    QoS 1 once the hub is subscribed (its persistent session made first);
+//!    records/s from the first publish until the platform simulator has
+//!    applied every change. Baseline: a bare rumqttc consumer (persistent
+//!    session, QoS 1, automatic PUBACK) receiving the same messages
+//!    published the same way.
+//! 3. Latency at a steady `BENCH_LATENCY_RATE` (default 1000) records/s for
+//!    `BENCH_LATENCY_SECS` (default 20), both brokers: publish → the platform
+//!    receiving the change. The platform is a bare HTTP server in this file
+//!    that notes when each PUT arrives and answers 200. Baseline: publish →
+//!    a bare consumer receiving the message. A hotline order whose later
+//!    version overtook it in the hub is stored as `stale` and never sent:
+//!    it is counted as superseded, not timed.
+//!
+//! Mosquitto keeps at most `max_queued_messages` (1000 by default) QoS 1
+//! messages for a subscriber beyond those in flight and drops the rest, so
+//! the MQTT publishers keep at most `BENCH_MQTT_WINDOW` (default 500)
+//! messages published but not yet taken by the consumer (the hub's commits,
+//! or the bare consumer's receipts): far more than either consumer has in
+//! flight (Mosquitto sends an MQTT 3.1.1 client 20 at a time). One client
+//! publishes (`BENCH_MQTT_PUBLISHERS`): with two or more publishing at full
+//! speed, the Mosquitto 2.0.11 of the development machine dropped messages
+//! for the subscriber with only 100–200 outstanding; one client publishes
+//! faster than either consumer takes them.
+//!
+//! The reports go to `bench/{run}/{phase}/grid/{county}/{workerId}/report`,
+//! so that no other subscriber of `grid/…` (a hub's persistent session left
+//! by a test, say) gets and keeps them. The connector then puts only the
+//! topic in a record's metadata, not county, worker and kind as it does for
+//! `grid/…`; the terminal mapping takes the kind from the payload and the
+//! region from `gridId`, so the tickets are the same.
+//!
+//! Brokers: `BENCH_AMQP_URL` (default `amqp://guest:guest@127.0.0.1:5672/%2f`)
+//! and `BENCH_MQTT_URL` (default `mqtt://127.0.0.1:1883`). Every exchange,
+//! queue, topic and client id carries this run's own suffix; the queues,
+//! exchanges and persistent sessions are removed at the end.
+
+use std::collections::{HashMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use benches::{header, rate, row};
+use connectors::BoxedConnector;
+use connectors::amqp::{AmqpConfig, AmqpConnector};
+use connectors::mqtt::{MqttConfig, MqttConnector};
+use e2e::TestDb;
+use futures::StreamExt;
+use hub::Hub;
+use hub::config::Settings;
+use hub::mapping::{DeclarativeMapper, Mappings};
+use hub::metrics::Metrics;
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions, ConfirmSelectOptions,
+    ExchangeDeclareOptions, ExchangeDeleteOptions, QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions,
+};
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind, PublisherConfirm};
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS, SubscribeFilter};
+use simulators::agencies::amqp::{Agency, AmqpMessage, Plan};
+use simulators::agencies::content::{Matter, Rng};
+use simulators::agencies::terminal::{self, Worker, parse_mqtt_url};
+use simulators::platform::{PlatformSim, SimConfig};
+use tokio::task::JoinHandle;
+
+const TOKEN: &str = "bench-token";
+/// Published but not yet taken by the MQTT consumer, at most (see the module doc).
+const MQTT_WINDOW: usize = 500;
+/// The bare AMQP consumer acknowledges every this many deliveries at once.
+const ACK_EVERY: usize = 64;
+/// A phase that makes no progress for this long has lost what it waits for.
+const STALL: Duration = Duration::from_secs(15);
+/// Said when records are lost: the likeliest cause.
+const LOST_HINT: &str = "did Mosquitto drop messages? (grep 'being dropped' /var/log/mosquitto/mosquitto.log)";
+
+static STARTED: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+
+/// A progress line on stderr, with the time since the bench started.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        eprintln!("[{:6.1}s] {}", STARTED.get_or_init(Instant::now).elapsed().as_secs_f64(), format!($($arg)*))
+    };
+}
+
+fn env_usize(key: &str, default: usize) -> usize {
+    std::env::var(key).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn env_string(key: &str, default: &str) -> String {
+    std::env::var(key).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_string())
+}
+
+/// What every phase needs to know.
+struct Bench {
+    amqp_url: String,
+    mqtt_url: String,
+    mqtt_host: String,
+    mqtt_port: u16,
+    /// Unique to this run (process id and time), in every name the brokers see.
+    run: String,
+    n: usize,
+    latency_rate: usize,
+    latency_secs: usize,
+    mqtt_window: u64,
+    mqtt_publishers: usize,
+}
+
+impl Bench {
+    fn latency_records(&self) -> usize {
+        self.latency_rate * self.latency_secs
+    }
+}
+
+fn main() {
+    let mqtt_url = env_string("BENCH_MQTT_URL", "mqtt://127.0.0.1:1883");
+    let (mqtt_host, mqtt_port) = parse_mqtt_url(&mqtt_url).expect("BENCH_MQTT_URL");
+    let millis = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_millis();
+    let b = Bench {
+        amqp_url: env_string("BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f"),
+        mqtt_url,
+        mqtt_host,
+        mqtt_port,
+        run: format!("{:x}{:x}", std::process::id(), millis % 0x1_0000_0000),
+        n: env_usize("BENCH_N", 20_000).max(1),
+        latency_rate: env_usize("BENCH_LATENCY_RATE", 1000).max(1),
+        latency_secs: env_usize("BENCH_LATENCY_SECS", 20).max(1),
+        mqtt_window: env_usize("BENCH_MQTT_WINDOW", MQTT_WINDOW).max(1) as u64,
+        mqtt_publishers: env_usize("BENCH_MQTT_PUBLISHERS", 1).max(1),
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let load_before = loadavg();
+    rt.block_on(async {
+        say!("connectors bench: run {}, N = {}", b.run, b.n);
+        let amqp = amqp_throughput(&b).await;
+        let mqtt = mqtt_throughput(&b).await;
+        let amqp_hub = amqp_latency_hub(&b).await;
+        let amqp_bare = amqp_latency_bare(&b).await;
+        let mqtt_hub = mqtt_latency_hub(&b).await;
+        let mqtt_bare = mqtt_latency_bare(&b).await;
+        say!("done");
+
+        let n = b.n;
+        header(&format!(
+            "AMQP (RabbitMQ) → platform: {n} hotline orders waiting in the queue, prefetch {}",
+            amqp.prefetch
+        ));
+        throughput_rows(&amqp, "bare lapin consumer, same prefetch, acks in batches (multiple)");
+        row(
+            "hub: records committed / changes applied",
+            format!("{} / {}", amqp.records, amqp.changes),
+            "-".into(),
+            &format!(
+                "the rest overtaken by a later version (stale); publishing them (with confirms) took {:.2?}",
+                amqp.publish
+            ),
+        );
+        header(&format!(
+            "MQTT (Mosquitto) → platform: {n} terminal reports, QoS 1, {} publishing client(s), window {}",
+            b.mqtt_publishers, b.mqtt_window
+        ));
+        throughput_rows(&mqtt, "bare rumqttc consumer, QoS 1, automatic PUBACK");
+        row(
+            "hub: records committed / changes applied",
+            format!("{} / {}", mqtt.records, mqtt.changes),
+            "-".into(),
+            "timed from the first publish (the hub connected and subscribed before)",
+        );
+        header(&format!(
+            "Latency at {} records/s for {} s: publish → platform received (baseline: → bare consumer received)",
+            b.latency_rate, b.latency_secs
+        ));
+        latency_rows("AMQP", &amqp_hub, &amqp_bare);
+        latency_rows("MQTT", &mqtt_hub, &mqtt_bare);
+    });
+    println!(
+        "\nLoad average (1 min) before: {load_before}, after: {}. Hub and baseline run one after the other:\n\
+         other work on the machine moves them apart.",
+        loadavg()
+    );
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_string))
+        .unwrap_or("?".into())
+}
+
+// ---------------------------------------------------------------------------
+// Results and the table
+
+struct Throughput {
+    hub: Duration,
+    bare: Duration,
+    n: usize,
+    prefetch: u16,
+    records: u64,
+    changes: u64,
+    publish: Duration,
+    /// Records that never arrived (hub, baseline).
+    lost: (u64, u64),
+    /// The hub's intake commits (group commits) for these records.
+    batches: u64,
+}
+
+fn throughput_rows(t: &Throughput, baseline: &str) {
+    let (hub, bare) = (rate(t.n - t.lost.0 as usize, t.hub), rate(t.n - t.lost.1 as usize, t.bare));
+    row("records/s broker → platform-acknowledged", format!("{hub:.0}/s"), format!("{bare:.0}/s"), baseline);
+    row("hub / baseline", format!("{:.0}%", 100.0 * hub / bare), "100%".into(), "target ≥ 50%");
+    row("wall time", format!("{:.2?}", t.hub), format!("{:.2?}", t.bare), "");
+    row(
+        "hub: records per intake commit (average)",
+        format!("{:.1}", t.records as f64 / t.batches.max(1) as f64),
+        "-".into(),
+        &format!("{} commits", t.batches),
+    );
+    if t.lost != (0, 0) {
+        row("LOST: never arrived", t.lost.0.to_string(), t.lost.1.to_string(), "rates count what arrived; see stderr");
+    }
+}
+
+struct Latencies {
+    sent: usize,
+    /// Never arrived, though no later version of the record did either.
+    missing: usize,
+    /// Never arrived because a later version of the record overtook it.
+    superseded: usize,
+    p50: Duration,
+    p95: Duration,
+    p99: Duration,
+    max: Duration,
+}
+
+/// `{recordId}:{version}` → (record id, version).
+fn split_key(key: &str) -> (&str, i64) {
+    key.rsplit_once(':').map(|(id, v)| (id, v.parse().unwrap_or(0))).unwrap_or((key, 0))
+}
+
+/// Latency of each sent `{recordId}:{version}` to its first arrival.
+fn latencies(sent: &[(String, Instant)], arrived: &[(String, Instant)]) -> Latencies {
+    let mut first: HashMap<&str, Instant> = HashMap::with_capacity(arrived.len());
+    let mut newest: HashMap<&str, i64> = HashMap::new();
+    for (key, at) in arrived {
+        first.entry(key.as_str()).or_insert(*at);
+        let (id, version) = split_key(key);
+        let v = newest.entry(id).or_insert(version);
+        *v = (*v).max(version);
+    }
+    let (mut lat, mut superseded) = (Vec::with_capacity(sent.len()), 0);
+    for (key, t) in sent {
+        match first.get(key.as_str()) {
+            Some(at) => lat.push(at.saturating_duration_since(*t)),
+            None => {
+                let (id, version) = split_key(key);
+                if newest.get(id).is_some_and(|v| *v > version) {
+                    superseded += 1;
+                }
+            }
+        }
+    }
+    lat.sort_unstable();
+    let q = |p: f64| {
+        if lat.is_empty() {
+            return Duration::ZERO;
+        }
+        lat[((p * lat.len() as f64).ceil() as usize).clamp(1, lat.len()) - 1]
+    };
+    Latencies {
+        sent: sent.len(),
+        missing: sent.len() - lat.len() - superseded,
+        superseded,
+        p50: q(0.50),
+        p95: q(0.95),
+        p99: q(0.99),
+        max: lat.last().copied().unwrap_or_default(),
+    }
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1e3)
+}
+
+fn latency_rows(broker: &str, hub: &Latencies, bare: &Latencies) {
+    row(&format!("{broker} p50"), ms(hub.p50), ms(bare.p50), "");
+    row(&format!("{broker} p95"), ms(hub.p95), ms(bare.p95), "");
+    row(&format!("{broker} p99"), ms(hub.p99), ms(bare.p99), "target p99 < 100 ms");
+    row(&format!("{broker} max"), ms(hub.max), ms(bare.max), "");
+    let timed = |l: &Latencies| {
+        let mut t = format!("{}", l.sent - l.missing - l.superseded);
+        if l.missing > 0 {
+            t += &format!(", {} LOST", l.missing);
+        }
+        t
+    };
+    let note = if hub.superseded > 0 {
+        format!("of {}; {} superseded: a later version overtook them, stored as stale", hub.sent, hub.superseded)
+    } else {
+        format!("of {}", hub.sent)
+    };
+    row(&format!("{broker} records timed"), timed(hub), timed(bare), &note);
+}
+
+// ---------------------------------------------------------------------------
+// The hub
+
+fn settings(db_url: &str, platform_url: &str) -> Settings {
+    let mut s = Settings::defaults(&[("HUB_PLATFORM_URL", platform_url)]).expect("default settings");
+    s.database_url = db_url.to_string();
+    s.platform.token = TOKEN.into();
+    s
+}
+
+fn mapping(file: &str) -> Arc<DeclarativeMapper> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../mappings").join(file);
+    Arc::new(DeclarativeMapper::load(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
+}
+
+async fn start_hub(db: &TestDb, platform_url: &str, system: &str, mapping_file: &str, c: BoxedConnector) -> Hub {
+    let mut mappings = Mappings::new();
+    mappings.insert(system, mapping(mapping_file));
+    Hub::start_with(settings(&db.url, platform_url), mappings, vec![c]).await.expect("the hub starts")
+}
+
+/// (records committed, changes they made for the platform) of `system`.
+fn committed(metrics: &Metrics, system: &str) -> (u64, u64) {
+    let (mut records, mut changes) = (0, 0);
+    for ((s, outcome), n) in metrics.records() {
+        if s == system {
+            records += n;
+            // Anything but these makes a revision for the platform.
+            if !matches!(outcome, "duplicate" | "stale" | "quarantined") {
+                changes += n;
+            }
+        }
+    }
+    (records, changes)
+}
+
+/// How a wait ended: everything there, or no progress for [`STALL`]; and when
+/// the last progress was seen.
+struct Settled {
+    complete: bool,
+    at: Instant,
+}
+
+impl Settled {
+    fn expect(self, what: &str) -> Settled {
+        assert!(self.complete, "{what}: no progress for {STALL:?}");
+        self
+    }
+}
+
+/// Waits until nothing is `left()`, giving up after [`STALL`] without progress.
+async fn settle(what: &str, left: impl Fn() -> u64) -> Settled {
+    let mut last = (u64::MAX, Instant::now());
+    loop {
+        let l = left();
+        if l != last.0 {
+            last = (l, Instant::now());
+        }
+        if l == 0 {
+            return Settled { complete: true, at: last.1 };
+        }
+        if last.1.elapsed() >= STALL {
+            say!("{what}: {l} still missing after no progress for {STALL:?}; {LOST_HINT}");
+            return Settled { complete: false, at: last.1 };
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+/// Waits until the hub has committed `records` records of `system` and the
+/// platform (`applied`) has every change they made.
+async fn until_applied(hub: &Hub, system: &str, records: u64, applied: impl Fn() -> u64, what: &str) -> Settled {
+    settle(what, || {
+        let (got, changes) = committed(&hub.metrics, system);
+        records.saturating_sub(got) + changes.saturating_sub(applied())
+    })
+    .await
+}
+
+async fn wait_count(count: &AtomicU64, target: u64, what: &str) -> Settled {
+    settle(what, || target.saturating_sub(count.load(Ordering::Relaxed))).await
+}
+
+/// What arrived (a PUT's body, an MQTT payload) and when.
+type Arrivals = Arc<Mutex<Vec<(Instant, Bytes)>>>;
+
+/// A platform that notes when each PUT arrives and answers 200 at once.
+struct RecordingPlatform {
+    url: String,
+    arrivals: Arrivals,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: JoinHandle<()>,
+}
+
+impl RecordingPlatform {
+    async fn start() -> RecordingPlatform {
+        async fn put(State(arrivals): State<Arrivals>, body: Bytes) -> StatusCode {
+            let at = Instant::now();
+            arrivals.lock().unwrap().push((at, body));
+            StatusCode::OK
+        }
+        let arrivals = Arc::new(Mutex::new(Vec::new()));
+        let app =
+            axum::Router::new().route("/api/v1/tickets/{id}", axum::routing::put(put)).with_state(arrivals.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await;
+        });
+        RecordingPlatform { url, arrivals, stop, task }
+    }
+
+    fn count(&self) -> u64 {
+        self.arrivals.lock().unwrap().len() as u64
+    }
+
+    /// Stops; returns each change's `{recordId}:{version}` keys with its arrival.
+    async fn finish(self) -> Vec<(String, Instant)> {
+        let _ = self.stop.send(());
+        let _ = self.task.await;
+        let arrivals = std::mem::take(&mut *self.arrivals.lock().unwrap());
+        let mut keys = Vec::with_capacity(arrivals.len());
+        for (at, body) in arrivals {
+            let ticket: serde_json::Value = serde_json::from_slice(&body).expect("a JSON ticket");
+            for source in ticket["sources"].as_array().into_iter().flatten() {
+                keys.push((format!("{}:{}", source["recordId"].as_str().unwrap_or_default(), source["version"]), at));
+            }
+        }
+        keys
+    }
+}
+
+// ---------------------------------------------------------------------------
+// AMQP
+
+/// The hotline's messages in the order its CTI publishes them: later
+/// versions a few messages after the first, no resends, no bad input.
+fn hotline_messages(seed: u64, n: usize) -> Vec<AmqpMessage> {
+    let mut plan = Plan::new(Agency::Hotline, seed, 0.0, 0.0);
+    (0..n).map(|_| plan.next_message()).collect()
+}
+
+fn amqp_config(b: &Bench, system: &str, exchange: &str, queue: &str) -> AmqpConfig {
+    let mut c = AmqpConfig::new(&b.amqp_url, system, exchange, queue).with_binding_keys(["order.#"]);
+    c.connection_name = format!("bench-{system}-{}", b.run);
+    c
+}
+
+async fn amqp_channel(b: &Bench) -> (Connection, Channel) {
+    let conn = Connection::connect(&b.amqp_url, ConnectionProperties::default()).await.expect("connect to RabbitMQ");
+    let ch = conn.create_channel().await.expect("channel");
+    (conn, ch)
+}
+
+async fn declare_exchange(ch: &Channel, name: &str, kind: ExchangeKind) {
+    let durable = ExchangeDeclareOptions { durable: true, ..Default::default() };
+    ch.exchange_declare(name.into(), kind, durable, FieldTable::default()).await.expect("declare exchange");
+}
+
+/// The agency's exchange and a queue exactly as the AMQP connector declares
+/// its own (durable, dead-lettered to `{queue}.dlx` → `{queue}.dead`, bound
+/// with the binding keys), so that messages can wait in it before the hub starts.
+async fn declare_like_the_connector(ch: &Channel, c: &AmqpConfig) {
+    declare_exchange(ch, &c.exchange, ExchangeKind::Topic).await;
+    let mut arguments = FieldTable::default();
+    if let Some(dlx) = &c.dead_letter_exchange {
+        declare_exchange(ch, dlx, ExchangeKind::Fanout).await;
+        let dead = c.dead_letter_queue();
+        ch.queue_declare(dead.as_str().into(), QueueDeclareOptions::durable(), FieldTable::default())
+            .await
+            .expect("declare dead-letter queue");
+        ch.queue_bind(
+            dead.as_str().into(),
+            dlx.as_str().into(),
+            "".into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .expect("bind dead-letter queue");
+        arguments.insert("x-dead-letter-exchange".into(), AMQPValue::LongString(dlx.as_str().into()));
+    }
+    ch.queue_declare(c.queue.as_str().into(), QueueDeclareOptions::durable(), arguments).await.expect("declare queue");
+    for key in &c.binding_keys {
+        ch.queue_bind(
+            c.queue.as_str().into(),
+            c.exchange.as_str().into(),
+            key.as_str().into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .expect("bind queue");
+    }
+}
+
+/// Deletes what [`declare_like_the_connector`] declared; the agency's exchange too.
+async fn delete_like_the_connector(ch: &Channel, c: &AmqpConfig) {
+    let _ = ch.queue_delete(c.queue.as_str().into(), QueueDeleteOptions::default()).await;
+    if let Some(dlx) = &c.dead_letter_exchange {
+        let _ = ch.queue_delete(c.dead_letter_queue().as_str().into(), QueueDeleteOptions::default()).await;
+        let _ = ch.exchange_delete(dlx.as_str().into(), ExchangeDeleteOptions::default()).await;
+    }
+    let _ = ch.exchange_delete(c.exchange.as_str().into(), ExchangeDeleteOptions::default()).await;
+}
+
+/// The properties the hotline's CTI sets (see `simulators::agencies::amqp`).
+fn properties(m: &AmqpMessage) -> BasicProperties {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+    BasicProperties::default()
+        .with_content_type("application/json".into())
+        .with_content_encoding(m.content_encoding.into())
+        .with_delivery_mode(2)
+        .with_message_id(m.message_id.as_str().into())
+        .with_timestamp(now)
+}
+
+async fn publish(ch: &Channel, exchange: &str, m: &AmqpMessage) -> PublisherConfirm {
+    ch.basic_publish(
+        exchange.into(),
+        m.routing_key.as_str().into(),
+        BasicPublishOptions::default(),
+        &m.body,
+        properties(m),
+    )
+    .await
+    .expect("publish")
+}
+
+async fn confirmed(p: PublisherConfirm) {
+    assert!(!p.await.expect("publisher confirm").is_nack(), "RabbitMQ refused a publish");
+}
+
+/// Publishes with confirms, at most 1024 unconfirmed at a time.
+async fn publish_confirmed(ch: &Channel, exchange: &str, msgs: &[AmqpMessage]) {
+    let mut pending = VecDeque::new();
+    for m in msgs {
+        pending.push_back(publish(ch, exchange, m).await);
+        if pending.len() >= 1024 {
+            confirmed(pending.pop_front().unwrap()).await;
+        }
+    }
+    for p in pending {
+        confirmed(p).await;
+    }
+}
+
+/// Publishes one message every 1/`rate` s (catching up when late); returns
+/// each message id with the instant it was published. Confirms are awaited
+/// aside, without holding the pace up.
+async fn publish_steady(ch: &Channel, exchange: &str, msgs: &[AmqpMessage], rate: usize) -> Vec<(String, Instant)> {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<PublisherConfirm>();
+    let confirms = tokio::spawn(async move {
+        while let Some(p) = rx.recv().await {
+            confirmed(p).await;
+        }
+    });
+    let interval = Duration::from_secs_f64(1.0 / rate as f64);
+    let start = Instant::now();
+    let mut sent = Vec::with_capacity(msgs.len());
+    for (i, m) in msgs.iter().enumerate() {
+        let due = start + interval.mul_f64(i as f64);
+        if due > Instant::now() {
+            tokio::time::sleep_until(due.into()).await;
+        }
+        let at = Instant::now();
+        let p = publish(ch, exchange, m).await;
+        sent.push((m.message_id.clone(), at));
+        tx.send(p).expect("confirm task");
+    }
+    drop(tx);
+    confirms.await.expect("confirms");
+    sent
+}
+
+/// The bare consumer: drains `n` messages from `queue` with the given
+/// prefetch, acknowledging every [`ACK_EVERY`] at once (and the last).
+async fn bare_amqp_drain(b: &Bench, queue: &str, n: usize, prefetch: u16) -> Duration {
+    let started = Instant::now();
+    let (conn, ch) = amqp_channel(b).await;
+    ch.basic_qos(prefetch, BasicQosOptions::default()).await.expect("qos");
+    let mut consumer = ch
+        .basic_consume(queue.into(), "".into(), BasicConsumeOptions::default(), FieldTable::default())
+        .await
+        .expect("consume");
+    for i in 1..=n {
+        let d = tokio::time::timeout(STALL, consumer.next())
+            .await
+            .unwrap_or_else(|_| panic!("bare AMQP consumer: nothing for {STALL:?} after {} of {n}", i - 1))
+            .expect("consumer open")
+            .expect("delivery");
+        if i % ACK_EVERY == 0 || i == n {
+            d.acker.ack(BasicAckOptions { multiple: true }).await.expect("ack");
+        }
+    }
+    let elapsed = started.elapsed();
+    let _ = conn.close(200, "OK".into()).await;
+    elapsed
+}
+
+async fn amqp_throughput(b: &Bench) -> Throughput {
+    let n = b.n;
+    let exchange = format!("bench.hotline.{}.tp", b.run);
+    let hub_cfg = amqp_config(b, "hotline", &exchange, &format!("bench.hub.hotline.{}.tp", b.run));
+    let bare_cfg = amqp_config(b, "bare", &exchange, &format!("bench.bare.hotline.{}.tp", b.run));
+    let (conn, ch) = amqp_channel(b).await;
+    declare_like_the_connector(&ch, &hub_cfg).await;
+    declare_like_the_connector(&ch, &bare_cfg).await;
+    ch.confirm_select(ConfirmSelectOptions::default()).await.expect("confirm mode");
+    say!("AMQP throughput: publishing {n} hotline orders…");
+    let msgs = hotline_messages(1, n);
+    let t = Instant::now();
+    publish_confirmed(&ch, &exchange, &msgs).await;
+    let publish = t.elapsed();
+    drop(msgs);
+
+    say!("AMQP throughput: bare consumer…");
+    let bare = bare_amqp_drain(b, &bare_cfg.queue, n, hub_cfg.prefetch).await;
+
+    say!("AMQP throughput: hub…");
+    let db = TestDb::sqlite();
+    let sim = PlatformSim::new(SimConfig::new(TOKEN));
+    let server = sim.bind("127.0.0.1:0").await.unwrap();
+    let prefetch = hub_cfg.prefetch;
+    let started = Instant::now();
+    let hub =
+        start_hub(&db, &server.base_url(), "hotline", "hotline.toml", Box::new(AmqpConnector::new(hub_cfg.clone())))
+            .await;
+    let settled = until_applied(&hub, "hotline", n as u64, || sim.stats().applied, "AMQP throughput").await;
+    let elapsed = settled.at.duration_since(started);
+    let (records, changes) = committed(&hub.metrics, "hotline");
+    let batches = hub.metrics.intake_batches.load(Ordering::Relaxed);
+    hub.shutdown().await;
+    server.stop().await;
+    db.cleanup().await;
+
+    delete_like_the_connector(&ch, &bare_cfg).await;
+    delete_like_the_connector(&ch, &hub_cfg).await;
+    let _ = conn.close(200, "OK".into()).await;
+    Throughput {
+        hub: elapsed,
+        bare,
+        n,
+        prefetch,
+        records,
+        changes,
+        publish,
+        lost: ((n as u64).saturating_sub(records), 0),
+        batches,
+    }
+}
+
+async fn amqp_latency_hub(b: &Bench) -> Latencies {
+    let total = b.latency_records();
+    let exchange = format!("bench.hotline.{}.lat", b.run);
+    let cfg = amqp_config(b, "hotline", &exchange, &format!("bench.hub.hotline.{}.lat", b.run));
+    let (conn, ch) = amqp_channel(b).await;
+    declare_like_the_connector(&ch, &cfg).await;
+    ch.confirm_select(ConfirmSelectOptions::default()).await.expect("confirm mode");
+    let msgs = hotline_messages(2, total + 1);
+
+    let platform = RecordingPlatform::start().await;
+    let db = TestDb::sqlite();
+    let hub = start_hub(&db, &platform.url, "hotline", "hotline.toml", Box::new(AmqpConnector::new(cfg.clone()))).await;
+    // One record through first: the connector consumes, the pipeline is warm.
+    confirmed(publish(&ch, &exchange, &msgs[0]).await).await;
+    until_applied(&hub, "hotline", 1, || platform.count(), "AMQP latency: first record").await.expect("AMQP latency");
+
+    say!("AMQP latency: hub, {total} records at {}/s…", b.latency_rate);
+    let sent = publish_steady(&ch, &exchange, &msgs[1..], b.latency_rate).await;
+    until_applied(&hub, "hotline", total as u64 + 1, || platform.count(), "AMQP latency").await;
+    hub.shutdown().await;
+    let arrived = platform.finish().await;
+    db.cleanup().await;
+    delete_like_the_connector(&ch, &cfg).await;
+    let _ = conn.close(200, "OK".into()).await;
+    latencies(&sent, &arrived)
+}
+
+async fn amqp_latency_bare(b: &Bench) -> Latencies {
+    let total = b.latency_records();
+    let exchange = format!("bench.hotline.{}.latb", b.run);
+    let cfg = amqp_config(b, "bare", &exchange, &format!("bench.bare.hotline.{}.lat", b.run));
+    let (conn, ch) = amqp_channel(b).await;
+    declare_like_the_connector(&ch, &cfg).await;
+    ch.confirm_select(ConfirmSelectOptions::default()).await.expect("confirm mode");
+    let msgs = hotline_messages(2, total + 1);
+
+    // The bare consumer: notes the arrival and the message id, acks each message.
+    let (consumer_conn, consumer_ch) = amqp_channel(b).await;
+    consumer_ch.basic_qos(cfg.prefetch, BasicQosOptions::default()).await.expect("qos");
+    let mut consumer = consumer_ch
+        .basic_consume(cfg.queue.as_str().into(), "".into(), BasicConsumeOptions::default(), FieldTable::default())
+        .await
+        .expect("consume");
+    let received = Arc::new(AtomicU64::new(0));
+    let counter = received.clone();
+    let task = tokio::spawn(async move {
+        let mut arrived = Vec::with_capacity(total + 1);
+        while let Some(Ok(d)) = consumer.next().await {
+            let at = Instant::now();
+            let id = d.properties.message_id().as_ref().map(|m| m.as_str().to_string()).unwrap_or_default();
+            d.acker.ack(BasicAckOptions::default()).await.expect("ack");
+            arrived.push((id, at));
+            if counter.fetch_add(1, Ordering::Relaxed) + 1 == total as u64 + 1 {
+                break;
+            }
+        }
+        arrived
+    });
+    confirmed(publish(&ch, &exchange, &msgs[0]).await).await;
+    wait_count(&received, 1, "bare AMQP latency: first record").await.expect("bare AMQP latency");
+
+    say!("AMQP latency: bare consumer, {total} records at {}/s…", b.latency_rate);
+    let sent = publish_steady(&ch, &exchange, &msgs[1..], b.latency_rate).await;
+    wait_count(&received, total as u64 + 1, "bare AMQP latency").await.expect("bare AMQP latency");
+    let arrived = task.await.expect("consumer task");
+    let _ = consumer_conn.close(200, "OK".into()).await;
+    delete_like_the_connector(&ch, &cfg).await;
+    let _ = conn.close(200, "OK".into()).await;
+    latencies(&sent, &arrived)
+}
+
+// ---------------------------------------------------------------------------
+// MQTT
+
+/// One terminal report as a worker's terminal publishes it.
+struct Report {
+    topic: String,
+    payload: Bytes,
+    /// `{eventId}:{occurredAt}`: the record id and version the mapping reads.
+    key: String,
+}
+
+/// `count` workers as the fleet simulator makes them (W1000, W1001, …).
+fn fleet(count: usize) -> Vec<Worker> {
+    (0..count).map(|i| Worker::new(7, i as u64)).collect()
+}
+
+/// Workers enough that no worker has more than 5000 events (event ids
+/// number them with four digits).
+fn fleet_size(n: usize) -> usize {
+    n.div_ceil(5000).max(16)
+}
+
+/// This run's own topic root for a phase: `bench/{run}/{phase}/grid`, so that
+/// no other subscriber of `grid/…` gets (and keeps) the bench's reports.
+fn topic_root(b: &Bench, phase: &str) -> String {
+    format!("bench/{}/{phase}/grid", b.run)
+}
+
+/// The filter the consumer subscribes to and `n` reports for a phase.
+fn phase_reports(b: &Bench, phase: &str, seed: u64, n: usize) -> (Vec<String>, Vec<Report>) {
+    let root = topic_root(b, phase);
+    (vec![format!("{root}/+/+/report")], reports(&root, &fleet(fleet_size(n)), seed, n))
+}
+
+/// `n` reports under `root`, one new event each, round robin over the workers.
+fn reports(root: &str, workers: &[Worker], seed: u64, n: usize) -> Vec<Report> {
+    (0..n)
+        .map(|i| {
+            let w = &workers[i % workers.len()];
+            let m = Matter::new(seed, i as u64);
+            let event = terminal::event_id(w, &m, (i / workers.len()) as u64);
+            let mut rng = Rng::new(seed ^ ((i as u64) << 16));
+            let body = terminal::report(&mut rng, w, &m, &event);
+            Report {
+                topic: w.topic(root, "report"),
+                key: format!("{event}:{}", body["occurredAt"]),
+                payload: Bytes::from(serde_json::to_vec(&body).expect("json")),
+            }
+        })
+        .collect()
+}
+
+/// `{eventId}:{occurredAt}` of a report's payload.
+fn report_key(payload: &[u8]) -> String {
+    let v: serde_json::Value = serde_json::from_slice(payload).expect("a JSON report");
+    format!("{}:{}", v["eventId"].as_str().unwrap_or_default(), v["occurredAt"])
+}
+
+fn mqtt_options(b: &Bench, client_id: &str, clean: bool) -> MqttOptions {
+    let mut o = MqttOptions::new(client_id, b.mqtt_host.clone(), b.mqtt_port);
+    o.set_keep_alive(Duration::from_secs(30)).set_clean_session(clean).set_max_packet_size(1 << 20, 1 << 20);
+    o
+}
+
+/// Polls until CONNACK (and SUBACK when `subscribing`).
+async fn mqtt_handshake(el: &mut rumqttc::EventLoop, subscribing: bool) {
+    let mut connected = false;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, el.poll()).await.expect("MQTT handshake timed out") {
+            Ok(Event::Incoming(Packet::ConnAck(_))) if !subscribing => return,
+            Ok(Event::Incoming(Packet::ConnAck(_))) => connected = true,
+            Ok(Event::Incoming(Packet::SubAck(ack))) if connected => {
+                assert!(
+                    ack.return_codes.iter().all(|c| !matches!(c, rumqttc::SubscribeReasonCode::Failure)),
+                    "Mosquitto refused a subscription"
+                );
+                return;
+            }
+            Ok(_) => {}
+            Err(e) => panic!("cannot connect to Mosquitto: {e}"),
+        }
+    }
+}
+
+async fn mqtt_disconnect(client: &AsyncClient, el: &mut rumqttc::EventLoop) {
+    let _ = client.disconnect().await;
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        while !matches!(el.poll().await, Err(_) | Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect))) {}
+    })
+    .await;
+}
+
+/// With `filters`: creates the persistent session of `client_id` with its
+/// subscriptions (QoS 1), so that nothing published from now on is lost
+/// before its owner connects. Without: removes the session (a clean connect).
+async fn mqtt_session(b: &Bench, client_id: &str, filters: Option<&[String]>) {
+    let (client, mut el) = AsyncClient::new(mqtt_options(b, client_id, filters.is_none()), 64);
+    if let Some(filters) = filters {
+        let subs = filters.iter().map(|f| SubscribeFilter::new(f.clone(), QoS::AtLeastOnce));
+        client.subscribe_many(subs).await.expect("subscribe");
+    }
+    mqtt_handshake(&mut el, filters.is_some()).await;
+    mqtt_disconnect(&client, &mut el).await;
+}
+
+/// A publishing client; its event loop runs aside and counts PUBACKs.
+struct MqttPublisher {
+    client: AsyncClient,
+    acked: Arc<AtomicU64>,
+    task: JoinHandle<()>,
+}
+
+impl MqttPublisher {
+    async fn connect(b: &Bench, client_id: &str) -> MqttPublisher {
+        let (client, mut el) = AsyncClient::new(mqtt_options(b, client_id, true), 1024);
+        mqtt_handshake(&mut el, false).await;
+        let acked = Arc::new(AtomicU64::new(0));
+        let counter = acked.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                match el.poll().await {
+                    Ok(Event::Incoming(Packet::PubAck(_))) => {
+                        counter.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect)) => break,
+                    Ok(_) => {}
+                    Err(e) => panic!("MQTT publisher lost its connection: {e}"),
+                }
+            }
+        });
+        MqttPublisher { client, acked, task }
+    }
+
+    async fn publish(&self, r: &Report) {
+        self.client.publish_bytes(r.topic.as_str(), QoS::AtLeastOnce, false, r.payload.clone()).await.expect("publish");
+    }
+
+    /// Waits for the broker's PUBACK of all `published`, then disconnects.
+    async fn finish(self, published: u64) {
+        wait_count(&self.acked, published, "MQTT publisher: PUBACKs").await.expect("MQTT publisher");
+        let _ = self.client.disconnect().await;
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.task).await;
+    }
+}
+
+/// Publishes `reports` from `BENCH_MQTT_PUBLISHERS` clients, report `i` only
+/// once `consumed` is past `i - BENCH_MQTT_WINDOW`. Returns the instant of
+/// the first publish.
+async fn publish_windowed(b: &Bench, tag: &str, reports: Arc<Vec<Report>>, consumed: Arc<AtomicU64>) -> Instant {
+    let (window, step) = (b.mqtt_window, b.mqtt_publishers);
+    let mut publishers = Vec::new();
+    for k in 0..b.mqtt_publishers {
+        publishers.push(MqttPublisher::connect(b, &format!("bench-pub-{}-{tag}-{k}", b.run)).await);
+    }
+    let started = Instant::now();
+    let tasks: Vec<_> = publishers
+        .into_iter()
+        .enumerate()
+        .map(|(k, publisher)| {
+            let (reports, consumed) = (reports.clone(), consumed.clone());
+            tokio::spawn(async move {
+                let mut published = 0;
+                'publishing: for i in (k..reports.len()).step_by(step) {
+                    let mut last = (consumed.load(Ordering::Relaxed), Instant::now());
+                    while i as u64 >= last.0 + window {
+                        tokio::time::sleep(Duration::from_millis(1)).await;
+                        let now = consumed.load(Ordering::Relaxed);
+                        if now != last.0 {
+                            last = (now, Instant::now());
+                        } else if last.1.elapsed() >= STALL {
+                            // The consumer lost some: what is left would never fit the window.
+                            say!("MQTT publisher {k}: the consumer took nothing for {STALL:?}; stopping");
+                            break 'publishing;
+                        }
+                    }
+                    publisher.publish(&reports[i]).await;
+                    published += 1;
+                }
+                publisher.finish(published).await;
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.expect("publisher task");
+    }
+    started
+}
+
+/// Publishes one report every 1/`rate` s (catching up when late); returns
+/// each report's key with the instant it was handed to the client.
+async fn publish_steady_mqtt(publisher: &MqttPublisher, reports: &[Report], rate: usize) -> Vec<(String, Instant)> {
+    let interval = Duration::from_secs_f64(1.0 / rate as f64);
+    let start = Instant::now();
+    let mut sent = Vec::with_capacity(reports.len());
+    for (i, r) in reports.iter().enumerate() {
+        let due = start + interval.mul_f64(i as f64);
+        if due > Instant::now() {
+            tokio::time::sleep_until(due.into()).await;
+        }
+        sent.push((r.key.clone(), Instant::now()));
+        publisher.publish(r).await;
+    }
+    sent
+}
+
+/// The bare consumer: a persistent session, QoS 1, PUBACK by rumqttc as
+/// soon as a message is read; notes each arrival (and payload if `keep`).
+struct BareMqtt {
+    received: Arc<AtomicU64>,
+    last: Arc<Mutex<Option<Instant>>>,
+    arrivals: Arrivals,
+    client: AsyncClient,
+    task: JoinHandle<()>,
+    client_id: String,
+}
+
+impl BareMqtt {
+    async fn start(b: &Bench, client_id: String, filters: &[String], keep: bool) -> BareMqtt {
+        let (client, mut el) = AsyncClient::new(mqtt_options(b, &client_id, false), 1024);
+        let subs = filters.iter().map(|f| SubscribeFilter::new(f.clone(), QoS::AtLeastOnce));
+        client.subscribe_many(subs).await.expect("subscribe");
+        mqtt_handshake(&mut el, true).await;
+        let received = Arc::new(AtomicU64::new(0));
+        let last = Arc::new(Mutex::new(None));
+        let arrivals = Arc::new(Mutex::new(Vec::new()));
+        let (r, l, a) = (received.clone(), last.clone(), arrivals.clone());
+        let task = tokio::spawn(async move {
+            loop {
+                match el.poll().await {
+                    Ok(Event::Incoming(Packet::Publish(p))) => {
+                        let at = Instant::now();
+                        if keep {
+                            a.lock().unwrap().push((at, p.payload));
+                        }
+                        *l.lock().unwrap() = Some(at);
+                        r.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect)) => break,
+                    Ok(_) => {}
+                    Err(e) => panic!("bare MQTT consumer lost its connection: {e}"),
+                }
+            }
+        });
+        BareMqtt { received, last, arrivals, client, task, client_id }
+    }
+
+    /// Disconnects and removes the session; returns the arrivals kept.
+    async fn finish(self, b: &Bench) -> Vec<(Instant, Bytes)> {
+        let _ = self.client.disconnect().await;
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.task).await;
+        mqtt_session(b, &self.client_id, None).await;
+        std::mem::take(&mut *self.arrivals.lock().unwrap())
+    }
+}
+
+fn mqtt_connector(b: &Bench, client_id: &str, filters: &[String]) -> BoxedConnector {
+    let config =
+        MqttConfig::new(&b.mqtt_url, "terminal").with_client_id(client_id).with_topics(filters.iter().cloned());
+    Box::new(MqttConnector::new(config).expect("MQTT connector config"))
+}
+
+async fn mqtt_throughput(b: &Bench) -> Throughput {
+    let n = b.n;
+
+    say!("MQTT throughput: bare consumer…");
+    let (filters, bare_reports) = phase_reports(b, "tpb", 3, n);
+    let consumer = BareMqtt::start(b, format!("bench-bare-{}-tp", b.run), &filters, false).await;
+    let started = publish_windowed(b, "bare", Arc::new(bare_reports), consumer.received.clone()).await;
+    wait_count(&consumer.received, n as u64, "bare MQTT throughput").await;
+    let bare = consumer.last.lock().unwrap().expect("received").duration_since(started);
+    let bare_lost = n as u64 - consumer.received.load(Ordering::Relaxed).min(n as u64);
+    consumer.finish(b).await;
+
+    say!("MQTT throughput: hub…");
+    let (filters, hub_reports) = phase_reports(b, "tph", 3, n + 1);
+    let client_id = format!("bench-hub-terminal-{}", b.run);
+    mqtt_session(b, &client_id, Some(&filters)).await;
+    let db = TestDb::sqlite();
+    let sim = PlatformSim::new(SimConfig::new(TOKEN));
+    let server = sim.bind("127.0.0.1:0").await.unwrap();
+    let hub =
+        start_hub(&db, &server.base_url(), "terminal", "terminal.toml", mqtt_connector(b, &client_id, &filters)).await;
+    // The first report alone: the hub is connected and subscribed.
+    let probe = MqttPublisher::connect(b, &format!("bench-pub-{}-probe", b.run)).await;
+    probe.publish(&hub_reports[0]).await;
+    probe.finish(1).await;
+    until_applied(&hub, "terminal", 1, || sim.stats().applied, "MQTT throughput: first record")
+        .await
+        .expect("MQTT throughput");
+
+    let probe_batches = hub.metrics.intake_batches.load(Ordering::Relaxed);
+    // The publishers' window follows the hub's commits (after which it PUBACKs).
+    let consumed = Arc::new(AtomicU64::new(0));
+    let watch = {
+        let (metrics, consumed) = (hub.metrics.clone(), consumed.clone());
+        tokio::spawn(async move {
+            loop {
+                consumed.store(committed(&metrics, "terminal").0.saturating_sub(1), Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        })
+    };
+    let measured = Arc::new(hub_reports.into_iter().skip(1).collect::<Vec<_>>());
+    let started = publish_windowed(b, "hub", measured, consumed).await;
+    let settled = until_applied(&hub, "terminal", n as u64 + 1, || sim.stats().applied, "MQTT throughput").await;
+    let elapsed = settled.at.duration_since(started);
+    watch.abort();
+    let (records, changes) = committed(&hub.metrics, "terminal");
+    // Less the first record's own commit.
+    let batches = hub.metrics.intake_batches.load(Ordering::Relaxed) - probe_batches;
+    hub.shutdown().await;
+    server.stop().await;
+    db.cleanup().await;
+    mqtt_session(b, &client_id, None).await;
+    Throughput {
+        hub: elapsed,
+        bare,
+        n,
+        prefetch: 0,
+        records: records - 1,
+        changes: changes - 1,
+        publish: Duration::ZERO,
+        lost: ((n as u64 + 1).saturating_sub(records), bare_lost),
+        batches,
+    }
+}
+
+async fn mqtt_latency_hub(b: &Bench) -> Latencies {
+    let total = b.latency_records();
+    let (filters, reports) = phase_reports(b, "lath", 4, total + 1);
+    let client_id = format!("bench-hub-terminal-{}-lat", b.run);
+    mqtt_session(b, &client_id, Some(&filters)).await;
+    let platform = RecordingPlatform::start().await;
+    let db = TestDb::sqlite();
+    let hub = start_hub(&db, &platform.url, "terminal", "terminal.toml", mqtt_connector(b, &client_id, &filters)).await;
+    let publisher = MqttPublisher::connect(b, &format!("bench-pub-{}-lh", b.run)).await;
+    publisher.publish(&reports[0]).await;
+    until_applied(&hub, "terminal", 1, || platform.count(), "MQTT latency: first record").await.expect("MQTT latency");
+
+    say!("MQTT latency: hub, {total} records at {}/s…", b.latency_rate);
+    let sent = publish_steady_mqtt(&publisher, &reports[1..], b.latency_rate).await;
+    until_applied(&hub, "terminal", total as u64 + 1, || platform.count(), "MQTT latency").await;
+    publisher.finish(total as u64 + 1).await;
+    hub.shutdown().await;
+    let arrived = platform.finish().await;
+    db.cleanup().await;
+    mqtt_session(b, &client_id, None).await;
+    latencies(&sent, &arrived)
+}
+
+async fn mqtt_latency_bare(b: &Bench) -> Latencies {
+    let total = b.latency_records();
+    let (filters, reports) = phase_reports(b, "latb", 4, total + 1);
+    let consumer = BareMqtt::start(b, format!("bench-bare-{}-lat", b.run), &filters, true).await;
+    let publisher = MqttPublisher::connect(b, &format!("bench-pub-{}-lb", b.run)).await;
+    publisher.publish(&reports[0]).await;
+    wait_count(&consumer.received, 1, "bare MQTT latency: first record").await.expect("bare MQTT latency");
+
+    say!("MQTT latency: bare consumer, {total} records at {}/s…", b.latency_rate);
+    let sent = publish_steady_mqtt(&publisher, &reports[1..], b.latency_rate).await;
+    wait_count(&consumer.received, total as u64 + 1, "bare MQTT latency").await;
+    publisher.finish(total as u64 + 1).await;
+    let arrived: Vec<(String, Instant)> =
+        consumer.finish(b).await.into_iter().map(|(at, payload)| (report_key(&payload), at)).collect();
+    latencies(&sent, &arrived)
+}
