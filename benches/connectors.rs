@@ -69,10 +69,10 @@ use hub::mapping::{DeclarativeMapper, Mappings};
 use hub::metrics::Metrics;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions, ConfirmSelectOptions,
-    ExchangeDeclareOptions, ExchangeDeleteOptions, QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions,
+    ExchangeDeleteOptions, QueueDeleteOptions,
 };
-use lapin::types::{AMQPValue, FieldTable};
-use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind, PublisherConfirm};
+use lapin::types::FieldTable;
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, PublisherConfirm};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS, SubscribeFilter};
 use simulators::agencies::amqp::{Agency, AmqpMessage, Plan};
 use simulators::agencies::content::{Matter, Rng};
@@ -476,46 +476,10 @@ async fn amqp_channel(b: &Bench) -> (Connection, Channel) {
     (conn, ch)
 }
 
-async fn declare_exchange(ch: &Channel, name: &str, kind: ExchangeKind) {
-    let durable = ExchangeDeclareOptions { durable: true, ..Default::default() };
-    ch.exchange_declare(name.into(), kind, durable, FieldTable::default()).await.expect("declare exchange");
-}
-
-/// The agency's exchange and a queue exactly as the AMQP connector declares
-/// its own (durable, dead-lettered to `{queue}.dlx` → `{queue}.dead`, bound
-/// with the binding keys), so that messages can wait in it before the hub starts.
-async fn declare_like_the_connector(ch: &Channel, c: &AmqpConfig) {
-    declare_exchange(ch, &c.exchange, ExchangeKind::Topic).await;
-    let mut arguments = FieldTable::default();
-    if let Some(dlx) = &c.dead_letter_exchange {
-        declare_exchange(ch, dlx, ExchangeKind::Fanout).await;
-        let dead = c.dead_letter_queue();
-        ch.queue_declare(dead.as_str().into(), QueueDeclareOptions::durable(), FieldTable::default())
-            .await
-            .expect("declare dead-letter queue");
-        ch.queue_bind(
-            dead.as_str().into(),
-            dlx.as_str().into(),
-            "".into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .expect("bind dead-letter queue");
-        arguments.insert("x-dead-letter-exchange".into(), AMQPValue::LongString(dlx.as_str().into()));
-    }
-    ch.queue_declare(c.queue.as_str().into(), QueueDeclareOptions::durable(), arguments).await.expect("declare queue");
-    for key in &c.binding_keys {
-        ch.queue_bind(
-            c.queue.as_str().into(),
-            c.exchange.as_str().into(),
-            key.as_str().into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .expect("bind queue");
-    }
+/// The agency's exchange and the queue exactly as the AMQP connector declares
+/// them, so that messages can wait in the queue before the hub starts.
+async fn declare_like_the_connector(conn: &Connection, c: &AmqpConfig) {
+    connectors::amqp::declare_topology(conn, c).await.expect("declare the connector's topology");
 }
 
 /// Deletes what [`declare_like_the_connector`] declared; the agency's exchange too.
@@ -628,8 +592,8 @@ async fn amqp_throughput(b: &Bench) -> Throughput {
     let hub_cfg = amqp_config(b, "hotline", &exchange, &format!("bench.hub.hotline.{}.tp", b.run));
     let bare_cfg = amqp_config(b, "bare", &exchange, &format!("bench.bare.hotline.{}.tp", b.run));
     let (conn, ch) = amqp_channel(b).await;
-    declare_like_the_connector(&ch, &hub_cfg).await;
-    declare_like_the_connector(&ch, &bare_cfg).await;
+    declare_like_the_connector(&conn, &hub_cfg).await;
+    declare_like_the_connector(&conn, &bare_cfg).await;
     ch.confirm_select(ConfirmSelectOptions::default()).await.expect("confirm mode");
     say!("AMQP throughput: publishing {n} hotline orders…");
     let msgs = hotline_messages(1, n);
@@ -679,7 +643,7 @@ async fn amqp_latency_hub(b: &Bench) -> Latencies {
     let exchange = format!("bench.hotline.{}.lat", b.run);
     let cfg = amqp_config(b, "hotline", &exchange, &format!("bench.hub.hotline.{}.lat", b.run));
     let (conn, ch) = amqp_channel(b).await;
-    declare_like_the_connector(&ch, &cfg).await;
+    declare_like_the_connector(&conn, &cfg).await;
     ch.confirm_select(ConfirmSelectOptions::default()).await.expect("confirm mode");
     let msgs = hotline_messages(2, total + 1);
 
@@ -706,7 +670,7 @@ async fn amqp_latency_bare(b: &Bench) -> Latencies {
     let exchange = format!("bench.hotline.{}.latb", b.run);
     let cfg = amqp_config(b, "bare", &exchange, &format!("bench.bare.hotline.{}.lat", b.run));
     let (conn, ch) = amqp_channel(b).await;
-    declare_like_the_connector(&ch, &cfg).await;
+    declare_like_the_connector(&conn, &cfg).await;
     ch.confirm_select(ConfirmSelectOptions::default()).await.expect("confirm mode");
     let msgs = hotline_messages(2, total + 1);
 

@@ -20,3 +20,13 @@ mod tests;
 pub use config::AmqpConfig;
 pub use connector::AmqpConnector;
 pub use publisher::{ConfirmPublisher, DEFAULT_PUBLISH_TIMEOUT, PublishError};
+pub use topology::SetupError;
+
+/// Declares what the connector declares before it consumes: the agency's
+/// exchange if it is missing, the hub's durable queue with its bindings,
+/// and its dead-letter exchange and queue. For records that must wait in
+/// the queue before the hub first runs (an operator preparing a broker, a
+/// benchmark filling the queue).
+pub async fn declare_topology(connection: &lapin::Connection, config: &AmqpConfig) -> Result<(), SetupError> {
+    topology::declare(connection, config).await
+}

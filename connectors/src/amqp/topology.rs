@@ -19,7 +19,7 @@ pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Setting up a connection failed; the caller retries with backoff.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum SetupError {
+pub enum SetupError {
     #[error("cannot connect: {0}")]
     Connect(lapin::Error),
     #[error("cannot connect: no answer within {0:?}")]
