@@ -297,3 +297,27 @@ on_both!(two_hubs_deciding_at_the_same_instant_make_one_ticket_per_matter, |stor
     assert_eq!(store.summary().await.unwrap().tickets, 12);
     other.close().await;
 });
+
+on_both!(results_and_the_next_lease_commit_together, |store, _url| {
+    let ms = simulators::canonical::matters(5, 2, "L");
+    for m in &ms {
+        one(&store, item(m, 1)).await;
+    }
+    one(&store, item(&ms[0], 2)).await; // a second change of ticket 0
+    let a = store.lease("a", 10, 60_000).await.unwrap();
+    assert_eq!(a.len(), 2, "one head per ticket");
+    let lease = LeaseRequest { owner: "a", limit: 10, lease_ms: 60_000 };
+    let results = vec![(a[0].clone(), DeliveryResult::Done), (a[1].clone(), DeliveryResult::Release)];
+    let b = store.complete_and_lease(&results, Some(lease)).await.unwrap();
+    // The lease sees the results: ticket 0's second revision is its head now,
+    // and the released change of ticket 1 is leasable again.
+    let mut got: Vec<(String, i64)> = b.iter().map(|c| (c.ticket_id.clone(), c.revision)).collect();
+    got.sort();
+    let mut want = vec![(a[0].ticket_id.clone(), 2), (a[1].ticket_id.clone(), 1)];
+    want.sort();
+    assert_eq!(got, want);
+    assert_eq!(store.ticket(&a[0].ticket_id).await.unwrap().delivered_revision, 1);
+    // Nothing left to lease, nothing to record: no transaction at all.
+    assert!(store.complete_and_lease(&[], Some(LeaseRequest { limit: 0, ..lease })).await.unwrap().is_empty());
+    assert!(store.lease("b", 10, 60_000).await.unwrap().is_empty(), "all are leased by a");
+});
