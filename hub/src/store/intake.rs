@@ -9,7 +9,9 @@
 //! 2. read the links and tickets the rest touch; for records that would
 //!    open a ticket, take the decision lock and find whether their matter
 //!    already has one (`matching.rs`: join it, or open a ticket flagged as a
-//!    possible duplicate, or a plain new one);
+//!    possible duplicate, or a plain new one). The scoring is done before
+//!    the transaction, from a read snapshot ([`predecide`]); under the lock
+//!    it stands if nothing it read has changed, or is done again;
 //! 3. plan in arrival order, in memory (two versions of one record in one
 //!    batch see each other);
 //! 4. write the plan.
@@ -137,7 +139,8 @@ pub(crate) async fn store_pending(
     backend: Backend,
     index: &tokio::sync::Mutex<MatchIndex>,
     pending: &[Pending<'_>],
-) -> Result<Vec<StoredOutcome>, StoreError> {
+    pre: Option<Predecided>,
+) -> Result<(Vec<StoredOutcome>, NewPrints), StoreError> {
     let now = now_ms();
     let mut outcomes: Vec<Option<StoredOutcome>> = vec![None; pending.len()];
     let mut raw_ids: Vec<Option<i64>> = pending.iter().map(|p| p.raw_id).collect();
@@ -219,7 +222,7 @@ pub(crate) async fn store_pending(
     let mut tickets = load_tickets(tx, backend, &wanted).await?;
 
     // 2b. Records that would open a ticket: is their matter already one?
-    let mut dup = find_duplicates(tx, index, pending, &live, &links).await?;
+    let mut dup = find_duplicates(tx, backend, index, pending, &live, &links, pre).await?;
     let targets: Vec<String> = dup
         .decisions
         .values()
@@ -366,7 +369,21 @@ pub(crate) async fn store_pending(
             outcomes[i] = Some(StoredOutcome::Quarantined { reason, quarantine_id });
         }
     }
-    Ok(outcomes.into_iter().map(|o| o.expect("every item has an outcome")).collect())
+    let outcomes = outcomes.into_iter().map(|o| o.expect("every item has an outcome")).collect();
+    Ok((outcomes, NewPrints(dup.first_seq.map(|first| (first, dup.prints)))))
+}
+
+/// The fingerprints a transaction wrote, from their first sequence number:
+/// once it has committed, the index takes them as they are instead of
+/// reading them back ([`MatchIndex::absorb`]).
+pub(crate) struct NewPrints(Option<(i64, Vec<PrintRow>)>);
+
+impl NewPrints {
+    pub(crate) async fn committed(self, index: &tokio::sync::Mutex<MatchIndex>) {
+        if let Some((first_seq, prints)) = self.0 {
+            index.lock().await.absorb(first_seq, prints);
+        }
+    }
 }
 
 /// The duplicate decisions of one batch.
@@ -383,47 +400,103 @@ struct Duplicates {
     first_seq: Option<i64>,
 }
 
-/// Decides, in arrival order, about every record that would open a ticket
-/// and takes part in duplicate detection. Holds the decision lock
-/// (`match_clock`) from here to the commit.
-async fn find_duplicates(
-    tx: &mut Transaction<'static, Any>,
-    index: &tokio::sync::Mutex<MatchIndex>,
+/// The records of a batch that would open a ticket and take part in
+/// duplicate detection, first version of each record only, in arrival order.
+fn new_records(
     pending: &[Pending<'_>],
-    live: &[usize],
+    candidates: impl IntoIterator<Item = usize>,
     links: &HashMap<(String, String), (String, i64)>,
-) -> Result<Duplicates, StoreError> {
-    let mut out = Duplicates::default();
+) -> Vec<usize> {
     let mut firsts = HashSet::new();
-    let new: Vec<usize> = live
-        .iter()
-        .copied()
+    candidates
+        .into_iter()
         .filter(|&i| {
             let item = pending[i].item;
             let key = (item.system.clone(), item.record_id.clone());
             item.change.is_ok() && item.matching.is_some() && !links.contains_key(&key) && firsts.insert(key)
         })
-        .collect();
-    if new.is_empty() {
-        return Ok(out);
+        .collect()
+}
+
+/// What was decided about a batch's new records, and on what grounds.
+#[derive(Default)]
+struct Decided {
+    /// item → merge into / possible duplicate of / new
+    decisions: HashMap<usize, Decision<String>>,
+    /// item → the id of the ticket it opens
+    opened: HashMap<usize, String>,
+    /// The tickets whose state (finished or not) a decision read.
+    checked: Vec<(String, bool)>,
+}
+
+/// Decides, in arrival order, about the records `new` against `index` and
+/// the tickets opened earlier in the batch. A ticket that no longer takes
+/// records (closed) is passed over for the next best. The states of the
+/// tickets decided on are read together after a pass; only when one of
+/// them turns out finished is the batch decided again, knowing it.
+async fn decide_records(
+    tx: &mut Transaction<'static, Any>,
+    backend: Backend,
+    index: &MatchIndex,
+    pending: &[Pending<'_>],
+    new: &[usize],
+) -> Result<Decided, StoreError> {
+    let mut known: HashMap<String, bool> = HashMap::new();
+    loop {
+        let (mut decided, unknown) = decide_pass(index, pending, new, &known);
+        if unknown.is_empty() {
+            return Ok(decided);
+        }
+        let states = matching::finished_states(tx, backend, &unknown).await?;
+        let any_finished = states.values().any(|&done| done);
+        known.extend(states);
+        if !any_finished {
+            // Every ticket decided on is open: the pass stands.
+            decided.checked.extend(unknown.into_iter().map(|t| (t, false)));
+            return Ok(decided);
+        }
     }
-    out.first_seq = Some(matching::take_clock(tx, new.len()).await?);
-    let mut index = index.lock().await;
-    index.sync(tx).await?;
+}
+
+/// One pass of [`decide_records`]: tickets of unknown state count as open
+/// and are returned, to be read.
+fn decide_pass(
+    index: &MatchIndex,
+    pending: &[Pending<'_>],
+    new: &[usize],
+    known: &HashMap<String, bool>,
+) -> (Decided, Vec<String>) {
+    let mut out = Decided::default();
+    let mut unknown: Vec<String> = Vec::new();
     let mut opened_here: Vec<(String, crate::dedup::Fingerprint)> = Vec::new();
     let mut finished = HashSet::new();
-    for i in new {
+    for &i in new {
         let m = pending[i].item.matching.as_ref().expect("filtered");
         let decision = loop {
             let d = index.decide(&m.print, &opened_here, &m.thresholds, &finished);
             let other = match &d {
-                Decision::Merge { ticket, .. } | Decision::Possible { ticket, .. } => ticket.clone(),
+                Decision::Merge { ticket, .. } | Decision::Possible { ticket, .. } => ticket,
                 Decision::New => break d,
             };
-            if opened_here.iter().any(|(t, _)| *t == other) || !matching::is_finished(tx, &other).await? {
+            if opened_here.iter().any(|(t, _)| t == other) {
                 break d;
             }
-            finished.insert(other);
+            match known.get(other) {
+                Some(true) => {
+                    out.checked.push((other.clone(), true));
+                    finished.insert(other.clone());
+                }
+                Some(false) => {
+                    out.checked.push((other.clone(), false));
+                    break d;
+                }
+                None => {
+                    if !unknown.contains(other) {
+                        unknown.push(other.clone());
+                    }
+                    break d;
+                }
+            }
         };
         match &decision {
             Decision::Merge { ticket, .. } => opened_here.push((ticket.clone(), m.print.clone())),
@@ -435,7 +508,98 @@ async fn find_duplicates(
         }
         out.decisions.insert(i, decision);
     }
+    (out, unknown)
+}
+
+/// Duplicate decisions taken before the write lock, from a read snapshot,
+/// so that the scoring (the costly part) does not hold up every other
+/// writer. They stand only if, under the lock, nothing they read has
+/// changed: no fingerprint committed since, the same records new, the same
+/// tickets open. Otherwise the batch is decided again under the lock.
+pub(crate) struct Predecided {
+    seen: i64,
+    new: Vec<usize>,
+    decided: Decided,
+}
+
+pub(crate) async fn predecide(
+    pool: &sqlx::AnyPool,
+    backend: Backend,
+    index: &tokio::sync::Mutex<MatchIndex>,
+    pending: &[Pending<'_>],
+) -> Result<Option<Predecided>, StoreError> {
+    let candidates: Vec<usize> = (0..pending.len())
+        .filter(|&i| {
+            pending[i].raw_id.is_none() && pending[i].item.change.is_ok() && pending[i].item.matching.is_some()
+        })
+        .collect();
+    if candidates.is_empty() {
+        return Ok(None);
+    }
+    let keys: Vec<(String, String)> = candidates
+        .iter()
+        .map(|&i| (pending[i].item.system.clone(), pending[i].item.record_id.clone()))
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let mut tx = pool.begin().await?;
+    let links = load_links(&mut tx, backend, &keys).await?;
+    let new = new_records(pending, candidates, &links);
+    if new.is_empty() {
+        return Ok(None);
+    }
+    let mut index = index.lock().await;
+    index.sync(&mut tx).await?;
+    let decided = decide_records(&mut tx, backend, &index, pending, &new).await?;
+    tx.rollback().await?;
+    Ok(Some(Predecided { seen: index.seen(), new, decided }))
+}
+
+/// Decides about every record that would open a ticket and takes part in
+/// duplicate detection. Holds the decision lock (`match_clock`) from here
+/// to the commit.
+async fn find_duplicates(
+    tx: &mut Transaction<'static, Any>,
+    backend: Backend,
+    index: &tokio::sync::Mutex<MatchIndex>,
+    pending: &[Pending<'_>],
+    live: &[usize],
+    links: &HashMap<(String, String), (String, i64)>,
+    pre: Option<Predecided>,
+) -> Result<Duplicates, StoreError> {
+    let mut out = Duplicates::default();
+    let new = new_records(pending, live.iter().copied(), links);
+    if new.is_empty() {
+        return Ok(out);
+    }
+    out.first_seq = Some(matching::take_clock(tx, new.len()).await?);
+    let mut index = index.lock().await;
+    index.sync(tx).await?;
+    let decided = match pre {
+        Some(pre)
+            if pre.seen == index.seen() && pre.new == new && still_so(tx, backend, &pre.decided.checked).await? =>
+        {
+            pre.decided
+        }
+        _ => decide_records(tx, backend, &index, pending, &new).await?,
+    };
+    out.decisions = decided.decisions;
+    out.opened = decided.opened;
     Ok(out)
+}
+
+/// Whether every ticket is still as finished (or not) as a decision saw it.
+async fn still_so(
+    tx: &mut Transaction<'static, Any>,
+    backend: Backend,
+    checked: &[(String, bool)],
+) -> Result<bool, StoreError> {
+    if checked.is_empty() {
+        return Ok(true);
+    }
+    let ids: Vec<String> = checked.iter().map(|(t, _)| t.clone()).collect();
+    let now = matching::finished_states(tx, backend, &ids).await?;
+    Ok(checked.iter().all(|(t, done)| now.get(t).copied().unwrap_or(false) == *done))
 }
 
 fn body(ticket: &Ticket) -> String {
@@ -663,9 +827,11 @@ impl super::Store {
 
     async fn try_store_batch(&self, items: &[IntakeItem]) -> Result<Vec<StoredOutcome>, StoreError> {
         let pending: Vec<Pending> = items.iter().map(|item| Pending { item, raw_id: None }).collect();
+        let pre = predecide(&self.pool, self.backend, &self.matching, &pending).await?;
         let mut w = self.begin_write().await?;
-        let outcomes = store_pending(&mut w.tx, self.backend, &self.matching, &pending).await?;
+        let (outcomes, prints) = store_pending(&mut w.tx, self.backend, &self.matching, &pending, pre).await?;
         w.commit().await?;
+        prints.committed(&self.matching).await;
         Ok(outcomes)
     }
 
@@ -677,8 +843,9 @@ impl super::Store {
         cursor: Option<(&str, &str, Option<&str>)>,
     ) -> Result<Vec<StoredOutcome>, StoreError> {
         let pending: Vec<Pending> = items.iter().map(|item| Pending { item, raw_id: None }).collect();
+        let pre = predecide(&self.pool, self.backend, &self.matching, &pending).await?;
         let mut w = self.begin_write().await?;
-        let outcomes = store_pending(&mut w.tx, self.backend, &self.matching, &pending).await?;
+        let (outcomes, prints) = store_pending(&mut w.tx, self.backend, &self.matching, &pending, pre).await?;
         if let Some((name, value, etag)) = cursor {
             sqlx::query(
                 "INSERT INTO cursors (name, value, etag, updated_at) VALUES ($1, $2, $3, $4)
@@ -692,6 +859,7 @@ impl super::Store {
             .await?;
         }
         w.commit().await?;
+        prints.committed(&self.matching).await;
         Ok(outcomes)
     }
 

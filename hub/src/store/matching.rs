@@ -175,10 +175,24 @@ impl MatchIndex {
             }
         }
         let mut ranked: Vec<(u32, u16)> = shared.into_iter().collect();
-        ranked.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(b.0.cmp(&a.0)));
+        // Most shared first (a total order: ties by entry, newest first).
+        // Only the head is needed: order a few times MAX_SCORED, and the
+        // rest only if too few of those pass the query.
+        let order = |a: &(u32, u16), b: &(u32, u16)| b.1.cmp(&a.1).then(b.0.cmp(&a.0));
+        let head = MAX_SCORED * 4;
+        if ranked.len() > head {
+            ranked.select_nth_unstable_by(head, order);
+            ranked[..head].sort_unstable_by(order);
+        } else {
+            ranked.sort_unstable_by(order);
+        }
         let mut out: Vec<u32> = Vec::new();
         let mut seen: HashSet<u32, EntryHasher> = HashSet::with_hasher(EntryHasher);
-        for (i, _) in ranked {
+        for at in 0..ranked.len() {
+            if at == head {
+                ranked[head..].sort_unstable_by(order);
+            }
+            let i = ranked[at].0;
             let e = &self.entries[i as usize];
             if e.live && q.selects(&e.print) {
                 seen.insert(i);
@@ -214,33 +228,59 @@ impl MatchIndex {
         let q = self.rules.query(incoming);
         let rules = &self.rules;
         // The tickets with at least one admitted source…
-        let mut tickets: Vec<String> = Vec::new();
+        let mut tickets: Vec<&str> = Vec::new();
         let stored = self.select(incoming, &q).into_iter().map(|i| {
             let e = &self.entries[i as usize];
-            (e.ticket_id.to_string(), &e.print)
+            (&*e.ticket_id, &e.print)
         });
-        let batch = pending.iter().filter(|(_, p)| q.selects(p)).map(|(t, p)| (t.clone(), p));
+        let batch = pending.iter().filter(|(_, p)| q.selects(p)).map(|(t, p)| (t.as_str(), p));
         for (t, p) in stored.chain(batch) {
-            if !finished.contains(&t) && !tickets.contains(&t) && rules.admits(incoming, p).is_some() {
+            if !tickets.contains(&t) && !finished.contains(t) && rules.admits(incoming, p).is_some() {
                 tickets.push(t);
             }
         }
         // …with all their sources.
-        let mut all: Vec<(String, &Fingerprint)> = Vec::new();
-        for t in &tickets {
-            for &i in self.by_ticket.get(t.as_str()).into_iter().flatten() {
+        let mut all: Vec<(&str, &Fingerprint)> = Vec::new();
+        for &t in &tickets {
+            for &i in self.by_ticket.get(t).into_iter().flatten() {
                 let e = &self.entries[i as usize];
                 if e.live {
-                    all.push((t.clone(), &e.print));
+                    all.push((t, &e.print));
                 }
             }
-            all.extend(pending.iter().filter(|(pt, _)| pt == t).map(|(pt, p)| (pt.clone(), p)));
+            all.extend(pending.iter().filter(|(pt, _)| pt == t).map(|(_, p)| (t, p)));
         }
-        decide(incoming, all, thresholds)
+        match decide(incoming, all, thresholds) {
+            Decision::Merge { ticket, score } => Decision::Merge { ticket: ticket.to_string(), score },
+            Decision::Possible { ticket, score } => Decision::Possible { ticket: ticket.to_string(), score },
+            Decision::New => Decision::New,
+        }
     }
 
-    /// Reads the fingerprints committed since the last call. Call it only
-    /// after [`take_clock`]: then nothing older can still be on its way.
+    /// Takes the fingerprints this hub's own transaction wrote from
+    /// `first_seq` on, after it committed. Only when they follow on from
+    /// what the index holds: otherwise others committed in between and
+    /// [`MatchIndex::sync`] reads everything in order.
+    pub(crate) fn absorb(&mut self, first_seq: i64, prints: Vec<PrintRow>) {
+        if prints.is_empty() || first_seq != self.seen + 1 {
+            return;
+        }
+        self.seen = first_seq + prints.len() as i64 - 1;
+        for p in prints {
+            self.add(&p.ticket_id, &p.system, &p.record_id, p.print);
+        }
+    }
+
+    /// The sequence number of the newest fingerprint read.
+    pub fn seen(&self) -> i64 {
+        self.seen
+    }
+
+    /// Reads the fingerprints committed since the last call. What it reads
+    /// is always a prefix of the sequence, with or without the decision
+    /// lock: numbers are handed out under that lock and the holder commits
+    /// before the next one gets any, so commit order is number order. Only
+    /// under the lock (after [`take_clock`]) is it also everything there is.
     pub async fn sync(&mut self, tx: &mut Transaction<'static, Any>) -> Result<usize, StoreError> {
         let rows = sqlx::query(
             "SELECT seq, ticket_id, system, record_id, fingerprint FROM match_prints WHERE seq > $1 ORDER BY seq",
@@ -344,12 +384,26 @@ pub(crate) async fn insert_links(
     Ok(())
 }
 
-/// Whether a ticket no longer takes new records (closed, withdrawn): a new
-/// report of the same thing is then a new matter.
-pub(crate) async fn is_finished(tx: &mut Transaction<'static, Any>, ticket_id: &str) -> Result<bool, StoreError> {
-    let row = sqlx::query("SELECT status FROM tickets WHERE ticket_id = $1")
-        .bind(ticket_id.to_string())
-        .fetch_optional(&mut **tx)
-        .await?;
-    Ok(row.is_some_and(|r| matches!(r.get::<String, _>(0).as_str(), "closed" | "withdrawn")))
+/// Whether each ticket no longer takes new records (closed, withdrawn): a
+/// new report of the same thing is then a new matter. A ticket not found
+/// is not finished (it is being opened in this transaction).
+pub(crate) async fn finished_states(
+    tx: &mut Transaction<'static, Any>,
+    backend: Backend,
+    ticket_ids: &[String],
+) -> Result<HashMap<String, bool>, StoreError> {
+    let mut out: HashMap<String, bool> = ticket_ids.iter().map(|t| (t.clone(), false)).collect();
+    for chunk in ticket_ids.chunks(MAX_ROWS) {
+        let sql =
+            format!("SELECT ticket_id, status FROM tickets WHERE ticket_id IN ({})", batch::list(backend, chunk.len()));
+        let mut q = batch::query(sql);
+        for id in chunk {
+            q = q.bind(id.clone());
+        }
+        for r in q.fetch_all(&mut **tx).await? {
+            let status: String = r.get(1);
+            out.insert(r.get(0), matches!(status.as_str(), "closed" | "withdrawn"));
+        }
+    }
+    Ok(out)
 }

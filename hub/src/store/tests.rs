@@ -249,6 +249,23 @@ fn manhole(days: i64, n: u32) -> (IntakeItem, IntakeItem) {
     (prepare(&h, &m, &settings), prepare(&t, &m, &settings))
 }
 
+on_both!(a_decision_taken_before_another_hub_committed_is_taken_again, |store, url| {
+    // Hub A scores the grid worker's report before its transaction: no
+    // ticket yet. Hub B then opens the ticket for the hotline call of the
+    // same manhole. Under the lock, A must see B's ticket and join it.
+    let other = Store::open(&url).await.unwrap();
+    let (h, t) = manhole(0, 1);
+    let pending = [intake::Pending { item: &t, raw_id: None }];
+    let pre = intake::predecide(&store.pool, store.backend, &store.matching, &pending).await.unwrap();
+    assert!(pre.is_some(), "the report was scored in advance");
+    let StoredOutcome::Created { ticket_id, .. } = one(&other, h).await else { panic!("the call opens the ticket") };
+    let mut w = store.begin_write().await.unwrap();
+    let (outcomes, _) = intake::store_pending(&mut w.tx, store.backend, &store.matching, &pending, pre).await.unwrap();
+    w.commit().await.unwrap();
+    assert_eq!(outcomes, vec![StoredOutcome::Updated { ticket_id, revision: 2 }], "joined, not a second ticket");
+    other.close().await;
+});
+
 on_both!(one_matter_through_two_channels_is_one_ticket_and_can_be_unmerged, |store, _url| {
     let (h, t) = manhole(0, 1);
     let StoredOutcome::Created { ticket_id, .. } = one(&store, h).await else { panic!("hotline opens the ticket") };
