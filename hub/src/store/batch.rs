@@ -2,9 +2,9 @@
 //! instead of one per record, which is what makes a commit of 256 records
 //! cost about as much as a commit of a few.
 
-use sqlx::any::AnyArguments;
+use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::query::Query;
-use sqlx::{Any, AssertSqlSafe};
+use sqlx::{Any, AssertSqlSafe, Transaction};
 
 use super::Backend;
 
@@ -74,6 +74,26 @@ fn push_values(backend: Backend, sql: &mut String, width: usize, rows: usize, fi
 
 pub fn query(sql: String) -> Query<'static, Any, AnyArguments> {
     sqlx::query(AssertSqlSafe(sql))
+}
+
+/// The rows of `{select} WHERE {column} IN (…)` for every one of `keys`,
+/// in statements of at most [`MAX_ROWS`] keys.
+pub async fn fetch_in(
+    tx: &mut Transaction<'static, Any>,
+    backend: Backend,
+    select: &str,
+    column: &str,
+    keys: &[String],
+) -> Result<Vec<AnyRow>, sqlx::Error> {
+    let mut rows = Vec::with_capacity(keys.len());
+    for chunk in keys.chunks(MAX_ROWS) {
+        let mut q = query(format!("{select} WHERE {column} IN ({})", list(backend, chunk.len())));
+        for key in chunk {
+            q = q.bind(key.clone());
+        }
+        rows.extend(q.fetch_all(&mut **tx).await?);
+    }
+    Ok(rows)
 }
 
 #[cfg(test)]

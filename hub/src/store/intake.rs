@@ -634,20 +634,12 @@ async fn load_tickets(
     ids: &[String],
 ) -> Result<HashMap<String, Ticket>, StoreError> {
     let mut tickets = HashMap::with_capacity(ids.len());
-    for chunk in ids.chunks(MAX_ROWS) {
-        let sql =
-            format!("SELECT ticket_id, body FROM tickets WHERE ticket_id IN ({})", batch::list(backend, chunk.len()));
-        let mut q = batch::query(sql);
-        for id in chunk {
-            q = q.bind(id.clone());
-        }
-        for r in q.fetch_all(&mut **tx).await? {
-            let id: String = r.get(0);
-            let text: String = r.get(1);
-            let ticket = serde_json::from_str(&text)
-                .map_err(|source| StoreError::CorruptTicket { ticket_id: id.clone(), source })?;
-            tickets.insert(id, ticket);
-        }
+    for r in batch::fetch_in(tx, backend, "SELECT ticket_id, body FROM tickets", "ticket_id", ids).await? {
+        let id: String = r.get(0);
+        let text: String = r.get(1);
+        let ticket = serde_json::from_str(&text)
+            .map_err(|source| StoreError::CorruptTicket { ticket_id: id.clone(), source })?;
+        tickets.insert(id, ticket);
     }
     Ok(tickets)
 }
@@ -825,9 +817,18 @@ impl super::Store {
         }
     }
 
+    /// Scores in advance where it can; a read that fails only means the
+    /// batch is scored under the lock instead.
+    async fn predecide(&self, pending: &[Pending<'_>]) -> Option<Predecided> {
+        predecide(&self.pool, self.backend, &self.matching, pending).await.unwrap_or_else(|err| {
+            tracing::debug!(error = %err, "could not score a batch in advance; it is scored under the lock");
+            None
+        })
+    }
+
     async fn try_store_batch(&self, items: &[IntakeItem]) -> Result<Vec<StoredOutcome>, StoreError> {
         let pending: Vec<Pending> = items.iter().map(|item| Pending { item, raw_id: None }).collect();
-        let pre = predecide(&self.pool, self.backend, &self.matching, &pending).await?;
+        let pre = self.predecide(&pending).await;
         let mut w = self.begin_write().await?;
         let (outcomes, prints) = store_pending(&mut w.tx, self.backend, &self.matching, &pending, pre).await?;
         w.commit().await?;
@@ -843,7 +844,7 @@ impl super::Store {
         cursor: Option<(&str, &str, Option<&str>)>,
     ) -> Result<Vec<StoredOutcome>, StoreError> {
         let pending: Vec<Pending> = items.iter().map(|item| Pending { item, raw_id: None }).collect();
-        let pre = predecide(&self.pool, self.backend, &self.matching, &pending).await?;
+        let pre = self.predecide(&pending).await;
         let mut w = self.begin_write().await?;
         let (outcomes, prints) = store_pending(&mut w.tx, self.backend, &self.matching, &pending, pre).await?;
         if let Some((name, value, etag)) = cursor {

@@ -393,17 +393,9 @@ pub(crate) async fn finished_states(
     ticket_ids: &[String],
 ) -> Result<HashMap<String, bool>, StoreError> {
     let mut out: HashMap<String, bool> = ticket_ids.iter().map(|t| (t.clone(), false)).collect();
-    for chunk in ticket_ids.chunks(MAX_ROWS) {
-        let sql =
-            format!("SELECT ticket_id, status FROM tickets WHERE ticket_id IN ({})", batch::list(backend, chunk.len()));
-        let mut q = batch::query(sql);
-        for id in chunk {
-            q = q.bind(id.clone());
-        }
-        for r in q.fetch_all(&mut **tx).await? {
-            let status: String = r.get(1);
-            out.insert(r.get(0), matches!(status.as_str(), "closed" | "withdrawn"));
-        }
+    for r in batch::fetch_in(tx, backend, "SELECT ticket_id, status FROM tickets", "ticket_id", ticket_ids).await? {
+        let status: String = r.get(1);
+        out.insert(r.get(0), matches!(status.as_str(), "closed" | "withdrawn"));
     }
     Ok(out)
 }
