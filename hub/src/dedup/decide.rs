@@ -257,12 +257,22 @@ impl CandidateQuery {
     /// Whether a stored fingerprint matches the query: what the SQL does, for
     /// tests and for stores without SQL.
     pub fn selects(&self, f: &Fingerprint) -> bool {
-        let area = f.area();
+        self.selects_region(f.area(), f.occurred, f.families) || self.selects_key(f)
+    }
+
+    /// The area, window and category-family half of [`Self::selects`]:
+    /// what a compact copy of a fingerprint's header answers without
+    /// touching the fingerprint.
+    pub fn selects_region(&self, area: u64, occurred: i64, families: u16) -> bool {
         let in_area = self.areas.contains(&area) || self.area_range.is_some_and(|(lo, hi)| (lo..=hi).contains(&area));
-        let by_region = in_area && (self.from..=self.to).contains(&f.occurred) && self.families & f.families != 0;
-        let by_key =
-            (self.keys_from..=self.keys_to).contains(&f.occurred) && f.key_hashes().any(|h| self.keys.contains(&h));
-        by_region || by_key
+        in_area && (self.from..=self.to).contains(&occurred) && self.families & families != 0
+    }
+
+    /// The shared-identifier half of [`Self::selects`].
+    pub fn selects_key(&self, f: &Fingerprint) -> bool {
+        !self.keys.is_empty()
+            && (self.keys_from..=self.keys_to).contains(&f.occurred)
+            && f.key_hashes().any(|h| self.keys.contains(&h))
     }
 }
 

@@ -359,7 +359,7 @@ pub(crate) async fn store_pending(
     if let Some(first_seq) = dup.first_seq {
         matching::insert_prints(tx, backend, first_seq, &dup.prints).await?;
     }
-    matching::insert_links(tx, &dup.links, now).await?;
+    matching::insert_links(tx, backend, &dup.links, now).await?;
     let quarantine_ids = insert_quarantine(tx, backend, &w.quarantine, now).await?;
     for &i in &live {
         if outcomes[i].is_none() {

@@ -33,6 +33,21 @@ pub struct Matching {
 struct Entry {
     ticket_id: Arc<str>,
     print: Fingerprint,
+}
+
+/// What candidate search filters on, for every entry side by side: a
+/// township's postings run to thousands of entries a record, most of them
+/// in another township, another window or another category family, and
+/// reading 24 bytes here instead of the whole fingerprint is what keeps
+/// that filter cheap.
+#[derive(Clone, Copy, Debug)]
+struct Header {
+    area: u64,
+    occurred: i64,
+    families: u16,
+    /// How far in time the entry looks for its matter, seconds
+    /// ([`CandidateRules::window`]): a pair's window is the longer of two.
+    window: u32,
     /// False once the record moved to another ticket (a newer row).
     live: bool,
 }
@@ -43,8 +58,8 @@ struct Entry {
 /// township's tickets.
 const ANCHORS: usize = 8;
 
-/// An anchor or place shared by more tickets of a county than this is too
-/// common to say anything (`街道`, a main road): it is not followed.
+/// An anchor or place shared by more tickets of a township than this is
+/// too common to say anything (`街道`, a main road): it is not followed.
 const MAX_POSTINGS: usize = 2048;
 
 /// Tickets found through anchors and places that are scored, those sharing
@@ -54,22 +69,32 @@ const MAX_SCORED: usize = 64;
 
 /// The open tickets' fingerprints. Candidates come from three indexes, none
 /// of which is a scan: shared identifiers (phone, ID number, case number,
-/// event id), shared text anchors within the county, and a shared street or
-/// community within the county. [`CandidateRules`] then applies the exact
-/// rules (area, window, category family) to what they found.
+/// event id), shared text anchors within the township, and a shared street
+/// or community within the township. [`CandidateRules`] then applies the
+/// exact rules (area, window, category family) to what they found.
+///
+/// Anchors and places are kept by township, not by county, because the
+/// rules only ever select the same township (or a record coded no finer
+/// than its county): a county's postings are mostly other townships'
+/// entries, each of which would be counted and then thrown away.
 #[derive(Debug, Default)]
 pub struct MatchIndex {
     seen: i64,
     entries: Vec<Entry>,
+    /// `entries[i]`'s header at `headers[i]`.
+    headers: Vec<Header>,
     by_record: HashMap<(String, String), u32>,
     /// A ticket's entries: every source of a candidate ticket is scored, so
     /// that what one source contradicts counts against the whole ticket.
     by_ticket: HashMap<Arc<str>, Vec<u32>>,
     by_key: HashMap<u64, Vec<u32>>,
-    /// (county, bigram hash) → entries whose text has it among its anchors.
+    /// (area, bigram hash) → entries whose text has it among its anchors.
     by_anchor: HashMap<(u64, u32), Vec<u32>>,
-    /// (county, street or community) → entries.
+    /// (area, street or community) → entries.
     by_place: HashMap<(u64, u64), Vec<u32>>,
+    /// County → the areas in it that have entries (the county's own code
+    /// among them): what a record coded only to its county looks through.
+    areas: HashMap<u64, Vec<u64>>,
     pub rules: CandidateRules,
 }
 
@@ -129,7 +154,7 @@ impl MatchIndex {
 
     /// Fingerprints held (live ones).
     pub fn len(&self) -> usize {
-        self.entries.iter().filter(|e| e.live).count()
+        self.headers.iter().filter(|h| h.live).count()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -140,75 +165,97 @@ impl MatchIndex {
     pub fn add(&mut self, ticket_id: &str, system: &str, record_id: &str, print: Fingerprint) {
         let i = self.entries.len() as u32;
         if let Some(old) = self.by_record.insert((system.to_string(), record_id.to_string()), i) {
-            self.entries[old as usize].live = false;
+            self.headers[old as usize].live = false;
         }
-        let county = county_of(print.area());
+        let area = print.area();
+        let in_county = self.areas.entry(county_of(area)).or_default();
+        if !in_county.contains(&area) {
+            in_county.push(area);
+        }
         for &g in print.sketch.iter().take(ANCHORS) {
-            self.by_anchor.entry((county, u32::from(g))).or_default().push(i);
+            self.by_anchor.entry((area, u32::from(g))).or_default().push(i);
         }
         for p in place_keys(&print) {
-            self.by_place.entry((county, p)).or_default().push(i);
+            self.by_place.entry((area, p)).or_default().push(i);
         }
         for k in print.key_hashes() {
             self.by_key.entry(k).or_default().push(i);
         }
         let ticket: Arc<str> = Arc::from(ticket_id);
         self.by_ticket.entry(ticket.clone()).or_default().push(i);
-        self.entries.push(Entry { ticket_id: ticket, print, live: true });
+        self.headers.push(Header {
+            area: print.area(),
+            occurred: print.occurred,
+            families: print.families,
+            window: u32::try_from(self.rules.window(&print).as_secs()).unwrap_or(u32::MAX),
+            live: true,
+        });
+        self.entries.push(Entry { ticket_id: ticket, print });
+    }
+
+    /// Where a record's candidates can be: a township and its county's own
+    /// code (a record coded no finer); for a record coded only to a county
+    /// (or to the city), every area of it that has entries.
+    fn lookup_areas(&self, area: u64) -> Vec<u64> {
+        if area.is_multiple_of(1000) {
+            self.areas.get(&county_of(area)).cloned().unwrap_or_default()
+        } else {
+            vec![area, area / 1000 * 1000]
+        }
     }
 
     /// The live entries the query selects that share an anchor, a place or
     /// an identifier with `incoming`, each once.
     fn select(&self, incoming: &Fingerprint, q: &CandidateQuery) -> Vec<u32> {
-        let county = county_of(incoming.area());
-        let lists = incoming
-            .sketch
+        let areas = self.lookup_areas(incoming.area());
+        let places = place_keys(incoming);
+        let anchors = incoming.sketch.iter().take(ANCHORS).map(|&g| u32::from(g));
+        let lists = areas
             .iter()
-            .take(ANCHORS)
-            .filter_map(|&g| self.by_anchor.get(&(county, u32::from(g))))
-            .chain(place_keys(incoming).into_iter().filter_map(|p| self.by_place.get(&(county, p))))
+            .flat_map(|&a| {
+                let anchored = anchors.clone().filter_map(move |g| self.by_anchor.get(&(a, g)));
+                anchored.chain(places.iter().filter_map(move |&p| self.by_place.get(&(a, p))))
+            })
             .filter(|list| list.len() <= MAX_POSTINGS);
-        let mut shared: HashMap<u32, u16, EntryHasher> = HashMap::with_capacity_and_hasher(1024, EntryHasher);
+        // Only entries the rules admit as neighbours (area, category
+        // family, the pair's window) are counted, from their headers:
+        // entries sharing an identifier are found through the identifiers
+        // below, and what is counted is what the ranking keeps.
+        let own = self.rules.window(incoming).as_secs();
+        let selected = |i: u32| {
+            let h = &self.headers[i as usize];
+            h.live
+                && q.selects_region(h.area, h.occurred, h.families)
+                && incoming.occurred.abs_diff(h.occurred) <= own.max(u64::from(h.window))
+        };
+        let mut shared: HashMap<u32, u16, EntryHasher> = HashMap::with_capacity_and_hasher(256, EntryHasher);
         for list in lists {
             for &i in list {
-                *shared.entry(i).or_default() += 1;
-            }
-        }
-        let mut ranked: Vec<(u32, u16)> = shared.into_iter().collect();
-        // Most shared first (a total order: ties by entry, newest first).
-        // Only the head is needed: order a few times MAX_SCORED, and the
-        // rest only if too few of those pass the query.
-        let order = |a: &(u32, u16), b: &(u32, u16)| b.1.cmp(&a.1).then(b.0.cmp(&a.0));
-        let head = MAX_SCORED * 4;
-        if ranked.len() > head {
-            ranked.select_nth_unstable_by(head, order);
-            ranked[..head].sort_unstable_by(order);
-        } else {
-            ranked.sort_unstable_by(order);
-        }
-        let mut out: Vec<u32> = Vec::new();
-        let mut seen: HashSet<u32, EntryHasher> = HashSet::with_hasher(EntryHasher);
-        for at in 0..ranked.len() {
-            if at == head {
-                ranked[head..].sort_unstable_by(order);
-            }
-            let i = ranked[at].0;
-            let e = &self.entries[i as usize];
-            if e.live && q.selects(&e.print) {
-                seen.insert(i);
-                out.push(i);
-                if out.len() == MAX_SCORED {
-                    break;
+                if let Some(n) = shared.get_mut(&i) {
+                    *n += 1;
+                } else if selected(i) {
+                    shared.insert(i, 1);
                 }
             }
         }
+        let mut ranked: Vec<(u32, u16)> = shared.into_iter().collect();
+        // Most shared first (a total order: ties by entry, newest first);
+        // only the first MAX_SCORED are needed.
+        let order = |a: &(u32, u16), b: &(u32, u16)| b.1.cmp(&a.1).then(b.0.cmp(&a.0));
+        if ranked.len() > MAX_SCORED {
+            ranked.select_nth_unstable_by(MAX_SCORED, order);
+            ranked.truncate(MAX_SCORED);
+        }
+        ranked.sort_unstable_by(order);
+        let mut out: Vec<u32> = ranked.into_iter().map(|(i, _)| i).collect();
+        let mut seen: HashSet<u32, EntryHasher> = out.iter().copied().collect();
         // An identifier on more open tickets than this is a switchboard
         // number or a common name, not an identity.
         let identities = q.keys.iter().filter_map(|k| self.by_key.get(k)).filter(|l| l.len() <= MAX_SCORED * 4);
         for list in identities {
             for &i in list {
-                let e = &self.entries[i as usize];
-                if e.live && (q.keys_from..=q.keys_to).contains(&e.print.occurred) && seen.insert(i) {
+                let h = &self.headers[i as usize];
+                if h.live && (q.keys_from..=q.keys_to).contains(&h.occurred) && seen.insert(i) {
                     out.push(i);
                 }
             }
@@ -243,9 +290,8 @@ impl MatchIndex {
         let mut all: Vec<(&str, &Fingerprint)> = Vec::new();
         for &t in &tickets {
             for &i in self.by_ticket.get(t).into_iter().flatten() {
-                let e = &self.entries[i as usize];
-                if e.live {
-                    all.push((t, &e.print));
+                if self.headers[i as usize].live {
+                    all.push((t, &self.entries[i as usize].print));
                 }
             }
             all.extend(pending.iter().filter(|(pt, _)| pt == t).map(|(_, p)| (t, p)));
@@ -362,24 +408,27 @@ pub(crate) struct LinkRow {
 
 pub(crate) async fn insert_links(
     tx: &mut Transaction<'static, Any>,
+    backend: Backend,
     rows: &[LinkRow],
     now: i64,
 ) -> Result<(), StoreError> {
-    for r in rows {
-        let reasons: Vec<String> = r.score.reasons.iter().map(ToString::to_string).collect();
-        sqlx::query(
-            "INSERT INTO duplicate_links (ticket_id, other_id, system, record_id, score, reasons, state, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(r.ticket_id.clone())
-        .bind(r.other_id.clone())
-        .bind(r.system.clone())
-        .bind(r.record_id.clone())
-        .bind(r.score.value)
-        .bind(reasons.join("\n"))
-        .bind(r.state)
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
+    const COLUMNS: [&str; 8] =
+        ["ticket_id", "other_id", "system", "record_id", "score", "reasons", "state", "created_at"];
+    for chunk in rows.chunks(MAX_ROWS) {
+        let mut q = batch::query(batch::insert_sql(backend, "duplicate_links", &COLUMNS, chunk.len(), ""));
+        for r in chunk {
+            let reasons: Vec<String> = r.score.reasons.iter().map(ToString::to_string).collect();
+            q = q
+                .bind(r.ticket_id.clone())
+                .bind(r.other_id.clone())
+                .bind(r.system.clone())
+                .bind(r.record_id.clone())
+                .bind(r.score.value)
+                .bind(reasons.join("\n"))
+                .bind(r.state)
+                .bind(now);
+        }
+        q.execute(&mut **tx).await?;
     }
     Ok(())
 }
