@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::mapping::{Mappings, Unmappable};
 use crate::metrics::{self, Metrics};
-use crate::store::{IntakeItem, Matching, Store, StoredOutcome};
+use crate::store::{IntakeItem, Matching, Store, StoreError, StoredOutcome};
 use crate::ticket::{Timestamp, beijing};
 
 #[derive(Clone, Debug)]
@@ -126,10 +126,12 @@ pub struct Worker {
 /// "finish in-flight commits" half of a graceful shutdown. Hand-overs after
 /// `stop` fail with `ShuttingDown`, so their sources keep the records.
 ///
-/// Two stages, so that mapping (CPU) and committing (the database, its
-/// fsync) overlap: a preparing task maps the records that arrive while the
-/// storing loop commits the previous batch. Nothing is answered before its
-/// commit, so a record between the stages is one its source still holds.
+/// Three stages, so that CPU and the database's writing overlap: a
+/// preparing task maps the records that arrive; this loop scores a batch's
+/// duplicate decisions while the batch before it is written and committed
+/// by a task of its own. Batches are still stored one after the
+/// other and answered in order, and nothing is answered before its commit,
+/// so a record between the stages is one its source still holds.
 pub async fn run(
     Worker { store, mappings, metrics, settings, wake, stop }: Worker,
     rx: mpsc::Receiver<Submission>,
@@ -140,10 +142,19 @@ pub async fn run(
     let preparer = tokio::spawn(prepare_stage(rx, prepared_tx, mappings.clone(), settings.clone(), stop.clone()));
     let mut batch: Vec<(Submission, IntakeItem)> = Vec::with_capacity(max_batch);
     let mut pages_open = true;
+    let mut storing: Option<Storing> = None;
     loop {
         let received = tokio::select! {
             n = prepared.recv_many(&mut batch, max_batch) => n,
+            stored = async { (&mut storing.as_mut().expect("guarded").done).await }, if storing.is_some() => {
+                let Storing { submissions, .. } = storing.take().expect("guarded");
+                answer(&metrics, &wake, submissions, stored);
+                continue;
+            }
             page = pages.recv(), if pages_open => {
+                if let Some(s) = storing.take() {
+                    s.finish(&metrics, &wake).await;
+                }
                 match page {
                     Some(request) => handle_page(&store, &mappings, &metrics, &settings, request).await,
                     None => pages_open = false,
@@ -156,6 +167,9 @@ pub async fn run(
             _ = stop.cancelled(), if !stop.is_cancelled() => { pages.close(); continue; }
         };
         if received == 0 {
+            if let Some(s) = storing.take() {
+                s.finish(&metrics, &wake).await;
+            }
             // Pages still queued after the records are committed too.
             while let Ok(request) = pages.try_recv() {
                 handle_page(&store, &mappings, &metrics, &settings, request).await;
@@ -163,38 +177,88 @@ pub async fn run(
             break;
         }
         let (submissions, items): (Vec<Submission>, Vec<IntakeItem>) = batch.drain(..).unzip();
-        let results = store.store_batch(&items).await;
-        metrics::inc(&metrics.intake_batches);
-        // New changes may wait in the outbox: tell the dispatcher now rather
-        // than at its next poll.
-        wake.notify_one();
-        for ((submission, item), result) in submissions.into_iter().zip(&items).zip(results) {
-            let answer = match result {
-                Ok(stored) => {
-                    metrics.record(&item.system, stored.label());
-                    log_outcome(item, &stored);
-                    if !item.warnings.is_empty()
-                        && matches!(stored, StoredOutcome::Created { .. } | StoredOutcome::Updated { .. })
-                    {
-                        metrics
-                            .mapping_warnings
-                            .fetch_add(item.warnings.len() as u64, std::sync::atomic::Ordering::Relaxed);
-                    }
-                    Ok(to_outcome(stored))
-                }
-                Err(err) => {
-                    metrics::inc(&metrics.intake_errors);
-                    tracing::error!(system = %item.system, error = %err, "could not store a record; the source will deliver it again");
-                    Err(IntakeError::Store(err.to_string()))
-                }
-            };
-            // A connector that gave up waiting is fine: the record is stored
-            // and a redelivery will be a duplicate.
-            let _ = submission.reply.send(answer);
+        // Score while the batch before is written, against what it is
+        // deciding; then wait for its commit: batches are stored in order.
+        let mut ahead = store.score_ahead(&items).await;
+        if let Some(s) = storing.take() {
+            s.finish(&metrics, &wake).await;
         }
+        store.publish_ahead(&items, &mut ahead).await;
+        let task_store = store.clone();
+        let done = tokio::spawn(async move {
+            let results = task_store.store_scored(&items, Some(ahead)).await;
+            (items, results)
+        });
+        storing = Some(Storing { submissions, done });
     }
     let _ = preparer.await;
     tracing::debug!("intake stopped: every connector has finished");
+}
+
+/// What storing a batch gives back: its items and one result per item.
+type Stored = (Vec<IntakeItem>, Vec<Result<StoredOutcome, StoreError>>);
+
+/// A batch being stored by a task of its own.
+struct Storing {
+    submissions: Vec<Submission>,
+    done: tokio::task::JoinHandle<Stored>,
+}
+
+impl Storing {
+    async fn finish(self, metrics: &Metrics, wake: &tokio::sync::Notify) {
+        let stored = self.done.await;
+        answer(metrics, wake, self.submissions, stored);
+    }
+}
+
+/// Answers each connector for its record once the batch is committed.
+fn answer(
+    metrics: &Metrics,
+    wake: &tokio::sync::Notify,
+    submissions: Vec<Submission>,
+    stored: Result<Stored, tokio::task::JoinError>,
+) {
+    metrics::inc(&metrics.intake_batches);
+    // New changes may wait in the outbox: tell the dispatcher now rather
+    // than at its next poll.
+    wake.notify_one();
+    let (items, results) = match stored {
+        Ok(stored) => stored,
+        Err(err) => {
+            // The storing task died (a bug, not the input): nothing of it is
+            // answered as stored, so every source delivers its record again.
+            tracing::error!(error = %err, records = submissions.len(), "storing a batch failed; the sources will deliver it again");
+            for submission in submissions {
+                metrics::inc(&metrics.intake_errors);
+                let _ = submission.reply.send(Err(IntakeError::Store("the batch could not be stored".into())));
+            }
+            return;
+        }
+    };
+    for ((submission, item), result) in submissions.into_iter().zip(&items).zip(results) {
+        let answer = match result {
+            Ok(stored) => {
+                metrics.record(&item.system, stored.label());
+                log_outcome(item, &stored);
+                if !item.warnings.is_empty()
+                    && matches!(stored, StoredOutcome::Created { .. } | StoredOutcome::Updated { .. })
+                {
+                    metrics
+                        .mapping_warnings
+                        .fetch_add(item.warnings.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                }
+                Ok(to_outcome(stored))
+            }
+            Err(err) => {
+                metrics::inc(&metrics.intake_errors);
+                tracing::error!(system = %item.system, error = %err, "could not store a record; the source will deliver it again");
+                Err(IntakeError::Store(err.to_string()))
+            }
+        };
+        // A connector that gave up waiting is fine: the record is stored
+        // and a redelivery will be a duplicate.
+        let _ = submission.reply.send(answer);
+    }
 }
 
 /// The first stage: maps each record as it arrives and hands it on, in

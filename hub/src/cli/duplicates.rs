@@ -263,7 +263,7 @@ fn through_the_index(
     let none = std::collections::HashSet::new();
     for (i, (_, draft)) in reports.iter().enumerate() {
         let print = hub::dedup::Fingerprint::of(draft);
-        let ticket = match index.decide(&print, &[], &thresholds, &none) {
+        let ticket = match index.decide(&print, &Default::default(), &thresholds, &none) {
             hub::dedup::Decision::Merge { ticket, .. } => ticket,
             _ => format!("T{i}"),
         };

@@ -137,9 +137,10 @@ struct Writes {
 pub(crate) async fn store_pending(
     tx: &mut Transaction<'static, Any>,
     backend: Backend,
-    index: &tokio::sync::Mutex<MatchIndex>,
+    index: &matching::Shared,
     pending: &[Pending<'_>],
     pre: Option<Predecided>,
+    published: Option<u64>,
 ) -> Result<(Vec<StoredOutcome>, NewPrints), StoreError> {
     let now = now_ms();
     let mut outcomes: Vec<Option<StoredOutcome>> = vec![None; pending.len()];
@@ -370,18 +371,30 @@ pub(crate) async fn store_pending(
         }
     }
     let outcomes = outcomes.into_iter().map(|o| o.expect("every item has an outcome")).collect();
-    Ok((outcomes, NewPrints(dup.first_seq.map(|first| (first, dup.prints)))))
+    let stood = dup.stood.then_some(published).flatten();
+    Ok((outcomes, NewPrints { prints: dup.first_seq.map(|first| (first, dup.prints)), published, stood }))
 }
 
 /// The fingerprints a transaction wrote, from their first sequence number:
 /// once it has committed, the index takes them as they are instead of
 /// reading them back ([`MatchIndex::absorb`]).
-pub(crate) struct NewPrints(Option<(i64, Vec<PrintRow>)>);
+pub(crate) struct NewPrints {
+    prints: Option<(i64, Vec<PrintRow>)>,
+    /// The token under which the batch's decisions were published ahead.
+    published: Option<u64>,
+    /// That token, when the published decisions stood: what was published
+    /// is what was committed.
+    stood: Option<u64>,
+}
 
 impl NewPrints {
-    pub(crate) async fn committed(self, index: &tokio::sync::Mutex<MatchIndex>) {
-        if let Some((first_seq, prints)) = self.0 {
-            index.lock().await.absorb(first_seq, prints);
+    pub(crate) async fn committed(self, index: &matching::Shared) {
+        let mut index = index.lock().await;
+        if let Some(token) = self.published {
+            index.withdraw(token);
+        }
+        if let Some((first_seq, prints)) = self.prints {
+            index.absorb(first_seq, prints, self.stood);
         }
     }
 }
@@ -398,6 +411,8 @@ struct Duplicates {
     links: Vec<LinkRow>,
     /// The first of the sequence numbers reserved for `prints`.
     first_seq: Option<i64>,
+    /// The decisions taken in advance stood.
+    stood: bool,
 }
 
 /// The records of a batch that would open a ticket and take part in
@@ -438,12 +453,13 @@ async fn decide_records(
     tx: &mut Transaction<'static, Any>,
     backend: Backend,
     index: &MatchIndex,
+    ahead: &[(String, crate::dedup::Fingerprint)],
     pending: &[Pending<'_>],
     new: &[usize],
 ) -> Result<Decided, StoreError> {
     let mut known: HashMap<String, bool> = HashMap::new();
     loop {
-        let (mut decided, unknown) = decide_pass(index, pending, new, &known);
+        let (mut decided, unknown) = decide_pass(index, ahead, pending, new, &known);
         if unknown.is_empty() {
             return Ok(decided);
         }
@@ -459,16 +475,22 @@ async fn decide_records(
 }
 
 /// One pass of [`decide_records`]: tickets of unknown state count as open
-/// and are returned, to be read.
+/// and are returned, to be read. `ahead` are fingerprints another batch is
+/// committing: compared with like the batch's own, but their tickets'
+/// states are read like stored ones.
 fn decide_pass(
     index: &MatchIndex,
+    ahead: &[(String, crate::dedup::Fingerprint)],
     pending: &[Pending<'_>],
     new: &[usize],
     known: &HashMap<String, bool>,
 ) -> (Decided, Vec<String>) {
     let mut out = Decided::default();
     let mut unknown: Vec<String> = Vec::new();
-    let mut opened_here: Vec<(String, crate::dedup::Fingerprint)> = Vec::new();
+    let mut opened_here = matching::BatchPrints::default();
+    for (t, p) in ahead {
+        opened_here.push(t.clone(), p.clone());
+    }
     let mut finished = HashSet::new();
     for &i in new {
         let m = pending[i].item.matching.as_ref().expect("filtered");
@@ -478,7 +500,7 @@ fn decide_pass(
                 Decision::Merge { ticket, .. } | Decision::Possible { ticket, .. } => ticket,
                 Decision::New => break d,
             };
-            if opened_here.iter().any(|(t, _)| t == other) {
+            if opened_here.has_ticket_from(other, ahead.len()) {
                 break d;
             }
             match known.get(other) {
@@ -499,10 +521,10 @@ fn decide_pass(
             }
         };
         match &decision {
-            Decision::Merge { ticket, .. } => opened_here.push((ticket.clone(), m.print.clone())),
+            Decision::Merge { ticket, .. } => opened_here.push(ticket.clone(), m.print.clone()),
             _ => {
                 let id = uuid::Uuid::now_v7().simple().to_string();
-                opened_here.push((id.clone(), m.print.clone()));
+                opened_here.push(id.clone(), m.print.clone());
                 out.opened.insert(i, id);
             }
         }
@@ -518,14 +540,45 @@ fn decide_pass(
 /// tickets open. Otherwise the batch is decided again under the lock.
 pub(crate) struct Predecided {
     seen: i64,
+    /// Set when it was scored against the decisions of the batch being
+    /// stored ([`MatchIndex::ahead`]): `seen` is then where that batch
+    /// ends, and the decision stands only if those decisions stood and
+    /// were taken in, and nothing else was.
+    ahead: Option<u64>,
     new: Vec<usize>,
     decided: Decided,
+}
+
+impl Predecided {
+    /// The fingerprints the batch commits if these decisions stand, by the
+    /// ticket each joins or opens, in arrival order.
+    fn prints(&self, pending: &[Pending<'_>]) -> Vec<(String, crate::dedup::Fingerprint)> {
+        self.new
+            .iter()
+            .filter_map(|&i| {
+                let m = pending[i].item.matching.as_ref()?;
+                let ticket = match self.decided.decisions.get(&i) {
+                    Some(Decision::Merge { ticket, .. }) => ticket.clone(),
+                    _ => self.decided.opened.get(&i)?.clone(),
+                };
+                Some((ticket, m.print.clone()))
+            })
+            .collect()
+    }
+}
+
+/// A batch's decisions scored ahead of its transaction (none when it has
+/// nothing to score, or the scoring could not read), and the token they
+/// were published under for the next batch to be scored against.
+pub(crate) struct Ahead {
+    pre: Option<Predecided>,
+    published: Option<u64>,
 }
 
 pub(crate) async fn predecide(
     pool: &sqlx::AnyPool,
     backend: Backend,
-    index: &tokio::sync::Mutex<MatchIndex>,
+    index: &matching::Shared,
     pending: &[Pending<'_>],
 ) -> Result<Option<Predecided>, StoreError> {
     let candidates: Vec<usize> = (0..pending.len())
@@ -550,9 +603,15 @@ pub(crate) async fn predecide(
     }
     let mut index = index.lock().await;
     index.sync(&mut tx).await?;
-    let decided = decide_records(&mut tx, backend, &index, pending, &new).await?;
+    let ahead = index.ahead();
+    let (seen, token) = match ahead {
+        Some(f) => (index.seen() + f.prints.len() as i64, Some(f.token())),
+        None => (index.seen(), None),
+    };
+    let prints = ahead.map_or(&[][..], |f| &f.prints[..]);
+    let decided = decide_records(&mut tx, backend, &index, prints, pending, &new).await?;
     tx.rollback().await?;
-    Ok(Some(Predecided { seen: index.seen(), new, decided }))
+    Ok(Some(Predecided { seen, ahead: token, new, decided }))
 }
 
 /// Decides about every record that would open a ticket and takes part in
@@ -561,7 +620,7 @@ pub(crate) async fn predecide(
 async fn find_duplicates(
     tx: &mut Transaction<'static, Any>,
     backend: Backend,
-    index: &tokio::sync::Mutex<MatchIndex>,
+    index: &matching::Shared,
     pending: &[Pending<'_>],
     live: &[usize],
     links: &HashMap<(String, String), (String, i64)>,
@@ -573,16 +632,25 @@ async fn find_duplicates(
         return Ok(out);
     }
     out.first_seq = Some(matching::take_clock(tx, new.len()).await?);
+    // Decisions taken in advance stand if nothing they read has changed.
+    // That is checked without the index's lock, which the scoring of the
+    // next batch may hold: under the decision lock nobody commits
+    // fingerprints, so none committed after the index's mark means the
+    // index is complete as it is.
+    if let Some(pre) = pre
+        && index.mark().holds(pre.seen, pre.ahead)
+        && pre.new == new
+        && !matching::committed_after(tx, pre.seen).await?
+        && still_so(tx, backend, &pre.decided.checked).await?
+    {
+        out.stood = true;
+        out.decisions = pre.decided.decisions;
+        out.opened = pre.decided.opened;
+        return Ok(out);
+    }
     let mut index = index.lock().await;
     index.sync(tx).await?;
-    let decided = match pre {
-        Some(pre)
-            if pre.seen == index.seen() && pre.new == new && still_so(tx, backend, &pre.decided.checked).await? =>
-        {
-            pre.decided
-        }
-        _ => decide_records(tx, backend, &index, pending, &new).await?,
-    };
+    let decided = decide_records(tx, backend, &index, &[], pending, &new).await?;
     out.decisions = decided.decisions;
     out.opened = decided.opened;
     Ok(out)
@@ -802,18 +870,61 @@ impl super::Store {
     /// say), each item is retried in a transaction of its own so that one
     /// record's trouble is only that record's.
     pub async fn store_batch(&self, items: &[IntakeItem]) -> Vec<Result<StoredOutcome, StoreError>> {
-        match self.try_store_batch(items).await {
+        self.store_scored(items, None).await
+    }
+
+    /// [`Store::store_batch`] for a batch scored with [`Store::score_ahead`].
+    pub(crate) async fn store_scored(
+        &self,
+        items: &[IntakeItem],
+        ahead: Option<Ahead>,
+    ) -> Vec<Result<StoredOutcome, StoreError>> {
+        match self.try_store_batch(items, ahead).await {
             Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
             Err(err) if items.len() == 1 => vec![Err(err)],
             Err(err) => {
                 tracing::debug!(error = %err, batch = items.len(), "batch commit failed, storing one by one");
                 let mut out = Vec::with_capacity(items.len());
                 for item in items {
-                    let one = self.try_store_batch(std::slice::from_ref(item)).await;
+                    let one = self.try_store_batch(std::slice::from_ref(item), None).await;
                     out.push(one.map(|mut v| v.remove(0)));
                 }
                 out
             }
+        }
+    }
+
+    /// Scores a batch's duplicate decisions before it is stored, against
+    /// what is committed and what the batch being stored is deciding (see
+    /// [`Store::publish_ahead`]): the scoring of one batch then overlaps
+    /// the writing of the one before.
+    pub(crate) async fn score_ahead(&self, items: &[IntakeItem]) -> Ahead {
+        let pending: Vec<Pending> = items.iter().map(|item| Pending { item, raw_id: None }).collect();
+        Ahead { pre: self.predecide(&pending).await, published: None }
+    }
+
+    /// Publishes the decisions scored for a batch about to be stored, so
+    /// that the next batch is scored against them while this one writes.
+    /// If they do not stand in its transaction, nothing scored against them
+    /// does either ([`MatchIndex::holds`]).
+    pub(crate) async fn publish_ahead(&self, items: &[IntakeItem], ahead: &mut Ahead) {
+        let Some(pre) = &ahead.pre else { return };
+        let pending: Vec<Pending> = items.iter().map(|item| Pending { item, raw_id: None }).collect();
+        let prints = pre.prints(&pending);
+        if prints.is_empty() {
+            return;
+        }
+        let token = matching::token();
+        self.matching.lock().await.publish(token, prints);
+        ahead.published = Some(token);
+    }
+
+    /// Takes back what [`Store::publish_ahead`] published, as a failed
+    /// transaction does.
+    #[cfg(test)]
+    pub(crate) async fn withdraw_ahead(&self, ahead: &Ahead) {
+        if let Some(token) = ahead.published {
+            self.matching.lock().await.withdraw(token);
         }
     }
 
@@ -826,14 +937,35 @@ impl super::Store {
         })
     }
 
-    async fn try_store_batch(&self, items: &[IntakeItem]) -> Result<Vec<StoredOutcome>, StoreError> {
+    pub(super) async fn try_store_batch(
+        &self,
+        items: &[IntakeItem],
+        ahead: Option<Ahead>,
+    ) -> Result<Vec<StoredOutcome>, StoreError> {
         let pending: Vec<Pending> = items.iter().map(|item| Pending { item, raw_id: None }).collect();
-        let pre = self.predecide(&pending).await;
-        let mut w = self.begin_write().await?;
-        let (outcomes, prints) = store_pending(&mut w.tx, self.backend, &self.matching, &pending, pre).await?;
-        w.commit().await?;
-        prints.committed(&self.matching).await;
-        Ok(outcomes)
+        let (pre, published) = match ahead {
+            Some(Ahead { pre, published }) => (pre, published),
+            None => (self.predecide(&pending).await, None),
+        };
+        let stored = async {
+            let mut w = self.begin_write().await?;
+            let (outcomes, prints) =
+                store_pending(&mut w.tx, self.backend, &self.matching, &pending, pre, published).await?;
+            w.commit().await?;
+            Ok::<_, StoreError>((outcomes, prints))
+        };
+        match stored.await {
+            Ok((outcomes, prints)) => {
+                prints.committed(&self.matching).await;
+                Ok(outcomes)
+            }
+            Err(err) => {
+                if let Some(token) = published {
+                    self.matching.lock().await.withdraw(token);
+                }
+                Err(err)
+            }
+        }
     }
 
     /// Stores a page of records and the cursor after it in one transaction:
@@ -846,7 +978,7 @@ impl super::Store {
         let pending: Vec<Pending> = items.iter().map(|item| Pending { item, raw_id: None }).collect();
         let pre = self.predecide(&pending).await;
         let mut w = self.begin_write().await?;
-        let (outcomes, prints) = store_pending(&mut w.tx, self.backend, &self.matching, &pending, pre).await?;
+        let (outcomes, prints) = store_pending(&mut w.tx, self.backend, &self.matching, &pending, pre, None).await?;
         if let Some((name, value, etag)) = cursor {
             sqlx::query(
                 "INSERT INTO cursors (name, value, etag, updated_at) VALUES ($1, $2, $3, $4)

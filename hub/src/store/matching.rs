@@ -80,6 +80,14 @@ const MAX_SCORED: usize = 64;
 #[derive(Debug, Default)]
 pub struct MatchIndex {
     seen: i64,
+    /// What the batch being stored is expected to commit, published when
+    /// it was scored: the next batch is scored against it while that
+    /// batch's transaction writes ([`MatchIndex::ahead`]).
+    in_flight: Option<InFlight>,
+    /// The published batch last taken in by [`MatchIndex::absorb`] as it
+    /// was published, while nothing else has been read since: a decision
+    /// scored against it stands only then.
+    absorbed: Option<u64>,
     entries: Vec<Entry>,
     /// `entries[i]`'s header at `headers[i]`.
     headers: Vec<Header>,
@@ -96,6 +104,60 @@ pub struct MatchIndex {
     /// among them): what a record coded only to its county looks through.
     areas: HashMap<u64, Vec<u64>>,
     pub rules: CandidateRules,
+    /// `seen` and `absorbed`, for reading without the index's lock.
+    mark: Arc<Mark>,
+}
+
+/// How far the index has read, readable without its lock: a transaction
+/// whose decisions were scored in advance checks here that they still
+/// hold, and so does not wait for the scoring of the next batch.
+#[derive(Debug, Default)]
+pub(crate) struct Mark {
+    seen: std::sync::atomic::AtomicI64,
+    /// 0: none.
+    absorbed: std::sync::atomic::AtomicU64,
+}
+
+impl Mark {
+    fn set(&self, seen: i64, absorbed: Option<u64>) {
+        use std::sync::atomic::Ordering::SeqCst;
+        // Absorbed first: a reader that sees the new `seen` never pairs it
+        // with an older batch's token.
+        self.absorbed.store(absorbed.unwrap_or(0), SeqCst);
+        self.seen.store(seen, SeqCst);
+    }
+
+    /// Whether the index holds exactly what a decision read: everything up
+    /// to `seen` and, if `token` is set, the batch published under it
+    /// (committed as published) as the last thing taken in.
+    pub(crate) fn holds(&self, seen: i64, token: Option<u64>) -> bool {
+        use std::sync::atomic::Ordering::SeqCst;
+        let absorbed = self.absorbed.load(SeqCst);
+        self.seen.load(SeqCst) == seen && token.is_none_or(|t| absorbed == t)
+    }
+}
+
+/// The index and its mark, as a store shares them between its clones.
+#[derive(Debug, Default)]
+pub(crate) struct Shared {
+    index: tokio::sync::Mutex<MatchIndex>,
+    mark: Arc<Mark>,
+}
+
+impl Shared {
+    pub(crate) fn new() -> Shared {
+        let index = MatchIndex::default();
+        let mark = index.mark.clone();
+        Shared { index: tokio::sync::Mutex::new(index), mark }
+    }
+
+    pub(crate) async fn lock(&self) -> tokio::sync::MutexGuard<'_, MatchIndex> {
+        self.index.lock().await
+    }
+
+    pub(crate) fn mark(&self) -> &Mark {
+        &self.mark
+    }
 }
 
 /// Hashes entry numbers for the per-record counting in [`MatchIndex::select`]:
@@ -263,12 +325,13 @@ impl MatchIndex {
         out
     }
 
-    /// Decides about `incoming` against the index and the tickets opened
-    /// earlier in the same batch (`pending`, not committed yet).
+    /// Decides about `incoming` against the index and the fingerprints of
+    /// records decided earlier in the same batch (`pending`, not committed
+    /// yet).
     pub fn decide(
         &self,
         incoming: &Fingerprint,
-        pending: &[(String, Fingerprint)],
+        pending: &BatchPrints,
         thresholds: &Thresholds,
         finished: &HashSet<String>,
     ) -> Decision<String> {
@@ -280,7 +343,7 @@ impl MatchIndex {
             let e = &self.entries[i as usize];
             (&*e.ticket_id, &e.print)
         });
-        let batch = pending.iter().filter(|(_, p)| q.selects(p)).map(|(t, p)| (t.as_str(), p));
+        let batch = pending.select(&q);
         for (t, p) in stored.chain(batch) {
             if !tickets.contains(&t) && !finished.contains(t) && rules.admits(incoming, p).is_some() {
                 tickets.push(t);
@@ -294,7 +357,7 @@ impl MatchIndex {
                     all.push((t, &self.entries[i as usize].print));
                 }
             }
-            all.extend(pending.iter().filter(|(pt, _)| pt == t).map(|(_, p)| (t, p)));
+            all.extend(pending.of_ticket(t).map(|p| (t, p)));
         }
         match decide(incoming, all, thresholds) {
             Decision::Merge { ticket, score } => Decision::Merge { ticket: ticket.to_string(), score },
@@ -307,14 +370,38 @@ impl MatchIndex {
     /// `first_seq` on, after it committed. Only when they follow on from
     /// what the index holds: otherwise others committed in between and
     /// [`MatchIndex::sync`] reads everything in order.
-    pub(crate) fn absorb(&mut self, first_seq: i64, prints: Vec<PrintRow>) {
+    ///
+    /// `published` is the token the batch was published under, when what
+    /// it committed is what was published.
+    pub(crate) fn absorb(&mut self, first_seq: i64, prints: Vec<PrintRow>, published: Option<u64>) {
         if prints.is_empty() || first_seq != self.seen + 1 {
             return;
         }
         self.seen = first_seq + prints.len() as i64 - 1;
+        self.absorbed = published;
+        self.mark.set(self.seen, self.absorbed);
         for p in prints {
             self.add(&p.ticket_id, &p.system, &p.record_id, p.print);
         }
+    }
+
+    /// Publishes, under `token`, the fingerprints a batch about to be
+    /// stored commits if the decisions taken for it in advance stand.
+    pub(crate) fn publish(&mut self, token: u64, prints: Vec<(String, Fingerprint)>) {
+        self.in_flight = Some(InFlight { token, prints });
+    }
+
+    /// Takes back what `token` published (its transaction ended).
+    pub(crate) fn withdraw(&mut self, token: u64) {
+        if self.in_flight.as_ref().is_some_and(|f| f.token == token) {
+            self.in_flight = None;
+        }
+    }
+
+    /// What the batch being stored is expected to commit, if anything:
+    /// scored against like records earlier in the batch.
+    pub(crate) fn ahead(&self) -> Option<&InFlight> {
+        self.in_flight.as_ref()
     }
 
     /// The sequence number of the newest fingerprint read.
@@ -335,8 +422,12 @@ impl MatchIndex {
         .fetch_all(&mut **tx)
         .await?;
         let n = rows.len();
+        if n > 0 {
+            self.absorbed = None;
+        }
         for r in rows {
             let seq: i64 = r.get(0);
+            self.mark.set(seq, None);
             let hex: String = r.get(4);
             match Fingerprint::from_hex(&hex) {
                 Some(print) => {
@@ -349,6 +440,90 @@ impl MatchIndex {
         }
         Ok(n)
     }
+}
+
+/// Fingerprints not in the index yet that a decision must see: those of
+/// the records decided earlier in the batch, and those the batch being
+/// stored is expected to commit. Indexed like the index (by area, by
+/// identifier, by ticket), since a batch holds hundreds.
+#[derive(Clone, Debug, Default)]
+pub struct BatchPrints {
+    entries: Vec<(String, Fingerprint)>,
+    by_area: HashMap<u64, Vec<u32>>,
+    by_key: HashMap<u64, Vec<u32>>,
+    by_ticket: HashMap<String, Vec<u32>>,
+}
+
+impl BatchPrints {
+    pub fn push(&mut self, ticket: String, print: Fingerprint) {
+        let i = self.entries.len() as u32;
+        self.by_area.entry(print.area()).or_default().push(i);
+        for k in print.key_hashes() {
+            self.by_key.entry(k).or_default().push(i);
+        }
+        self.by_ticket.entry(ticket.clone()).or_default().push(i);
+        self.entries.push((ticket, print));
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Whether an entry from `from` on belongs to `ticket`.
+    pub(crate) fn has_ticket_from(&self, ticket: &str, from: usize) -> bool {
+        self.by_ticket.get(ticket).is_some_and(|l| l.iter().any(|&i| i as usize >= from))
+    }
+
+    fn of_ticket<'a>(&'a self, ticket: &str) -> impl Iterator<Item = &'a Fingerprint> + 'a {
+        self.by_ticket.get(ticket).into_iter().flatten().map(|&i| &self.entries[i as usize].1)
+    }
+
+    /// The entries the query selects, each once, in the order pushed.
+    fn select<'a>(&'a self, q: &CandidateQuery) -> impl Iterator<Item = (&'a str, &'a Fingerprint)> + 'a {
+        let mut found: Vec<u32> = if q.area_range.is_some() {
+            (0..self.entries.len() as u32).collect()
+        } else {
+            q.areas.iter().filter_map(|a| self.by_area.get(a)).flatten().copied().collect()
+        };
+        found.extend(q.keys.iter().filter_map(|k| self.by_key.get(k)).flatten().copied());
+        found.sort_unstable();
+        found.dedup();
+        found.retain(|&i| q.selects(&self.entries[i as usize].1));
+        found.into_iter().map(|i| {
+            let (t, p) = &self.entries[i as usize];
+            (t.as_str(), p)
+        })
+    }
+}
+
+/// Fingerprints a batch being stored is expected to commit, by ticket.
+#[derive(Debug)]
+pub(crate) struct InFlight {
+    token: u64,
+    pub prints: Vec<(String, Fingerprint)>,
+}
+
+impl InFlight {
+    pub(crate) fn token(&self) -> u64 {
+        self.token
+    }
+}
+
+/// A fresh token for [`MatchIndex::publish`].
+pub(crate) fn token() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Whether fingerprints were committed after `seq`.
+pub(crate) async fn committed_after(tx: &mut Transaction<'static, Any>, seq: i64) -> Result<bool, StoreError> {
+    let row =
+        sqlx::query("SELECT seq FROM match_prints WHERE seq > $1 LIMIT 1").bind(seq).fetch_optional(&mut **tx).await?;
+    Ok(row.is_some())
 }
 
 /// Takes the decision lock (the row of `match_clock`) and reserves `n`

@@ -29,7 +29,7 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 pub use deadletters::DeadLetter;
 pub use duplicates::{DuplicateLink, Unmerged};
 pub use intake::{Applied, IntakeItem, StoredOutcome};
-pub use matching::{MatchIndex, Matching};
+pub use matching::{BatchPrints, MatchIndex, Matching};
 pub use outbox::{DeliveryResult, LeaseRequest, LeasedChange};
 pub use quarantine::QuarantinedRecord;
 pub use tickets::{SourceCounts, StoredTicket, TicketSummary};
@@ -67,7 +67,7 @@ pub struct Store {
     write_lock: Option<Arc<Mutex<()>>>,
     /// The open tickets' fingerprints for duplicate detection, shared by
     /// every clone of this store, synced inside the deciding transaction.
-    matching: Arc<Mutex<MatchIndex>>,
+    matching: Arc<matching::Shared>,
 }
 
 /// A write transaction; on SQLite it holds the in-process write lock and
@@ -126,7 +126,7 @@ impl Store {
             pool,
             backend,
             write_lock: (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(()))),
-            matching: Arc::new(Mutex::new(MatchIndex::default())),
+            matching: Arc::new(matching::Shared::new()),
         };
         store.migrate().await?;
         Ok(store)

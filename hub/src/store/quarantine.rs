@@ -78,7 +78,8 @@ impl Store {
             }
             Ok(_) => {
                 let pending = [Pending { item, raw_id: Some(q.raw_record_id) }];
-                let (mut outcomes, _) = store_pending(&mut w.tx, self.backend, &self.matching, &pending, None).await?;
+                let (mut outcomes, _) =
+                    store_pending(&mut w.tx, self.backend, &self.matching, &pending, None, None).await?;
                 let outcome = outcomes.remove(0);
                 sqlx::query("UPDATE quarantine SET state = 'replayed', resolved_at = $2 WHERE id = $1")
                     .bind(id)

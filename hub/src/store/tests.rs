@@ -260,10 +260,57 @@ on_both!(a_decision_taken_before_another_hub_committed_is_taken_again, |store, u
     assert!(pre.is_some(), "the report was scored in advance");
     let StoredOutcome::Created { ticket_id, .. } = one(&other, h).await else { panic!("the call opens the ticket") };
     let mut w = store.begin_write().await.unwrap();
-    let (outcomes, _) = intake::store_pending(&mut w.tx, store.backend, &store.matching, &pending, pre).await.unwrap();
+    let (outcomes, _) =
+        intake::store_pending(&mut w.tx, store.backend, &store.matching, &pending, pre, None).await.unwrap();
     w.commit().await.unwrap();
     assert_eq!(outcomes, vec![StoredOutcome::Updated { ticket_id, revision: 2 }], "joined, not a second ticket");
     other.close().await;
+});
+
+on_both!(a_batch_scored_while_the_one_before_is_stored_joins_the_ticket_it_opens, |store, _url| {
+    // Intake scores a batch while the batch before it is being written: the
+    // grid worker's report is scored against the call's ticket before that
+    // ticket is committed, and joins it.
+    let (h, t) = manhole(0, 1);
+    let mut first = store.score_ahead(std::slice::from_ref(&h)).await;
+    store.publish_ahead(std::slice::from_ref(&h), &mut first).await;
+    let second = store.score_ahead(std::slice::from_ref(&t)).await;
+    let out = store.try_store_batch(std::slice::from_ref(&h), Some(first)).await.unwrap();
+    let [StoredOutcome::Created { ticket_id, .. }] = &out[..] else { panic!("the call opens the ticket: {out:?}") };
+    let out = store.try_store_batch(std::slice::from_ref(&t), Some(second)).await.unwrap();
+    assert_eq!(out, vec![StoredOutcome::Updated { ticket_id: ticket_id.clone(), revision: 2 }]);
+});
+
+on_both!(a_batch_scored_against_decisions_that_did_not_stand_is_decided_again, |store, url| {
+    // The report is scored to open a ticket; the call, scored against that,
+    // to join it. Another hub then opens the manhole's ticket for a second
+    // call, so the report joins that one instead, and the ticket the first
+    // call was scored to join never exists: it must be decided again (a
+    // merge into a missing ticket would fail the batch).
+    let other = Store::open(&url).await.unwrap();
+    let (h, t) = manhole(0, 1);
+    let (h2, _) = manhole(0, 2);
+    let mut first = store.score_ahead(std::slice::from_ref(&t)).await;
+    store.publish_ahead(std::slice::from_ref(&t), &mut first).await;
+    let second = store.score_ahead(std::slice::from_ref(&h)).await;
+    let StoredOutcome::Created { ticket_id, .. } = one(&other, h2).await else { panic!("the second call opens it") };
+    let out = store.try_store_batch(std::slice::from_ref(&t), Some(first)).await.unwrap();
+    assert_eq!(out, vec![StoredOutcome::Updated { ticket_id: ticket_id.clone(), revision: 2 }]);
+    let out = store.try_store_batch(std::slice::from_ref(&h), Some(second)).await.unwrap();
+    assert_eq!(out, vec![StoredOutcome::Updated { ticket_id, revision: 3 }], "decided again, not failed");
+    other.close().await;
+});
+
+on_both!(a_batch_scored_against_a_batch_that_failed_is_decided_again, |store, _url| {
+    // The call is scored to join the ticket the report was scored to open;
+    // the report's transaction then fails. The call opens its own ticket.
+    let (h, t) = manhole(0, 1);
+    let mut first = store.score_ahead(std::slice::from_ref(&t)).await;
+    store.publish_ahead(std::slice::from_ref(&t), &mut first).await;
+    let second = store.score_ahead(std::slice::from_ref(&h)).await;
+    store.withdraw_ahead(&first).await;
+    let out = store.try_store_batch(std::slice::from_ref(&h), Some(second)).await.unwrap();
+    assert!(matches!(out[..], [StoredOutcome::Created { .. }]), "decided again, not failed: {out:?}");
 });
 
 on_both!(one_matter_through_two_channels_is_one_ticket_and_can_be_unmerged, |store, _url| {
