@@ -77,21 +77,27 @@ pub fn decide<'a, T: PartialEq>(
     let mut tickets: Vec<(T, Score, Vec<Reason>)> = Vec::new();
     for (ticket, existing) in candidates {
         let s = score(incoming, existing);
-        let at = match tickets.iter().position(|(t, _, _)| *t == ticket) {
-            Some(at) => at,
-            None => {
-                tickets.push((ticket, s.clone(), Vec::new()));
-                tickets.len() - 1
-            }
+        // A ticket's sources come one after the other: look at the last
+        // ticket first.
+        let at = tickets.iter().rposition(|(t, _, _)| *t == ticket);
+        let mut conflicts = match at {
+            Some(at) => std::mem::take(&mut tickets[at].2),
+            None => Vec::new(),
         };
-        let (_, best, conflicts) = &mut tickets[at];
         for r in s.reasons.iter().filter(|r| r.evidence.is_conflict()) {
             if !conflicts.iter().any(|c| same_kind(&c.evidence, &r.evidence)) {
                 conflicts.push(r.clone());
             }
         }
-        if s.value > best.value {
-            *best = s;
+        match at {
+            Some(at) => {
+                let (_, best, kept) = &mut tickets[at];
+                *kept = conflicts;
+                if s.value > best.value {
+                    *best = s;
+                }
+            }
+            None => tickets.push((ticket, s, conflicts)),
         }
     }
     let mut best: Option<(T, Score)> = None;

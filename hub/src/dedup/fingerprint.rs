@@ -465,7 +465,16 @@ impl Fingerprint {
 
     /// Lower-case hex of [`Fingerprint::to_bytes`], for a text column.
     pub fn to_hex(&self) -> String {
-        self.to_bytes().iter().map(|b| format!("{b:02x}")).collect()
+        // Written inside the transaction that stores the record: no
+        // formatting machinery, no allocation per byte.
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let bytes = self.to_bytes();
+        let mut hex = String::with_capacity(2 * bytes.len());
+        for b in bytes {
+            hex.push(char::from(DIGITS[usize::from(b >> 4)]));
+            hex.push(char::from(DIGITS[usize::from(b & 0xf)]));
+        }
+        hex
     }
 
     pub fn from_hex(hex: &str) -> Option<Fingerprint> {

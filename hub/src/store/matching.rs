@@ -62,6 +62,11 @@ const ANCHORS: usize = 8;
 /// too common to say anything (`街道`, a main road): it is not followed.
 const MAX_POSTINGS: usize = 2048;
 
+/// A posting list on more than 1/COMMON_SHARE of its area's entries is not
+/// followed either ([`MatchIndex::common_in`]), unless it is this short.
+const COMMON_SHARE: usize = 4;
+const COMMON_FLOOR: usize = 2 * MAX_SCORED;
+
 /// Tickets found through anchors and places that are scored, those sharing
 /// the most first: what bounds the work per record however many tickets
 /// are open. Tickets sharing an identifier are always scored.
@@ -94,7 +99,7 @@ pub struct MatchIndex {
     by_record: HashMap<(String, String), u32>,
     /// A ticket's entries: every source of a candidate ticket is scored, so
     /// that what one source contradicts counts against the whole ticket.
-    by_ticket: HashMap<Arc<str>, Vec<u32>>,
+    by_ticket: HashMap<Arc<str>, Vec<u32>, IdHasher>,
     by_key: HashMap<u64, Vec<u32>>,
     /// (area, bigram hash) → entries whose text has it among its anchors.
     by_anchor: HashMap<(u64, u32), Vec<u32>>,
@@ -103,6 +108,8 @@ pub struct MatchIndex {
     /// County → the areas in it that have entries (the county's own code
     /// among them): what a record coded only to its county looks through.
     areas: HashMap<u64, Vec<u64>>,
+    /// Area → entries ever added in it: how common a posting is there.
+    in_area: HashMap<u64, u32>,
     pub rules: CandidateRules,
     /// `seen` and `absorbed`, for reading without the index's lock.
     mark: Arc<Mark>,
@@ -191,6 +198,92 @@ impl std::hash::Hasher for EntryHash {
     }
 }
 
+thread_local! {
+    /// Per-thread counters for [`MatchIndex::select`], kept between calls:
+    /// counting in an array indexed by entry beats a hash map by far, and
+    /// clearing it costs nothing (see [`Counts`]).
+    static SCRATCH: std::cell::RefCell<Counts> = std::cell::RefCell::default();
+}
+
+/// How many postings each entry is on, for one query at a time. An entry's
+/// slot counts only if it was stamped by the current query: a new query
+/// bumps the stamp instead of clearing the array. An entry the filter
+/// refused is stamped with a count of 0, so it is looked at once however
+/// many lists it is on.
+#[derive(Default)]
+struct Counts {
+    stamp: u32,
+    /// Per entry: (stamp of the query that last saw it, count).
+    slots: Vec<(u32, u16)>,
+    touched: Vec<u32>,
+}
+
+impl Counts {
+    fn count(
+        &mut self,
+        entries: usize,
+        postings: impl Iterator<Item = u32>,
+        selected: impl Fn(u32) -> bool,
+    ) -> Vec<(u32, u16)> {
+        if self.slots.len() < entries {
+            self.slots.resize(entries, (0, 0));
+        }
+        self.stamp = self.stamp.wrapping_add(1);
+        if self.stamp == 0 {
+            // Wrapped: old stamps could be taken for this query's.
+            self.slots.iter_mut().for_each(|s| *s = (0, 0));
+            self.stamp = 1;
+        }
+        let stamp = self.stamp;
+        self.touched.clear();
+        for i in postings {
+            let slot = &mut self.slots[i as usize];
+            if slot.0 == stamp {
+                if slot.1 > 0 {
+                    slot.1 = slot.1.saturating_add(1);
+                }
+            } else if selected(i) {
+                *slot = (stamp, 1);
+                self.touched.push(i);
+            } else {
+                *slot = (stamp, 0);
+            }
+        }
+        self.touched.iter().map(|&i| (i, self.slots[i as usize].1)).collect()
+    }
+}
+
+/// Hashes ticket ids (ours, uuids) eight bytes at a time: SipHash's
+/// resistance to chosen keys buys nothing for ids the hub made.
+#[derive(Clone, Copy, Default)]
+struct IdHasher;
+
+impl std::hash::BuildHasher for IdHasher {
+    type Hasher = IdHash;
+    fn build_hasher(&self) -> IdHash {
+        IdHash(0)
+    }
+}
+
+#[derive(Default)]
+struct IdHash(u64);
+
+impl std::hash::Hasher for IdHash {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let w = u64::from_le_bytes(c.try_into().expect("8 bytes"));
+            self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+        for &b in chunks.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+}
+
 fn county_of(area: u64) -> u64 {
     area / 1000
 }
@@ -230,6 +323,7 @@ impl MatchIndex {
             self.headers[old as usize].live = false;
         }
         let area = print.area();
+        *self.in_area.entry(area).or_default() += 1;
         let in_county = self.areas.entry(county_of(area)).or_default();
         if !in_county.contains(&area) {
             in_county.push(area);
@@ -255,6 +349,15 @@ impl MatchIndex {
         self.entries.push(Entry { ticket_id: ticket, print });
     }
 
+    /// The longest posting list of `area` worth following: one on more
+    /// than a quarter of the area's entries is a shingle or street most of
+    /// its matters share (a stock phrase, the main road), and counting it
+    /// only adds the same to most candidates.
+    fn common_in(&self, area: u64) -> usize {
+        let n = self.in_area.get(&area).copied().unwrap_or(0) as usize;
+        (n / COMMON_SHARE).clamp(COMMON_FLOOR, MAX_POSTINGS)
+    }
+
     /// Where a record's candidates can be: a township and its county's own
     /// code (a record coded no finer); for a record coded only to a county
     /// (or to the city), every area of it that has entries.
@@ -272,13 +375,13 @@ impl MatchIndex {
         let areas = self.lookup_areas(incoming.area());
         let places = place_keys(incoming);
         let anchors = incoming.sketch.iter().take(ANCHORS).map(|&g| u32::from(g));
-        let lists = areas
-            .iter()
-            .flat_map(|&a| {
-                let anchored = anchors.clone().filter_map(move |g| self.by_anchor.get(&(a, g)));
-                anchored.chain(places.iter().filter_map(move |&p| self.by_place.get(&(a, p))))
-            })
-            .filter(|list| list.len() <= MAX_POSTINGS);
+        let lists = areas.iter().flat_map(|&a| {
+            let common = self.common_in(a);
+            let anchored = anchors.clone().filter_map(move |g| self.by_anchor.get(&(a, g)));
+            anchored
+                .chain(places.iter().filter_map(move |&p| self.by_place.get(&(a, p))))
+                .filter(move |l| l.len() <= common)
+        });
         // Only entries the rules admit as neighbours (area, category
         // family, the pair's window) are counted, from their headers:
         // entries sharing an identifier are found through the identifiers
@@ -290,17 +393,9 @@ impl MatchIndex {
                 && q.selects_region(h.area, h.occurred, h.families)
                 && incoming.occurred.abs_diff(h.occurred) <= own.max(u64::from(h.window))
         };
-        let mut shared: HashMap<u32, u16, EntryHasher> = HashMap::with_capacity_and_hasher(256, EntryHasher);
-        for list in lists {
-            for &i in list {
-                if let Some(n) = shared.get_mut(&i) {
-                    *n += 1;
-                } else if selected(i) {
-                    shared.insert(i, 1);
-                }
-            }
-        }
-        let mut ranked: Vec<(u32, u16)> = shared.into_iter().collect();
+        let mut ranked: Vec<(u32, u16)> = SCRATCH.with_borrow_mut(|counts| {
+            counts.count(self.entries.len(), lists.flat_map(|list| list.iter().copied()), selected)
+        });
         // Most shared first (a total order: ties by entry, newest first);
         // only the first MAX_SCORED are needed.
         let order = |a: &(u32, u16), b: &(u32, u16)| b.1.cmp(&a.1).then(b.0.cmp(&a.0));
@@ -339,13 +434,15 @@ impl MatchIndex {
         let rules = &self.rules;
         // The tickets with at least one admitted source…
         let mut tickets: Vec<&str> = Vec::new();
+        let mut taken: HashSet<&str, IdHasher> = HashSet::default();
         let stored = self.select(incoming, &q).into_iter().map(|i| {
             let e = &self.entries[i as usize];
             (&*e.ticket_id, &e.print)
         });
         let batch = pending.select(&q);
         for (t, p) in stored.chain(batch) {
-            if !tickets.contains(&t) && !finished.contains(t) && rules.admits(incoming, p).is_some() {
+            if !taken.contains(t) && !finished.contains(t) && rules.admits(incoming, p).is_some() {
+                taken.insert(t);
                 tickets.push(t);
             }
         }
@@ -622,4 +719,38 @@ pub(crate) async fn finished_states(
         out.insert(r.get(0), matches!(status.as_str(), "closed" | "withdrawn"));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Counts;
+
+    #[test]
+    fn counts_each_entry_per_list_and_asks_the_filter_once() {
+        let mut counts = Counts::default();
+        let asked = std::cell::RefCell::new(Vec::new());
+        let lists = [vec![1u32, 2, 3], vec![2, 3, 4], vec![3, 4]];
+        let mut got = counts.count(5, lists.iter().flatten().copied(), |i| {
+            asked.borrow_mut().push(i);
+            i != 4
+        });
+        got.sort_unstable();
+        assert_eq!(got, vec![(1, 1), (2, 2), (3, 3)]);
+        assert_eq!(*asked.borrow(), vec![1, 2, 3, 4], "4 was refused once, not once per list");
+        // The next query starts from nothing, without clearing the array.
+        let got = counts.count(5, [4u32, 4].into_iter(), |_| true);
+        assert_eq!(got, vec![(4, 2)]);
+    }
+
+    #[test]
+    fn a_wrapped_stamp_does_not_revive_old_counts() {
+        let mut counts = Counts::default();
+        counts.count(3, [0u32, 1].into_iter(), |_| true);
+        // The first query stamped 0 and 1 with 1, the stamp the query
+        // after the wrap gets again.
+        counts.stamp = u32::MAX;
+        let mut got = counts.count(3, [0u32, 2].into_iter(), |_| true);
+        got.sort_unstable();
+        assert_eq!(got, vec![(0, 1), (2, 1)]);
+    }
 }
