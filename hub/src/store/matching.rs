@@ -99,7 +99,7 @@ pub struct MatchIndex {
     by_record: HashMap<(String, String), u32>,
     /// A ticket's entries: every source of a candidate ticket is scored, so
     /// that what one source contradicts counts against the whole ticket.
-    by_ticket: HashMap<Arc<str>, Vec<u32>, IdHasher>,
+    by_ticket: HashMap<Arc<str>, Vec<u32>, OwnKeys>,
     by_key: HashMap<u64, Vec<u32>>,
     /// (area, bigram hash) → entries whose text has it among its anchors.
     by_anchor: HashMap<(u64, u32), Vec<u32>>,
@@ -167,37 +167,6 @@ impl Shared {
     }
 }
 
-/// Hashes entry numbers for the per-record counting in [`MatchIndex::select`]:
-/// thousands of small integers a record, where SipHash's resistance to
-/// chosen keys buys nothing (the keys are our own indexes) and costs most
-/// of the time. Fibonacci hashing spreads consecutive numbers.
-#[derive(Clone, Copy, Default)]
-struct EntryHasher;
-
-impl std::hash::BuildHasher for EntryHasher {
-    type Hasher = EntryHash;
-    fn build_hasher(&self) -> EntryHash {
-        EntryHash(0)
-    }
-}
-
-#[derive(Default)]
-struct EntryHash(u64);
-
-impl std::hash::Hasher for EntryHash {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        }
-    }
-    fn write_u32(&mut self, n: u32) {
-        self.0 = (self.0 ^ u64::from(n)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-}
-
 thread_local! {
     /// Per-thread counters for [`MatchIndex::select`], kept between calls:
     /// counting in an array indexed by entry beats a hash map by far, and
@@ -253,34 +222,44 @@ impl Counts {
     }
 }
 
-/// Hashes ticket ids (ours, uuids) eight bytes at a time: SipHash's
-/// resistance to chosen keys buys nothing for ids the hub made.
+/// Hashes keys the hub made itself (entry numbers, ticket ids), where
+/// SipHash's resistance to chosen keys buys nothing and costs most of the
+/// time of a lookup: Fibonacci hashing, eight bytes at a time, spreads
+/// consecutive numbers and uuids alike.
 #[derive(Clone, Copy, Default)]
-struct IdHasher;
+struct OwnKeys;
 
-impl std::hash::BuildHasher for IdHasher {
-    type Hasher = IdHash;
-    fn build_hasher(&self) -> IdHash {
-        IdHash(0)
+impl std::hash::BuildHasher for OwnKeys {
+    type Hasher = OwnKeyHash;
+    fn build_hasher(&self) -> OwnKeyHash {
+        OwnKeyHash(0)
     }
 }
 
 #[derive(Default)]
-struct IdHash(u64);
+struct OwnKeyHash(u64);
 
-impl std::hash::Hasher for IdHash {
+impl OwnKeyHash {
+    fn mix(&mut self, w: u64) {
+        self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+impl std::hash::Hasher for OwnKeyHash {
     fn finish(&self) -> u64 {
         self.0
     }
     fn write(&mut self, bytes: &[u8]) {
         let mut chunks = bytes.chunks_exact(8);
         for c in &mut chunks {
-            let w = u64::from_le_bytes(c.try_into().expect("8 bytes"));
-            self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            self.mix(u64::from_le_bytes(c.try_into().expect("8 bytes")));
         }
         for &b in chunks.remainder() {
-            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            self.mix(u64::from(b));
         }
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.mix(u64::from(n));
     }
 }
 
@@ -405,7 +384,7 @@ impl MatchIndex {
         }
         ranked.sort_unstable_by(order);
         let mut out: Vec<u32> = ranked.into_iter().map(|(i, _)| i).collect();
-        let mut seen: HashSet<u32, EntryHasher> = out.iter().copied().collect();
+        let mut seen: HashSet<u32, OwnKeys> = out.iter().copied().collect();
         // An identifier on more open tickets than this is a switchboard
         // number or a common name, not an identity.
         let identities = q.keys.iter().filter_map(|k| self.by_key.get(k)).filter(|l| l.len() <= MAX_SCORED * 4);
@@ -434,7 +413,7 @@ impl MatchIndex {
         let rules = &self.rules;
         // The tickets with at least one admitted source…
         let mut tickets: Vec<&str> = Vec::new();
-        let mut taken: HashSet<&str, IdHasher> = HashSet::default();
+        let mut taken: HashSet<&str, OwnKeys> = HashSet::default();
         let stored = self.select(incoming, &q).into_iter().map(|i| {
             let e = &self.entries[i as usize];
             (&*e.ticket_id, &e.print)
