@@ -267,14 +267,22 @@ on_both!(a_decision_taken_before_another_hub_committed_is_taken_again, |store, u
     other.close().await;
 });
 
+/// Scores `first` and publishes its decisions, as intake does before
+/// storing it, then scores `second` against them: the two batches' state
+/// while the first is being written.
+async fn score_in_turn(store: &Store, first: &IntakeItem, second: &IntakeItem) -> (intake::Ahead, intake::Ahead) {
+    let mut ahead = store.score_ahead(std::slice::from_ref(first)).await;
+    store.publish_ahead(std::slice::from_ref(first), &mut ahead).await;
+    let next = store.score_ahead(std::slice::from_ref(second)).await;
+    (ahead, next)
+}
+
 on_both!(a_batch_scored_while_the_one_before_is_stored_joins_the_ticket_it_opens, |store, _url| {
     // Intake scores a batch while the batch before it is being written: the
     // grid worker's report is scored against the call's ticket before that
     // ticket is committed, and joins it.
     let (h, t) = manhole(0, 1);
-    let mut first = store.score_ahead(std::slice::from_ref(&h)).await;
-    store.publish_ahead(std::slice::from_ref(&h), &mut first).await;
-    let second = store.score_ahead(std::slice::from_ref(&t)).await;
+    let (first, second) = score_in_turn(&store, &h, &t).await;
     let out = store.try_store_batch(std::slice::from_ref(&h), Some(first)).await.unwrap();
     let [StoredOutcome::Created { ticket_id, .. }] = &out[..] else { panic!("the call opens the ticket: {out:?}") };
     let out = store.try_store_batch(std::slice::from_ref(&t), Some(second)).await.unwrap();
@@ -290,9 +298,7 @@ on_both!(a_batch_scored_against_decisions_that_did_not_stand_is_decided_again, |
     let other = Store::open(&url).await.unwrap();
     let (h, t) = manhole(0, 1);
     let (h2, _) = manhole(0, 2);
-    let mut first = store.score_ahead(std::slice::from_ref(&t)).await;
-    store.publish_ahead(std::slice::from_ref(&t), &mut first).await;
-    let second = store.score_ahead(std::slice::from_ref(&h)).await;
+    let (first, second) = score_in_turn(&store, &t, &h).await;
     let StoredOutcome::Created { ticket_id, .. } = one(&other, h2).await else { panic!("the second call opens it") };
     let out = store.try_store_batch(std::slice::from_ref(&t), Some(first)).await.unwrap();
     assert_eq!(out, vec![StoredOutcome::Updated { ticket_id: ticket_id.clone(), revision: 2 }]);
@@ -305,9 +311,7 @@ on_both!(a_batch_scored_against_a_batch_that_failed_is_decided_again, |store, _u
     // The call is scored to join the ticket the report was scored to open;
     // the report's transaction then fails. The call opens its own ticket.
     let (h, t) = manhole(0, 1);
-    let mut first = store.score_ahead(std::slice::from_ref(&t)).await;
-    store.publish_ahead(std::slice::from_ref(&t), &mut first).await;
-    let second = store.score_ahead(std::slice::from_ref(&h)).await;
+    let (first, second) = score_in_turn(&store, &t, &h).await;
     store.withdraw_ahead(&first).await;
     let out = store.try_store_batch(std::slice::from_ref(&h), Some(second)).await.unwrap();
     assert!(matches!(out[..], [StoredOutcome::Created { .. }]), "decided again, not failed: {out:?}");
