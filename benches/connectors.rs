@@ -321,9 +321,9 @@ fn latency_rows(broker: &str, hub: &Latencies, bare: &Latencies) {
 // The hub
 
 fn settings(db_url: &str, platform_url: &str) -> Settings {
-    let mut s = Settings::defaults(&[("HUB_PLATFORM_URL", platform_url)]).expect("default settings");
+    let mut s = Settings::defaults(&[("HUB_PLATFORM_URL", platform_url), ("HUB_PLATFORM_TOKEN", TOKEN)])
+        .expect("default settings");
     s.database_url = db_url.to_string();
-    s.platform.token = TOKEN.into();
     s
 }
 

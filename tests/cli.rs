@@ -6,8 +6,17 @@ use std::process::Command;
 use e2e::hub_binary;
 
 fn run(args: &[&str]) -> (i32, String) {
+    run_with(args, &[("HUB_PLATFORM_TOKEN", "test-token")])
+}
+
+/// Runs `hub` with exactly these `HUB_*` variables set.
+fn run_with(args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let out = Command::new(hub_binary()).args(args).current_dir(root).output().expect("run hub");
+    let mut command = Command::new(hub_binary());
+    for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("HUB_")) {
+        command.env_remove(key);
+    }
+    let out = command.args(args).envs(env.iter().copied()).current_dir(root).output().expect("run hub");
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
@@ -52,6 +61,20 @@ fn check_without_a_config_prints_and_checks_the_builtin_one() {
         assert!(out.contains(needed), "{needed}: {out}");
     }
     assert!(out.contains("the built-in configuration: valid (4 sources"), "{out}");
+}
+
+#[test]
+fn check_refuses_a_missing_token_and_warns_about_cleartext_to_another_host() {
+    let (code, out) = run_with(&["check"], &[]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("the platform's token is not set") && out.contains("HUB_PLATFORM_TOKEN"), "{out}");
+    let env = [("HUB_PLATFORM_TOKEN", "t"), ("HUB_PLATFORM_URL", "http://10.20.30.40:8080")];
+    let (code, out) = run_with(&["check"], &env);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("warning: environment variable HUB_PLATFORM_URL: the platform URL is http:// to 10.20.30.40"),
+        "{out}"
+    );
 }
 
 #[test]

@@ -31,6 +31,9 @@ pub struct Settings {
     /// Where the embedded MQTT broker listens, when an mqtt source names no
     /// broker (no `url`, no `HUB_MQTT_URL`).
     pub embedded_mqtt: Option<SocketAddr>,
+    /// What is valid but risky (a platform reached over plain http across
+    /// the network): `hub check` prints these, `hub run` logs them at start.
+    pub warnings: Vec<ConfigError>,
 }
 
 #[derive(Clone, Debug)]
@@ -263,6 +266,41 @@ impl Checker<'_> {
     }
 }
 
+/// The platform's token: from `HUB_PLATFORM_TOKEN`, else `platform.token`.
+/// There is no default: a hub that sent a made-up token would look healthy
+/// while the platform refused everything, and a well-known token is no
+/// secret. Only the demo, which runs its own platform, writes one itself.
+fn platform_token(c: &mut Checker, platform: &PlatformSection, env: &dyn Env) -> String {
+    let (token, span) = match (env.var("HUB_PLATFORM_TOKEN"), &platform.token) {
+        (Some(t), _) => (t, None),
+        (None, Some(t)) => (t.get_ref().clone(), Some(t.span())),
+        (None, None) => (String::new(), None),
+    };
+    if token.trim().is_empty() {
+        c.at(
+            span,
+            "the platform's token is not set: set the environment variable HUB_PLATFORM_TOKEN (or platform.token) to the token the platform issued to this hub",
+        );
+    }
+    token
+}
+
+/// The host of an `http://` URL that leaves this machine, if `url` is one:
+/// over plain http the bearer token and the tickets' personal data can be
+/// read on the way. Loopback (`localhost`, 127.0.0.0/8, `::1`) stays here.
+fn cleartext_host(url: &str) -> Option<String> {
+    let parsed = reqwest::Url::parse(url).ok()?;
+    if parsed.scheme() != "http" {
+        return None;
+    }
+    let host = parsed.host_str()?.to_ascii_lowercase();
+    let loopback = match host.trim_start_matches('[').trim_end_matches(']').parse::<std::net::IpAddr>() {
+        Ok(ip) => ip.is_loopback(),
+        Err(_) => host == "localhost" || host.ends_with(".localhost"),
+    };
+    (!loopback).then_some(host)
+}
+
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
@@ -286,7 +324,8 @@ impl Settings {
     }
 
     /// Store, platform and delivery defaults with no sources: the base the
-    /// demo, tests and benchmarks add their own sources to.
+    /// tests and benchmarks add their own sources to. `env` must give
+    /// `HUB_PLATFORM_TOKEN`: there is no default token.
     pub fn defaults(env: &dyn Env) -> Result<Settings, ConfigErrors> {
         Self::parse("", "(defaults)", env)
     }
@@ -335,10 +374,27 @@ impl Settings {
                 None => "http://127.0.0.1:8080".to_string(),
             },
         };
-        let token = env
-            .var("HUB_PLATFORM_TOKEN")
-            .or_else(|| file.platform.token.as_ref().map(|t| t.get_ref().clone()))
-            .unwrap_or_else(|| "demo-token".to_string());
+        let token = platform_token(&mut c, &file.platform, env);
+        let mut warnings = Vec::new();
+        if let Some(host) = cleartext_host(&platform_url) {
+            let origin =
+                if env.var("HUB_PLATFORM_URL").is_some() { env_origin("HUB_PLATFORM_URL") } else { origin.to_string() };
+            let (line, column) = match (&file.platform.url, env.var("HUB_PLATFORM_URL")) {
+                (Some(u), None) => {
+                    let (l, col) = line_col(text, u.span().start);
+                    (Some(l), Some(col))
+                }
+                _ => (None, None),
+            };
+            warnings.push(ConfigError {
+                origin,
+                line,
+                column,
+                message: format!(
+                    "the platform URL is http:// to {host}, not this machine: the token and every ticket's personal data cross the network in clear text; use https://"
+                ),
+            });
+        }
         let platform = PlatformSettings {
             url: platform_url,
             token,
@@ -556,6 +612,7 @@ impl Settings {
                 mqtt_url: env.var("HUB_MQTT_URL"),
                 court_feed_url: env.var("HUB_COURT_FEED_URL"),
                 embedded_mqtt,
+                warnings,
             })
         } else {
             Err(ConfigErrors(c.errors))
@@ -721,7 +778,8 @@ pub fn default_path() -> Option<PathBuf> {
 mod tests {
     use super::*;
 
-    const NO_ENV: [(&str, &str); 0] = [];
+    /// Only the platform's token, which every configuration needs.
+    const NO_ENV: [(&str, &str); 1] = [("HUB_PLATFORM_TOKEN", "t")];
 
     #[test]
     fn the_example_config_is_valid() {
@@ -743,6 +801,7 @@ mod tests {
         assert!(matches!(s.sources[3].transport, Transport::FileDrop(_)));
 
         let env = [
+            ("HUB_PLATFORM_TOKEN", "t"),
             ("HUB_AMQP_URL", "amqp://hub:pw@rabbit:5672/%2f"),
             ("HUB_MQTT_URL", "mqtt://broker:1883"),
             ("HUB_COURT_FEED_URL", "http://court.example/api"),
@@ -775,7 +834,10 @@ mod tests {
         assert_eq!(s.embedded_mqtt.map(|a| a.port()), Some(18830));
         let Transport::Mqtt(m) = &s.sources[0].transport else { panic!("mqtt") };
         assert_eq!(m.url, "mqtt://127.0.0.1:18830");
-        let shown = Settings::parse(text, "hub.toml", &[("HUB_MQTT_URL", "mqtt://b:1883")]).unwrap_err().to_string();
+        let shown =
+            Settings::parse(text, "hub.toml", &[("HUB_MQTT_URL", "mqtt://b:1883"), ("HUB_PLATFORM_TOKEN", "t")])
+                .unwrap_err()
+                .to_string();
         assert!(shown.contains("hub.toml:5:17: embedded_port applies only"), "{shown}");
     }
 
@@ -824,8 +886,12 @@ transport = "mqtt"
 url = "mqtt://127.0.0.1:1883"
 shared_group = "hubs"
 "#;
-        let s =
-            Settings::parse(text, "hub.toml", &[("HUB_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f")]).unwrap();
+        let s = Settings::parse(
+            text,
+            "hub.toml",
+            &[("HUB_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f"), ("HUB_PLATFORM_TOKEN", "t")],
+        )
+        .unwrap();
         match &s.sources[0].transport {
             Transport::Amqp(a) => {
                 assert_eq!(
@@ -850,7 +916,12 @@ shared_group = "hubs"
         let errs = Settings::parse(stray, "hub.toml", &NO_ENV).unwrap_err().to_string();
         assert!(errs.contains("hub.toml:6:12: `exchange` does not apply to transport `mqtt`"), "{errs}");
         let court = "[[sources]]\nname = \"court\"\nmapping = \"canonical\"\ntransport = \"court_feed\"\ncourt = \"吉0402\"\npoll_interval = \"5s\"\n\n[[sources]]\nname = \"court-files\"\nmapping = \"canonical\"\ntransport = \"file_drop\"\ndir = \"drop\"\n";
-        let s = Settings::parse(court, "hub.toml", &[("HUB_COURT_FEED_URL", "http://127.0.0.1:9")]).unwrap();
+        let s = Settings::parse(
+            court,
+            "hub.toml",
+            &[("HUB_COURT_FEED_URL", "http://127.0.0.1:9"), ("HUB_PLATFORM_TOKEN", "t")],
+        )
+        .unwrap();
         match (&s.sources[0].transport, &s.sources[1].transport) {
             (Transport::CourtFeed(f), Transport::FileDrop(d)) => {
                 assert_eq!((f.court.as_str(), f.poll_interval), ("吉0402", Duration::from_secs(5)));
@@ -864,13 +935,20 @@ shared_group = "hubs"
     fn the_shipped_mapping_files_load_through_the_config() {
         let text = "[[sources]]\nname = \"hotline\"\nmapping = \"hotline.toml\"\ntransport = \"amqp\"\nexchange = \"hotline.orders\"\n";
         let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("../mappings");
-        let s = Settings::parse_in(text, "hub.toml", &base, &[("HUB_AMQP_URL", "amqp://127.0.0.1")]).unwrap();
+        let s = Settings::parse_in(
+            text,
+            "hub.toml",
+            &base,
+            &[("HUB_AMQP_URL", "amqp://127.0.0.1"), ("HUB_PLATFORM_TOKEN", "t")],
+        )
+        .unwrap();
         assert!(matches!(s.sources[0].mapping, MappingRef::File { .. }));
     }
 
     #[test]
     fn environment_overrides_the_file() {
         let env = [
+            ("HUB_PLATFORM_TOKEN", "t"),
             ("HUB_PLATFORM_URL", "http://10.0.0.1:9"),
             ("HUB_DATABASE_URL", "postgres://db/hub"),
             ("HUB_LISTEN", "127.0.0.1:1"),
@@ -879,7 +957,57 @@ shared_group = "hubs"
         assert_eq!(s.platform.url, "http://10.0.0.1:9");
         assert_eq!(s.database_url, "postgres://db/hub");
         assert_eq!(s.listen, Some("127.0.0.1:1".parse().unwrap()));
-        let bad = Settings::parse("", "hub.toml", &[("HUB_PLATFORM_URL", "nope")]).unwrap_err().to_string();
+        let bad = Settings::parse("", "hub.toml", &[("HUB_PLATFORM_URL", "nope"), ("HUB_PLATFORM_TOKEN", "t")])
+            .unwrap_err()
+            .to_string();
         assert!(bad.contains("environment variable HUB_PLATFORM_URL"), "{bad}");
+    }
+
+    #[test]
+    fn a_missing_platform_token_is_refused_not_made_up() {
+        let none: [(&str, &str); 0] = [];
+        let shown = Settings::parse("", "hub.toml", &none).unwrap_err().to_string();
+        assert!(
+            shown.contains("hub.toml: the platform's token is not set") && shown.contains("HUB_PLATFORM_TOKEN"),
+            "{shown}"
+        );
+        let shown = Settings::builtin(&none).unwrap_err().to_string();
+        assert!(shown.contains("the platform's token is not set"), "{shown}");
+        let shown = Settings::parse("[platform]\ntoken = \" \"\n", "hub.toml", &none).unwrap_err().to_string();
+        assert!(shown.contains("hub.toml:2:9: the platform's token is not set"), "{shown}");
+        let s = Settings::parse("[platform]\ntoken = \"from-file\"\n", "hub.toml", &none).unwrap();
+        assert_eq!(s.platform.token, "from-file");
+        let s =
+            Settings::parse("[platform]\ntoken = \"from-file\"\n", "hub.toml", &[("HUB_PLATFORM_TOKEN", "from-env")])
+                .unwrap();
+        assert_eq!(s.platform.token, "from-env");
+    }
+
+    #[test]
+    fn plain_http_to_another_host_is_warned_about() {
+        for local in
+            ["http://127.0.0.1:8080", "http://localhost:8080/api", "http://[::1]:9", "https://platform.example"]
+        {
+            let s =
+                Settings::parse("", "hub.toml", &[("HUB_PLATFORM_TOKEN", "t"), ("HUB_PLATFORM_URL", local)]).unwrap();
+            assert!(s.warnings.is_empty(), "{local}: {:?}", s.warnings);
+        }
+        let s = Settings::parse("[platform]\nurl = \"http://10.1.2.3:8080\"\n", "hub.toml", &NO_ENV).unwrap();
+        let shown = crate::diagnostic::Diagnostics(s.warnings).to_string();
+        assert!(
+            shown.starts_with("hub.toml:2:7: the platform URL is http:// to 10.1.2.3") && shown.contains("https://"),
+            "{shown}"
+        );
+        let s = Settings::parse(
+            "",
+            "hub.toml",
+            &[("HUB_PLATFORM_TOKEN", "t"), ("HUB_PLATFORM_URL", "http://Platform.Example/x")],
+        )
+        .unwrap();
+        let shown = crate::diagnostic::Diagnostics(s.warnings).to_string();
+        assert!(
+            shown.starts_with("environment variable HUB_PLATFORM_URL: the platform URL is http:// to platform.example"),
+            "{shown}"
+        );
     }
 }

@@ -21,9 +21,9 @@ pub fn free_port() -> u16 {
 /// Settings for an in-process hub on `db_url` delivering to `platform_url`,
 /// with short pauses so that tests do not wait on backoff.
 pub fn settings(db_url: &str, platform_url: &str) -> Settings {
-    let mut s = Settings::defaults(&[("HUB_PLATFORM_URL", platform_url)]).expect("defaults");
+    let env = [("HUB_PLATFORM_URL", platform_url), ("HUB_PLATFORM_TOKEN", "test-token")];
+    let mut s = Settings::defaults(&env).expect("defaults");
     s.database_url = db_url.to_string();
-    s.platform.token = "test-token".into();
     s.platform.timeout = Duration::from_secs(5);
     s.dispatcher.pause.max = Duration::from_secs(1);
     s.dispatcher.retry.initial = Duration::from_millis(100);

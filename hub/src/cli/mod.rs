@@ -103,6 +103,9 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Check { config } => match check(config.as_deref()) {
             Ok((shown, s)) => {
+                for w in &s.warnings {
+                    eprintln!("warning: {w}");
+                }
                 println!(
                     "{}: valid ({} source{}; store {}; platform {})",
                     shown,
@@ -156,6 +159,9 @@ fn redact_url(url: &str) -> String {
 }
 
 async fn run(settings: Settings) -> anyhow::Result<()> {
+    for w in &settings.warnings {
+        tracing::warn!("WARNING: {w}");
+    }
     tracing::info!(
         store = %redact_url(&settings.database_url),
         platform = %settings.platform.url,
