@@ -91,9 +91,17 @@ fn time(ms: i64) -> String {
         .unwrap_or_else(|| ms.to_string())
 }
 
-/// Masks long digit runs in text shown on screen, unless `reveal`.
-fn shown(text: &str, reveal: bool) -> String {
-    if reveal { text.to_string() } else { hub::pii::scrub(text) }
+/// A change (ticket JSON) as stored for the platform, for the screen: its
+/// personal fields masked unless `reveal`, and the masker that knows them,
+/// for the platform's answer, which may quote them.
+fn masked_change(body: &str, reveal: bool) -> (serde_json::Value, hub::pii::Masker) {
+    let mut value: serde_json::Value =
+        serde_json::from_str(body).unwrap_or_else(|_| serde_json::Value::String(body.to_string()));
+    let masker = hub::pii::Masker::of_ticket(&value);
+    if !reveal {
+        masker.apply(&mut value);
+    }
+    (value, masker)
 }
 
 pub async fn deadletters(cmd: DeadLetterCommand) -> anyhow::Result<ExitCode> {
@@ -109,7 +117,8 @@ pub async fn deadletters(cmd: DeadLetterCommand) -> anyhow::Result<ExitCode> {
                     "id", "ticket", "rev", "status", "state", "at"
                 );
                 for d in list {
-                    let answer: String = d.response.chars().take(60).collect();
+                    let (_, masker) = masked_change(&d.body, false);
+                    let answer: String = masker.text(&d.response).chars().take(60).collect();
                     println!(
                         "{:>6}  {:<32}  {:>4}  {:>6}  {:<8}  {:<25}  {}",
                         d.id,
@@ -118,7 +127,7 @@ pub async fn deadletters(cmd: DeadLetterCommand) -> anyhow::Result<ExitCode> {
                         d.status_code,
                         d.state,
                         time(d.created_at),
-                        shown(&answer.replace('\n', " "), false)
+                        answer.replace('\n', " ")
                     );
                 }
             }
@@ -129,10 +138,10 @@ pub async fn deadletters(cmd: DeadLetterCommand) -> anyhow::Result<ExitCode> {
             println!("dead letter {}: ticket {} revision {} ({})", d.id, d.ticket_id, d.revision, d.state);
             println!("refused at {} with {} after {} attempt(s)", time(d.created_at), d.status_code, d.attempts);
             println!("idempotency key: {}", d.idempotency_key);
-            println!("platform's answer:\n  {}", shown(&d.response, reveal));
-            let body: serde_json::Value =
-                serde_json::from_str(&d.body).unwrap_or(serde_json::Value::String(d.body.clone()));
-            println!("change:\n{}", shown(&serde_json::to_string_pretty(&body)?, reveal));
+            let (body, masker) = masked_change(&d.body, reveal);
+            let answer = if reveal { d.response.clone() } else { masker.text(&d.response) };
+            println!("platform's answer:\n  {answer}");
+            println!("change:\n{}", serde_json::to_string_pretty(&body)?);
         }
         DeadLetterCommand::Replay { id, config, body } => {
             let store = open(&load(&config)?).await?;
@@ -165,7 +174,7 @@ pub async fn quarantine(cmd: QuarantineCommand) -> anyhow::Result<ExitCode> {
                         q.system,
                         q.state,
                         time(q.received_at),
-                        q.reason
+                        hub::pii::scrub(&q.reason)
                     );
                 }
             }
@@ -174,7 +183,7 @@ pub async fn quarantine(cmd: QuarantineCommand) -> anyhow::Result<ExitCode> {
             let store = open(&load(&config)?).await?;
             let q = store.quarantined_record(id).await?;
             println!("quarantined record {} from `{}` ({})", q.id, q.system, q.state);
-            println!("reason: {}", q.reason);
+            println!("reason: {}", if reveal { q.reason.clone() } else { hub::pii::scrub(&q.reason) });
             println!(
                 "received {} as {}{}",
                 time(q.received_at),
@@ -190,7 +199,7 @@ pub async fn quarantine(cmd: QuarantineCommand) -> anyhow::Result<ExitCode> {
                     String::from_utf8_lossy(&q.payload)
                 ),
             };
-            println!("payload:\n{}", shown(&text, reveal));
+            println!("payload:\n{}", if reveal { text } else { hub::pii::mask_payload(&text) });
         }
         QuarantineCommand::Replay { id, config } => {
             let settings = load(&config)?;
@@ -254,7 +263,11 @@ pub async fn ticket(cmd: TicketCommand) -> anyhow::Result<ExitCode> {
                     println!("      {r}");
                 }
             }
-            println!("{}", shown(&serde_json::to_string_pretty(&t.ticket)?, reveal));
+            let mut ticket = serde_json::to_value(&t.ticket)?;
+            if !reveal {
+                hub::pii::mask_ticket(&mut ticket);
+            }
+            println!("{}", serde_json::to_string_pretty(&ticket)?);
         }
     }
     Ok(ExitCode::SUCCESS)

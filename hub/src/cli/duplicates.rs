@@ -99,11 +99,12 @@ pub async fn run(cmd: DuplicatesCommand) -> anyhow::Result<ExitCode> {
             print_link(&l);
             for ticket in [&l.ticket_id, &l.other_id] {
                 if let Ok(t) = store.ticket(ticket).await {
+                    let masker = hub::pii::Masker::of_ticket(&serde_json::to_value(&t.ticket)?);
                     println!(
                         "ticket {ticket}: r{} {} | {}",
                         t.ticket.revision,
                         t.ticket.draft.status.as_str(),
-                        hub::pii::scrub(t.ticket.draft.title.as_str())
+                        masker.text(t.ticket.draft.title.as_str())
                     );
                 }
                 if l.other_id == l.ticket_id {

@@ -9,7 +9,6 @@ use anyhow::Context;
 use clap::Subcommand;
 use connectors::{ContentType, RawRecord};
 use hub::mapping::{DeclarativeMapper, Mappings};
-use serde_json::Value;
 
 #[derive(Subcommand, Debug)]
 pub enum MappingCommand {
@@ -107,7 +106,7 @@ pub fn run(cmd: MappingCommand) -> anyhow::Result<ExitCode> {
                 );
                 let mut draft = serde_json::to_value(&m.applied.draft)?;
                 if !reveal {
-                    mask_reporters(&mut draft);
+                    hub::pii::mask_ticket(&mut draft);
                 }
                 println!("{}", serde_json::to_string_pretty(&draft)?);
                 for w in &m.warnings {
@@ -124,20 +123,4 @@ pub fn run(cmd: MappingCommand) -> anyhow::Result<ExitCode> {
         println!("{failed} of {} sample(s) would be quarantined", samples.len());
     }
     Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
-}
-
-fn mask_reporters(draft: &mut Value) {
-    let Some(reporters) = draft.get_mut("reporters").and_then(Value::as_array_mut) else { return };
-    for r in reporters {
-        for (key, mask) in [
-            ("name", hub::pii::mask_name as fn(&str) -> String),
-            ("phone", hub::pii::mask_digits),
-            ("idNumber", hub::pii::mask_id),
-        ] {
-            if let Some(Value::String(v)) = r.get(key) {
-                let masked = mask(v);
-                r[key] = Value::String(masked);
-            }
-        }
-    }
 }

@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use hub::config::{ProcessEnv, Settings};
+use hub::pii::redact_url;
 
 /// The integration hub of the social-governance centres: agency records in,
 /// one ordered, deduplicated ticket stream out to the governance platform.
@@ -144,20 +145,6 @@ fn check(config: Option<&std::path::Path>) -> Result<(String, Settings), hub::co
     }
 }
 
-/// Hides a password in a database URL before printing it.
-fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let creds = &url[scheme + 3..at];
-            match creds.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
-                None => url.to_string(),
-            }
-        }
-        _ => url.to_string(),
-    }
-}
-
 async fn run(settings: Settings) -> anyhow::Result<()> {
     for w in &settings.warnings {
         tracing::warn!("WARNING: {w}");
@@ -211,12 +198,6 @@ pub fn shutdown_signal() -> impl std::future::Future<Output = ()> {
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn passwords_are_hidden() {
-        assert_eq!(super::redact_url("postgres://hub:s3cret@db/hub"), "postgres://hub:***@db/hub");
-        assert_eq!(super::redact_url("sqlite://hub.db"), "sqlite://hub.db");
-    }
-
     #[test]
     fn the_cli_is_well_formed() {
         use clap::CommandFactory;

@@ -80,8 +80,16 @@ pub enum Evidence {
     DifferentTownship(String, String),
     /// One of the two names only a county or the city.
     CoarseRegion,
+    /// The same crossing (`义宁街/康宁路口`): a public place, shown.
     SameAddress(String),
-    DifferentHouse(String, String),
+    /// The same house number on this street. The number is left out of
+    /// the reason: with the street it is an address, maybe someone's home.
+    SameHouse(String),
+    /// Different house numbers on this street, this many numbers apart.
+    DifferentHouse {
+        street: String,
+        apart: u16,
+    },
     SameStreet(String),
     DifferentStreets(String, String),
     /// Two crossings that share one street.
@@ -129,7 +137,8 @@ impl fmt::Display for Evidence {
             Evidence::DifferentTownship(a, b) => write!(f, "different township: {a} / {b}"),
             Evidence::CoarseRegion => f.write_str("region only known to the county"),
             Evidence::SameAddress(a) => write!(f, "地址相同: {a}"),
-            Evidence::DifferentHouse(a, b) => write!(f, "门牌不同: {a} / {b}"),
+            Evidence::SameHouse(s) => write!(f, "门牌相同: {s}(号码不显示)"),
+            Evidence::DifferentHouse { street, apart } => write!(f, "门牌不同: {street}, 相差 {apart} 号"),
             Evidence::SameStreet(s) => write!(f, "同一街路: {s}"),
             Evidence::DifferentStreets(a, b) => write!(f, "街路不同: {a} / {b}"),
             Evidence::DifferentCrossing(a, b) => write!(f, "路口不同: {a} / {b}"),
@@ -210,7 +219,7 @@ impl Evidence {
                 | Evidence::DifferentGroup(..)
                 | Evidence::DifferentStreets(..)
                 | Evidence::DifferentCrossing(..)
-                | Evidence::DifferentHouse(..)
+                | Evidence::DifferentHouse { .. }
                 | Evidence::DifferentAmount(..)
                 | Evidence::DifferentPeople
                 | Evidence::DifferentSurnames
@@ -454,11 +463,11 @@ fn place(t: &mut Tally, a: &Fingerprint, b: &Fingerprint, agree: f64) {
                 match (p.house, q.house) {
                     (Some(x), Some(y)) if first(p) && first(q) => {
                         if x == y {
-                            t.add(Evidence::SameAddress(format!("{s}{x}号")), 3.0 * agree);
+                            t.add(Evidence::SameHouse(s.to_string()), 3.0 * agree);
                         } else {
                             // A neighbouring door is a caller's approximation; far along the street is elsewhere.
                             let w = if x.abs_diff(y) <= 4 { -1.0 } else { -3.0 };
-                            t.add(Evidence::DifferentHouse(format!("{s}{x}号"), format!("{s}{y}号")), w);
+                            t.add(Evidence::DifferentHouse { street: s.to_string(), apart: x.abs_diff(y) }, w);
                         }
                     }
                     _ if crossings => {
@@ -576,7 +585,9 @@ mod tests {
         let s = score(&Fingerprint::of(&t), &Fingerprint::of(&h));
         assert!(s.value > 0.9, "{s}");
         let text = s.to_string();
-        assert!(text.contains("地址相同: 义宁街12号") && text.contains("正文相似"), "{text}");
+        assert!(text.contains("门牌相同: 义宁街") && text.contains("正文相似"), "{text}");
+        // The house number with its street is an address: not in the reasons.
+        assert!(!text.contains("12号"), "{text}");
     }
 
     #[test]

@@ -87,8 +87,8 @@ impl Mappings {
     }
 
     /// Maps a record with its system's mapper. Reasons and warnings come
-    /// back scrubbed of long digit runs: parsers quote what they choke on,
-    /// and that may be a phone or ID number.
+    /// back masked (see `pii`): parsers quote what they choke on, and that
+    /// may be a phone or ID number, a name or an address.
     pub fn map(&self, record: &RawRecord) -> Result<Mapped, Unmappable> {
         let result = match (record.meta(DEFECT), self.by_system.get(&record.system)) {
             // The connector could not even split the input into records.
@@ -100,7 +100,14 @@ impl Mappings {
         };
         match result {
             Ok(mut m) => {
-                m.warnings = m.warnings.iter().map(|w| crate::pii::scrub(w)).collect();
+                if !m.warnings.is_empty() {
+                    // A warning may quote a value of the record: mask what the
+                    // ticket knows to be personal (its reporters, its address)
+                    // wherever it appears, then any number left.
+                    let draft = serde_json::to_value(&m.applied.draft).unwrap_or_default();
+                    let masker = crate::pii::Masker::of_ticket(&draft);
+                    m.warnings = m.warnings.iter().map(|w| masker.text(w)).collect();
+                }
                 Ok(m)
             }
             Err(mut u) => {

@@ -957,7 +957,9 @@ impl Loader<'_> {
             default_span: span,
             required: false,
             on_error: if personal { OnError::Warn } else { OnError::Reject },
-            sensitive: personal,
+            // A home address is personal too: a message about it names the
+            // field, never quotes the value.
+            sensitive: personal || ctx.field == "address",
             message: None,
             out: VType::Any,
         }

@@ -716,6 +716,22 @@ fn the_minimal_mapping_loads_and_maps() {
     assert_eq!((out.record_id.as_str(), out.version, out.applied.draft.kind), ("A", 3, Kind::Help));
 }
 
+/// A quarantine reason or warning about the address names the field and
+/// never quotes it: a house number with its street may be someone's home.
+#[test]
+fn a_message_about_the_address_does_not_quote_it() {
+    let text =
+        MINIMAL.replace("status = \"new\"", "status = \"new\"\naddress = { path = \"$.a\", pattern = '^[^0-9]*$' }");
+    let m = DeclarativeMapper::from_str(&text, "test.toml", &mappings_dir()).unwrap_or_else(|e| panic!("{e}"));
+    let rec = RawRecord::new(
+        "x",
+        ContentType::Json,
+        r#"{"id": "A", "v": 1, "t": "标题", "r": "220402", "at": "2024-07-15T09:40:00+08:00", "a": "康宁社区5号楼3单元502"}"#,
+    );
+    let reason = bad(&m, &rec).reason;
+    assert!(reason.contains("`$.a`") && !reason.contains("502"), "{reason}");
+}
+
 #[test]
 fn mapping_errors_name_file_line_column_and_field() {
     let e =
