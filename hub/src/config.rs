@@ -80,7 +80,17 @@ struct File {
     #[serde(default)]
     dedup: DedupSection,
     #[serde(default)]
+    calendar: CalendarSection,
+    #[serde(default)]
     sources: Vec<SourceSection>,
+}
+
+/// `[calendar]`: the holiday table for working-day deadlines, when the
+/// shipped one is out of date (a new year's arrangement).
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct CalendarSection {
+    holidays: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -191,6 +201,11 @@ impl SourceSection {
 /// Reads a value from the environment, as `HUB_*` overrides.
 pub trait Env {
     fn var(&self, key: &str) -> Option<String>;
+
+    /// Today in Beijing: how far the holiday table must reach.
+    fn today(&self) -> chrono::NaiveDate {
+        chrono::Utc::now().with_timezone(&crate::ticket::beijing()).date_naive()
+    }
 }
 
 pub struct ProcessEnv;
@@ -263,6 +278,16 @@ impl Checker<'_> {
         if !(value.starts_with("http://") || value.starts_with("https://")) || value.len() <= "https://".len() {
             self.at(span, format!("{key} = \"{value}\" is not an http:// or https:// URL"));
         }
+    }
+}
+
+fn with_holidays(
+    mapper: crate::mapping::DeclarativeMapper,
+    table: Option<&crate::mapping::declarative::HolidayTable>,
+) -> crate::mapping::DeclarativeMapper {
+    match table {
+        Some(t) => mapper.with_holidays(t),
+        None => mapper,
     }
 }
 
@@ -493,6 +518,17 @@ impl Settings {
             },
         };
 
+        let holidays = file.calendar.holidays.as_ref().and_then(|h| {
+            match crate::mapping::declarative::HolidayTable::load(&base.join(h.get_ref())) {
+                Ok(table) => Some(table),
+                Err(errors) => {
+                    c.at(Some(h.span()), format!("calendar.holidays `{}` is not valid:", h.get_ref()));
+                    c.errors.extend(errors.0);
+                    None
+                }
+            }
+        });
+
         let mut sources = Vec::new();
         let mut embedded_mqtt = None;
         let mut seen = std::collections::HashSet::new();
@@ -508,9 +544,10 @@ impl Settings {
                 builtin if builtin.starts_with("builtin:") => {
                     let agency = &builtin["builtin:".len()..];
                     match crate::mapping::shipped::mapper(agency) {
-                        Some(Ok(mapper)) => {
-                            Some(MappingRef::File { path: PathBuf::from(builtin), mapper: std::sync::Arc::new(mapper) })
-                        }
+                        Some(Ok(mapper)) => Some(MappingRef::File {
+                            path: PathBuf::from(builtin),
+                            mapper: std::sync::Arc::new(with_holidays(mapper, holidays.as_ref())),
+                        }),
                         Some(Err(errors)) => {
                             c.at(Some(s.mapping.span()), format!("the shipped mapping `{builtin}` is not valid:"));
                             c.errors.extend(errors.0);
@@ -535,7 +572,10 @@ impl Settings {
                 file if file.ends_with(".toml") => {
                     let path = base.join(file);
                     match crate::mapping::DeclarativeMapper::load(&path) {
-                        Ok(mapper) => Some(MappingRef::File { path, mapper: std::sync::Arc::new(mapper) }),
+                        Ok(mapper) => Some(MappingRef::File {
+                            path,
+                            mapper: std::sync::Arc::new(with_holidays(mapper, holidays.as_ref())),
+                        }),
                         Err(errors) => {
                             c.at(Some(s.mapping.span()), format!("mapping `{file}` is not valid:"));
                             c.errors.extend(errors.0);
@@ -595,6 +635,17 @@ impl Settings {
                     None
                 }
             };
+            if let Some(MappingRef::File { mapper, .. }) = &mapping
+                && let Some(why) = mapper.holiday_coverage(env.today())
+            {
+                let (line, column) = line_col(text, s.mapping.span().start);
+                warnings.push(ConfigError {
+                    origin: origin.to_string(),
+                    line: Some(line),
+                    column: Some(column),
+                    message: format!("source `{name}`: {why}"),
+                });
+            }
             if let (Some(mapping), Some(transport)) = (mapping, transport) {
                 sources.push(SourceSettings { name, mapping, transport });
             }
@@ -1009,5 +1060,45 @@ shared_group = "hubs"
             shown.starts_with("environment variable HUB_PLATFORM_URL: the platform URL is http:// to platform.example"),
             "{shown}"
         );
+    }
+
+    /// A clock for the holiday table's reach, and the token.
+    struct On(chrono::NaiveDate);
+
+    impl Env for On {
+        fn var(&self, key: &str) -> Option<String> {
+            (key == "HUB_PLATFORM_TOKEN").then(|| "t".to_string())
+        }
+        fn today(&self) -> chrono::NaiveDate {
+            self.0
+        }
+    }
+
+    #[test]
+    fn check_warns_when_the_holiday_table_ends_before_the_next_deadlines() {
+        let day = |y, m, d| On(chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap());
+        let s = Settings::builtin(&day(2026, 12, 4)).unwrap();
+        let shown = crate::diagnostic::Diagnostics(s.warnings).to_string();
+        assert!(
+            shown.contains("source `hotline`: the holiday table `holidays` covers 2024–2026, not 2027")
+                && shown.contains("[calendar] holidays"),
+            "{shown}"
+        );
+        assert!(Settings::builtin(&day(2026, 3, 1)).unwrap().warnings.is_empty());
+
+        let dir = std::env::temp_dir().join(format!("hub-calendar-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("h.csv"), "date,type\n2026-10-01,holiday\n2027-01-01,holiday\n").unwrap();
+        let text = "[calendar]\nholidays = \"h.csv\"\n\n[[sources]]\nname = \"h\"\nmapping = \"builtin:hotline\"\ntransport = \"http\"\nlisten = \"127.0.0.1:1\"\n";
+        let s = Settings::parse_in(text, "hub.toml", &dir, &day(2026, 12, 4)).unwrap();
+        assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+        std::fs::write(dir.join("h.csv"), "date,type\n2027-01-01,off\n").unwrap();
+        let shown = Settings::parse_in(text, "hub.toml", &dir, &day(2026, 12, 4)).unwrap_err().to_string();
+        assert!(
+            shown.contains("hub.toml:2:12: calendar.holidays `h.csv` is not valid")
+                && shown.contains("must be `holiday` or `workday`"),
+            "{shown}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -351,7 +351,18 @@ impl<'a> Run<'a> {
                 .map_err(|why| Fail::Msg(format!("{} {why}", subject(by, &n.text(), self.m))))?;
             let shifted = match shift {
                 Shift::WorkingDays { holidays, .. } => {
-                    transform::add_working_days(t, n, holidays.map(|h| &self.m.holidays[h]))
+                    let table = holidays.map(|h| &self.m.holidays[h]);
+                    transform::add_working_days(t, n, table).map(|d| {
+                        if let (Some(year), Some(table)) = (d.uncovered, table) {
+                            self.m.past_holidays.fetch_add(1, Ordering::Relaxed);
+                            self.warnings.push(format!(
+                                "{label}: the deadline runs into {year}, which the holiday table `{}` does not cover ({}); counted Monday–Friday",
+                                table.name,
+                                table.years_text()
+                            ));
+                        }
+                        d.at
+                    })
                 }
                 Shift::Days(_) => transform::add_duration(t, Duration::days(n)),
                 Shift::Hours(_) => transform::add_duration(t, Duration::hours(n)),

@@ -590,6 +590,7 @@ impl Loader<'_> {
             court,
             evaluation,
             counters: std::mem::take(&mut self.counters),
+            past_holidays: Default::default(),
             fixed,
             dedup,
         })

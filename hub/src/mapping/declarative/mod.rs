@@ -56,6 +56,29 @@ pub struct UnknownCodes {
     pub examples: Vec<(String, u64)>,
 }
 
+/// A holiday table given by the operator (`[calendar] holidays` in the
+/// config), used instead of the one each mapping names: a new year's
+/// arrangement goes in without a new release or exported mappings.
+#[derive(Debug, Clone)]
+pub struct HolidayTable(table::Holidays);
+
+impl HolidayTable {
+    /// Reads a CSV with the columns `date` and `type` (see `mappings/README.md`).
+    pub fn load(path: &Path) -> Result<HolidayTable, MappingErrors> {
+        let table = table::Table::load("holidays", path).map_err(MappingErrors)?;
+        table::Holidays::build(&table).map(HolidayTable).map_err(MappingErrors)
+    }
+
+    /// The years the table has, e.g. `2024–2026`.
+    pub fn years(&self) -> String {
+        self.0.years_text()
+    }
+}
+
+/// How far ahead of today `hub check` wants the holiday table to reach:
+/// the longest working-day deadlines (60 working days) end about this far on.
+const HOLIDAYS_AHEAD_DAYS: u64 = 90;
+
 /// A mapper made from a mapping file.
 #[derive(Debug)]
 pub struct DeclarativeMapper {
@@ -130,10 +153,49 @@ impl DeclarativeMapper {
             .collect()
     }
 
-    /// The counters as Prometheus text (`hub_mapping_unknown_codes_total`).
+    /// Uses `table` for every working-day deadline instead of the holiday
+    /// table the mapping file names.
+    pub fn with_holidays(mut self, table: &HolidayTable) -> Self {
+        for h in &mut self.compiled.holidays {
+            *h = table.0.clone();
+        }
+        self
+    }
+
+    /// Deadlines counted into a year the holiday table does not cover, since start.
+    pub fn deadlines_past_holidays(&self) -> u64 {
+        self.compiled.past_holidays.load(Ordering::Relaxed)
+    }
+
+    /// Why working-day deadlines counted from `today` on may come out wrong:
+    /// the holiday table lacks this year or the one the next deadlines run
+    /// into. None when the mapping counts no working days.
+    pub fn holiday_coverage(&self, today: chrono::NaiveDate) -> Option<String> {
+        let ahead = today.checked_add_days(chrono::Days::new(HOLIDAYS_AHEAD_DAYS)).unwrap_or(today);
+        let h = self.compiled.holidays.first()?;
+        let missing: std::collections::BTreeSet<i32> =
+            [today, ahead].iter().map(chrono::Datelike::year).filter(|y| !h.covers(*y)).collect();
+        let first = missing.first()?;
+        Some(format!(
+            "the holiday table `{}` covers {}, not {first}: working-day deadlines in {first} will be counted Monday–Friday (no public holidays, no make-up days) until the State Council's arrangement for {first} is added (`[calendar] holidays = \"FILE\"`)",
+            h.name,
+            h.years_text()
+        ))
+    }
+
+    /// The counters as Prometheus text (`hub_mapping_unknown_codes_total`,
+    /// `hub_deadlines_past_holidays_total`).
     pub fn render_metrics(&self, system: &str) -> String {
         use std::fmt::Write;
         let mut out = String::new();
+        if !self.compiled.holidays.is_empty() {
+            let _ = writeln!(
+                out,
+                "hub_deadlines_past_holidays_total{{system=\"{}\"}} {}",
+                escape_label(system),
+                self.deadlines_past_holidays()
+            );
+        }
         for c in self.unknown_codes() {
             let _ = writeln!(
                 out,

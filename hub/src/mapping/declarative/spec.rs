@@ -326,6 +326,9 @@ pub(crate) struct Compiled {
     pub court: Option<CourtSpec>,
     pub evaluation: Option<Block>,
     pub counters: Vec<Counter>,
+    /// Deadlines counted into a year the holiday table does not cover
+    /// (`hub_deadlines_past_holidays_total`).
+    pub past_holidays: std::sync::atomic::AtomicU64,
     /// Slot numbers of the fixed names.
     pub fixed: FixedSlots,
     /// `[dedup]`.

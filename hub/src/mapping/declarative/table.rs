@@ -214,9 +214,16 @@ impl Regions {
 
 /// Public holidays and make-up working days (调休), from a table with the
 /// columns `date` (YYYY-MM-DD) and `type` (`holiday` or `workday`).
-#[derive(Debug, Default)]
+///
+/// The table covers the years it has a row for: the State Council publishes
+/// each year's arrangement in November, and a year not in the table is not
+/// known to be Monday–Friday, only assumed to be ([`Holidays::covers`]).
+#[derive(Debug, Default, Clone)]
 pub(crate) struct Holidays {
+    /// The table's name, for messages.
+    pub name: String,
     days: HashMap<NaiveDate, bool>,
+    years: std::collections::BTreeSet<i32>,
 }
 
 impl Holidays {
@@ -250,7 +257,23 @@ impl Holidays {
                 }
             };
         }
-        if errors.is_empty() { Ok(Holidays { days }) } else { Err(errors) }
+        let years = days.keys().map(chrono::Datelike::year).collect();
+        if errors.is_empty() { Ok(Holidays { name: table.name.clone(), days, years }) } else { Err(errors) }
+    }
+
+    /// Whether the table has the State Council's arrangement for `year`.
+    pub fn covers(&self, year: i32) -> bool {
+        self.years.contains(&year)
+    }
+
+    /// The years the table has, e.g. `2024–2026` (or `no year at all`).
+    pub fn years_text(&self) -> String {
+        match (self.years.first(), self.years.last()) {
+            (Some(a), Some(b)) if a == b => a.to_string(),
+            (Some(a), Some(b)) if (b - a) as usize + 1 == self.years.len() => format!("{a}–{b}"),
+            (Some(_), Some(_)) => self.years.iter().map(i32::to_string).collect::<Vec<_>>().join(", "),
+            _ => "no year at all".to_string(),
+        }
     }
 
     pub fn is_working_day(&self, day: NaiveDate) -> bool {

@@ -113,7 +113,78 @@ fn hotline_created_becomes_a_ticket() {
     assert!(!d.reporters[0].anonymous);
     assert_eq!(d.reporters[0].channel, Channel::Hotline);
     assert!(d.geo.is_none() && d.court.is_none() && d.evaluation.is_none() && d.attachments.is_empty());
+    // The contract's sample is from 2022, before the holiday table begins.
+    assert_eq!(out.warnings.len(), 1, "{:?}", out.warnings);
+    assert!(out.warnings[0].contains("runs into 2022, which the holiday table `holidays` does not cover"));
+}
+
+/// A hotline order called in at `call_time` with `days` to handle it, mapped
+/// with the shipped mapping and holiday table.
+fn hotline_due(m: &DeclarativeMapper, call_time: &str, days: i64) -> Mapped {
+    let mut body: serde_json::Value = serde_json::from_slice(&sample("hotline-created.json")).unwrap();
+    body["callTime"] = call_time.into();
+    body["handleDays"] = days.into();
+    ok(m, &RawRecord::new("hotline", ContentType::Json, body.to_string()).with_meta("routing_key", "order.created"))
+}
+
+/// The table stopped at 2025 and 2026 silently counted Monday–Friday.
+#[test]
+fn working_days_in_2026_follow_the_state_councils_arrangement() {
+    let m = mapper("hotline");
+    let due = |call: &str, days| {
+        let out = hotline_due(&m, call, days);
+        assert!(out.warnings.is_empty(), "{call}: {:?}", out.warnings);
+        out.applied.draft.due_at.as_ref().map(time).unwrap()
+    };
+    // Friday 13 February + 5: Saturday 14th is worked, 15th–23rd is the
+    // Spring Festival, then Tuesday 24th to Friday 27th.
+    assert_eq!(due("2026-02-13 10:00:00", 5), "2026-02-27T10:00:00+08:00");
+    // Thursday 26 February + 2: Friday 27th, then Saturday 28th, a make-up day.
+    assert_eq!(due("2026-02-26 10:00:00", 2), "2026-02-28T10:00:00+08:00");
+    // National Day: Sunday 20 September is worked, 1–7 October off, Saturday 10th worked.
+    assert_eq!(due("2026-09-30 09:00:00", 2), "2026-10-09T09:00:00+08:00");
+    assert_eq!(due("2026-10-09 09:00:00", 1), "2026-10-10T09:00:00+08:00");
+    assert_eq!(m.deadlines_past_holidays(), 0);
+}
+
+#[test]
+fn a_deadline_past_the_holiday_table_warns_and_is_counted() {
+    let m = mapper("hotline");
+    let out = hotline_due(&m, "2026-12-30 10:00:00", 5);
+    // Counted Monday–Friday: Thursday 31st, Friday 1 January 2027, then 4–6 January.
+    assert_eq!(out.applied.draft.due_at.as_ref().map(time).as_deref(), Some("2027-01-06T10:00:00+08:00"));
+    let w = out.warnings.join("\n");
+    assert!(
+        w.contains("dueAt: the deadline runs into 2027, which the holiday table `holidays` does not cover (2024–2026); counted Monday–Friday"),
+        "{w}"
+    );
+    assert_eq!(m.deadlines_past_holidays(), 1);
+    let metrics = m.render_metrics("hotline");
+    assert!(metrics.contains("hub_deadlines_past_holidays_total{system=\"hotline\"} 1"), "{metrics}");
+    // `hub check` says so ahead of time.
+    let today = chrono::NaiveDate::from_ymd_opt(2026, 12, 4).unwrap();
+    let why = m.holiday_coverage(today).expect("2027 is not covered");
+    assert!(why.contains("covers 2024–2026, not 2027"), "{why}");
+    assert_eq!(m.holiday_coverage(chrono::NaiveDate::from_ymd_opt(2026, 3, 1).unwrap()), None);
+}
+
+#[test]
+fn an_operators_holiday_table_replaces_the_shipped_one() {
+    let dir = std::env::temp_dir().join(format!("hub-holidays-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("holidays.csv");
+    std::fs::write(&file, "date,type\n2027-01-01,holiday\n2027-01-04,holiday\n").unwrap();
+    let table = super::HolidayTable::load(&file).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(table.years(), "2027");
+    let m = mapper("hotline").with_holidays(&table);
+    let out = hotline_due(&m, "2026-12-31 10:00:00", 1);
+    // 1 and 4 January are off in this table: Tuesday the 5th.
+    assert_eq!(out.applied.draft.due_at.as_ref().map(time).as_deref(), Some("2027-01-05T10:00:00+08:00"));
     assert!(out.warnings.is_empty(), "{:?}", out.warnings);
+    std::fs::write(&file, "date,type\n2027-13-01,holiday\n").unwrap();
+    let e = super::HolidayTable::load(&file).unwrap_err().to_string();
+    assert!(e.contains("`2027-13-01` is not a date"), "{e}");
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

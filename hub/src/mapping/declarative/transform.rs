@@ -2,7 +2,7 @@
 //! replacement, truncation. Load-time checks for their arguments live here too.
 
 use chrono::format::{Item, StrftimeItems};
-use chrono::{DateTime, Duration, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeZone};
+use chrono::{DateTime, Datelike, Duration, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeZone};
 
 use super::spec::Val;
 use super::table::{Holidays, is_weekday};
@@ -120,23 +120,39 @@ pub(crate) fn count(v: &Val, max: i64) -> Result<i64, String> {
     }
 }
 
+/// A deadline counted in working days.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct WorkingDeadline {
+    pub at: Timestamp,
+    /// A year the count went through that the holiday table does not cover:
+    /// its days were taken as Monday–Friday, which is a guess.
+    pub uncovered: Option<i32>,
+}
+
 /// The same time of day on the `n`th working day after `t`'s day. Working
 /// days are Monday to Friday, corrected by the holiday table when given
 /// (public holidays off, make-up working days on).
-pub(crate) fn add_working_days(t: Timestamp, n: i64, holidays: Option<&Holidays>) -> Option<Timestamp> {
+pub(crate) fn add_working_days(t: Timestamp, n: i64, holidays: Option<&Holidays>) -> Option<WorkingDeadline> {
     let mut day = t.date_naive();
     let mut left = n;
+    let mut uncovered = None;
     while left > 0 {
         day = day.succ_opt()?;
         let working = match holidays {
-            Some(h) => h.is_working_day(day),
+            Some(h) => {
+                if uncovered.is_none() && !h.covers(day.year()) {
+                    uncovered = Some(day.year());
+                }
+                h.is_working_day(day)
+            }
             None => is_weekday(day),
         };
         if working {
             left -= 1;
         }
     }
-    t.timezone().from_local_datetime(&day.and_time(t.time())).single()
+    let at = t.timezone().from_local_datetime(&day.and_time(t.time())).single()?;
+    Some(WorkingDeadline { at, uncovered })
 }
 
 pub(crate) fn add_duration(t: Timestamp, d: Duration) -> Option<Timestamp> {
@@ -204,9 +220,9 @@ mod tests {
     #[test]
     fn working_days_skip_weekends_and_holidays() {
         let t = parse_datetime("2024-03-08 10:00:00", Some("%Y-%m-%d %H:%M:%S"), beijing(), false).unwrap(); // Friday
-        assert_eq!(add_working_days(t, 1, None).unwrap().to_rfc3339(), "2024-03-11T10:00:00+08:00");
-        assert_eq!(add_working_days(t, 0, None).unwrap(), t);
-        assert_eq!(add_working_days(t, 5, None).unwrap().to_rfc3339(), "2024-03-15T10:00:00+08:00");
+        assert_eq!(add_working_days(t, 1, None).unwrap().at.to_rfc3339(), "2024-03-11T10:00:00+08:00");
+        assert_eq!(add_working_days(t, 0, None).unwrap().at, t);
+        assert_eq!(add_working_days(t, 5, None).unwrap().at.to_rfc3339(), "2024-03-15T10:00:00+08:00");
     }
 
     #[test]
