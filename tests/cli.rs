@@ -104,3 +104,61 @@ fn the_demo_reconciles_every_agency() {
     assert!(!out.contains("FAILED") && !out.contains("LEFT OUT"), "{out}");
     e2e::assert_no_personal_numbers_in(&out);
 }
+
+/// Runs `hub run` with `extra` arguments, its log going to a pipe, until
+/// its HTTP source answers; stops it with SIGTERM and returns what it logged.
+fn hub_run_log(extra: &[&str]) -> Vec<u8> {
+    use std::process::Stdio;
+    let dir = std::env::temp_dir().join(format!("hub-log-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let port = e2e::free_port();
+    let cfg = dir.join("hub.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[store]\nurl = \"sqlite://{}\"\n[platform]\nurl = \"http://127.0.0.1:{}\"\ntoken = \"test-token\"\n\n[[sources]]\nname = \"canon\"\nmapping = \"canonical\"\ntransport = \"http\"\nlisten = \"127.0.0.1:{port}\"\n",
+            dir.join("hub.db").display(),
+            e2e::free_port()
+        ),
+    )
+    .unwrap();
+    let mut command = Command::new(hub_binary());
+    for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("HUB_") || k == "NO_COLOR") {
+        command.env_remove(key);
+    }
+    let child = command
+        .args(["run", "--config"])
+        .arg(&cfg)
+        .args(extra)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn hub");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(std::time::Instant::now() < deadline, "the hub did not start");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let out = child.wait_with_output().expect("wait for the hub");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    out.stderr
+}
+
+/// Logs written to a file or a pipe carried ANSI colour codes.
+#[test]
+fn logs_to_a_pipe_have_no_colour_codes_and_json_lines_parse() {
+    let text = hub_run_log(&[]);
+    let shown = String::from_utf8_lossy(&text);
+    assert!(shown.contains("starting the hub") && shown.contains("stopped"), "{shown}");
+    assert!(!text.contains(&0x1b), "ESC in the log: {shown:?}");
+
+    let json = hub_run_log(&["--log-format", "json"]);
+    let shown = String::from_utf8_lossy(&json);
+    assert!(!json.contains(&0x1b), "ESC in the log: {shown:?}");
+    let lines: Vec<serde_json::Value> =
+        shown.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"))).collect();
+    assert!(lines.iter().any(|l| l["fields"]["message"] == "starting the hub" && l["level"] == "INFO"), "{shown}");
+}

@@ -5,6 +5,7 @@ mod demo;
 mod duplicates;
 mod mapping;
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -21,8 +22,18 @@ pub struct Cli {
     /// More log output (-v debug, -vv trace); RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
+    /// How log lines are written: `text` (coloured only on a terminal) or
+    /// `json`, one object a line, for a log collector.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true, env = "HUB_LOG_FORMAT")]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -83,7 +94,20 @@ pub fn init_logging(cli: &Cli) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match cli.log_format {
+        // Colour codes only where a person reads them: in a file, a pipe or
+        // journald they are noise that breaks grep (NO_COLOR turns them off
+        // on a terminal too).
+        LogFormat::Text => logs.with_ansi(colour(std::io::stderr().is_terminal(), std::env::var_os("NO_COLOR"))).init(),
+        LogFormat::Json => logs.json().with_ansi(false).init(),
+    }
+}
+
+/// Whether log lines get colour codes: on a terminal, unless NO_COLOR is set
+/// (to anything but the empty string, as no-color.org says).
+fn colour(terminal: bool, no_color: Option<std::ffi::OsString>) -> bool {
+    terminal && no_color.is_none_or(|v| v.is_empty())
 }
 
 fn load(config: &ConfigArg) -> anyhow::Result<Settings> {
@@ -198,6 +222,14 @@ pub fn shutdown_signal() -> impl std::future::Future<Output = ()> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        assert!(super::colour(true, None));
+        assert!(!super::colour(false, None));
+        assert!(!super::colour(true, Some("1".into())));
+        assert!(super::colour(true, Some("".into())));
+    }
+
     #[test]
     fn the_cli_is_well_formed() {
         use clap::CommandFactory;
