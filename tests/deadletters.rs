@@ -60,6 +60,13 @@ async fn refused_changes_land_in_dead_letters_and_replay_after_the_fix() {
         !shown.contains(&ms[1].record(1)["ticket"]["reporters"][0]["phone"].as_str().unwrap()[3..]),
         "phone masked: {shown}"
     );
+    // Masked by field: the reporter's name too, in the change and in the ticket.
+    let name = ms[1].record(1)["ticket"]["reporters"][0]["name"].as_str().unwrap().to_string();
+    assert!(!shown.contains(&name), "name masked: {shown}");
+    let (ok, ticket) = hub.cli(&["ticket", "show", &refused_id]);
+    assert!(ok && ticket.contains("拒收测试") && !ticket.contains(&name), "{ticket}");
+    let (ok, ticket) = hub.cli(&["ticket", "show", &refused_id, "--reveal"]);
+    assert!(ok && ticket.contains(&name), "--reveal shows it: {ticket}");
 
     // Replaying before the fix is refused again, and parked again.
     // After the fix (the platform accepts such titles now) it goes through.
