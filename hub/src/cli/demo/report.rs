@@ -96,7 +96,7 @@ pub async fn summary(store: &Store, sim: &PlatformSim, metrics: &Metrics, sent: 
     let possible = store.duplicate_links(Some("possible"), 100_000).await?.len();
     println!("duplicates: {possible} possible duplicates wait for a person (`hub duplicates list` on a kept --db)");
     println!(
-        "mapping: {} details left out of tickets with a warning (unknown codes mapped to defaults, invalid phone or ID numbers)",
+        "mapping: {} warnings (details left out: unknown codes mapped to defaults, invalid phone or ID numbers; deadlines past the holiday table)",
         metrics.mapping_warnings.load(Ordering::Relaxed)
     );
     println!(
