@@ -551,6 +551,9 @@ fn terminal_progress_and_evaluation_are_later_versions_of_the_event() {
     let evaluation = ok(&m, &terminal("terminal-evaluation.json", "evaluation", "W0412"));
     assert_eq!(progress.record_id, report.record_id);
     assert_eq!(evaluation.record_id, report.record_id);
+    // Each message is its own: the msgId, not the event and time, is what a resend repeats.
+    let ids = [&report, &progress, &evaluation].map(|m| m.message_id.clone().expect("a terminal message has an id"));
+    assert!(ids[0] != ids[1] && ids[1] != ids[2] && ids[0] != ids[2], "{ids:?}");
     assert!(report.version < progress.version && progress.version < evaluation.version);
 
     assert!(report.applied.patch.is_none(), "a report is the whole event");
@@ -566,7 +569,8 @@ fn terminal_progress_and_evaluation_are_later_versions_of_the_event() {
     };
     let mut t = crate::ticket::Ticket::create("T1".into(), report.applied.draft.clone(), source(report.version));
     for u in [&progress, &evaluation] {
-        t.apply_update(u.applied.draft.clone(), source(u.version), u.applied.patch.as_ref());
+        let patch = u.applied.patch.as_ref().expect("a follow-up is partial");
+        assert!(t.apply_update(u.applied.draft.clone(), source(u.version), crate::ticket::Change::Patch(patch)));
     }
     let r = &report.applied.draft;
     assert_eq!((&t.draft.category, &t.draft.region, &t.draft.address), (&r.category, &r.region, &r.address));
