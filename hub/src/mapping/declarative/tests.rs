@@ -623,6 +623,33 @@ fn terminal_coordinates_off_the_globe_are_left_out() {
 }
 
 #[test]
+fn an_event_of_another_worker_is_unmappable() {
+    let m = mapper("terminal");
+    // W0412 closing W0413's event, on W0412's own topic.
+    let u = bad(&m, &terminal("bad-terminal-event-of-another-worker.json", "evaluation", "W0412"));
+    assert_eq!(
+        u.reason,
+        "eventId belongs to another worker: its prefix is not the worker of the message and its topic"
+    );
+    assert_eq!(u.record_id.as_deref(), Some("W0413-20220712-0003"));
+    // Without a topic, the same rule against the message's workerId.
+    let u = bad(&m, &json("terminal", "bad-terminal-event-of-another-worker.json").with_encoding("utf-8"));
+    assert!(u.reason.contains("eventId belongs to another worker"), "{}", u.reason);
+    // Every kind of message, and the worker's own events still pass.
+    for (file, kind) in [
+        ("terminal-report.json", "report"),
+        ("terminal-progress.json", "progress"),
+        ("terminal-evaluation.json", "evaluation"),
+    ] {
+        let mut body: serde_json::Value = serde_json::from_slice(&sample(file)).unwrap();
+        ok(&m, &RawRecord::new("terminal", ContentType::Json, body.to_string()).with_meta("kind", kind));
+        body["eventId"] = "W0999-20220712-0003".into();
+        let u = bad(&m, &RawRecord::new("terminal", ContentType::Json, body.to_string()).with_meta("kind", kind));
+        assert!(u.reason.contains("eventId belongs to another worker"), "{kind}: {}", u.reason);
+    }
+}
+
+#[test]
 fn terminal_topic_mismatch_is_unmappable() {
     let m = mapper("terminal");
     let u = bad(&m, &terminal("bad-terminal-topic-mismatch.json", "report", "W0412"));
