@@ -306,11 +306,19 @@ impl Ticket {
     ///
     /// Only the ticket's first source speaks for the whole ticket. A message
     /// of a record that joined later (a merged duplicate) adds its
-    /// attachments, court case and evaluation, and leaves the rest.
+    /// attachments, court case and evaluation, and leaves the rest; its
+    /// first whole record after partial updates joins as a merge does.
     pub fn apply_update(&mut self, draft: TicketDraft, source: Source, change: Change<'_>) -> bool {
         let before = self.draft.clone();
         let first = self.sources.first().is_none_or(|s| s.system == source.system && s.record_id == source.record_id);
         match change {
+            // The record joined with a partial update (its progress note
+            // merged into another channel's ticket); its report now joins
+            // the same way, its words below the ticket's own.
+            Change::Fill(_) if !first => {
+                self.merge_in(draft, source);
+                return true;
+            }
             _ if !first => {
                 let older = matches!(change, Change::OlderPatch(_));
                 let fields = if older {
@@ -696,6 +704,34 @@ mod tests {
         // Once more: nothing new, no revision.
         assert!(!t.apply_update(draft("已到场", Status::New), source(1), Change::OlderPatch(&progress)));
         assert_eq!(t.revision, 3);
+    }
+
+    #[test]
+    fn a_late_report_of_a_record_merged_by_its_progress_note_joins_as_a_merge_does() {
+        let at = draft("", Status::New).reported_at;
+        let hotline = Source {
+            channel: Channel::Hotline,
+            system: "hotline".into(),
+            record_id: "LY1".into(),
+            version: 1,
+            received_at: at,
+        };
+        let terminal = |version| Source {
+            channel: Channel::Terminal,
+            system: "terminal".into(),
+            record_id: "W0412-20240715-0007".into(),
+            version,
+            received_at: at,
+        };
+        let mut hotline_draft = draft("井盖缺失", Status::Dispatched);
+        hotline_draft.category = Category::try_from("0101".to_string()).unwrap();
+        let mut t = Ticket::create("T".into(), hotline_draft, hotline);
+        t.merge_in(draft("围挡已设", Status::InProgress), terminal(2));
+        let progress = Patch::parse("status attachments description").unwrap();
+        assert!(t.apply_update(draft("义宁街井盖缺失，行人易跌落", Status::New), terminal(1), Change::Fill(&progress)));
+        assert_eq!((t.draft.category.as_str(), t.draft.status), ("0101", Status::Dispatched), "the hotline's ticket");
+        assert!(t.draft.description.contains("】义宁街井盖缺失，行人易跌落"), "{}", t.draft.description);
+        assert_eq!((t.revision, t.sources.len()), (3, 2));
     }
 
     #[test]

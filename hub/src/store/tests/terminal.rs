@@ -119,6 +119,16 @@ on_both!(a_report_after_its_progress_note_still_fills_the_ticket, |store, _url| 
     assert_eq!(d.category.as_str(), "0101");
 });
 
+on_both!(a_report_behind_its_progress_note_in_one_batch_fills_the_ticket, |store, _url| {
+    let out = store.store_batch(&[progress(2, NOTE_1, T0 + HOUR), report(1)]).await;
+    let labels: Vec<&str> = out.iter().map(|o| o.as_ref().unwrap().label()).collect();
+    assert_eq!(labels, ["created", "updated"]);
+    let Ok(StoredOutcome::Created { ticket_id, .. }) = &out[0] else { unreachable!() };
+    let d = store.ticket(ticket_id).await.unwrap().ticket.draft;
+    assert_eq!(d.description, format!("{REASON}\n{NOTE_1}"));
+    assert_eq!((d.category.as_str(), d.status), ("0101", crate::ticket::Status::InProgress));
+});
+
 on_both!(a_quarantined_report_replayed_after_its_progress_fills_the_ticket, |store, _url| {
     // The report came in while the mapping could not take it; its note did not wait.
     let mut body: serde_json::Value = serde_json::from_slice(&report(1).payload).unwrap();
