@@ -184,3 +184,20 @@ on_both!(a_resend_is_a_duplicate_and_an_older_progress_does_not_take_back_the_st
     assert_eq!(one(&store, old).await, StoredOutcome::Stale);
     assert_eq!(store.ticket(&ticket_id).await.unwrap().ticket.revision, 3);
 });
+
+on_both!(progress_notes_before_any_report_keep_their_order, |store, _url| {
+    let StoredOutcome::Created { ticket_id, .. } = one(&store, evaluation(3, T0 + 3 * HOUR)).await else {
+        panic!("not created")
+    };
+    // Older than the evaluation, and no report yet: the note is added, the status stays.
+    assert!(matches!(one(&store, progress(2, NOTE_1, T0 + HOUR)).await, StoredOutcome::Updated { revision: 2, .. }));
+    let d = store.ticket(&ticket_id).await.unwrap().ticket.draft;
+    assert_eq!(d.status, crate::ticket::Status::Closed);
+    assert!(d.description.ends_with(NOTE_1), "{}", d.description);
+    // The report still fills it, under the evaluation and the note.
+    assert!(matches!(one(&store, report(1)).await, StoredOutcome::Updated { revision: 3, .. }));
+    let d = store.ticket(&ticket_id).await.unwrap().ticket.draft;
+    assert!(d.description.starts_with(&format!("{REASON}\n")) && d.description.ends_with(NOTE_1), "{}", d.description);
+    assert_eq!((d.status, d.category.as_str()), (crate::ticket::Status::Closed, "0101"));
+    assert!(d.evaluation.is_some());
+});
