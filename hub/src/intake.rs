@@ -59,11 +59,12 @@ pub fn prepare(record: &RawRecord, mappings: &Mappings, settings: &IntakeSetting
     let metadata =
         serde_json::to_string(&record.metadata.iter().cloned().collect::<std::collections::BTreeMap<_, _>>())
             .unwrap_or_else(|_| "{}".into());
-    let (record_id, version, warnings, change) = match mapped {
-        Ok(m) => (m.record_id, m.version, m.warnings, Ok(m.applied)),
+    let (record_id, version, message_id, warnings, change) = match mapped {
+        Ok(m) => (m.record_id, m.version, m.message_id, m.warnings, Ok(m.applied)),
         Err(u) => (
             u.record_id.or_else(|| record.record_id.clone()).unwrap_or_default(),
             u.version.or(record.version).unwrap_or(0),
+            None,
             Vec::new(),
             Err(u.reason),
         ),
@@ -90,6 +91,7 @@ pub fn prepare(record: &RawRecord, mappings: &Mappings, settings: &IntakeSetting
         system: record.system.clone(),
         record_id,
         version,
+        message_id,
         received_at,
         content_type: record.content_type.as_str(),
         encoding: record.encoding.clone(),

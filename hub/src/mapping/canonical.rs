@@ -55,7 +55,13 @@ impl Mapper for CanonicalMapper {
         let warnings = clean_reporters(&mut ticket);
         let draft: TicketDraft =
             serde_json::from_value(ticket).map_err(|e| fail(format!("the ticket is not valid: {e}")))?;
-        Ok(Mapped { record_id, version, applied: Applied { channel: envelope.channel, draft, patch: None }, warnings })
+        Ok(Mapped {
+            record_id,
+            version,
+            message_id: None,
+            applied: Applied { channel: envelope.channel, draft, patch: None },
+            warnings,
+        })
     }
 }
 

@@ -27,6 +27,11 @@ pub struct Mapped {
     /// case number), which links every version of it to one ticket.
     pub record_id: String,
     pub version: i64,
+    /// The message's own identity, when the source gives each message one
+    /// (a terminal's `msgId`): then that, not (record id, version), says
+    /// whether it was seen before, and the record id only names the ticket
+    /// it belongs to. Several messages about one record may share a version.
+    pub message_id: Option<String>,
     pub applied: Applied,
     /// Details left out so that the matter itself is not lost (an invalid
     /// phone number, an unknown category mapped to the default).

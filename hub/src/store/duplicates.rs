@@ -161,11 +161,13 @@ impl Store {
         Ok(new_id)
     }
 
-    /// The latest stored version of a source record, to map it again.
+    /// The latest stored version of a source record, to map it again (a
+    /// message keyed on its own id names its record in `about`).
     pub async fn latest_raw(&self, system: &str, record_id: &str) -> Result<super::QuarantinedRecord, StoreError> {
         let row = sqlx::query(
             "SELECT id, content_type, encoding, metadata, payload, received_at FROM raw_records
-              WHERE system = $1 AND record_id = $2 AND outcome <> 'quarantined' ORDER BY version DESC LIMIT 1",
+              WHERE system = $1 AND (record_id = $2 OR about = $2) AND outcome <> 'quarantined'
+              ORDER BY version DESC LIMIT 1",
         )
         .bind(system.to_string())
         .bind(record_id.to_string())

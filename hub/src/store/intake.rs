@@ -24,14 +24,18 @@ use super::batch::{self, MAX_ROWS};
 use super::matching::{self, LinkRow, MatchIndex, PrintRow};
 use super::{Backend, StoreError, now_ms};
 use crate::dedup::Decision;
-use crate::ticket::{Channel, Source, Ticket, TicketDraft, Timestamp};
+use crate::ticket::{Change, Channel, Patch, Source, Ticket, TicketDraft, Timestamp};
 
 /// One record ready to be stored: its identity, its bytes, and what the
 /// mapping made of it.
 pub struct IntakeItem {
     pub system: String,
+    /// The source record whose ticket this is (the key of its source link).
     pub record_id: String,
     pub version: i64,
+    /// The message's own identity, when the source gives one: then the raw
+    /// record is keyed on it instead of (record id, version).
+    pub message_id: Option<String>,
     pub received_at: Timestamp,
     pub content_type: &'static str,
     pub encoding: Option<String>,
@@ -87,13 +91,76 @@ pub fn quarantine_key(payload: &[u8]) -> String {
 }
 
 impl IntakeItem {
-    /// The raw record's unique key: (record id, version), or the content
-    /// hash for what goes to quarantine.
+    /// The raw record's unique key: (record id, version), (message id,
+    /// version) for a source whose messages carry ids of their own, or the
+    /// content hash for what goes to quarantine.
     fn raw_key(&self) -> (String, i64) {
-        match self.change {
-            Ok(_) => (self.record_id.clone(), self.version),
-            Err(_) => (quarantine_key(&self.payload), 0),
+        match (&self.change, &self.message_id) {
+            (Ok(_), Some(message_id)) => (message_id.clone(), self.version),
+            (Ok(_), None) => (self.record_id.clone(), self.version),
+            (Err(_), _) => (quarantine_key(&self.payload), 0),
         }
+    }
+
+    /// The record a raw record keyed on its message id is about.
+    fn about(&self) -> Option<String> {
+        (self.change.is_ok() && self.message_id.is_some()).then(|| self.record_id.clone())
+    }
+}
+
+/// A source record's link to its ticket, and how far its messages have
+/// been applied. Whole records and partial updates each keep their own
+/// order: a report overtaken by its progress note still fills the ticket,
+/// and an old progress note cannot take back a newer one's status.
+#[derive(Clone, Debug)]
+pub(crate) struct Link {
+    pub ticket_id: String,
+    /// The version of the newest whole record applied; none while only
+    /// partial updates have come.
+    whole: Option<i64>,
+    /// The version of the newest partial update applied, and every field
+    /// partial updates have set.
+    patched: Option<(i64, Patch)>,
+}
+
+impl Link {
+    fn opened(ticket_id: String, version: i64, patch: Option<&Patch>) -> Link {
+        let mut link = Link { ticket_id, whole: None, patched: None };
+        link.advance(version, patch);
+        link
+    }
+
+    /// How a message of `version` changes the ticket; `None` when it is
+    /// older than what it would replace (kept as `stale`).
+    fn change<'a>(&'a self, version: i64, patch: Option<&'a Patch>) -> Option<Change<'a>> {
+        match patch {
+            None if self.whole.is_some_and(|w| version <= w) => None,
+            None => match &self.patched {
+                Some((p, kept)) if self.whole.is_none() || *p >= version => Some(Change::Fill(kept)),
+                _ => Some(Change::Whole),
+            },
+            Some(patch) => match &self.patched {
+                Some((p, _)) if version < *p => Some(Change::OlderPatch(patch)),
+                _ => Some(Change::Patch(patch)),
+            },
+        }
+    }
+
+    fn advance(&mut self, version: i64, patch: Option<&Patch>) {
+        match patch {
+            None => self.whole = Some(self.whole.map_or(version, |w| w.max(version))),
+            Some(patch) => {
+                self.patched = Some(match self.patched.take() {
+                    None => (version, patch.clone()),
+                    Some((p, kept)) => (p.max(version), kept.union(patch)),
+                })
+            }
+        }
+    }
+
+    /// The newest version applied of either kind (`source_links.version`).
+    fn version(&self) -> i64 {
+        self.whole.max(self.patched.as_ref().map(|(p, _)| *p)).unwrap_or_default()
     }
 }
 
@@ -104,7 +171,7 @@ pub(crate) struct Pending<'a> {
     pub raw_id: Option<i64>,
 }
 
-const RAW_COLUMNS: [&str; 12] = [
+const RAW_COLUMNS: [&str; 13] = [
     "system",
     "record_id",
     "version",
@@ -117,6 +184,7 @@ const RAW_COLUMNS: [&str; 12] = [
     "outcome",
     "ticket_id",
     "warnings",
+    "about",
 ];
 
 /// What the plan writes besides the raw records.
@@ -126,8 +194,9 @@ struct Writes {
     raw_outcomes: Vec<(i64, &'static str, Option<String>)>,
     created: Vec<String>,
     updated: Vec<String>,
-    links_new: Vec<(String, String, String, i64)>,
-    links_moved: HashMap<(String, String), i64>,
+    /// Links opened in this batch, and links moved on, as they end.
+    links_new: HashMap<(String, String), Link>,
+    links_moved: HashMap<(String, String), Link>,
     /// (ticket id, revision, raw id, cause, body)
     revisions: Vec<(String, i64, i64, &'static str, String)>,
     /// (raw id, system, reason)
@@ -185,7 +254,8 @@ pub(crate) async fn store_pending(
                 .bind(item.payload.clone())
                 .bind("pending")
                 .bind(None::<String>)
-                .bind(warnings);
+                .bind(warnings)
+                .bind(item.about());
         }
         let rows = q.fetch_all(&mut **tx).await?;
         let mut inserted: HashMap<(String, String, i64), i64> = HashMap::with_capacity(rows.len());
@@ -214,8 +284,9 @@ pub(crate) async fn store_pending(
         .iter()
         .filter_map(|&i| {
             let item = pending[i].item;
-            let (ticket_id, version) = links.get(&(item.system.clone(), item.record_id.clone()))?;
-            (item.change.is_ok() && item.version > *version).then(|| ticket_id.clone())
+            let link = links.get(&(item.system.clone(), item.record_id.clone()))?;
+            let applied = item.change.as_ref().ok()?;
+            link.change(item.version, applied.patch.as_ref()).map(|_| link.ticket_id.clone())
         })
         .collect::<HashSet<_>>()
         .into_iter()
@@ -272,8 +343,9 @@ pub(crate) async fn store_pending(
                 if !w.created.contains(&ticket_id) && !w.updated.contains(&ticket_id) {
                     w.updated.push(ticket_id.clone());
                 }
-                w.links_new.push((link_key.0.clone(), link_key.1.clone(), ticket_id.clone(), item.version));
-                links.insert(link_key.clone(), (ticket_id.clone(), item.version));
+                let link = Link::opened(ticket_id.clone(), item.version, applied.patch.as_ref());
+                w.links_new.insert(link_key.clone(), link.clone());
+                links.insert(link_key.clone(), link);
                 dup.links.push(LinkRow {
                     ticket_id: ticket_id.clone(),
                     other_id: ticket_id.clone(),
@@ -315,35 +387,44 @@ pub(crate) async fn store_pending(
                     });
                 }
                 let ticket = Ticket::create(ticket_id.clone(), applied.draft.clone(), source);
-                w.links_new.push((link_key.0.clone(), link_key.1.clone(), ticket_id.clone(), item.version));
-                links.insert(link_key, (ticket_id.clone(), item.version));
+                let link = Link::opened(ticket_id.clone(), item.version, applied.patch.as_ref());
+                w.links_new.insert(link_key.clone(), link.clone());
+                links.insert(link_key, link);
                 w.created.push(ticket_id.clone());
                 w.revisions.push((ticket_id.clone(), 1, raw_id, "created", body(&ticket)));
                 tickets.insert(ticket_id.clone(), ticket);
                 StoredOutcome::Created { ticket_id, revision: 1 }
             }
-            Some((ticket_id, version)) if item.version > version => {
+            Some(mut link) => {
+                let ticket_id = link.ticket_id.clone();
+                let Some(change) = link.change(item.version, applied.patch.as_ref()) else {
+                    w.raw_outcomes.push((raw_id, "stale", Some(ticket_id)));
+                    outcomes[i] = Some(StoredOutcome::Stale);
+                    continue;
+                };
                 let ticket = tickets
                     .get_mut(&ticket_id)
                     .ok_or_else(|| StoreError::NotFound(format!("ticket {ticket_id} linked but missing")))?;
-                ticket.apply_update(applied.draft.clone(), source, applied.patch.as_ref());
+                if !ticket.apply_update(applied.draft.clone(), source, change) {
+                    // An old partial update that adds nothing new.
+                    w.raw_outcomes.push((raw_id, "stale", Some(ticket_id)));
+                    outcomes[i] = Some(StoredOutcome::Stale);
+                    continue;
+                }
                 let revision = ticket.revision;
                 w.revisions.push((ticket_id.clone(), revision, raw_id, "updated", body(ticket)));
                 if !w.created.contains(&ticket_id) && !w.updated.contains(&ticket_id) {
                     w.updated.push(ticket_id.clone());
                 }
-                if !w.links_new.iter().any(|l| l.0 == link_key.0 && l.1 == link_key.1) {
-                    w.links_moved.insert(link_key.clone(), item.version);
-                } else if let Some(l) = w.links_new.iter_mut().find(|l| l.0 == link_key.0 && l.1 == link_key.1) {
-                    l.3 = item.version;
+                link.advance(item.version, applied.patch.as_ref());
+                match w.links_new.get_mut(&link_key) {
+                    Some(opened) => *opened = link.clone(),
+                    None => {
+                        w.links_moved.insert(link_key.clone(), link.clone());
+                    }
                 }
-                links.insert(link_key, (ticket_id.clone(), item.version));
+                links.insert(link_key, link);
                 StoredOutcome::Updated { ticket_id, revision }
-            }
-            Some((ticket_id, _)) => {
-                w.raw_outcomes.push((raw_id, "stale", Some(ticket_id)));
-                outcomes[i] = Some(StoredOutcome::Stale);
-                continue;
             }
         };
         let (label, ticket_id) = match &outcome {
@@ -420,7 +501,7 @@ struct Duplicates {
 fn new_records(
     pending: &[Pending<'_>],
     candidates: impl IntoIterator<Item = usize>,
-    links: &HashMap<(String, String), (String, i64)>,
+    links: &HashMap<(String, String), Link>,
 ) -> Vec<usize> {
     let mut firsts = HashSet::new();
     candidates
@@ -623,7 +704,7 @@ async fn find_duplicates(
     index: &matching::Shared,
     pending: &[Pending<'_>],
     live: &[usize],
-    links: &HashMap<(String, String), (String, i64)>,
+    links: &HashMap<(String, String), Link>,
     pre: Option<Predecided>,
 ) -> Result<Duplicates, StoreError> {
     let mut out = Duplicates::default();
@@ -678,11 +759,11 @@ async fn load_links(
     tx: &mut Transaction<'static, Any>,
     backend: Backend,
     keys: &[(String, String)],
-) -> Result<HashMap<(String, String), (String, i64)>, StoreError> {
+) -> Result<HashMap<(String, String), Link>, StoreError> {
     let mut links = HashMap::with_capacity(keys.len());
     for chunk in keys.chunks(MAX_ROWS) {
         let sql = format!(
-            "SELECT l.system, l.record_id, l.ticket_id, l.version FROM source_links l JOIN {} AS v ON l.system = v.column1 AND l.record_id = v.column2",
+            "SELECT l.system, l.record_id, l.ticket_id, l.whole_version, l.patch_version, l.patched FROM source_links l JOIN {} AS v ON l.system = v.column1 AND l.record_id = v.column2",
             batch::values_table(backend, 2, chunk.len(), 1)
         );
         let mut q = batch::query(sql);
@@ -690,7 +771,12 @@ async fn load_links(
             q = q.bind(system.clone()).bind(record_id.clone());
         }
         for r in q.fetch_all(&mut **tx).await? {
-            links.insert((r.get(0), r.get(1)), (r.get(2), r.get(3)));
+            let patch_version: Option<i64> = r.get(4);
+            let patched: Option<String> = r.get(5);
+            // Fields that no longer parse keep nothing: the whole record wins.
+            let kept = patched.and_then(|words| Patch::parse(&words).ok()).unwrap_or_default();
+            let link = Link { ticket_id: r.get(2), whole: r.get(3), patched: patch_version.map(|p| (p, kept)) };
+            links.insert((r.get(0), r.get(1)), link);
         }
     }
     Ok(links)
@@ -774,29 +860,48 @@ async fn write_plan(
         }
         q.execute(&mut **tx).await?;
     }
-    for chunk in w.links_new.chunks(MAX_ROWS) {
+    // In key order, so that two hubs on one PostgreSQL take row locks alike.
+    let mut opened: Vec<_> = w.links_new.iter().collect();
+    opened.sort_by(|a, b| a.0.cmp(b.0));
+    for chunk in opened.chunks(MAX_ROWS) {
         let sql = batch::insert_sql(
             backend,
             "source_links",
-            &["system", "record_id", "ticket_id", "version", "linked_at"],
+            &["system", "record_id", "ticket_id", "version", "whole_version", "patch_version", "patched", "linked_at"],
             chunk.len(),
             "",
         );
         let mut q = batch::query(sql);
-        for (system, record_id, ticket_id, version) in chunk {
-            q = q.bind(system.clone()).bind(record_id.clone()).bind(ticket_id.clone()).bind(*version).bind(now);
+        for ((system, record_id), link) in chunk {
+            q = q
+                .bind(system.clone())
+                .bind(record_id.clone())
+                .bind(link.ticket_id.clone())
+                .bind(link.version())
+                .bind(link.whole)
+                .bind(link.patched.as_ref().map(|(p, _)| *p))
+                .bind(link.patched.as_ref().map(|(_, kept)| kept.words()))
+                .bind(now);
         }
         q.execute(&mut **tx).await?;
     }
-    let moved: Vec<_> = w.links_moved.iter().collect();
+    let mut moved: Vec<_> = w.links_moved.iter().collect();
+    moved.sort_by(|a, b| a.0.cmp(b.0));
     for chunk in moved.chunks(MAX_ROWS) {
         let sql = format!(
-            "UPDATE source_links SET version = v.column3 FROM {} AS v WHERE source_links.system = v.column1 AND source_links.record_id = v.column2",
-            batch::values_table(backend, 3, chunk.len(), 1)
+            "UPDATE source_links SET version = v.column3, whole_version = v.column4, patch_version = v.column5, patched = v.column6
+               FROM {} AS v WHERE source_links.system = v.column1 AND source_links.record_id = v.column2",
+            batch::values_table(backend, 6, chunk.len(), 1)
         );
         let mut q = batch::query(sql);
-        for ((system, record_id), version) in chunk {
-            q = q.bind(system.clone()).bind(record_id.clone()).bind(**version);
+        for ((system, record_id), link) in chunk {
+            q = q
+                .bind(system.clone())
+                .bind(record_id.clone())
+                .bind(link.version())
+                .bind(link.whole)
+                .bind(link.patched.as_ref().map(|(p, _)| *p))
+                .bind(link.patched.as_ref().map(|(_, kept)| kept.words()));
         }
         q.execute(&mut **tx).await?;
     }

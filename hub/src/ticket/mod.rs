@@ -300,46 +300,95 @@ impl Ticket {
         Ticket { ticket_id, revision: 1, draft, sources: vec![source], duplicate_of: None }
     }
 
-    /// A newer version of one of the ticket's own source records: its
-    /// content replaces what that source said, the revision grows. A
-    /// partial update (`patch`) changes only the fields it brings.
+    /// A message of one of the ticket's own source records: what it says
+    /// is applied as `change` says (see [`Change`]). Returns whether the
+    /// ticket changed; when it did, the revision grew.
     ///
-    /// Only the ticket's first source speaks for the whole ticket. A newer
-    /// version of a record that joined later (a merged duplicate) adds its
-    /// attachments, court case and evaluation, and leaves the rest.
-    pub fn apply_update(&mut self, draft: TicketDraft, source: Source, patch: Option<&Patch>) {
+    /// Only the ticket's first source speaks for the whole ticket. A message
+    /// of a record that joined later (a merged duplicate) adds its
+    /// attachments, court case and evaluation, and leaves the rest; its
+    /// first whole record after partial updates joins as a merge does.
+    pub fn apply_update(&mut self, draft: TicketDraft, source: Source, change: Change<'_>) -> bool {
+        let before = self.draft.clone();
         let first = self.sources.first().is_none_or(|s| s.system == source.system && s.record_id == source.record_id);
-        match patch {
+        match change {
+            // The record joined with a partial update (its progress note
+            // merged into another channel's ticket); its report now joins
+            // the same way, its words below the ticket's own.
+            Change::Fill(_) if !first => {
+                self.merge_in(draft, source);
+                return true;
+            }
             _ if !first => {
-                Patch { fields: vec![PatchField::Attachments, PatchField::Evaluation] }
-                    .apply(&mut self.draft, draft.clone());
-                if draft.court.is_some() {
+                let older = matches!(change, Change::OlderPatch(_));
+                let fields = if older {
+                    vec![PatchField::Attachments]
+                } else {
+                    vec![PatchField::Attachments, PatchField::Evaluation]
+                };
+                Patch { fields }.apply(&mut self.draft, draft.clone());
+                if draft.court.is_some() && !older {
                     self.draft.court = draft.court;
                 }
             }
-            None => {
-                // The other channels' words and people stay.
-                let merged = merged_section(&self.draft.description).map(str::to_string);
-                let others: Vec<Reporter> =
-                    self.draft.reporters.iter().filter(|r| r.channel != source.channel).cloned().collect();
-                self.draft = draft;
-                if let Some(m) = merged {
-                    self.draft.description.push_str(&m);
-                }
-                for r in others {
-                    if !self.draft.reporters.iter().any(|have| same_person(have, &r)) {
-                        self.draft.reporters.push(r);
-                    }
-                }
+            Change::Whole => self.replace_own(draft, source.channel),
+            Change::Fill(kept) => {
+                self.replace_own(draft, source.channel);
+                kept.apply(&mut self.draft, before.clone());
             }
-            Some(patch) => patch.apply(&mut self.draft, draft),
+            Change::Patch(patch) => patch.apply(&mut self.draft, draft),
+            Change::OlderPatch(patch) => patch.additive().apply(&mut self.draft, draft),
+        }
+        if matches!(change, Change::OlderPatch(_)) && self.draft == before {
+            return false;
         }
         match self.sources.iter_mut().find(|s| s.system == source.system && s.record_id == source.record_id) {
-            Some(existing) => *existing = source,
+            Some(existing) => {
+                let version = existing.version.max(source.version);
+                *existing = Source { version, ..source };
+            }
             None => self.sources.push(source),
         }
         self.revision += 1;
+        true
     }
+
+    /// The ticket's own source said it all again: its draft replaces the
+    /// ticket's; the other channels' words and people stay.
+    fn replace_own(&mut self, draft: TicketDraft, channel: Channel) {
+        let merged = merged_section(&self.draft.description).map(str::to_string);
+        let others: Vec<Reporter> = self.draft.reporters.iter().filter(|r| r.channel != channel).cloned().collect();
+        self.draft = draft;
+        if let Some(m) = merged {
+            self.draft.description.push_str(&m);
+        }
+        for r in others {
+            if !self.draft.reporters.iter().any(|have| same_person(have, &r)) {
+                self.draft.reporters.push(r);
+            }
+        }
+    }
+}
+
+/// How a message of a ticket's own source record changes the ticket. Whole
+/// records and partial updates ([`Patch`]) of one source record are each in
+/// their own order (`store/intake.rs` decides which applies), so that a
+/// report overtaken by its progress note still fills the ticket, and an old
+/// progress note does not take back the status a newer one set.
+#[derive(Clone, Copy, Debug)]
+pub enum Change<'a> {
+    /// A newer whole record: its content replaces what the source said.
+    Whole,
+    /// A whole record while partial updates newer than it have been applied
+    /// (the report after its progress note): its content replaces what the
+    /// source said, then what those updates set (`kept`, the union of their
+    /// fields) is set again from the ticket as it was.
+    Fill(&'a Patch),
+    /// A partial update at least as new as any applied before.
+    Patch(&'a Patch),
+    /// A partial update older than one applied before: only what it adds
+    /// (photos, a note, urgency) is taken, nothing it would replace.
+    OlderPatch(&'a Patch),
 }
 
 /// Where the words of merged records begin in a description.
@@ -347,6 +396,11 @@ pub const MERGED_MARK: &str = "\n\n—— 其他渠道反映 ——";
 
 fn merged_section(description: &str) -> Option<&str> {
     description.find(MERGED_MARK).map(|at| &description[at..])
+}
+
+/// A description without the merged records' section.
+fn own_words(description: &str) -> &str {
+    description.find(MERGED_MARK).map_or(description, |at| &description[..at])
 }
 
 fn same_person(a: &Reporter, b: &Reporter) -> bool {
@@ -440,6 +494,20 @@ enum PatchField {
     Title,
 }
 
+impl PatchField {
+    fn word(self) -> &'static str {
+        match self {
+            PatchField::Status => "status",
+            PatchField::Evaluation => "evaluation",
+            PatchField::Attachments => "attachments",
+            PatchField::Description => "description",
+            PatchField::DueAt => "due_at",
+            PatchField::Urgent => "urgent",
+            PatchField::Title => "title",
+        }
+    }
+}
+
 impl Patch {
     pub const FIELDS: &'static [&'static str] =
         &["status", "evaluation", "attachments", "description", "due_at", "urgent", "title"];
@@ -470,6 +538,33 @@ impl Patch {
         Ok(Patch { fields })
     }
 
+    /// Every field of either.
+    pub fn union(&self, other: &Patch) -> Patch {
+        let mut fields = self.fields.clone();
+        for f in &other.fields {
+            if !fields.contains(f) {
+                fields.push(*f);
+            }
+        }
+        Patch { fields }
+    }
+
+    /// The fields it adds to rather than replaces.
+    fn additive(&self) -> Patch {
+        let fields = self
+            .fields
+            .iter()
+            .copied()
+            .filter(|f| matches!(f, PatchField::Attachments | PatchField::Description | PatchField::Urgent))
+            .collect();
+        Patch { fields }
+    }
+
+    /// The fields as words, the way [`Patch::parse`] reads them.
+    pub fn words(&self) -> String {
+        self.fields.iter().map(|f| f.word()).collect::<Vec<_>>().join(" ")
+    }
+
     fn apply(&self, into: &mut TicketDraft, from: TicketDraft) {
         for field in &self.fields {
             match field {
@@ -487,9 +582,11 @@ impl Patch {
                     }
                 }
                 PatchField::Description => {
-                    let add = from.description.trim();
-                    if !add.is_empty() && !into.description.contains(add) {
-                        into.description = format!("{}\n{add}", into.description.trim_end());
+                    // The ticket's own words, before what merged records said.
+                    let add = own_words(&from.description).trim();
+                    let (own, merged) = into.description.split_at(own_words(&into.description).len());
+                    if !add.is_empty() && !own.contains(add) {
+                        into.description = format!("{}\n{add}{merged}", own.trim_end());
                     }
                 }
                 PatchField::DueAt => {
@@ -551,6 +648,91 @@ mod tests {
     }
 
     use super::*;
+
+    fn draft(description: &str, status: Status) -> TicketDraft {
+        let at = chrono::DateTime::parse_from_rfc3339("2024-07-15T09:20:00+08:00").unwrap();
+        TicketDraft {
+            kind: Kind::GridEvent,
+            category: Category::other(),
+            title: Title::new(description),
+            description: description.into(),
+            region: Region {
+                code: RegionCode::parse("220402").unwrap(),
+                level: RegionLevel::County,
+                name: "龙山区".into(),
+            },
+            address: None,
+            geo: None,
+            occurred_at: at,
+            reported_at: at,
+            due_at: None,
+            urgent: false,
+            reporters: Vec::new(),
+            attachments: Vec::new(),
+            court: None,
+            status,
+            evaluation: None,
+        }
+    }
+
+    #[test]
+    fn a_late_whole_record_fills_in_under_what_the_patches_set() {
+        let source = |version| Source {
+            channel: Channel::Terminal,
+            system: "terminal".into(),
+            record_id: "W0412-20240715-0007".into(),
+            version,
+            received_at: draft("", Status::New).reported_at,
+        };
+        let progress = Patch::parse("status attachments description").unwrap();
+        let mut t = Ticket::create("T".into(), draft("围挡已设", Status::InProgress), source(2));
+        // Another channel's words joined it meanwhile.
+        t.draft.description.push_str(&format!("{MERGED_MARK}\n【hotline LY1】井盖缺失"));
+        let mut report = draft("井盖缺失", Status::New);
+        report.category = Category::try_from("0101".to_string()).unwrap();
+        assert!(t.apply_update(report, source(1), Change::Fill(&progress)));
+        assert_eq!(t.draft.category.as_str(), "0101");
+        assert_eq!(t.draft.title.as_str(), "井盖缺失");
+        assert_eq!(t.draft.status, Status::InProgress);
+        assert_eq!(t.draft.description, format!("井盖缺失\n围挡已设{MERGED_MARK}\n【hotline LY1】井盖缺失"));
+        assert_eq!((t.revision, t.sources[0].version), (2, 2), "the source keeps its newest version");
+
+        // An older note than the one applied adds its words under the ticket's own, not its status.
+        assert!(t.apply_update(draft("已到场", Status::New), source(1), Change::OlderPatch(&progress)));
+        assert_eq!(t.draft.status, Status::InProgress);
+        assert!(t.draft.description.starts_with("井盖缺失\n围挡已设\n已到场\n\n——"), "{}", t.draft.description);
+        // Once more: nothing new, no revision.
+        assert!(!t.apply_update(draft("已到场", Status::New), source(1), Change::OlderPatch(&progress)));
+        assert_eq!(t.revision, 3);
+    }
+
+    #[test]
+    fn a_late_report_of_a_record_merged_by_its_progress_note_joins_as_a_merge_does() {
+        let at = draft("", Status::New).reported_at;
+        let hotline = Source {
+            channel: Channel::Hotline,
+            system: "hotline".into(),
+            record_id: "LY1".into(),
+            version: 1,
+            received_at: at,
+        };
+        let terminal = |version| Source {
+            channel: Channel::Terminal,
+            system: "terminal".into(),
+            record_id: "W0412-20240715-0007".into(),
+            version,
+            received_at: at,
+        };
+        let mut hotline_draft = draft("井盖缺失", Status::Dispatched);
+        hotline_draft.category = Category::try_from("0101".to_string()).unwrap();
+        let mut t = Ticket::create("T".into(), hotline_draft, hotline);
+        t.merge_in(draft("围挡已设", Status::InProgress), terminal(2));
+        let progress = Patch::parse("status attachments description").unwrap();
+        assert!(t.apply_update(draft("义宁街井盖缺失，行人易跌落", Status::New), terminal(1), Change::Fill(&progress)));
+        assert_eq!((t.draft.category.as_str(), t.draft.status), ("0101", Status::Dispatched), "the hotline's ticket");
+        assert!(t.draft.description.contains("】义宁街井盖缺失，行人易跌落"), "{}", t.draft.description);
+        assert_eq!((t.revision, t.sources.len()), (3, 2));
+    }
 
     #[test]
     fn region_codes_are_padded_and_levelled() {

@@ -57,6 +57,8 @@ pub(crate) struct Run<'a> {
 pub(crate) struct Outcome {
     pub record_id: Option<String>,
     pub version: Option<i64>,
+    /// `[identity] message_id`, when the mapping names one.
+    pub message_id: Option<String>,
     pub result: Result<(crate::ticket::TicketDraft, Vec<String>), String>,
     /// `[let] patch`, when the record is a partial update.
     pub patch: Option<String>,
@@ -82,6 +84,10 @@ impl<'a> Run<'a> {
             SlotState::Val(Val::Int(v)) => Some(*v),
             _ => None,
         };
+        let message_id = self.m.fixed.message_id.and_then(|i| match &self.slots[i] {
+            SlotState::Val(v) => Some(v.text().into_owned()),
+            _ => None,
+        });
         if let Some(v) = version
             && v < 1
         {
@@ -96,7 +102,7 @@ impl<'a> Run<'a> {
             Some(d) if self.errors.is_empty() => Ok((d, std::mem::take(&mut self.warnings))),
             _ => Err(self.reason()),
         };
-        Outcome { record_id, version, result, patch }
+        Outcome { record_id, version, message_id, result, patch }
     }
 
     fn reason(&mut self) -> String {

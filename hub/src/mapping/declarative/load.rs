@@ -395,8 +395,14 @@ impl Loader<'_> {
         let (name, channel, format, root_el, max_bytes, encoding) = self.source(get("source"), base_dir)?;
         let dedup = self.dedup(get("dedup"));
 
-        // Names: identity, fields, let.
+        // Names: identity, fields, let. `message_id` is optional: a source
+        // whose messages carry ids of their own names it.
+        let identity = get("identity").and_then(|v| self.table_of(v, "[identity]"));
         let mut slot_names: Vec<(String, Range<usize>)> = vec![("record_id".into(), 0..0), ("version".into(), 0..0)];
+        if identity.is_some_and(|t| t.get("message_id").is_some()) {
+            slot_names.push(("message_id".into(), 0..0));
+        }
+        let identities = slot_names.len();
         let fields = get("fields").and_then(|f| self.table_of(f, "[fields]"));
         let lets = get("let").and_then(|f| self.table_of(f, "[let]"));
         if let Some(fields) = fields {
@@ -416,8 +422,11 @@ impl Loader<'_> {
         } else if get("fields").is_none() {
             self.at(0..0, "the mapping file has no [fields] section (kind, category, title, description, region, occurredAt, reportedAt, status)");
         }
-        let reserved: Vec<&str> =
-            FIELDS.iter().map(|f| f.0).chain(["record_id", "version", "geo", "true", "false", "meta"]).collect();
+        let reserved: Vec<&str> = FIELDS
+            .iter()
+            .map(|f| f.0)
+            .chain(["record_id", "version", "message_id", "geo", "true", "false", "meta"])
+            .collect();
         if let Some(lets) = lets {
             for (k, v) in lets.iter() {
                 let n = k.get_ref().as_ref();
@@ -438,19 +447,18 @@ impl Loader<'_> {
         // Parse every slot.
         let mut slots: Vec<Option<Slot>> = Vec::new();
         let mut deps: Vec<Vec<usize>> = Vec::new();
-        let identity = get("identity").and_then(|v| self.table_of(v, "[identity]"));
         if let Some(t) = identity {
-            self.check_keys(t, &["record_id", "version"], "[identity]");
+            self.check_keys(t, &["record_id", "version", "message_id"], "[identity]");
         }
         for (i, (slot_name, _)) in slot_names.iter().enumerate() {
             self.uses.clear();
-            let (value, loc, sink, required, ordinal) = if i < 2 {
+            let (value, loc, sink, required, ordinal) = if i < identities {
                 let value = identity.and_then(|t| t.get(slot_name.as_str()));
                 if value.is_none() {
                     let span = root.get_key_value("identity").map_or(0..0, |(k, _)| k.span());
                     self.at(span, format!("[identity]: `{slot_name}` is missing"));
                 }
-                (value, format!("identity.{slot_name}"), if i == 0 { Sink::Text } else { Sink::Int }, true, 1)
+                (value, format!("identity.{slot_name}"), if i == 1 { Sink::Int } else { Sink::Text }, true, 1)
             } else if let Some(pos) = FIELDS.iter().position(|f| f.0 == slot_name) {
                 let (_, sink, required) = FIELDS[pos];
                 (
@@ -476,7 +484,7 @@ impl Loader<'_> {
             slots.iter().map(|s| if s.is_some() { VType::Any } else { VType::Unknown }).collect();
         for &i in &order {
             if let Some(slot) = &mut slots[i] {
-                let loc = if i < 2 { format!("identity.{}", slot.name) } else { slot.name.clone() };
+                let loc = if i < identities { format!("identity.{}", slot.name) } else { slot.name.clone() };
                 let t = self.infer(&mut slot.expr, &types, &loc);
                 self.check_sink(&slot.expr, slot.sink, &loc);
                 types[i] = sink_type(slot.sink).unwrap_or(t);
@@ -558,6 +566,7 @@ impl Loader<'_> {
         let fixed = FixedSlots {
             record_id: 0,
             version: 1,
+            message_id: (identities > 2).then_some(2),
             kind: idx("kind")?,
             category: idx("category")?,
             title: idx("title")?,

@@ -269,6 +269,7 @@ impl Mapper for DeclarativeMapper {
                 Ok(Mapped {
                     record_id,
                     version,
+                    message_id: outcome.message_id,
                     applied: Applied { channel: self.compiled.channel, draft, patch },
                     warnings,
                 })

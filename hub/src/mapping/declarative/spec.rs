@@ -339,6 +339,8 @@ pub(crate) struct Compiled {
 pub(crate) struct FixedSlots {
     pub record_id: usize,
     pub version: usize,
+    /// `[identity] message_id`, when the source names one.
+    pub message_id: Option<usize>,
     pub kind: usize,
     pub category: usize,
     pub title: usize,

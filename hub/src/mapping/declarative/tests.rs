@@ -622,6 +622,9 @@ fn terminal_progress_and_evaluation_are_later_versions_of_the_event() {
     let evaluation = ok(&m, &terminal("terminal-evaluation.json", "evaluation", "W0412"));
     assert_eq!(progress.record_id, report.record_id);
     assert_eq!(evaluation.record_id, report.record_id);
+    // Each message is its own: the msgId, not the event and time, is what a resend repeats.
+    let ids = [&report, &progress, &evaluation].map(|m| m.message_id.clone().expect("a terminal message has an id"));
+    assert!(ids[0] != ids[1] && ids[1] != ids[2] && ids[0] != ids[2], "{ids:?}");
     assert!(report.version < progress.version && progress.version < evaluation.version);
 
     assert!(report.applied.patch.is_none(), "a report is the whole event");
@@ -637,7 +640,8 @@ fn terminal_progress_and_evaluation_are_later_versions_of_the_event() {
     };
     let mut t = crate::ticket::Ticket::create("T1".into(), report.applied.draft.clone(), source(report.version));
     for u in [&progress, &evaluation] {
-        t.apply_update(u.applied.draft.clone(), source(u.version), u.applied.patch.as_ref());
+        let patch = u.applied.patch.as_ref().expect("a follow-up is partial");
+        assert!(t.apply_update(u.applied.draft.clone(), source(u.version), crate::ticket::Change::Patch(patch)));
     }
     let r = &report.applied.draft;
     assert_eq!((&t.draft.category, &t.draft.region, &t.draft.address), (&r.category, &r.region, &r.address));
@@ -687,6 +691,33 @@ fn terminal_coordinates_off_the_globe_are_left_out() {
     let out = ok(&m, &RawRecord::new("terminal", ContentType::Json, text).with_meta("worker_id", "W0412"));
     assert!(out.applied.draft.geo.is_none());
     assert!(out.warnings.iter().any(|w| w.contains("geo left out")), "{:?}", out.warnings);
+}
+
+#[test]
+fn an_event_of_another_worker_is_unmappable() {
+    let m = mapper("terminal");
+    // W0412 closing W0413's event, on W0412's own topic.
+    let u = bad(&m, &terminal("bad-terminal-event-of-another-worker.json", "evaluation", "W0412"));
+    assert_eq!(
+        u.reason,
+        "eventId belongs to another worker: its prefix is not the worker of the message and its topic"
+    );
+    assert_eq!(u.record_id.as_deref(), Some("W0413-20220712-0003"));
+    // Without a topic, the same rule against the message's workerId.
+    let u = bad(&m, &json("terminal", "bad-terminal-event-of-another-worker.json").with_encoding("utf-8"));
+    assert!(u.reason.contains("eventId belongs to another worker"), "{}", u.reason);
+    // Every kind of message, and the worker's own events still pass.
+    for (file, kind) in [
+        ("terminal-report.json", "report"),
+        ("terminal-progress.json", "progress"),
+        ("terminal-evaluation.json", "evaluation"),
+    ] {
+        let mut body: serde_json::Value = serde_json::from_slice(&sample(file)).unwrap();
+        ok(&m, &RawRecord::new("terminal", ContentType::Json, body.to_string()).with_meta("kind", kind));
+        body["eventId"] = "W0999-20220712-0003".into();
+        let u = bad(&m, &RawRecord::new("terminal", ContentType::Json, body.to_string()).with_meta("kind", kind));
+        assert!(u.reason.contains("eventId belongs to another worker"), "{kind}: {}", u.reason);
+    }
 }
 
 #[test]
