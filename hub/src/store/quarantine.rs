@@ -3,6 +3,7 @@
 use sqlx::Row;
 
 use super::intake::{IntakeItem, Pending, StoredOutcome, store_pending};
+use super::text::{MAX_REASON_CHARS, clean};
 use super::{Store, StoreError, now_ms};
 
 #[derive(Clone, Debug)]
@@ -69,12 +70,13 @@ impl Store {
         let mut w = self.begin_write().await?;
         let outcome = match &item.change {
             Err(reason) => {
+                let reason = clean(reason, MAX_REASON_CHARS).into_owned();
                 sqlx::query("UPDATE quarantine SET reason = $2 WHERE id = $1")
                     .bind(id)
-                    .bind(reason)
+                    .bind(&reason)
                     .execute(&mut *w.tx)
                     .await?;
-                StoredOutcome::Quarantined { reason: reason.clone(), quarantine_id: id }
+                StoredOutcome::Quarantined { reason, quarantine_id: id }
             }
             Ok(_) => {
                 let pending = [Pending { item, raw_id: Some(q.raw_record_id) }];

@@ -389,3 +389,6 @@ on_both!(results_and_the_next_lease_commit_together, |store, _url| {
     assert!(store.complete_and_lease(&[], Some(LeaseRequest { limit: 0, ..lease })).await.unwrap().is_empty());
     assert!(store.lease("b", 10, 60_000).await.unwrap().is_empty(), "all are leased by a");
 });
+
+/// Records the database refuses, and what keeps their streams going.
+mod unstorable;
