@@ -109,7 +109,9 @@ impl Mappings {
     /// back scrubbed of long digit runs: parsers quote what they choke on,
     /// and that may be a phone or ID number. Whatever the mapper, a record
     /// id must be one the store can key ([`MAX_RECORD_ID_BYTES`], no
-    /// control characters).
+    /// control characters), and a draft is held to the ticket's caps
+    /// ([`crate::ticket::TicketDraft::bound`]: the first reporters and
+    /// attachments kept, a warning for the rest).
     pub fn map(&self, record: &RawRecord) -> Result<Mapped, Unmappable> {
         let result = match (record.meta(DEFECT), self.by_system.get(&record.system)) {
             // The connector could not even split the input into records.
@@ -125,6 +127,8 @@ impl Mappings {
         });
         match result {
             Ok(mut m) => {
+                let capped = m.applied.draft.bound();
+                m.warnings.extend(capped);
                 m.warnings = m.warnings.iter().map(|w| crate::pii::scrub(w)).collect();
                 Ok(m)
             }

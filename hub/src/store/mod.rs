@@ -34,7 +34,7 @@ pub use failure::Failure;
 pub use intake::{Applied, IntakeItem, StoredOutcome};
 pub use matching::{BatchPrints, MatchIndex, Matching};
 pub use outbox::{DeliveryResult, LeaseRequest, LeasedChange};
-pub use quarantine::QuarantinedRecord;
+pub use quarantine::{QuarantineEntry, QuarantinedRecord};
 pub use tickets::{SourceCounts, StoredTicket, TicketSummary};
 
 #[derive(Debug, thiserror::Error)]
