@@ -929,11 +929,10 @@ impl super::Store {
         if !give_up {
             return Err(err);
         }
+        // The strikes are kept: the same bytes failing again are answered
+        // at once, as the duplicate of what is in quarantine.
         match self.quarantine_unstorable(item, &err).await {
-            Ok(outcome) => {
-                self.strikes.lock().unwrap_or_else(|p| p.into_inner()).forget(&key);
-                Ok(outcome)
-            }
+            Ok(outcome) => Ok(outcome),
             Err(again) => {
                 tracing::error!(system = %item.system, error = %again, "could not keep an unstorable record in quarantine either");
                 Err(err)

@@ -143,3 +143,23 @@ async fn a_record_postgres_refuses_is_quarantined_whatever_handed_it_over() {
     store.close().await;
     db.cleanup().await;
 }
+
+on_both!(a_record_that_fails_with_an_unclear_error_is_quarantined_after_five_tries, |store, _url| {
+    // The first order opens a ticket; the same words again are its
+    // duplicate, whose decision is written to duplicate_links. Without
+    // that table the second fails with an error that is neither the
+    // database's trouble nor plainly the record's.
+    let first = store.store_batch(&[hotline_order("LY12345-20240715-000011")]).await;
+    assert!(matches!(first[0], Ok(StoredOutcome::Created { .. })), "{:?}", first[0]);
+    sqlx::query("DROP TABLE duplicate_links").execute(store.pool()).await.unwrap();
+    for attempt in 1..crate::store::failure::UNCLEAR_TRIES {
+        let again = store.store_batch(&[hotline_order("LY12345-20240715-000012")]).await;
+        assert!(again[0].is_err(), "attempt {attempt}: {:?}", again[0]);
+    }
+    let last = store.store_batch(&[hotline_order("LY12345-20240715-000012")]).await;
+    let reason = quarantined(&last[0]);
+    assert!(reason.contains("could not be stored"), "{reason}");
+    // Kept: delivered once more, it is a duplicate of what is in quarantine.
+    let after = store.store_batch(&[hotline_order("LY12345-20240715-000012")]).await;
+    assert!(matches!(after[0], Ok(StoredOutcome::Duplicate)), "{:?}", after[0]);
+});
