@@ -43,12 +43,19 @@ pub enum DeadLetterCommand {
 
 #[derive(Subcommand, Debug)]
 pub enum QuarantineCommand {
-    /// List the open quarantined records (`--all` includes replayed ones).
+    /// List the open quarantined records (`--all` includes replayed ones),
+    /// oldest first, a page at a time.
     List {
         #[command(flatten)]
         config: ConfigArg,
         #[arg(long)]
         all: bool,
+        /// Records listed at most.
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+        /// List from after this id (the last one of the page before).
+        #[arg(long, default_value_t = 0)]
+        after: i64,
     },
     /// Show one quarantined record: the reason and the record as received.
     Show {
@@ -160,22 +167,29 @@ pub async fn deadletters(cmd: DeadLetterCommand) -> anyhow::Result<ExitCode> {
 
 pub async fn quarantine(cmd: QuarantineCommand) -> anyhow::Result<ExitCode> {
     match cmd {
-        QuarantineCommand::List { config, all } => {
+        QuarantineCommand::List { config, all, limit, after } => {
             let store = open(&load(&config)?).await?;
-            let list = store.quarantined(all).await?;
+            let limit = limit.max(1);
+            let list = store.quarantined_page(all, after, limit).await?;
             if list.is_empty() {
                 println!("no {}quarantined records", if all { "" } else { "open " });
             } else {
-                println!("{:>6}  {:<12}  {:<8}  {:<25}  reason", "id", "source", "state", "received");
+                println!("{:>6}  {:<12}  {:<8}  {:<25}  {:>9}  reason", "id", "source", "state", "received", "bytes");
+                let last = list.last().map(|q| q.id).unwrap_or(after);
+                let full = list.len() as i64 == limit;
                 for q in list {
                     println!(
-                        "{:>6}  {:<12}  {:<8}  {:<25}  {}",
+                        "{:>6}  {:<12}  {:<8}  {:<25}  {:>9}  {}",
                         q.id,
                         q.system,
                         q.state,
                         time(q.received_at),
+                        q.payload_bytes,
                         hub::pii::scrub(&q.reason)
                     );
+                }
+                if full {
+                    println!("(more may follow: --after {last})");
                 }
             }
         }

@@ -53,6 +53,25 @@ impl Unmappable {
     }
 }
 
+/// A record id longer than this is refused (quarantined): ids key unique
+/// indexes (PostgreSQL cannot index an entry over about 2.7 KB, and such an
+/// error would come back on every delivery of the record) and travel in
+/// every ticket body. The agencies' ids are 20 to 40 bytes.
+pub const MAX_RECORD_ID_BYTES: usize = 256;
+
+/// Why a record id cannot key a record, if it cannot: too long, or holding
+/// a control character (U+0000 is refused by PostgreSQL). The id itself is
+/// not quoted.
+fn record_id_fault(id: &str) -> Option<String> {
+    if id.len() > MAX_RECORD_ID_BYTES {
+        Some(format!("the record id has {} bytes, more than the limit of {MAX_RECORD_ID_BYTES}", id.len()))
+    } else if id.chars().any(char::is_control) {
+        Some("the record id contains a control character".to_string())
+    } else {
+        None
+    }
+}
+
 /// Transport metadata a connector sets on input it could not take apart (a
 /// feed page with a DOCTYPE, a truncated file): the record goes straight to
 /// quarantine with this text as its reason, kept whole for a person.
@@ -93,7 +112,11 @@ impl Mappings {
 
     /// Maps a record with its system's mapper. Reasons and warnings come
     /// back masked (see `pii`): parsers quote what they choke on, and that
-    /// may be a phone or ID number, a name or an address.
+    /// may be a phone or ID number, a name or an address. Whatever the
+    /// mapper, a record id must be one the store can key
+    /// ([`MAX_RECORD_ID_BYTES`], no control characters), and a draft is held
+    /// to the ticket's caps ([`crate::ticket::TicketDraft::bound`]: the first
+    /// reporters and attachments kept, a warning for the rest).
     pub fn map(&self, record: &RawRecord) -> Result<Mapped, Unmappable> {
         let result = match (record.meta(DEFECT), self.by_system.get(&record.system)) {
             // The connector could not even split the input into records.
@@ -103,8 +126,14 @@ impl Mappings {
                 Err(Unmappable::new(format!("no mapping is configured for source system `{}`", record.system)))
             }
         };
+        let result = result.and_then(|m| match record_id_fault(&m.record_id) {
+            Some(reason) => Err(Unmappable { reason, record_id: None, version: Some(m.version) }),
+            None => Ok(m),
+        });
         match result {
             Ok(mut m) => {
+                let capped = m.applied.draft.bound();
+                m.warnings.extend(capped);
                 if !m.warnings.is_empty() {
                     // A warning may quote a value of the record: mask what the
                     // ticket knows to be personal (its reporters, its address)

@@ -21,7 +21,9 @@ use std::collections::{HashMap, HashSet};
 use sqlx::{Any, Row, Transaction};
 
 use super::batch::{self, MAX_ROWS};
+use super::failure::Failure;
 use super::matching::{self, LinkRow, MatchIndex, PrintRow};
+use super::text::{MAX_META_CHARS, MAX_REASON_CHARS, clean};
 use super::{Backend, StoreError, now_ms};
 use crate::dedup::Decision;
 use crate::ticket::{Change, Channel, Patch, Source, Ticket, TicketDraft, Timestamp};
@@ -171,6 +173,10 @@ pub(crate) struct Pending<'a> {
     pub raw_id: Option<i64>,
 }
 
+/// The bytes kept of a record that cannot be stored as it is, at most.
+/// Binary columns take any bytes; this only bounds the row.
+pub const UNSTORABLE_PAYLOAD_MAX: usize = 16 * 1024 * 1024;
+
 const RAW_COLUMNS: [&str; 13] = [
     "system",
     "record_id",
@@ -240,8 +246,10 @@ pub(crate) async fn store_pending(
         let mut q = batch::query(sql);
         for (i, key, version) in chunk {
             let item = pending[*i].item;
-            let warnings =
-                (!item.warnings.is_empty()).then(|| serde_json::to_string(&item.warnings).unwrap_or_default());
+            let warnings = (!item.warnings.is_empty()).then(|| {
+                let bounded: Vec<_> = item.warnings.iter().map(|w| clean(w, MAX_REASON_CHARS)).collect();
+                serde_json::to_string(&bounded).unwrap_or_default()
+            });
             q = q
                 .bind(item.system.clone())
                 .bind(key.clone())
@@ -249,7 +257,7 @@ pub(crate) async fn store_pending(
                 .bind(item.received_at.timestamp_millis())
                 .bind(now)
                 .bind(item.content_type)
-                .bind(item.encoding.clone())
+                .bind(item.encoding.as_deref().map(|e| clean(e, MAX_META_CHARS).into_owned()))
                 .bind(item.metadata.clone())
                 .bind(item.payload.clone())
                 .bind("pending")
@@ -446,7 +454,8 @@ pub(crate) async fn store_pending(
     for &i in &live {
         if outcomes[i].is_none() {
             let raw_id = raw_ids[i].expect("live");
-            let reason = pending[i].item.change.as_ref().err().cloned().unwrap_or_default();
+            let reason = pending[i].item.change.as_ref().err().map(|r| clean(r, MAX_REASON_CHARS).into_owned());
+            let reason = reason.unwrap_or_default();
             let quarantine_id = quarantine_ids.get(&raw_id).copied().unwrap_or_default();
             outcomes[i] = Some(StoredOutcome::Quarantined { reason, quarantine_id });
         }
@@ -960,7 +969,7 @@ async fn insert_quarantine(
         );
         let mut q = batch::query(sql);
         for (raw_id, system, reason) in chunk {
-            q = q.bind(*raw_id).bind(system.clone()).bind(reason.clone()).bind(now);
+            q = q.bind(*raw_id).bind(system.clone()).bind(clean(reason, MAX_REASON_CHARS).into_owned()).bind(now);
         }
         for r in q.fetch_all(&mut **tx).await? {
             ids.insert(r.get::<i64, _>(1), r.get::<i64, _>(0));
@@ -973,7 +982,9 @@ impl super::Store {
     /// Stores a batch in one transaction (group commit). If the batch fails
     /// as a whole (a concurrent hub on PostgreSQL linked the same record,
     /// say), each item is retried in a transaction of its own so that one
-    /// record's trouble is only that record's.
+    /// record's trouble is only that record's; a record that cannot be
+    /// stored as it is goes to quarantine ([`Store::settle`]), so that it
+    /// is answered and its source's stream goes on.
     pub async fn store_batch(&self, items: &[IntakeItem]) -> Vec<Result<StoredOutcome, StoreError>> {
         self.store_scored(items, None).await
     }
@@ -984,8 +995,8 @@ impl super::Store {
         items: &[IntakeItem],
         ahead: Option<Ahead>,
     ) -> Vec<Result<StoredOutcome, StoreError>> {
-        match self.try_store_batch(items, ahead).await {
-            Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
+        let results = match self.try_store_batch(items, ahead).await {
+            Ok(outcomes) => return outcomes.into_iter().map(Ok).collect(),
             Err(err) if items.len() == 1 => vec![Err(err)],
             Err(err) => {
                 tracing::debug!(error = %err, batch = items.len(), "batch commit failed, storing one by one");
@@ -996,7 +1007,105 @@ impl super::Store {
                 }
                 out
             }
+        };
+        let mut out = Vec::with_capacity(items.len());
+        for (item, result) in items.iter().zip(results) {
+            out.push(match result {
+                Err(err) => self.settle(item, err).await,
+                stored => stored,
+            });
         }
+        out
+    }
+
+    /// A record that failed to store in a transaction of its own: the
+    /// error stands when it is the database's trouble (the source sends
+    /// the record again later); when it is the record's, or an unclear one
+    /// came [`super::failure::UNCLEAR_TRIES`] times, the record is kept in
+    /// quarantine in a form that stores whatever it holds
+    /// ([`Store::quarantine_unstorable`]) and that is its outcome.
+    async fn settle(&self, item: &IntakeItem, err: StoreError) -> Result<StoredOutcome, StoreError> {
+        let key = format!("{}\n{}", item.system, quarantine_key(&item.payload));
+        let give_up = match err.failure() {
+            Failure::Database => false,
+            Failure::Record => true,
+            Failure::Unclear => self.strikes.lock().unwrap_or_else(|p| p.into_inner()).strike(&key),
+        };
+        if !give_up {
+            return Err(err);
+        }
+        // The strikes are kept: the same bytes failing again are answered
+        // at once, as the duplicate of what is in quarantine.
+        match self.quarantine_unstorable(item, &err).await {
+            Ok(outcome) => Ok(outcome),
+            Err(again) => {
+                tracing::error!(system = %item.system, error = %again, "could not keep an unstorable record in quarantine either");
+                Err(err)
+            }
+        }
+    }
+
+    /// Keeps a record the store cannot take as it is: a raw record under
+    /// its content hash with the bytes as received (binary, so storable;
+    /// a payload beyond [`UNSTORABLE_PAYLOAD_MAX`] keeps its head), the
+    /// transport's texts only when they are clean, and a quarantine entry
+    /// whose reason says why, so that a person can look and replay it.
+    async fn quarantine_unstorable(&self, item: &IntakeItem, err: &StoreError) -> Result<StoredOutcome, StoreError> {
+        let payload = &item.payload[..item.payload.len().min(UNSTORABLE_PAYLOAD_MAX)];
+        let mut reason = format!(
+            "the record could not be stored as it is ({}); kept here so that its source goes on",
+            crate::pii::scrub(&err.to_string())
+        );
+        if payload.len() < item.payload.len() {
+            reason.push_str(&format!("; only its first {} of {} bytes are kept", payload.len(), item.payload.len()));
+        }
+        if let Err(mapping) = &item.change {
+            reason.push_str("; the mapping said: ");
+            reason.push_str(mapping);
+        }
+        let reason = clean(&reason, MAX_REASON_CHARS).into_owned();
+        let system = clean(&item.system, MAX_META_CHARS).into_owned();
+        let metadata = match clean(&item.metadata, MAX_META_CHARS) {
+            std::borrow::Cow::Borrowed(m) => m.to_string(),
+            std::borrow::Cow::Owned(_) => "{}".to_string(),
+        };
+        let encoding = item.encoding.as_deref().map(|e| clean(e, MAX_META_CHARS).into_owned());
+        let now = now_ms();
+        let mut w = self.begin_write().await?;
+        let sql = batch::insert_sql(
+            self.backend,
+            "raw_records",
+            &RAW_COLUMNS,
+            1,
+            "ON CONFLICT (system, record_id, version) DO NOTHING RETURNING id",
+        );
+        let raw_id: Option<i64> = batch::query(sql)
+            .bind(system.clone())
+            .bind(quarantine_key(&item.payload))
+            .bind(0_i64)
+            .bind(item.received_at.timestamp_millis())
+            .bind(now)
+            .bind(item.content_type)
+            .bind(encoding)
+            .bind(metadata)
+            .bind(payload.to_vec())
+            .bind("quarantined")
+            .bind(None::<String>)
+            .bind(None::<String>)
+            .bind(None::<String>)
+            .fetch_optional(&mut *w.tx)
+            .await?
+            .map(|r| r.get(0));
+        let Some(raw_id) = raw_id else {
+            // These bytes are kept already (an earlier delivery of them).
+            w.commit().await?;
+            return Ok(StoredOutcome::Duplicate);
+        };
+        let ids = insert_quarantine(&mut w.tx, self.backend, &[(raw_id, system.clone(), reason.clone())], now).await?;
+        w.commit().await?;
+        let quarantine_id = ids.get(&raw_id).copied().unwrap_or_default();
+        tracing::warn!(%system, quarantine_id, %reason, "a record that cannot be stored is kept in quarantine");
+        Ok(StoredOutcome::Quarantined { reason, quarantine_id })
     }
 
     /// Scores a batch's duplicate decisions before it is stored, against
@@ -1074,8 +1183,37 @@ impl super::Store {
     }
 
     /// Stores a page of records and the cursor after it in one transaction:
-    /// the cursor never runs ahead of the records it covers.
+    /// the cursor never runs ahead of the records it covers. When the page
+    /// fails for something other than the database's trouble, its records
+    /// are stored one by one (an unstorable one goes to quarantine, see
+    /// [`Store::settle`]) and then the cursor alone: one bad record does
+    /// not hold the cursor back for ever, and still nothing is skipped.
     pub async fn store_page(
+        &self,
+        items: &[IntakeItem],
+        cursor: Option<(&str, &str, Option<&str>)>,
+    ) -> Result<Vec<StoredOutcome>, StoreError> {
+        let err = match self.try_store_page(items, cursor).await {
+            Ok(outcomes) => return Ok(outcomes),
+            Err(err) if err.failure() == Failure::Database => return Err(err),
+            Err(err) => err,
+        };
+        tracing::debug!(error = %err, records = items.len(), "page commit failed, storing its records one by one");
+        let mut outcomes = Vec::with_capacity(items.len());
+        for item in items {
+            let one = match self.try_store_batch(std::slice::from_ref(item), None).await {
+                Ok(mut stored) => stored.remove(0),
+                Err(err) => self.settle(item, err).await?,
+            };
+            outcomes.push(one);
+        }
+        if cursor.is_some() {
+            self.try_store_page(&[], cursor).await?;
+        }
+        Ok(outcomes)
+    }
+
+    async fn try_store_page(
         &self,
         items: &[IntakeItem],
         cursor: Option<(&str, &str, Option<&str>)>,

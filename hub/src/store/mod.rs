@@ -8,11 +8,13 @@
 mod batch;
 mod deadletters;
 mod duplicates;
+mod failure;
 mod intake;
 mod matching;
 mod outbox;
 mod quarantine;
 pub mod testing;
+pub mod text;
 mod tickets;
 
 #[cfg(test)]
@@ -28,10 +30,11 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 
 pub use deadletters::DeadLetter;
 pub use duplicates::{DuplicateLink, Unmerged};
+pub use failure::Failure;
 pub use intake::{Applied, IntakeItem, StoredOutcome};
 pub use matching::{BatchPrints, MatchIndex, Matching};
 pub use outbox::{DeliveryResult, LeaseRequest, LeasedChange};
-pub use quarantine::QuarantinedRecord;
+pub use quarantine::{QuarantineEntry, QuarantinedRecord};
 pub use tickets::{SourceCounts, StoredTicket, TicketSummary};
 
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +71,9 @@ pub struct Store {
     /// The open tickets' fingerprints for duplicate detection, shared by
     /// every clone of this store, synced inside the deciding transaction.
     matching: Arc<matching::Shared>,
+    /// Records that failed with an unclear error, counted towards their
+    /// quarantine ([`failure::UNCLEAR_TRIES`]).
+    strikes: Arc<std::sync::Mutex<failure::Strikes>>,
 }
 
 /// A write transaction; on SQLite it holds the in-process write lock and
@@ -127,6 +133,7 @@ impl Store {
             backend,
             write_lock: (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(()))),
             matching: Arc::new(matching::Shared::new()),
+            strikes: Arc::default(),
         };
         store.migrate().await?;
         Ok(store)

@@ -3,6 +3,7 @@
 use sqlx::Row;
 
 use super::intake::{IntakeItem, Pending, StoredOutcome, store_pending};
+use super::text::{MAX_REASON_CHARS, clean};
 use super::{Store, StoreError, now_ms};
 
 #[derive(Clone, Debug)]
@@ -40,11 +41,57 @@ fn from_row(r: sqlx::any::AnyRow) -> QuarantinedRecord {
     }
 }
 
+/// A line of the quarantine list: everything but the record's bytes, of
+/// which only the size is read.
+#[derive(Clone, Debug)]
+pub struct QuarantineEntry {
+    pub id: i64,
+    pub raw_record_id: i64,
+    pub system: String,
+    pub reason: String,
+    pub state: String,
+    pub created_at: i64,
+    pub received_at: i64,
+    pub payload_bytes: i64,
+}
+
 impl Store {
-    pub async fn quarantined(&self, all: bool) -> Result<Vec<QuarantinedRecord>, StoreError> {
-        let sql = format!("{SELECT} {} ORDER BY q.id", if all { "" } else { "WHERE q.state = 'open'" });
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(&self.pool).await?;
-        Ok(rows.into_iter().map(from_row).collect())
+    /// The quarantine list, oldest first. The payloads stay in the
+    /// database: a list of thousands of megabyte records would otherwise be
+    /// read whole to print one line each ([`Store::quarantined_record`]
+    /// reads one).
+    pub async fn quarantined(&self, all: bool) -> Result<Vec<QuarantineEntry>, StoreError> {
+        self.quarantined_page(all, 0, i64::MAX).await
+    }
+
+    /// At most `limit` entries of the quarantine list with an id above `after`.
+    pub async fn quarantined_page(
+        &self,
+        all: bool,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<QuarantineEntry>, StoreError> {
+        let sql = format!(
+            "SELECT q.id, q.raw_record_id, q.system, q.reason, q.state, q.created_at, r.received_at,
+                CAST(LENGTH(r.payload) AS BIGINT)
+             FROM quarantine q JOIN raw_records r ON r.id = q.raw_record_id
+             WHERE q.id > $1 {} ORDER BY q.id LIMIT $2",
+            if all { "" } else { "AND q.state = 'open'" }
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(after).bind(limit).fetch_all(&self.pool).await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| QuarantineEntry {
+                id: r.get(0),
+                raw_record_id: r.get(1),
+                system: r.get(2),
+                reason: r.get(3),
+                state: r.get(4),
+                created_at: r.get(5),
+                received_at: r.get(6),
+                payload_bytes: r.get(7),
+            })
+            .collect())
     }
 
     pub async fn quarantined_record(&self, id: i64) -> Result<QuarantinedRecord, StoreError> {
@@ -69,12 +116,13 @@ impl Store {
         let mut w = self.begin_write().await?;
         let outcome = match &item.change {
             Err(reason) => {
+                let reason = clean(reason, MAX_REASON_CHARS).into_owned();
                 sqlx::query("UPDATE quarantine SET reason = $2 WHERE id = $1")
                     .bind(id)
-                    .bind(reason)
+                    .bind(&reason)
                     .execute(&mut *w.tx)
                     .await?;
-                StoredOutcome::Quarantined { reason: reason.clone(), quarantine_id: id }
+                StoredOutcome::Quarantined { reason, quarantine_id: id }
             }
             Ok(_) => {
                 let pending = [Pending { item, raw_id: Some(q.raw_record_id) }];

@@ -94,7 +94,7 @@ on_both!(bad_input_is_quarantined_kept_and_replayable, |store, _url| {
     assert_eq!(one(&store, bad_item(bytes)).await, StoredOutcome::Duplicate);
     let list = store.quarantined(false).await.unwrap();
     assert_eq!(list.len(), 1);
-    assert_eq!(list[0].payload, bytes.to_vec());
+    assert_eq!(store.quarantined_record(list[0].id).await.unwrap().payload, bytes.to_vec());
     // Still bad on replay: stays, with the reason.
     let again = store.resolve_quarantine(quarantine_id, &bad_item(bytes)).await.unwrap();
     assert!(matches!(again, StoredOutcome::Quarantined { .. }));
@@ -392,3 +392,9 @@ on_both!(results_and_the_next_lease_commit_together, |store, _url| {
     assert!(store.complete_and_lease(&[], Some(LeaseRequest { limit: 0, ..lease })).await.unwrap().is_empty());
     assert!(store.lease("b", 10, 60_000).await.unwrap().is_empty(), "all are leased by a");
 });
+
+/// Records the database refuses, and what keeps their streams going.
+mod unstorable;
+
+/// The quarantine list.
+mod quarantine_list;

@@ -282,6 +282,57 @@ pub struct TicketDraft {
     pub evaluation: Option<Evaluation>,
 }
 
+impl TicketDraft {
+    /// Reporters a ticket carries at most. A record may name more (a group
+    /// petition with thousands of petitioners): the first ones are kept,
+    /// with a warning, and the record as received keeps them all. Without a
+    /// cap every merge compares each newcomer with everyone already there
+    /// (45,000 petitioners in one 1 MiB record made a quadratic merge under
+    /// the store's write lock), and the platform gets a body of megabytes.
+    pub const MAX_REPORTERS: usize = 200;
+    /// Attachments a ticket carries at most, for the same reasons.
+    pub const MAX_ATTACHMENTS: usize = 100;
+
+    /// Holds the draft to [`Self::MAX_REPORTERS`] and
+    /// [`Self::MAX_ATTACHMENTS`]; says what it left out, for the record's
+    /// warnings (counts only, no personal data).
+    pub fn bound(&mut self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        let (reporters, attachments) = (self.reporters.len(), self.attachments.len());
+        if reporters > Self::MAX_REPORTERS {
+            self.reporters.truncate(Self::MAX_REPORTERS);
+            warnings.push(format!(
+                "reporters: {reporters} given, the first {} kept (the record as received keeps them all)",
+                Self::MAX_REPORTERS
+            ));
+        }
+        if attachments > Self::MAX_ATTACHMENTS {
+            self.attachments.truncate(Self::MAX_ATTACHMENTS);
+            warnings.push(format!(
+                "attachments: {attachments} given, the first {} kept (the record as received keeps them all)",
+                Self::MAX_ATTACHMENTS
+            ));
+        }
+        warnings
+    }
+}
+
+/// Adds `r` to `reporters` unless the person is there already or the list
+/// is full ([`TicketDraft::MAX_REPORTERS`]).
+fn add_reporter(reporters: &mut Vec<Reporter>, r: Reporter) {
+    if reporters.len() < TicketDraft::MAX_REPORTERS && !reporters.iter().any(|have| same_person(have, &r)) {
+        reporters.push(r);
+    }
+}
+
+/// Adds `a` to `attachments` unless its URL is there already or the list
+/// is full ([`TicketDraft::MAX_ATTACHMENTS`]).
+fn add_attachment(attachments: &mut Vec<Attachment>, a: &Attachment) {
+    if attachments.len() < TicketDraft::MAX_ATTACHMENTS && !attachments.iter().any(|have| have.url == a.url) {
+        attachments.push(a.clone());
+    }
+}
+
 /// The ticket as the platform receives it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -296,7 +347,8 @@ pub struct Ticket {
 
 impl Ticket {
     /// A new ticket from its first source record.
-    pub fn create(ticket_id: String, draft: TicketDraft, source: Source) -> Self {
+    pub fn create(ticket_id: String, mut draft: TicketDraft, source: Source) -> Self {
+        draft.bound();
         Ticket { ticket_id, revision: 1, draft, sources: vec![source], duplicate_of: None }
     }
 
@@ -359,13 +411,12 @@ impl Ticket {
         let merged = merged_section(&self.draft.description).map(str::to_string);
         let others: Vec<Reporter> = self.draft.reporters.iter().filter(|r| r.channel != channel).cloned().collect();
         self.draft = draft;
+        self.draft.bound();
         if let Some(m) = merged {
             self.draft.description.push_str(&m);
         }
         for r in others {
-            if !self.draft.reporters.iter().any(|have| same_person(have, &r)) {
-                self.draft.reporters.push(r);
-            }
+            add_reporter(&mut self.draft.reporters, r);
         }
     }
 }
@@ -425,14 +476,10 @@ impl Ticket {
             d.description.push_str(&format!("\n【{} {}】{words}", source.channel.as_str(), source.record_id));
         }
         for r in draft.reporters {
-            if !d.reporters.iter().any(|have| same_person(have, &r)) {
-                d.reporters.push(r);
-            }
+            add_reporter(&mut d.reporters, r);
         }
-        for a in draft.attachments {
-            if !d.attachments.iter().any(|have| have.url == a.url) {
-                d.attachments.push(a);
-            }
+        for a in &draft.attachments {
+            add_attachment(&mut d.attachments, a);
         }
         if d.court.is_none() {
             d.court = draft.court;
@@ -576,9 +623,7 @@ impl Patch {
                 }
                 PatchField::Attachments => {
                     for a in &from.attachments {
-                        if !into.attachments.iter().any(|have| have.url == a.url) {
-                            into.attachments.push(a.clone());
-                        }
+                        add_attachment(&mut into.attachments, a);
                     }
                 }
                 PatchField::Description => {
@@ -759,6 +804,75 @@ mod tests {
         let err = "open".parse::<Status>().unwrap_err();
         assert!(err.contains("in_progress"), "{err}");
         assert_eq!(serde_json::to_string(&Kind::GridEvent).unwrap(), "\"grid_event\"");
+    }
+
+    fn draft_with(reporters: usize, attachments: usize) -> TicketDraft {
+        let at: Timestamp = "2024-07-15T09:40:00+08:00".parse().unwrap();
+        TicketDraft {
+            kind: Kind::Complaint,
+            category: Category::other(),
+            title: Title::new("欠薪"),
+            description: "集体反映欠薪".into(),
+            region: Region {
+                code: RegionCode::parse("220402").unwrap(),
+                level: RegionLevel::County,
+                name: "龙山区".into(),
+            },
+            address: None,
+            geo: None,
+            occurred_at: at,
+            reported_at: at,
+            due_at: None,
+            urgent: false,
+            reporters: (0..reporters)
+                .map(|i| Reporter {
+                    channel: Channel::Petition,
+                    name: Some(format!("信访人{i}")),
+                    phone: None,
+                    id_number: None,
+                    anonymous: false,
+                })
+                .collect(),
+            attachments: (0..attachments)
+                .map(|i| Attachment { kind: "photo".into(), url: format!("https://x.example/{i}.jpg"), sha256: None })
+                .collect(),
+            court: None,
+            status: Status::New,
+            evaluation: None,
+        }
+    }
+
+    #[test]
+    fn a_record_with_45000_petitioners_keeps_the_first_ones_and_merges_in_bounded_time() {
+        let mut big = draft_with(45_000, 5_000);
+        let warnings = big.bound();
+        assert_eq!(
+            (big.reporters.len(), big.attachments.len()),
+            (TicketDraft::MAX_REPORTERS, TicketDraft::MAX_ATTACHMENTS)
+        );
+        assert_eq!(warnings.len(), 2);
+        assert!(warnings[0].contains("45000 given"), "{warnings:?}");
+        assert!(!warnings.iter().any(|w| w.contains("信访人")), "no names in warnings");
+        // Merging into a full ticket, and an unbounded draft (built by hand),
+        // stays within the caps.
+        let source = |id: &str| Source {
+            channel: Channel::Petition,
+            system: "petition".into(),
+            record_id: id.into(),
+            version: 1,
+            received_at: big.occurred_at,
+        };
+        let mut ticket = Ticket::create("t".into(), big.clone(), source("a"));
+        let started = std::time::Instant::now();
+        let mut other = draft_with(45_000, 5_000);
+        for r in &mut other.reporters {
+            r.name = r.name.as_ref().map(|n| format!("{n}乙"));
+        }
+        ticket.merge_in(other.clone(), source("b"));
+        ticket.apply_update(other, source("a"), Change::Whole);
+        assert!(ticket.draft.reporters.len() <= TicketDraft::MAX_REPORTERS);
+        assert!(ticket.draft.attachments.len() <= TicketDraft::MAX_ATTACHMENTS);
+        assert!(started.elapsed() < std::time::Duration::from_secs(2), "{:?}", started.elapsed());
     }
 
     #[test]
