@@ -244,8 +244,10 @@ impl Dispatcher {
             }
             Answer::Rejected { status, body } => {
                 metrics::inc(&self.metrics.dead_lettered);
+                // Later revisions of the ticket are not held back: each carries
+                // the whole ticket, and a replay goes out as a new revision.
                 tracing::warn!(ticket_id = %change.ticket_id, revision = change.revision, status,
-                    "the platform refused a change; it is parked in the dead letters (see `hub deadletters list`)");
+                    "the platform refused a change for good; it is parked in the dead letters (see `hub deadletters list`; 404 or 405 for every change: check platform.url)");
                 self.on_success();
                 DeliveryResult::Rejected { status, response: body }
             }

@@ -1,4 +1,7 @@
-//! Changes the platform refused (400/422), parked with its answer for a person.
+//! Changes the platform refused for good (400, 422 and any other 4xx
+//! without a rule of its own), parked with its answer for a person. The
+//! ticket's later revisions are not held back by a dead letter: each carries
+//! the whole ticket.
 
 use sqlx::Row;
 

@@ -26,7 +26,7 @@ pub struct LeasedChange {
 pub enum DeliveryResult {
     /// The platform has it (2xx), or has something newer (409): done.
     Done,
-    /// The platform refused the body (400/422): to the dead letters.
+    /// The platform refused the change for good (4xx): to the dead letters.
     Rejected { status: u16, response: String },
     /// Try again at `next_attempt_at` (ms); counts as an attempt.
     Retry { next_attempt_at: i64, error: String },
