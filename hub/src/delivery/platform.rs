@@ -139,14 +139,10 @@ fn describe(e: &reqwest::Error) -> String {
     }
 }
 
-/// `Retry-After` as seconds or as an HTTP date (RFC 9110 §10.2.3).
+/// `Retry-After` as the platform sent it (seconds or an HTTP date), unbounded:
+/// the dispatcher keeps it within `delivery.retry_after_min`/`_max`.
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(secs) = value.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let at = httpdate::parse_http_date(value).ok()?;
-    Some(at.duration_since(std::time::SystemTime::now()).unwrap_or(Duration::ZERO))
+    connectors::retry_after::parse(headers.get(RETRY_AFTER)?.to_str().ok()?, std::time::SystemTime::now())
 }
 
 #[cfg(test)]
