@@ -158,6 +158,35 @@ on_both!(replay_with_a_corrected_body_checks_it, |store, _url| {
     assert!(c[0].body.contains("更正后的标题"));
 });
 
+on_both!(results_count_only_under_the_lease_they_were_leased_with, |store, _url| {
+    let ms = simulators::canonical::matters(6, 4, "LL");
+    for m in &ms {
+        one(&store, item(m, 1)).await;
+    }
+    // Hub a's leases run out while its requests hang; hub b takes them over.
+    let a = store.lease("a", 10, 1).await.unwrap();
+    assert_eq!(a.len(), 4);
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let b = store.lease("b", 10, 60_000).await.unwrap();
+    assert_eq!(b.len(), 4, "expired leases are taken over");
+    // a's late results must not touch b's leases.
+    let late = vec![
+        (a[0].clone(), DeliveryResult::Done),
+        (a[1].clone(), DeliveryResult::Rejected { status: 422, response: "late".into() }),
+        (a[2].clone(), DeliveryResult::Retry { next_attempt_at: now_ms() + 60_000, error: "late".into() }),
+        (a[3].clone(), DeliveryResult::Release),
+    ];
+    store.complete(&late).await.unwrap();
+    assert_eq!(store.outbox_depth().await.unwrap(), 4, "nothing left the outbox under b's lease");
+    assert!(store.dead_letters(true).await.unwrap().is_empty(), "no dead letter from a result that came too late");
+    assert!(store.lease("c", 10, 60_000).await.unwrap().is_empty(), "b's leases still hold");
+    assert_eq!(store.outbox_head(10).await.unwrap().iter().map(|h| h.3).sum::<i64>(), 0, "no attempt counted");
+    // b's own results count.
+    let mine: Vec<_> = b.iter().map(|c| (c.clone(), DeliveryResult::Done)).collect();
+    store.complete(&mine).await.unwrap();
+    assert_eq!(store.outbox_depth().await.unwrap(), 0);
+});
+
 on_both!(two_hubs_storing_the_same_record_at_once_make_one_ticket, |store, url| {
     let other = Store::open(&url).await.unwrap();
     let ms = simulators::canonical::matters(6, 40, "P");
