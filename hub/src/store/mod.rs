@@ -26,7 +26,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{Any, AnyPool, Transaction};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
-pub use deadletters::DeadLetter;
+pub use deadletters::{DeadLetter, Replayed};
 pub use duplicates::{DuplicateLink, Unmerged};
 pub use intake::{Applied, IntakeItem, StoredOutcome};
 pub use matching::{BatchPrints, MatchIndex, Matching};
