@@ -2,9 +2,11 @@
 
 use std::time::Duration;
 
+use connectors::Outcome;
 use e2e::*;
+use hub::Hub;
 use simulators::canonical::matters;
-use simulators::platform::{Faults, PlatformSim, SimConfig};
+use simulators::platform::{Faults, PlatformSim, SimConfig, TitleAnswer};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_changes_land_in_dead_letters_and_replay_after_the_fix() {
@@ -103,4 +105,112 @@ async fn refused_changes_land_in_dead_letters_and_replay_after_the_fix() {
     server.stop().await;
     db.cleanup().await;
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Every 4xx without a rule of its own (404, 405, 410, 413, 415…) is the
+/// platform's last word on a change: it is parked with the answer, asked
+/// once, and the ticket's later revisions go on without it.
+#[tokio::test]
+async fn other_permanent_refusals_are_dead_lettered_and_later_revisions_follow() {
+    let db = TestDb::sqlite();
+    let statuses = [404u16, 405, 410, 413, 415];
+    let sim = PlatformSim::new(SimConfig {
+        token: "test-token".into(),
+        faults: Faults {
+            answer_by_title: statuses
+                .iter()
+                .map(|s| TitleAnswer { title_contains: format!("回答{s}"), status: *s })
+                .collect(),
+            ..Faults::default()
+        },
+    });
+    let server = sim.bind("127.0.0.1:0").await.unwrap();
+    let hub = Hub::start_with(settings(&db.url, &server.base_url()), canonical_mappings(), vec![]).await.unwrap();
+    let intake = hub.intake();
+    let ms = matters(51, statuses.len(), "PERM");
+    let mut ids = Vec::new();
+    for (m, s) in ms.iter().zip(statuses) {
+        let mut r = m.record(1);
+        r["ticket"]["title"] = format!("回答{s}的工单").into();
+        let Outcome::Created { ticket_id } = intake.submit(record(r.to_string().into_bytes())).await.unwrap() else {
+            panic!("not created")
+        };
+        ids.push(ticket_id);
+    }
+    wait_for(Duration::from_secs(20), "every permanent refusal parked", || async {
+        hub.store.dead_letters(false).await.unwrap().len() == statuses.len()
+    })
+    .await;
+    let mut parked: Vec<(i64, String)> =
+        hub.store.dead_letters(false).await.unwrap().into_iter().map(|d| (d.status_code, d.response)).collect();
+    parked.sort();
+    for ((code, answer), s) in parked.iter().zip(statuses) {
+        assert_eq!(*code, i64::from(s));
+        assert!(answer.contains(&format!("answered {s}")), "the platform's answer is kept: {answer}");
+    }
+
+    // The next version of each record has an ordinary title: it is not held
+    // back behind the refused revision.
+    for m in &ms {
+        assert!(matches!(intake.submit(record(m.payload(2))).await.unwrap(), Outcome::Updated { .. }));
+    }
+    wait_for(Duration::from_secs(20), "the later revisions delivered", || async {
+        hub.store.outbox_depth().await.unwrap() == 0
+            && ids.iter().all(|id| sim.ticket(id).is_some_and(|t| t.revision == 2))
+    })
+    .await;
+    assert_eq!(sim.stats().forced_answers, statuses.len() as u64, "each refusal asked once, never retried");
+    hub.shutdown().await;
+    server.stop().await;
+    db.cleanup().await;
+}
+
+/// A correction replayed after the ticket moved on is its newest revision:
+/// it reaches the platform (not answered `409` as stale and lost) and stays
+/// in the ticket.
+#[tokio::test]
+async fn a_replayed_correction_reaches_the_platform_after_later_revisions() {
+    let db = TestDb::sqlite();
+    let sim = PlatformSim::new(SimConfig {
+        token: "test-token".into(),
+        faults: Faults { reject_title_contains: Some("拒收".into()), ..Faults::default() },
+    });
+    let server = sim.bind("127.0.0.1:0").await.unwrap();
+    let hub = Hub::start_with(settings(&db.url, &server.base_url()), canonical_mappings(), vec![]).await.unwrap();
+    let intake = hub.intake();
+    let m = &matters(52, 1, "CORR")[0];
+    let mut refused = m.record(1);
+    refused["ticket"]["title"] = "拒收测试：标题含平台拒收的字样".into();
+    let Outcome::Created { ticket_id } = intake.submit(record(refused.to_string().into_bytes())).await.unwrap() else {
+        panic!("not created")
+    };
+    wait_for(Duration::from_secs(20), "the refusal parked", || async {
+        hub.store.dead_letters(false).await.unwrap().len() == 1
+    })
+    .await;
+    // The next version goes through before anyone looks at the dead letter.
+    assert!(matches!(intake.submit(record(m.payload(2))).await.unwrap(), Outcome::Updated { .. }));
+    wait_for(Duration::from_secs(20), "revision 2 on the platform", || async {
+        sim.ticket(&ticket_id).is_some_and(|t| t.revision == 2)
+    })
+    .await;
+
+    let dl = hub.store.dead_letters(false).await.unwrap().remove(0);
+    let mut corrected = serde_json::to_value(hub.store.ticket(&ticket_id).await.unwrap().ticket).unwrap();
+    corrected["description"] = "更正：井盖位置在义宁街东侧".into();
+    let replayed = hub.store.replay_dead_letter(dl.id, Some(&corrected.to_string())).await.unwrap();
+    assert_eq!(replayed.revision, 3);
+    wait_for(Duration::from_secs(20), "the correction on the platform", || async {
+        sim.ticket(&ticket_id).is_some_and(|t| t.revision == 3)
+    })
+    .await;
+    let on_platform = sim.ticket(&ticket_id).unwrap();
+    assert_eq!(on_platform.body["description"], "更正：井盖位置在义宁街东侧");
+    assert_eq!(sim.stats().stale_revisions, 0, "nothing was answered 409 and counted as done");
+    let ours = hub.store.ticket(&ticket_id).await.unwrap();
+    assert_eq!((ours.ticket.revision, ours.delivered_revision), (3, 3));
+    assert_eq!(ours.ticket.draft.description, "更正：井盖位置在义宁街东侧");
+    hub.shutdown().await;
+    server.stop().await;
+    db.cleanup().await;
 }

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use connectors::Outcome;
+use connectors::retry_after::RetryAfterBounds;
 use e2e::*;
 use hub::Hub;
 use simulators::canonical::{Matter, matters};
@@ -209,6 +210,61 @@ async fn a_flaky_platform_still_gets_every_change_once() {
         .await;
     assert_eq!(sim.stats().applied as usize, n);
     assert_each_change_applied_once_in_order(&sim, &hub.store.ticket_revisions().await.unwrap());
+    hub.shutdown().await;
+    server.stop().await;
+    db.cleanup().await;
+}
+
+/// A hub whose `Retry-After` is kept between 1 s and 2 s.
+async fn hub_with_retry_after_bounds(db: &TestDb, sim: &PlatformSim) -> (Hub, simulators::platform::ServerHandle) {
+    let server = sim.bind("127.0.0.1:0").await.unwrap();
+    let mut s = settings(&db.url, &server.base_url());
+    s.dispatcher.retry_after = RetryAfterBounds { min: Duration::from_secs(1), max: Duration::from_secs(2) };
+    let hub = Hub::start_with(s, canonical_mappings(), vec![]).await.unwrap();
+    (hub, server)
+}
+
+fn throttled_with(raw: &str) -> Faults {
+    Faults { throttle_rate: 1.0, retry_after_raw: Some(raw.to_string()), ..Faults::default() }
+}
+
+#[tokio::test]
+async fn retry_after_zero_or_in_the_past_does_not_make_a_busy_loop() {
+    let db = TestDb::sqlite();
+    let sim = PlatformSim::new(SimConfig::new("test-token"));
+    let (hub, server) = hub_with_retry_after_bounds(&db, &sim).await;
+    for (i, raw) in ["0", "Thu, 01 Jan 2015 00:00:00 GMT"].into_iter().enumerate() {
+        sim.set_faults(throttled_with(raw));
+        send_all(&hub, &matters(36 + i as u64, 5, &format!("SPIN{i}")), |_| vec![1]).await;
+        tokio::time::sleep(Duration::from_millis(1_200)).await;
+        let before = sim.stats().throttled;
+        tokio::time::sleep(Duration::from_millis(3_000)).await;
+        let during = sim.stats().throttled - before;
+        assert!(during <= 5, "Retry-After: {raw} still means a second between probes, got {during} requests in 3 s");
+        sim.set_faults(Faults::default());
+        wait_for(Duration::from_secs(20), "delivered after throttling", || platform_caught_up(&hub, &sim)).await;
+    }
+    hub.shutdown().await;
+    server.stop().await;
+    db.cleanup().await;
+}
+
+#[tokio::test]
+async fn retry_after_of_a_year_or_more_neither_stops_delivery_nor_panics() {
+    let db = TestDb::sqlite();
+    let sim = PlatformSim::new(SimConfig::new("test-token"));
+    let (hub, server) = hub_with_retry_after_bounds(&db, &sim).await;
+    let huge = ["31536000".to_string(), u64::MAX.to_string(), "Fri, 31 Dec 9999 23:59:59 GMT".to_string()];
+    for (i, raw) in huge.iter().enumerate() {
+        sim.set_faults(throttled_with(raw));
+        let before = sim.stats().throttled;
+        send_all(&hub, &matters(38 + i as u64, 5, &format!("LONG{i}")), |_| vec![1]).await;
+        wait_for(Duration::from_secs(10), "the platform throttled", || async { sim.stats().throttled > before }).await;
+        // The platform is fine again at once; the hub asks again within
+        // retry_after_max (2 s here), not a year later.
+        sim.set_faults(Faults::default());
+        wait_for(Duration::from_secs(15), "delivered within retry_after_max", || platform_caught_up(&hub, &sim)).await;
+    }
     hub.shutdown().await;
     server.stop().await;
     db.cleanup().await;

@@ -7,6 +7,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use connectors::retry_after::RetryAfterBounds;
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -117,6 +118,8 @@ struct DeliverySection {
     retry_max: Option<Spanned<String>>,
     pause_max: Option<Spanned<String>>,
     auth_probe: Option<Spanned<String>>,
+    retry_after_min: Option<Spanned<String>>,
+    retry_after_max: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -446,8 +449,21 @@ impl Settings {
                 ..defaults.pause.clone()
             },
             auth_probe: c.duration("delivery.auth_probe", &d.auth_probe, defaults.auth_probe),
+            retry_after: RetryAfterBounds {
+                min: c.duration("delivery.retry_after_min", &d.retry_after_min, defaults.retry_after.min),
+                max: c.duration("delivery.retry_after_max", &d.retry_after_max, defaults.retry_after.max),
+            },
             ..defaults
         };
+        if dispatcher.retry_after.min > dispatcher.retry_after.max {
+            c.at(
+                d.retry_after_min.as_ref().or(d.retry_after_max.as_ref()).map(Spanned::span),
+                format!(
+                    "delivery.retry_after_min ({:?}) must not be above delivery.retry_after_max ({:?})",
+                    dispatcher.retry_after.min, dispatcher.retry_after.max
+                ),
+            );
+        }
         if dispatcher.lease <= platform.timeout {
             let span = d.lease.as_ref().map(|l| l.span());
             c.at(span, format!(

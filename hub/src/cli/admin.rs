@@ -29,13 +29,15 @@ pub enum DeadLetterCommand {
         #[arg(long)]
         reveal: bool,
     },
-    /// Send a dead letter again once the cause is fixed (on the platform's
-    /// side, or in the body given with --body).
+    /// Send a dead letter's ticket again once the cause is fixed (on the
+    /// platform's side, or in the body given with --body), as its newest revision.
     Replay {
         id: i64,
         #[command(flatten)]
         config: ConfigArg,
-        /// A corrected ticket body (JSON) to send instead of the stored one.
+        /// A corrected ticket (JSON) at the ticket's current revision (`hub
+        /// deadletters show` prints it); it is written to the ticket and sent as
+        /// the next revision.
         #[arg(long, value_name = "FILE")]
         body: Option<std::path::PathBuf>,
     },
@@ -149,6 +151,16 @@ pub async fn deadletters(cmd: DeadLetterCommand) -> anyhow::Result<ExitCode> {
             let answer = if reveal { d.response.clone() } else { masker.text(&d.response) };
             println!("platform's answer:\n  {answer}");
             println!("change:\n{}", serde_json::to_string_pretty(&body)?);
+            // A replay sends the ticket as it is now: show that when it has moved on.
+            let now = store.ticket(&d.ticket_id).await?.ticket;
+            if now.revision != d.revision {
+                let (now_body, _) = masked_change(&serde_json::to_string(&now)?, reveal);
+                println!(
+                    "the ticket has moved on to revision {}; a correction (--body) starts from it:\n{}",
+                    now.revision,
+                    serde_json::to_string_pretty(&now_body)?
+                );
+            }
         }
         DeadLetterCommand::Replay { id, config, body } => {
             let store = open(&load(&config)?).await?;
@@ -158,8 +170,11 @@ pub async fn deadletters(cmd: DeadLetterCommand) -> anyhow::Result<ExitCode> {
                 }
                 None => None,
             };
-            let key = store.replay_dead_letter(id, body.as_deref()).await?;
-            println!("dead letter {id} queued again as {key}; a running hub sends it within seconds");
+            let r = store.replay_dead_letter(id, body.as_deref()).await?;
+            println!(
+                "dead letter {id} queued again as revision {} of ticket {} (key {}); a running hub sends it within seconds",
+                r.revision, r.ticket_id, r.idempotency_key
+            );
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -15,6 +15,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use backoff::backoff::Backoff;
+use connectors::retry_after::RetryAfterBounds;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -39,6 +40,9 @@ pub struct DispatcherSettings {
     pub pause: RetryPolicy,
     /// How often to probe after the platform refused our token.
     pub auth_probe: Duration,
+    /// The shortest and longest wait a `Retry-After` can impose: `0` or a
+    /// past date must not make a busy loop, a year must not stop delivery.
+    pub retry_after: RetryAfterBounds,
     /// Results wait at most this long to be committed together.
     pub flush_interval: Duration,
     /// How often to look at the outbox when nothing announced new changes.
@@ -59,6 +63,7 @@ impl Default for DispatcherSettings {
                 ..RetryPolicy::default()
             },
             auth_probe: Duration::from_secs(30),
+            retry_after: RetryAfterBounds::default(),
             flush_interval: Duration::from_millis(5),
             idle_poll: Duration::from_millis(500),
             shutdown_grace: Duration::from_secs(10),
@@ -200,6 +205,18 @@ pub async fn run(
     d.flush().await;
 }
 
+/// `wait` from now, without the overflow of `Instant + Duration` (which
+/// panics): a wait too long for the clock is cut to a day.
+fn instant_after(wait: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(wait).or_else(|| now.checked_add(Duration::from_secs(86_400))).unwrap_or(now)
+}
+
+/// `wait` from now in the store's epoch milliseconds, saturating.
+fn ms_after(wait: Duration) -> i64 {
+    now_ms().saturating_add(i64::try_from(wait.as_millis()).unwrap_or(i64::MAX))
+}
+
 async fn sleep_until(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
@@ -244,8 +261,10 @@ impl Dispatcher {
             }
             Answer::Rejected { status, body } => {
                 metrics::inc(&self.metrics.dead_lettered);
+                // Later revisions of the ticket are not held back: each carries
+                // the whole ticket, and a replay goes out as a new revision.
                 tracing::warn!(ticket_id = %change.ticket_id, revision = change.revision, status,
-                    "the platform refused a change; it is parked in the dead letters (see `hub deadletters list`)");
+                    "the platform refused a change for good; it is parked in the dead letters (see `hub deadletters list`; 404 or 405 for every change: check platform.url)");
                 self.on_success();
                 DeliveryResult::Rejected { status, response: body }
             }
@@ -257,19 +276,25 @@ impl Dispatcher {
                     self.alarm_raised = true;
                 }
                 self.metrics.delivery_paused.store(1, Ordering::Relaxed);
-                self.gate = Gate::Paused { until: Instant::now() + self.settings.auth_probe, auth: true };
+                self.gate = Gate::Paused { until: instant_after(self.settings.auth_probe), auth: true };
                 DeliveryResult::Release
             }
             Answer::Throttled { status, retry_after } => {
                 metrics::inc(&self.metrics.throttled);
-                let wait =
-                    retry_after.unwrap_or_else(|| self.pause_backoff.next_backoff().unwrap_or(self.settings.pause.max));
+                let wait = match retry_after {
+                    Some(asked) => {
+                        let wait = self.settings.retry_after.clamp(asked);
+                        if asked > wait {
+                            tracing::warn!(status, asked = ?asked, wait = ?wait,
+                                "the platform's Retry-After is longer than delivery.retry_after_max; the hub asks again sooner");
+                        }
+                        wait
+                    }
+                    None => self.pause_backoff.next_backoff().unwrap_or(self.settings.pause.max),
+                };
                 tracing::info!(status, wait = ?wait, "the platform asks the hub to slow down");
                 self.pause(wait);
-                DeliveryResult::Retry {
-                    next_attempt_at: now_ms() + wait.as_millis() as i64,
-                    error: format!("platform answered {status}"),
-                }
+                DeliveryResult::Retry { next_attempt_at: ms_after(wait), error: format!("platform answered {status}") }
             }
             Answer::Failed { error } => {
                 metrics::inc(&self.metrics.retried);
@@ -286,7 +311,7 @@ impl Dispatcher {
                 } else {
                     tracing::debug!(ticket_id = %change.ticket_id, %error, retry_in = ?retry, "delivery failed; will retry");
                 }
-                DeliveryResult::Retry { next_attempt_at: now_ms() + retry.as_millis() as i64, error }
+                DeliveryResult::Retry { next_attempt_at: ms_after(retry), error }
             }
         };
         if self.first_result_at.is_none() {
@@ -311,7 +336,7 @@ impl Dispatcher {
     }
 
     fn pause(&mut self, wait: Duration) {
-        let until = Instant::now() + wait;
+        let until = instant_after(wait);
         self.gate = match self.gate {
             // An auth pause outlasts anything else.
             Gate::Paused { until: current, auth: true } => Gate::Paused { until: current.max(until), auth: true },

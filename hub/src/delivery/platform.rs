@@ -23,11 +23,16 @@ pub enum Answer {
     Accepted,
     /// 409: the platform has this revision or a newer one. Done.
     Stale,
-    /// 400/422: the body is wrong. Do not retry: dead letter, for a person.
+    /// A permanent refusal: 400/422 (the body is wrong, as the contract
+    /// says) and every other 4xx without a rule of its own (404, 405, 410,
+    /// 413, 415…). Sending the same change again would get the same answer,
+    /// and retrying it would hold back the ticket's later revisions for
+    /// ever, so it goes to the dead letters with the answer, for a person.
     Rejected { status: u16, body: String },
     /// 401/403: our token is wrong. Stop sending, raise an alarm, probe later.
     Unauthorized { status: u16 },
-    /// 429/503: come back after `retry_after` (when the platform said).
+    /// 408/429/503: come back after `retry_after` (when the platform said).
+    /// 408 (the platform gave up waiting for the request) is transient too.
     Throttled { status: u16, retry_after: Option<Duration> },
     /// Other 5xx, timeouts, refused connections, unexpected answers: retry later.
     Failed { error: String },
@@ -74,19 +79,48 @@ impl PlatformClient {
             Err(e) => return Answer::Failed { error: describe(&e) },
         };
         let status = response.status();
-        match status.as_u16() {
-            200..=299 => Answer::Accepted,
-            409 => Answer::Stale,
-            400 | 422 => {
+        match Class::of(status) {
+            Class::Accepted => Answer::Accepted,
+            Class::Stale => Answer::Stale,
+            Class::Rejected => {
                 let body = match response.bytes().await {
                     Ok(b) => String::from_utf8_lossy(&b[..b.len().min(MAX_ANSWER_BYTES)]).into_owned(),
                     Err(e) => format!("(the answer's body could not be read: {})", describe(&e)),
                 };
                 Answer::Rejected { status: status.as_u16(), body }
             }
-            401 | 403 => Answer::Unauthorized { status: status.as_u16() },
-            429 | 503 => Answer::Throttled { status: status.as_u16(), retry_after: retry_after(response.headers()) },
-            _ => Answer::Failed { error: format!("the platform answered {}", describe_status(status)) },
+            Class::Unauthorized => Answer::Unauthorized { status: status.as_u16() },
+            Class::Throttled => {
+                Answer::Throttled { status: status.as_u16(), retry_after: retry_after(response.headers()) }
+            }
+            Class::Failed => Answer::Failed { error: format!("the platform answered {}", describe_status(status)) },
+        }
+    }
+}
+
+/// What a status code means for the hub: the rule for every answer, in one place.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Class {
+    Accepted,
+    Stale,
+    Rejected,
+    Unauthorized,
+    Throttled,
+    Failed,
+}
+
+impl Class {
+    fn of(status: StatusCode) -> Class {
+        match status.as_u16() {
+            200..=299 => Class::Accepted,
+            409 => Class::Stale,
+            401 | 403 => Class::Unauthorized,
+            408 | 429 | 503 => Class::Throttled,
+            // Any other 4xx is the platform's final word on this change.
+            400..=499 => Class::Rejected,
+            // Other 5xx, and 1xx/3xx that should never reach us (redirects
+            // are followed): the platform's trouble, not the change's.
+            _ => Class::Failed,
         }
     }
 }
@@ -105,14 +139,10 @@ fn describe(e: &reqwest::Error) -> String {
     }
 }
 
-/// `Retry-After` as seconds or as an HTTP date (RFC 9110 §10.2.3).
+/// `Retry-After` as the platform sent it (seconds or an HTTP date), unbounded:
+/// the dispatcher keeps it within `delivery.retry_after_min`/`_max`.
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(secs) = value.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let at = httpdate::parse_http_date(value).ok()?;
-    Some(at.duration_since(std::time::SystemTime::now()).unwrap_or(Duration::ZERO))
+    connectors::retry_after::parse(headers.get(RETRY_AFTER)?.to_str().ok()?, std::time::SystemTime::now())
 }
 
 #[cfg(test)]
@@ -130,5 +160,26 @@ mod tests {
         assert!(d > Duration::from_secs(25) && d <= Duration::from_secs(30), "{d:?}");
         h.insert(RETRY_AFTER, "soon".parse().unwrap());
         assert_eq!(retry_after(&h), None);
+    }
+
+    #[test]
+    fn every_status_has_its_rule() {
+        let class = |code: u16| Class::of(StatusCode::from_u16(code).unwrap());
+        for code in [200, 201, 204] {
+            assert_eq!(class(code), Class::Accepted, "{code}");
+        }
+        assert_eq!(class(409), Class::Stale);
+        for code in [401, 403] {
+            assert_eq!(class(code), Class::Unauthorized, "{code}");
+        }
+        for code in [408, 429, 503] {
+            assert_eq!(class(code), Class::Throttled, "{code}");
+        }
+        for code in [400, 404, 405, 410, 411, 413, 414, 415, 422, 451, 499] {
+            assert_eq!(class(code), Class::Rejected, "{code}");
+        }
+        for code in [100, 302, 500, 502, 504, 599] {
+            assert_eq!(class(code), Class::Failed, "{code}");
+        }
     }
 }

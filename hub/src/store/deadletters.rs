@@ -1,4 +1,7 @@
-//! Changes the platform refused (400/422), parked with its answer for a person.
+//! Changes the platform refused for good (400, 422 and any other 4xx
+//! without a rule of its own), parked with its answer for a person. The
+//! ticket's later revisions are not held back by a dead letter: each carries
+//! the whole ticket.
 
 use sqlx::Row;
 
@@ -56,31 +59,33 @@ impl Store {
             .ok_or_else(|| StoreError::NotFound(format!("no dead letter {id}")))
     }
 
-    /// Sends a refused change again, with a fresh idempotency key (the
-    /// platform would answer the old key with its old refusal). `body`
-    /// replaces the stored one when the fix was in the ticket itself; it must
-    /// be the same ticket at the same revision. Returns the new key.
-    pub async fn replay_dead_letter(&self, id: i64, body: Option<&str>) -> Result<String, StoreError> {
+    /// Sends a refused ticket again, as its newest revision.
+    ///
+    /// The replay is a new revision of the ticket (written to the ticket, its
+    /// revisions and the outbox in one transaction), never the refused
+    /// revision again: the ticket may have moved on since (a later revision
+    /// delivered, which the platform would hold against the old number with
+    /// a `409`, and the correction would be lost as "done"), and a correction
+    /// must also reach the ticket itself, or the next change of the ticket
+    /// would undo it. It goes out after the ticket's changes already queued.
+    ///
+    /// Without `body` the ticket as the hub holds it now is sent (the fix
+    /// was on the platform's side). `body` is a corrected ticket: the same
+    /// ticket, at the revision the hub holds now (`hub deadletters show`), so that
+    /// a correction made to an old revision cannot undo later changes.
+    pub async fn replay_dead_letter(&self, id: i64, body: Option<&str>) -> Result<Replayed, StoreError> {
         let dl = self.dead_letter(id).await?;
         if dl.state != "open" {
             return Err(StoreError::Invalid(format!("dead letter {id} was already {}", dl.state)));
         }
-        let body = match body {
-            None => dl.body.clone(),
-            Some(text) => {
-                let ticket: Ticket = serde_json::from_str(text)
-                    .map_err(|e| StoreError::Invalid(format!("the replacement body is not a valid ticket: {e}")))?;
-                if ticket.ticket_id != dl.ticket_id || ticket.revision != dl.revision {
-                    return Err(StoreError::Invalid(format!(
-                        "the replacement body must be ticket {} at revision {}",
-                        dl.ticket_id, dl.revision
-                    )));
-                }
-                serde_json::to_string(&ticket).expect("a ticket always serializes")
-            }
+        let corrected = match body {
+            None => None,
+            Some(text) => Some(
+                serde_json::from_str::<Ticket>(text)
+                    .map_err(|e| StoreError::Invalid(format!("the replacement body is not a valid ticket: {e}")))?,
+            ),
         };
         let now = now_ms();
-        let key = format!("{}:{}:replay-{}-{}", dl.ticket_id, dl.revision, dl.id, now);
         let mut w = self.begin_write().await?;
         let updated = sqlx::query(
             "UPDATE dead_letters SET state = 'replayed', resolved_at = $2 WHERE id = $1 AND state = 'open'",
@@ -92,15 +97,37 @@ impl Store {
         if updated.rows_affected() != 1 {
             return Err(StoreError::Invalid(format!("dead letter {id} was replayed meanwhile")));
         }
-        sqlx::query("INSERT INTO outbox (ticket_id, revision, idempotency_key, body, next_attempt_at, created_at) VALUES ($1, $2, $3, $4, $5, $5)")
-            .bind(&dl.ticket_id)
-            .bind(dl.revision)
-            .bind(&key)
-            .bind(&body)
-            .bind(now)
-            .execute(&mut *w.tx)
-            .await?;
+        let current = super::duplicates::load(&mut w.tx, &dl.ticket_id).await?;
+        let mut ticket = match corrected {
+            None => current.clone(),
+            Some(t) if t.ticket_id == current.ticket_id && t.revision == current.revision => t,
+            Some(t) if t.ticket_id != current.ticket_id => {
+                return Err(StoreError::Invalid(format!(
+                    "the replacement body is ticket {}, not {}",
+                    t.ticket_id, current.ticket_id
+                )));
+            }
+            Some(t) => {
+                return Err(StoreError::Invalid(format!(
+                    "the replacement body has revision {}, but ticket {} is at revision {} now (the refused one was {}): \
+                     correct the ticket as it is now (`hub deadletters show {id}` shows it), so that no later change is undone",
+                    t.revision, current.ticket_id, current.revision, dl.revision
+                )));
+            }
+        };
+        ticket.revision = current.revision + 1;
+        super::duplicates::save(&mut w.tx, &ticket, &format!("dead letter {id} replayed"), now).await?;
         w.commit().await?;
-        Ok(key)
+        // The key `save` gave the outbox row: new, as the revision is new.
+        let idempotency_key = format!("{}:{}", ticket.ticket_id, ticket.revision);
+        Ok(Replayed { ticket_id: ticket.ticket_id, revision: ticket.revision, idempotency_key })
     }
+}
+
+/// A replayed dead letter: the new revision that carries it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Replayed {
+    pub ticket_id: String,
+    pub revision: i64,
+    pub idempotency_key: String,
 }

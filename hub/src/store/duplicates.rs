@@ -228,7 +228,7 @@ async fn decide_link(
     Ok(())
 }
 
-async fn load(tx: &mut Transaction<'static, Any>, ticket_id: &str) -> Result<Ticket, StoreError> {
+pub(super) async fn load(tx: &mut Transaction<'static, Any>, ticket_id: &str) -> Result<Ticket, StoreError> {
     let row = sqlx::query("SELECT body FROM tickets WHERE ticket_id = $1")
         .bind(ticket_id.to_string())
         .fetch_optional(&mut **tx)
@@ -251,7 +251,12 @@ async fn insert_ticket(tx: &mut Transaction<'static, Any>, t: &Ticket, now: i64)
 }
 
 /// Writes a ticket's new revision and the outbox row that carries it.
-async fn save(tx: &mut Transaction<'static, Any>, t: &Ticket, cause: &str, now: i64) -> Result<(), StoreError> {
+pub(super) async fn save(
+    tx: &mut Transaction<'static, Any>,
+    t: &Ticket,
+    cause: &str,
+    now: i64,
+) -> Result<(), StoreError> {
     let body = serde_json::to_string(t).expect("a ticket always serializes");
     sqlx::query("UPDATE tickets SET revision = $1, status = $2, body = $3, updated_at = $4 WHERE ticket_id = $5")
         .bind(t.revision)

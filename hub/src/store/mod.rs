@@ -28,7 +28,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{Any, AnyPool, Transaction};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
-pub use deadletters::DeadLetter;
+pub use deadletters::{DeadLetter, Replayed};
 pub use duplicates::{DuplicateLink, Unmerged};
 pub use failure::Failure;
 pub use intake::{Applied, IntakeItem, StoredOutcome};

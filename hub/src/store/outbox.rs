@@ -4,6 +4,12 @@
 //! one PostgreSQL never send the same change at once, and only the oldest
 //! pending change of a ticket is ever leased, so revisions of one ticket go
 //! out in order while different tickets go in parallel.
+//!
+//! A result is recorded only by the lease it was leased under (owner and
+//! expiry, the lease's token): a dispatcher whose lease ran out while its
+//! request hung, and was taken by another hub, must not delete, retry or
+//! release the other hub's lease. Its late result is dropped; the holder's
+//! request, sent with the same idempotency key, gets the same answer.
 
 use sqlx::{Any, Row, Transaction};
 
@@ -19,6 +25,9 @@ pub struct LeasedChange {
     pub idempotency_key: String,
     pub body: String,
     pub attempts: i64,
+    /// Who holds the lease, and until when: together, the lease's token.
+    pub lease_owner: String,
+    pub lease_until: i64,
 }
 
 /// What became of a delivery attempt, to be committed.
@@ -26,7 +35,7 @@ pub struct LeasedChange {
 pub enum DeliveryResult {
     /// The platform has it (2xx), or has something newer (409): done.
     Done,
-    /// The platform refused the body (400/422): to the dead letters.
+    /// The platform refused the change for good (4xx): to the dead letters.
     Rejected { status: u16, response: String },
     /// Try again at `next_attempt_at` (ms); counts as an attempt.
     Retry { next_attempt_at: i64, error: String },
@@ -40,7 +49,7 @@ const LEASE_SQLITE: &str = "UPDATE outbox SET lease_owner = $1, lease_until = $2
         WHERE o.next_attempt_at <= $3 AND (o.lease_until IS NULL OR o.lease_until < $3)
           AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.ticket_id = o.ticket_id AND p.id < o.id)
         ORDER BY o.id LIMIT $4)
-    RETURNING id, ticket_id, revision, idempotency_key, body, attempts";
+    RETURNING id, ticket_id, revision, idempotency_key, body, attempts, lease_owner, lease_until";
 
 const LEASE_POSTGRES: &str = "UPDATE outbox SET lease_owner = $1, lease_until = $2
     WHERE id IN (
@@ -49,7 +58,7 @@ const LEASE_POSTGRES: &str = "UPDATE outbox SET lease_owner = $1, lease_until = 
           AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.ticket_id = o.ticket_id AND p.id < o.id)
         ORDER BY o.id LIMIT $4
         FOR UPDATE SKIP LOCKED)
-    RETURNING id, ticket_id, revision, idempotency_key, body, attempts";
+    RETURNING id, ticket_id, revision, idempotency_key, body, attempts, lease_owner, lease_until";
 
 /// A lease to take: who, how many changes at most, for how long.
 #[derive(Clone, Copy, Debug)]
@@ -143,6 +152,8 @@ async fn lease_in(
             idempotency_key: r.get(3),
             body: r.get(4),
             attempts: r.get(5),
+            lease_owner: r.get(6),
+            lease_until: r.get(7),
         })
         .collect();
     leased.sort_by_key(|c| c.id);
@@ -172,55 +183,84 @@ async fn complete_in(
         }
         q.execute(&mut **tx).await?;
     }
+    let mut lost = 0usize;
     for (change, result) in results {
-        match result {
-            DeliveryResult::Done => {}
+        let held = match result {
+            DeliveryResult::Done => continue,
             DeliveryResult::Rejected { status, response } => {
-                sqlx::query(
-                    "INSERT INTO dead_letters (ticket_id, revision, idempotency_key, body, status_code, response, attempts, created_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                )
-                .bind(&change.ticket_id)
-                .bind(change.revision)
-                .bind(&change.idempotency_key)
-                .bind(&change.body)
-                .bind(i64::from(*status))
-                .bind(response)
-                .bind(change.attempts + 1)
-                .bind(now)
-                .execute(&mut **tx)
-                .await?;
+                let gone = sqlx::query("DELETE FROM outbox WHERE id = $1 AND lease_owner = $2 AND lease_until = $3")
+                    .bind(change.id)
+                    .bind(&change.lease_owner)
+                    .bind(change.lease_until)
+                    .execute(&mut **tx)
+                    .await?;
+                let held = gone.rows_affected() == 1;
+                if held {
+                    sqlx::query(
+                        "INSERT INTO dead_letters (ticket_id, revision, idempotency_key, body, status_code, response, attempts, created_at)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    )
+                    .bind(&change.ticket_id)
+                    .bind(change.revision)
+                    .bind(&change.idempotency_key)
+                    .bind(&change.body)
+                    .bind(i64::from(*status))
+                    .bind(response)
+                    .bind(change.attempts + 1)
+                    .bind(now)
+                    .execute(&mut **tx)
+                    .await?;
+                }
+                held
             }
             DeliveryResult::Retry { next_attempt_at, error } => {
                 sqlx::query(
-                    "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $2, last_error = $3, lease_owner = NULL, lease_until = NULL WHERE id = $1",
+                    "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $2, last_error = $3, lease_owner = NULL, lease_until = NULL
+                     WHERE id = $1 AND lease_owner = $4 AND lease_until = $5",
                 )
                 .bind(change.id)
                 .bind(*next_attempt_at)
                 .bind(error)
+                .bind(&change.lease_owner)
+                .bind(change.lease_until)
                 .execute(&mut **tx)
-                .await?;
+                .await?
+                .rows_affected()
+                    == 1
             }
             DeliveryResult::Release => {
-                sqlx::query("UPDATE outbox SET lease_owner = NULL, lease_until = NULL WHERE id = $1")
-                    .bind(change.id)
-                    .execute(&mut **tx)
-                    .await?;
+                sqlx::query(
+                    "UPDATE outbox SET lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2 AND lease_until = $3",
+                )
+                .bind(change.id)
+                .bind(&change.lease_owner)
+                .bind(change.lease_until)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected()
+                    == 1
             }
-        }
+        };
+        lost += usize::from(!held);
     }
-    // Done and dead-lettered changes leave the outbox together.
-    let gone: Vec<i64> = results
-        .iter()
-        .filter(|(_, r)| matches!(r, DeliveryResult::Done | DeliveryResult::Rejected { .. }))
-        .map(|(c, _)| c.id)
-        .collect();
-    for chunk in gone.chunks(MAX_ROWS) {
-        let mut q = batch::query(format!("DELETE FROM outbox WHERE id IN ({})", batch::list(backend, chunk.len())));
-        for id in chunk {
-            q = q.bind(*id);
+    // Done changes leave the outbox, each only by the lease it went out under.
+    for chunk in done.chunks(MAX_ROWS) {
+        let sql = format!(
+            "DELETE FROM outbox WHERE id IN (SELECT o.id FROM outbox o JOIN {} AS v
+               ON o.id = v.column1 AND o.lease_owner = v.column2 AND o.lease_until = v.column3)",
+            batch::values_table(backend, 3, chunk.len(), 1)
+        );
+        let mut q = batch::query(sql);
+        for c in chunk {
+            q = q.bind(c.id).bind(c.lease_owner.clone()).bind(c.lease_until);
         }
-        q.execute(&mut **tx).await?;
+        let deleted = usize::try_from(q.execute(&mut **tx).await?.rows_affected()).unwrap_or(usize::MAX);
+        lost += chunk.len().saturating_sub(deleted);
+    }
+    if lost > 0 {
+        // Another dispatcher took these over when their leases ran out: its
+        // results count; ours, for the same idempotency keys, add nothing.
+        tracing::info!(lost, "results arrived after their lease had passed to another dispatcher; left to it");
     }
     Ok(())
 }

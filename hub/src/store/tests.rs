@@ -134,7 +134,7 @@ on_both!(outbox_leases_heads_only_and_commits_results, |store, _url| {
     let dl = store.dead_letters(false).await.unwrap();
     assert_eq!(dl.len(), 1);
     assert_eq!((dl[0].status_code, dl[0].response.as_str()), (422, "{\"error\":\"title\"}"));
-    let key = store.replay_dead_letter(dl[0].id, None).await.unwrap();
+    let key = store.replay_dead_letter(dl[0].id, None).await.unwrap().idempotency_key;
     assert_ne!(key, dl[0].idempotency_key);
     assert!(store.replay_dead_letter(dl[0].id, None).await.is_err());
     let c = store.lease("c", 10, 60_000).await.unwrap();
@@ -156,9 +156,80 @@ on_both!(replay_with_a_corrected_body_checks_it, |store, _url| {
     assert!(store.replay_dead_letter(dl.id, Some(&body.to_string())).await.is_err(), "another revision is refused");
     body["revision"] = 1.into();
     body["title"] = "更正后的标题".into();
-    store.replay_dead_letter(dl.id, Some(&body.to_string())).await.unwrap();
+    let replayed = store.replay_dead_letter(dl.id, Some(&body.to_string())).await.unwrap();
+    assert_eq!(replayed.revision, 2, "a replay is the ticket's next revision");
     let c = store.lease("c", 1, 60_000).await.unwrap();
+    assert_eq!(c[0].revision, 2);
     assert!(c[0].body.contains("更正后的标题"));
+    let t = store.ticket(&dl.ticket_id).await.unwrap().ticket;
+    assert_eq!((t.revision, t.draft.title.as_str()), (2, "更正后的标题"), "the correction is the ticket's too");
+});
+
+on_both!(results_count_only_under_the_lease_they_were_leased_with, |store, _url| {
+    let ms = simulators::canonical::matters(6, 4, "LL");
+    for m in &ms {
+        one(&store, item(m, 1)).await;
+    }
+    // Hub a's leases run out while its requests hang; hub b takes them over.
+    let a = store.lease("a", 10, 1).await.unwrap();
+    assert_eq!(a.len(), 4);
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let b = store.lease("b", 10, 60_000).await.unwrap();
+    assert_eq!(b.len(), 4, "expired leases are taken over");
+    // a's late results must not touch b's leases.
+    let late = vec![
+        (a[0].clone(), DeliveryResult::Done),
+        (a[1].clone(), DeliveryResult::Rejected { status: 422, response: "late".into() }),
+        (a[2].clone(), DeliveryResult::Retry { next_attempt_at: now_ms() + 60_000, error: "late".into() }),
+        (a[3].clone(), DeliveryResult::Release),
+    ];
+    store.complete(&late).await.unwrap();
+    assert_eq!(store.outbox_depth().await.unwrap(), 4, "nothing left the outbox under b's lease");
+    assert!(store.dead_letters(true).await.unwrap().is_empty(), "no dead letter from a result that came too late");
+    assert!(store.lease("c", 10, 60_000).await.unwrap().is_empty(), "b's leases still hold");
+    assert_eq!(store.outbox_head(10).await.unwrap().iter().map(|h| h.3).sum::<i64>(), 0, "no attempt counted");
+    // b's own results count.
+    let mine: Vec<_> = b.iter().map(|c| (c.clone(), DeliveryResult::Done)).collect();
+    store.complete(&mine).await.unwrap();
+    assert_eq!(store.outbox_depth().await.unwrap(), 0);
+});
+
+on_both!(a_replayed_correction_is_sent_after_later_revisions_and_kept_in_the_ticket, |store, _url| {
+    let m = &simulators::canonical::matters(7, 1, "RC")[0];
+    one(&store, item(m, 1)).await;
+    let a = store.lease("a", 1, 60_000).await.unwrap();
+    store
+        .complete(&[(a[0].clone(), DeliveryResult::Rejected { status: 422, response: "title".into() })])
+        .await
+        .unwrap();
+    // The ticket moves on: revision 2 is delivered before anyone looks at the dead letter.
+    assert!(matches!(one(&store, item(m, 2)).await, StoredOutcome::Updated { revision: 2, .. }));
+    let b = store.lease("b", 1, 60_000).await.unwrap();
+    assert_eq!(b[0].revision, 2);
+    store.complete(&[(b[0].clone(), DeliveryResult::Done)]).await.unwrap();
+
+    let dl = store.dead_letters(false).await.unwrap().remove(0);
+    assert_eq!(dl.revision, 1);
+    // A correction of revision 1 would undo revision 2, and the platform
+    // would answer it 409 (it has 2): refused, and the dead letter stays open.
+    let mut old: serde_json::Value = serde_json::from_str(&dl.body).unwrap();
+    old["title"] = "更正后的标题".into();
+    let err = store.replay_dead_letter(dl.id, Some(&old.to_string())).await.unwrap_err();
+    assert!(err.to_string().contains("revision 2 now"), "{err}");
+    assert_eq!(store.dead_letters(false).await.unwrap().len(), 1);
+
+    // Corrected from the ticket as it is now: revision 3, after what was delivered.
+    let mut now: serde_json::Value = serde_json::to_value(store.ticket(&dl.ticket_id).await.unwrap().ticket).unwrap();
+    now["title"] = "更正后的标题".into();
+    let replayed = store.replay_dead_letter(dl.id, Some(&now.to_string())).await.unwrap();
+    assert_eq!(replayed.revision, 3);
+    let c = store.lease("c", 1, 60_000).await.unwrap();
+    assert_eq!((c[0].revision, c[0].idempotency_key.as_str()), (3, replayed.idempotency_key.as_str()));
+    let sent: serde_json::Value = serde_json::from_str(&c[0].body).unwrap();
+    assert_eq!((sent["revision"].as_i64(), sent["title"].as_str()), (Some(3), Some("更正后的标题")));
+    let t = store.ticket(&dl.ticket_id).await.unwrap();
+    assert_eq!((t.ticket.revision, t.ticket.draft.title.as_str()), (3, "更正后的标题"));
+    assert!(t.revisions.iter().any(|(rev, cause, _)| *rev == 3 && cause.contains("dead letter")), "{:?}", t.revisions);
 });
 
 on_both!(two_hubs_storing_the_same_record_at_once_make_one_ticket, |store, url| {

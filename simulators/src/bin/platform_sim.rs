@@ -90,6 +90,7 @@ impl Args {
             unauthorized: self.unauthorized.clone(),
             reject_rate: self.reject_rate,
             reject_title_contains: self.reject_title_contains.clone(),
+            ..Faults::default()
         }
     }
 }

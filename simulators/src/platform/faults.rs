@@ -37,6 +37,20 @@ pub struct Faults {
     pub reject_rate: f64,
     /// `422` for any ticket whose title contains this text.
     pub reject_title_contains: Option<String>,
+    /// Other answers by title: the platform's remaining 4xx and 5xx (404,
+    /// 405, 410, 413…), given before the key is remembered, as a gateway or
+    /// web server in front of the platform would.
+    pub answer_by_title: Vec<TitleAnswer>,
+    /// The exact `Retry-After` value of a `429` (`"0"`, a past date, a year),
+    /// instead of `retry_after_secs`.
+    pub retry_after_raw: Option<String>,
+}
+
+/// `status` for any ticket whose title contains `title_contains`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TitleAnswer {
+    pub title_contains: String,
+    pub status: u16,
 }
 
 /// A span of time, relative to when the `PlatformSim` was created, so that a
@@ -111,6 +125,9 @@ impl Faults {
 
     /// The `Retry-After` value for a `429`, in seconds or as an HTTP date.
     pub(crate) fn retry_after_value(&self, now: SystemTime) -> String {
+        if let Some(raw) = &self.retry_after_raw {
+            return raw.clone();
+        }
         let secs = self.retry_after_secs.max(1);
         if !self.retry_after_http_date {
             return secs.to_string();
@@ -163,6 +180,8 @@ mod tests {
         assert_eq!(date, UNIX_EPOCH + Duration::from_secs(1_000_008));
         f.retry_after_secs = u64::MAX;
         let _ = f.retry_after_value(SystemTime::now());
+        f.retry_after_raw = Some("0".into());
+        assert_eq!(f.retry_after_value(now), "0");
     }
 
     #[test]

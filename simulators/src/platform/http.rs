@@ -84,6 +84,13 @@ fn handle_put(shared: &Shared, ticket_id: &str, headers: &HeaderMap, body: Bytes
     };
 
     let checked = validate::check(ticket_id, &body);
+    if let Some(forced) = checked.as_ref().ok().and_then(|c| {
+        faults.answer_by_title.iter().find(|a| !a.title_contains.is_empty() && c.title.contains(&a.title_contains))
+    }) {
+        bump(&c.forced_answers);
+        let body = json!({"error": format!("answered {} for titles containing \"{}\" (simulated)", forced.status, forced.title_contains)});
+        return (Answer::json(forced.status, &body), delay);
+    }
     let reject = checked.as_ref().ok().and_then(|c| extra_rejection(&faults, &c.title, &mut rng));
     let answer = shared.store.put(Put { ticket_id, key, checked, body, reject, now_ms });
     (answer, delay)

@@ -32,7 +32,7 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-pub use faults::{Faults, Window};
+pub use faults::{Faults, TitleAnswer, Window};
 pub use parse::{parse_duration, parse_rate, parse_window};
 pub use server::ServerHandle;
 pub use validate::{KINDS, MAX_TITLE_CHARS, STATUSES};
@@ -82,6 +82,8 @@ pub struct Stats {
     pub throttled: u64,
     pub injected_errors: u64,
     pub outage_answers: u64,
+    /// Answers given by [`Faults::answer_by_title`].
+    pub forced_answers: u64,
     /// Distinct tickets held.
     pub tickets: u64,
 }

@@ -55,6 +55,7 @@ pub(crate) struct Counters {
     pub throttled: AtomicU64,
     pub injected_errors: AtomicU64,
     pub outage_answers: AtomicU64,
+    pub forced_answers: AtomicU64,
     pub tickets: AtomicU64,
 }
 
@@ -78,6 +79,7 @@ impl Counters {
             throttled: get(&self.throttled),
             injected_errors: get(&self.injected_errors),
             outage_answers: get(&self.outage_answers),
+            forced_answers: get(&self.forced_answers),
             tickets: get(&self.tickets),
         }
     }
