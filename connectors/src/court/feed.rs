@@ -9,7 +9,10 @@ use reqwest::StatusCode;
 use reqwest::header::{ETAG, IF_NONE_MATCH, RETRY_AFTER};
 use tokio::sync::mpsc;
 
-use super::pipeline::{ChannelReader, PageCtx, PageEnd, defect_record, new_backoff, next_delay, pause, run_page};
+use super::pipeline::{
+    ChannelReader, META_FEED, META_FEED_CURSOR, PageCtx, PageEnd, defect_record, new_backoff, next_delay, pause,
+    run_page,
+};
 use crate::{CancellationToken, Connector, ConnectorError, Cursor, Intake, IntakeError};
 
 /// Configuration of one court's feed.
@@ -33,8 +36,19 @@ pub struct CourtFeedConfig {
     pub max_case_bytes: usize,
     /// At most this many cases per hand-over (and held in memory).
     pub chunk_size: usize,
-    /// How much of a bad page is kept in its defect record.
+    /// How much of a bad page is kept in its defect record: its beginning,
+    /// enough for a person to see what the court sent and where it goes on
+    /// (`next`); a page that stays bad is kept once per cursor position.
     pub max_defect_bytes: usize,
+}
+
+/// The position a page is asked from: the cursor's name and value, the key
+/// under which a page that cannot be parsed there is quarantined once.
+pub(crate) fn position(cursor_name: &str, after: Option<&str>) -> String {
+    match after {
+        Some(a) => format!("{cursor_name} after {a}"),
+        None => format!("{cursor_name} from the start"),
+    }
 }
 
 impl CourtFeedConfig {
@@ -50,7 +64,7 @@ impl CourtFeedConfig {
             backoff_max: Duration::from_secs(300),
             max_case_bytes: 1024 * 1024,
             chunk_size: 100,
-            max_defect_bytes: 8 * 1024 * 1024,
+            max_defect_bytes: 256 * 1024,
         }
     }
 
@@ -139,6 +153,22 @@ impl CourtFeedConnector {
         // The cursor value whose bad page was already reported (warn once).
         let mut warned: Option<Option<String>> = None;
         while !shutdown.is_cancelled() {
+            if warned.is_some() {
+                // Stuck on a bad page: an operator may have moved the cursor
+                // past it (`hub court skip`); take the stored one.
+                match intake.load_cursor(&name).await {
+                    Ok(stored) if stored.as_ref().map(|c| &c.value) != cursor.as_ref().map(|c| &c.value) => {
+                        tracing::warn!(court = %cfg.court, from = ?cursor.as_ref().map(|c| &c.value),
+                            to = ?stored.as_ref().map(|c| &c.value), "court feed: the cursor was moved past the bad page");
+                        cursor = stored;
+                        warned = None;
+                        backoff.reset();
+                    }
+                    Ok(_) => {}
+                    Err(IntakeError::ShuttingDown) => break,
+                    Err(e) => tracing::warn!(court = %cfg.court, error = %e, "court feed: cannot load the cursor"),
+                }
+            }
             let delay = match self.poll_once(&intake, &shutdown, cursor.as_ref()).await {
                 Poll::Committed { next, etag, more, cases } => {
                     tracing::debug!(court = %cfg.court, cases, more, "court feed: page committed");
@@ -156,7 +186,8 @@ impl CourtFeedConnector {
                     let at = cursor.as_ref().map(|c| c.value.clone());
                     if warned.as_ref() != Some(&at) {
                         tracing::warn!(court = %cfg.court, cursor = ?at, %reason,
-                            "court feed: bad page handed over for quarantine; polling the same cursor again");
+                            "court feed: bad page quarantined (once for this cursor); polling the same cursor again \
+                             with backoff until the court fixes it or `hub court skip` moves past it");
                         warned = Some(at);
                     }
                     next_delay(&mut backoff)
@@ -251,7 +282,7 @@ impl CourtFeedConnector {
         };
         let mut meta = Vec::new();
         if let Some(a) = &after {
-            meta.push(("feed_cursor".to_string(), a.clone()));
+            meta.push((META_FEED_CURSOR.to_string(), a.clone()));
         }
         let ctx = PageCtx {
             intake,
@@ -291,8 +322,11 @@ impl CourtFeedConnector {
                     return Poll::Failed(format!("reading the page failed: {e}"));
                 }
                 let kept_all = kept.len() == total;
+                let mut meta = ctx.extra_meta.clone();
+                meta.push((META_FEED.to_string(), cfg.cursor_name()));
+                let at = position(&cfg.cursor_name(), after.as_deref());
                 let record =
-                    defect_record(&cfg.system, Some(&cfg.court), kept, kept_all, total, &reason, &ctx.extra_meta);
+                    defect_record(&cfg.system, Some(&cfg.court), kept, kept_all, total, &reason, &meta, Some(&at));
                 match intake.submit_page(vec![record], None).await {
                     Ok(_) => Poll::Defect(reason),
                     Err(e) => Poll::Intake(e),

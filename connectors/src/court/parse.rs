@@ -275,6 +275,25 @@ pub(crate) fn parse_page<R: Read>(
     }
 }
 
+/// The `next` cursor on the root element of a page, read from its
+/// beginning; for an operator moving past a page that cannot be parsed as a
+/// whole (`hub court skip`). `None` when the beginning is not readable
+/// either, or names no `next`.
+pub fn page_next(raw: &[u8]) -> Option<String> {
+    let decoded = Decoded::new(raw).ok()?;
+    let mut reader = Reader::from_reader(BufReader::new(decoded));
+    let mut buf = Vec::new();
+    loop {
+        match reader.read_event_into(&mut buf).ok()? {
+            Event::Start(e) | Event::Empty(e) => {
+                return if e.name().as_ref() == ROOT { attr(&e, "next").ok()?.filter(|n| !n.is_empty()) } else { None };
+            }
+            Event::Eof => return None,
+            _ => buf.clear(),
+        }
+    }
+}
+
 fn event_len(event: &Event<'_>) -> usize {
     match event {
         Event::Start(e) | Event::Empty(e) => e.len() + 3,
