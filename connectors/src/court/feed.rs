@@ -32,6 +32,11 @@ pub struct CourtFeedConfig {
     pub timeout: Duration,
     pub backoff_min: Duration,
     pub backoff_max: Duration,
+    /// `Retry-After` of a 429 or 503 is honoured within these bounds: `0`
+    /// or a date in the past would poll again at once, without end, and a
+    /// huge value would stop the feed for as long.
+    pub retry_after_min: Duration,
+    pub retry_after_max: Duration,
     /// A single case larger than this is handed over as a defect record.
     pub max_case_bytes: usize,
     /// At most this many cases per hand-over (and held in memory).
@@ -62,6 +67,8 @@ impl CourtFeedConfig {
             timeout: Duration::from_secs(30),
             backoff_min: Duration::from_secs(1),
             backoff_max: Duration::from_secs(300),
+            retry_after_min: Duration::from_secs(1),
+            retry_after_max: Duration::from_secs(3600),
             max_case_bytes: 1024 * 1024,
             chunk_size: 100,
             max_defect_bytes: 256 * 1024,
@@ -79,9 +86,6 @@ pub struct CourtFeedConnector {
     client: reqwest::Client,
     feed_url: reqwest::Url,
 }
-
-/// Longest honoured `Retry-After`.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 
 impl CourtFeedConnector {
     pub fn new(config: CourtFeedConfig) -> Result<Self, ConnectorError> {
@@ -238,7 +242,8 @@ impl CourtFeedConnector {
                     .headers()
                     .get(RETRY_AFTER)
                     .and_then(|v| v.to_str().ok())
-                    .and_then(|v| parse_retry_after(v, SystemTime::now()));
+                    .and_then(|v| parse_retry_after(v, SystemTime::now()))
+                    .map(|d| clamp(d, cfg.retry_after_min, cfg.retry_after_max));
                 tracing::info!(court = %cfg.court, status = %resp.status(), retry_after = ?after, "court feed: throttled");
                 return Poll::Throttled(after);
             }
@@ -338,12 +343,20 @@ impl CourtFeedConnector {
     }
 }
 
-/// `Retry-After` as seconds or an HTTP date.
+/// `Retry-After` as seconds or an HTTP date, as asked: a date in the past is
+/// zero, a number of seconds too large for a `u64` the longest duration.
+/// Unreadable: `None` (the caller backs off as for any failure).
 pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
-    let d = match value.parse::<u64>() {
-        Ok(secs) => Duration::from_secs(secs),
-        Err(_) => httpdate::parse_http_date(value).ok()?.duration_since(now).unwrap_or(Duration::ZERO),
-    };
-    Some(d.min(MAX_RETRY_AFTER))
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        return Some(value.parse::<u64>().map_or(Duration::MAX, Duration::from_secs));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// `d` within `[min, max]`; a `max` below `min` counts as `min` (never
+/// panics, unlike `Duration::clamp`).
+pub(crate) fn clamp(d: Duration, min: Duration, max: Duration) -> Duration {
+    d.min(max).max(min)
 }

@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use bytes::Bytes;
 
-use super::feed::parse_retry_after;
+use super::feed::{clamp, parse_retry_after};
 use super::parse::{Item, ParseError, parse_page};
 use super::*;
 use crate::{
@@ -303,6 +303,47 @@ fn retry_after_forms() {
     let d = parse_retry_after(&later, now).unwrap();
     assert!(d > Duration::from_secs(115) && d <= Duration::from_secs(120), "{d:?}");
     assert_eq!(parse_retry_after("soon", now), None);
+    // Zero, the past and the absurd as asked; the bounds are applied after.
+    assert_eq!(parse_retry_after("0", now), Some(Duration::ZERO));
+    let past = httpdate::fmt_http_date(now - Duration::from_secs(86_400));
+    assert_eq!(parse_retry_after(&past, now), Some(Duration::ZERO));
+    assert_eq!(parse_retry_after("99999999999999999999999", now), Some(Duration::MAX));
+    assert_eq!(parse_retry_after("18446744073709551615", now), Some(Duration::from_secs(u64::MAX)));
+    let (min, max) = (Duration::from_secs(1), Duration::from_secs(3600));
+    assert_eq!(clamp(Duration::ZERO, min, max), min);
+    assert_eq!(clamp(Duration::MAX, min, max), max);
+    assert_eq!(clamp(Duration::from_secs(5), max, min), max, "a max below the min is the min");
+}
+
+/// A feed that throttles with `Retry-After: 0`, a date in the past, a
+/// number too large for any clock and one of a year: the poll neither
+/// spins, nor panics, nor waits a year.
+#[tokio::test]
+async fn retry_after_zero_past_or_huge_is_bounded() {
+    let court = court_with(&[("", "court-feed-page2.xml", "\"p2\"")]);
+    let past = httpdate::fmt_http_date(SystemTime::now() - Duration::from_secs(3600));
+    for (status, value) in
+        [(429, "0"), (503, past.as_str()), (429, "99999999999999999999999"), (503, "31536000"), (429, " 0 ")]
+    {
+        court.0.lock().unwrap().script.push_back((status, Some(value.to_string())));
+    }
+    let addr = court_server(court.clone()).await;
+    let (intake, hub) = fake_hub();
+    let mut cfg = config(addr, "吉0402");
+    cfg.retry_after_min = Duration::from_millis(200);
+    cfg.retry_after_max = Duration::from_millis(500);
+    let (token, h) = start(cfg, intake);
+    wait_for("the page after the throttling", || hub.lock().unwrap().cursors.contains_key("court-feed:吉0402")).await;
+    token.cancel();
+    h.await.unwrap();
+    let log = &court.0.lock().unwrap().log;
+    assert!(log[..5].iter().all(|l| l.3 == 429 || l.3 == 503), "{:?}", log);
+    assert_eq!(log[5].3, 200);
+    for (i, pair) in log[..6].windows(2).enumerate() {
+        let waited = pair[1].2 - pair[0].2;
+        assert!(waited >= Duration::from_millis(190), "answer {i}: polled again after {waited:?}");
+        assert!(waited < Duration::from_millis(1500), "answer {i}: waited {waited:?}");
+    }
 }
 
 // ---------- polling ----------
