@@ -106,14 +106,8 @@ fn case_record(ctx: &PageCtx<'_>, header: Option<&Header>, case: CaseItem) -> Ra
     for (k, v) in &ctx.extra_meta {
         r = r.with_meta(k.clone(), v.clone());
     }
-    if let Some(size) = case.oversized {
-        r = r.with_meta(
-            META_DEFECT,
-            format!(
-                "the case is {size} bytes, more than the limit of {} bytes; only its beginning is kept",
-                ctx.max_case_bytes
-            ),
-        );
+    if let Some(oversized) = case.oversized {
+        r = r.with_meta(META_DEFECT, oversized.reason(ctx.max_case_bytes));
     }
     r
 }
