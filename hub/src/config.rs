@@ -171,6 +171,8 @@ struct SourceSection {
     /// court_feed: the court whose feed this is (`吉0402`), and how often to poll.
     court: Option<Spanned<String>>,
     poll_interval: Option<Spanned<String>>,
+    /// court_feed: the longest `Retry-After` honoured (default 1 h).
+    retry_after_max: Option<Spanned<String>>,
     /// file_drop: the directory the XML files appear in.
     dir: Option<Spanned<String>>,
 }
@@ -180,7 +182,7 @@ impl SourceSection {
     fn stray_keys(&self, transport: &str) -> Vec<(&'static str, Range<usize>)> {
         // (key, where it was given, the transports it applies to)
         type Key<'a> = (&'static str, Option<Range<usize>>, &'a [&'a str]);
-        let keys: [Key; 13] = [
+        let keys: [Key; 14] = [
             ("listen", self.listen.as_ref().map(Spanned::span), &["http"]),
             ("url", self.url.as_ref().map(Spanned::span), &["amqp", "mqtt", "court_feed"]),
             ("exchange", self.exchange.as_ref().map(Spanned::span), &["amqp"]),
@@ -193,6 +195,7 @@ impl SourceSection {
             ("embedded_port", self.embedded_port.as_ref().map(Spanned::span), &["mqtt"]),
             ("court", self.court.as_ref().map(Spanned::span), &["court_feed"]),
             ("poll_interval", self.poll_interval.as_ref().map(Spanned::span), &["court_feed"]),
+            ("retry_after_max", self.retry_after_max.as_ref().map(Spanned::span), &["court_feed"]),
             ("dir", self.dir.as_ref().map(Spanned::span), &["file_drop"]),
         ];
         keys.into_iter()
@@ -795,6 +798,7 @@ fn court_feed_source(c: &mut Checker, s: &SourceSection, name: &str, env: &dyn E
     };
     let mut config = connectors::court::CourtFeedConfig::new(url?, name, court.get_ref().clone());
     config.poll_interval = c.duration("poll_interval", &s.poll_interval, config.poll_interval);
+    config.retry_after_max = c.duration("retry_after_max", &s.retry_after_max, config.retry_after_max);
     Some(Transport::CourtFeed(config))
 }
 
@@ -982,7 +986,7 @@ shared_group = "hubs"
         let stray = "[[sources]]\nname = \"t\"\nmapping = \"canonical\"\ntransport = \"mqtt\"\nurl = \"mqtt://h:1\"\nexchange = \"x\"\n";
         let errs = Settings::parse(stray, "hub.toml", &NO_ENV).unwrap_err().to_string();
         assert!(errs.contains("hub.toml:6:12: `exchange` does not apply to transport `mqtt`"), "{errs}");
-        let court = "[[sources]]\nname = \"court\"\nmapping = \"canonical\"\ntransport = \"court_feed\"\ncourt = \"吉0402\"\npoll_interval = \"5s\"\n\n[[sources]]\nname = \"court-files\"\nmapping = \"canonical\"\ntransport = \"file_drop\"\ndir = \"drop\"\n";
+        let court = "[[sources]]\nname = \"court\"\nmapping = \"canonical\"\ntransport = \"court_feed\"\ncourt = \"吉0402\"\npoll_interval = \"5s\"\nretry_after_max = \"10m\"\n\n[[sources]]\nname = \"court-files\"\nmapping = \"canonical\"\ntransport = \"file_drop\"\ndir = \"drop\"\n";
         let s = Settings::parse(
             court,
             "hub.toml",
@@ -992,6 +996,7 @@ shared_group = "hubs"
         match (&s.sources[0].transport, &s.sources[1].transport) {
             (Transport::CourtFeed(f), Transport::FileDrop(d)) => {
                 assert_eq!((f.court.as_str(), f.poll_interval), ("吉0402", Duration::from_secs(5)));
+                assert_eq!((f.retry_after_min, f.retry_after_max), (Duration::from_secs(1), Duration::from_secs(600)));
                 assert!(d.dir.ends_with("drop"));
             }
             other => panic!("{other:?}"),

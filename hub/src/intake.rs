@@ -7,7 +7,7 @@ use connectors::{Cursor, IntakeError, Outcome, PageRequest, RawRecord, Submissio
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::mapping::{Mappings, Unmappable};
+use crate::mapping::{DEFECT, DEFECT_AT, Mappings, Unmappable};
 use crate::metrics::{self, Metrics};
 use crate::store::{IntakeItem, Matching, Store, StoreError, StoredOutcome};
 use crate::ticket::{Timestamp, beijing};
@@ -46,7 +46,9 @@ impl Default for DedupSettings {
 /// Maps a record and readies it for the store. Pure: never fails, a record
 /// that cannot be mapped becomes a quarantine item with its reason.
 pub fn prepare(record: &RawRecord, mappings: &Mappings, settings: &IntakeSettings) -> IntakeItem {
-    let mapped = if record.payload.len() > settings.max_payload_bytes {
+    // A defect the connector named keeps its own reason whatever its size:
+    // the connector bounds what it keeps of bad input.
+    let mapped = if record.payload.len() > settings.max_payload_bytes && record.meta(DEFECT).is_none() {
         Err(Unmappable::new(format!(
             "the payload has {} bytes, more than the limit of {} bytes",
             record.payload.len(),
@@ -86,8 +88,13 @@ pub fn prepare(record: &RawRecord, mappings: &Mappings, settings: &IntakeSetting
         }
         _ => None,
     };
+    let position = match &change {
+        Err(_) if record.meta(DEFECT).is_some() => record.meta(DEFECT_AT).map(str::to_string),
+        _ => None,
+    };
     IntakeItem {
         matching,
+        position,
         system: record.system.clone(),
         record_id,
         version,

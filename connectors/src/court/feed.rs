@@ -9,7 +9,10 @@ use reqwest::StatusCode;
 use reqwest::header::{ETAG, IF_NONE_MATCH, RETRY_AFTER};
 use tokio::sync::mpsc;
 
-use super::pipeline::{ChannelReader, PageCtx, PageEnd, defect_record, new_backoff, next_delay, pause, run_page};
+use super::pipeline::{
+    ChannelReader, META_FEED, META_FEED_CURSOR, PageCtx, PageEnd, defect_record, new_backoff, next_delay, pause,
+    run_page,
+};
 use crate::{CancellationToken, Connector, ConnectorError, Cursor, Intake, IntakeError};
 
 /// Configuration of one court's feed.
@@ -29,12 +32,28 @@ pub struct CourtFeedConfig {
     pub timeout: Duration,
     pub backoff_min: Duration,
     pub backoff_max: Duration,
+    /// `Retry-After` of a 429 or 503 is honoured within these bounds: `0`
+    /// or a date in the past would poll again at once, without end, and a
+    /// huge value would stop the feed for as long.
+    pub retry_after_min: Duration,
+    pub retry_after_max: Duration,
     /// A single case larger than this is handed over as a defect record.
     pub max_case_bytes: usize,
     /// At most this many cases per hand-over (and held in memory).
     pub chunk_size: usize,
-    /// How much of a bad page is kept in its defect record.
+    /// How much of a bad page is kept in its defect record: its beginning,
+    /// enough for a person to see what the court sent and where it goes on
+    /// (`next`); a page that stays bad is kept once per cursor position.
     pub max_defect_bytes: usize,
+}
+
+/// The position a page is asked from: the cursor's name and value, the key
+/// under which a page that cannot be parsed there is quarantined once.
+pub(crate) fn position(cursor_name: &str, after: Option<&str>) -> String {
+    match after {
+        Some(a) => format!("{cursor_name} after {a}"),
+        None => format!("{cursor_name} from the start"),
+    }
 }
 
 impl CourtFeedConfig {
@@ -48,9 +67,11 @@ impl CourtFeedConfig {
             timeout: Duration::from_secs(30),
             backoff_min: Duration::from_secs(1),
             backoff_max: Duration::from_secs(300),
+            retry_after_min: Duration::from_secs(1),
+            retry_after_max: Duration::from_secs(3600),
             max_case_bytes: 1024 * 1024,
             chunk_size: 100,
-            max_defect_bytes: 8 * 1024 * 1024,
+            max_defect_bytes: 256 * 1024,
         }
     }
 
@@ -65,9 +86,6 @@ pub struct CourtFeedConnector {
     client: reqwest::Client,
     feed_url: reqwest::Url,
 }
-
-/// Longest honoured `Retry-After`.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 
 impl CourtFeedConnector {
     pub fn new(config: CourtFeedConfig) -> Result<Self, ConnectorError> {
@@ -139,6 +157,22 @@ impl CourtFeedConnector {
         // The cursor value whose bad page was already reported (warn once).
         let mut warned: Option<Option<String>> = None;
         while !shutdown.is_cancelled() {
+            if warned.is_some() {
+                // Stuck on a bad page: an operator may have moved the cursor
+                // past it (`hub court skip`); take the stored one.
+                match intake.load_cursor(&name).await {
+                    Ok(stored) if stored.as_ref().map(|c| &c.value) != cursor.as_ref().map(|c| &c.value) => {
+                        tracing::warn!(court = %cfg.court, from = ?cursor.as_ref().map(|c| &c.value),
+                            to = ?stored.as_ref().map(|c| &c.value), "court feed: the cursor was moved past the bad page");
+                        cursor = stored;
+                        warned = None;
+                        backoff.reset();
+                    }
+                    Ok(_) => {}
+                    Err(IntakeError::ShuttingDown) => break,
+                    Err(e) => tracing::warn!(court = %cfg.court, error = %e, "court feed: cannot load the cursor"),
+                }
+            }
             let delay = match self.poll_once(&intake, &shutdown, cursor.as_ref()).await {
                 Poll::Committed { next, etag, more, cases } => {
                     tracing::debug!(court = %cfg.court, cases, more, "court feed: page committed");
@@ -156,7 +190,8 @@ impl CourtFeedConnector {
                     let at = cursor.as_ref().map(|c| c.value.clone());
                     if warned.as_ref() != Some(&at) {
                         tracing::warn!(court = %cfg.court, cursor = ?at, %reason,
-                            "court feed: bad page handed over for quarantine; polling the same cursor again");
+                            "court feed: bad page quarantined (once for this cursor); polling the same cursor again \
+                             with backoff until the court fixes it or `hub court skip` moves past it");
                         warned = Some(at);
                     }
                     next_delay(&mut backoff)
@@ -207,7 +242,8 @@ impl CourtFeedConnector {
                     .headers()
                     .get(RETRY_AFTER)
                     .and_then(|v| v.to_str().ok())
-                    .and_then(|v| parse_retry_after(v, SystemTime::now()));
+                    .and_then(|v| parse_retry_after(v, SystemTime::now()))
+                    .map(|d| clamp(d, cfg.retry_after_min, cfg.retry_after_max));
                 tracing::info!(court = %cfg.court, status = %resp.status(), retry_after = ?after, "court feed: throttled");
                 return Poll::Throttled(after);
             }
@@ -251,7 +287,7 @@ impl CourtFeedConnector {
         };
         let mut meta = Vec::new();
         if let Some(a) = &after {
-            meta.push(("feed_cursor".to_string(), a.clone()));
+            meta.push((META_FEED_CURSOR.to_string(), a.clone()));
         }
         let ctx = PageCtx {
             intake,
@@ -291,8 +327,11 @@ impl CourtFeedConnector {
                     return Poll::Failed(format!("reading the page failed: {e}"));
                 }
                 let kept_all = kept.len() == total;
+                let mut meta = ctx.extra_meta.clone();
+                meta.push((META_FEED.to_string(), cfg.cursor_name()));
+                let at = position(&cfg.cursor_name(), after.as_deref());
                 let record =
-                    defect_record(&cfg.system, Some(&cfg.court), kept, kept_all, total, &reason, &ctx.extra_meta);
+                    defect_record(&cfg.system, Some(&cfg.court), kept, kept_all, total, &reason, &meta, Some(&at));
                 match intake.submit_page(vec![record], None).await {
                     Ok(_) => Poll::Defect(reason),
                     Err(e) => Poll::Intake(e),
@@ -304,12 +343,20 @@ impl CourtFeedConnector {
     }
 }
 
-/// `Retry-After` as seconds or an HTTP date.
+/// `Retry-After` as seconds or an HTTP date, as asked: a date in the past is
+/// zero, a number of seconds too large for a `u64` the longest duration.
+/// Unreadable: `None` (the caller backs off as for any failure).
 pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
-    let d = match value.parse::<u64>() {
-        Ok(secs) => Duration::from_secs(secs),
-        Err(_) => httpdate::parse_http_date(value).ok()?.duration_since(now).unwrap_or(Duration::ZERO),
-    };
-    Some(d.min(MAX_RETRY_AFTER))
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        return Some(value.parse::<u64>().map_or(Duration::MAX, Duration::from_secs));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// `d` within `[min, max]`; a `max` below `min` counts as `min` (never
+/// panics, unlike `Duration::clamp`).
+pub(crate) fn clamp(d: Duration, min: Duration, max: Duration) -> Duration {
+    d.min(max).max(min)
 }

@@ -146,8 +146,16 @@ impl FileDropConnector {
             }
             PageEnd::Defect(reason) => {
                 let (raw, total) = read_prefix(path, cfg.max_defect_bytes);
-                let record =
-                    defect_record(&cfg.system, None, raw.clone(), raw.len() == total, total, &reason, &ctx.extra_meta);
+                let record = defect_record(
+                    &cfg.system,
+                    None,
+                    raw.clone(),
+                    raw.len() == total,
+                    total,
+                    &reason,
+                    &ctx.extra_meta,
+                    None,
+                );
                 intake.submit_page(vec![record], None).await?;
                 let rejected = cfg.dir.join("rejected");
                 if let Err(e) = fs::write(rejected.join(format!("{name}.reason")), format!("{reason}\n")) {

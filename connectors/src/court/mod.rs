@@ -8,6 +8,14 @@
 //! A page with a DOCTYPE (entity declarations), malformed XML or a truncated
 //! body is bad input as a whole: its raw bytes go to the hub as one record
 //! with a `defect` reason, and the cursor stays. Entities are never expanded.
+//!
+//! A feed page that stays bad (the court regenerates it on every request) is
+//! quarantined once per cursor position: its defect record names the
+//! position (`defect_at`), which the hub keeps as its key, so later polls
+//! of it are duplicates whatever bytes they bring. The feed keeps polling
+//! that position with backoff, so a page the court fixes goes through; an
+//! operator can move the cursor past it (`hub court skip`), which the
+//! polling loop picks up from the store.
 
 mod feed;
 mod filedrop;
@@ -19,3 +27,5 @@ mod tests;
 
 pub use feed::{CourtFeedConfig, CourtFeedConnector};
 pub use filedrop::{FileDropConfig, FileDropConnector};
+pub use parse::page_next;
+pub use pipeline::{META_DEFECT, META_DEFECT_AT, META_FEED, META_FEED_CURSOR};

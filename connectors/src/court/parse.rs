@@ -2,7 +2,7 @@
 //! `<MediationFeed>` into standalone UTF-8 `<Case>` documents, one at a time,
 //! with bounded memory. Never expands entities; rejects DOCTYPE.
 
-use std::io::{self, BufReader, Read};
+use std::io::{self, BufRead, BufReader, Read};
 
 use encoding_rs::{DecoderResult, Encoding, UTF_8};
 use quick_xml::Reader;
@@ -22,9 +22,35 @@ pub(crate) struct Header {
 pub(crate) struct CaseItem {
     pub xml: Vec<u8>,
     pub seq: Option<String>,
-    /// Set when the case was larger than the limit: its full size; `xml` then
-    /// holds only the beginning of it.
-    pub oversized: Option<usize>,
+    /// Set when the case was too large to keep whole; `xml` then holds only
+    /// its beginning and the case is a defect.
+    pub oversized: Option<Oversized>,
+}
+
+/// How a case was too large.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Oversized {
+    /// The whole case was read; it has this many bytes.
+    Case { size: usize },
+    /// One text node, tag (with its attributes), comment or CDATA section in
+    /// it was larger than the limit: the rest of the case was skipped unread
+    /// up to its `</Case>`.
+    Part,
+}
+
+impl Oversized {
+    /// The defect reason, for a person.
+    pub(crate) fn reason(self, limit: usize) -> String {
+        match self {
+            Oversized::Case { size } => {
+                format!("the case is {size} bytes, more than the limit of {limit} bytes; only its beginning is kept")
+            }
+            Oversized::Part => format!(
+                "a text, tag or comment in the case is larger than the limit of {limit} bytes; \
+                 only the case's beginning is kept"
+            ),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -126,38 +152,161 @@ fn start_case(e: &BytesStart<'_>) -> Result<CaseBuf, ParseError> {
 }
 
 fn finish_case(c: CaseBuf) -> CaseItem {
-    let oversized = c.oversized.then_some(c.size);
+    let oversized = c.oversized.then_some(Oversized::Case { size: c.size });
     CaseItem { xml: c.writer.into_inner(), seq: c.seq, oversized }
+}
+
+/// The reader under quick-xml: it refuses to hand out more than `limit`
+/// bytes for one event, so that no text node, tag or comment is buffered
+/// whole however large (quick-xml keeps an event in one buffer). The parser
+/// calls [`Bounded::next_event`] after each event.
+struct Bounded<R> {
+    inner: R,
+    limit: usize,
+    since_event: usize,
+    tripped: bool,
+}
+
+impl<R: BufRead> Bounded<R> {
+    fn next_event(&mut self) {
+        self.since_event = 0;
+    }
+
+    /// Skips the input, without keeping it, up to and including the next
+    /// `</Case>` end tag (`</Case >` too); false at the end of the input.
+    fn skip_past_case_end(&mut self) -> io::Result<bool> {
+        const END: &[u8] = b"</Case";
+        // How much of END matched; then, once it all did, whether only
+        // white space followed so far.
+        let mut matched = 0usize;
+        loop {
+            let available = match self.inner.fill_buf() {
+                Ok([]) => return Ok(false),
+                Ok(b) => b,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            for (i, &b) in available.iter().enumerate() {
+                if matched == END.len() {
+                    if b == b'>' {
+                        self.inner.consume(i + 1);
+                        return Ok(true);
+                    }
+                    if b.is_ascii_whitespace() {
+                        continue;
+                    }
+                    matched = 0;
+                }
+                if b == END[matched] {
+                    matched += 1;
+                } else {
+                    matched = usize::from(b == b'<');
+                }
+            }
+            let n = available.len();
+            self.inner.consume(n);
+        }
+    }
+}
+
+impl<R: BufRead> Read for Bounded<R> {
+    fn read(&mut self, dst: &mut [u8]) -> io::Result<usize> {
+        let src = self.fill_buf()?;
+        let n = src.len().min(dst.len());
+        dst[..n].copy_from_slice(&src[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl<R: BufRead> BufRead for Bounded<R> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        if self.since_event > self.limit {
+            self.tripped = true;
+            return Err(io::Error::other(format!("an XML token is larger than {} bytes", self.limit)));
+        }
+        self.inner.fill_buf()
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.since_event = self.since_event.saturating_add(n);
+        self.inner.consume(n);
+    }
+}
+
+type PageReader<R> = Reader<Bounded<BufReader<Decoded<R>>>>;
+
+/// A quick-xml reader over `input`. `resumed`: it starts inside the root
+/// element, after a skipped case, so the root's end tag has no start tag
+/// for quick-xml to match (the parser checks that one itself).
+fn page_reader<R: Read>(input: Bounded<BufReader<Decoded<R>>>, resumed: bool) -> PageReader<R> {
+    let mut reader = Reader::from_reader(input);
+    let cfg = reader.config_mut();
+    cfg.check_end_names = true;
+    cfg.expand_empty_elements = false;
+    cfg.allow_unmatched_ends = resumed;
+    cfg.allow_dangling_amp = false;
+    cfg.trim_text_start = false;
+    cfg.trim_text_end = false;
+    reader
 }
 
 /// Parses a whole page from `raw` (in its declared encoding), calling `emit`
 /// for the header and then for each case as soon as it closes. `emit`
-/// returns false to stop. Memory: one case (at most `max_case_bytes`) plus
-/// the reader's buffers.
+/// returns false to stop. Memory: one case (at most `max_case_bytes`), one
+/// XML event (at most about as much: a larger text, tag or comment cuts its
+/// case short, and the page goes on after the case's end tag; outside a
+/// case it makes the page a defect) plus the reader's buffers.
 pub(crate) fn parse_page<R: Read>(
     raw: R,
     max_case_bytes: usize,
     emit: &mut dyn FnMut(Item) -> bool,
 ) -> Result<(), ParseError> {
     let decoded = Decoded::new(raw)?;
-    let mut reader = Reader::from_reader(BufReader::with_capacity(64 * 1024, decoded));
-    {
-        let cfg = reader.config_mut();
-        cfg.check_end_names = true;
-        cfg.expand_empty_elements = false;
-        cfg.allow_unmatched_ends = false;
-        cfg.allow_dangling_amp = false;
-        cfg.trim_text_start = false;
-        cfg.trim_text_end = false;
-    }
+    let input = Bounded {
+        inner: BufReader::with_capacity(64 * 1024, decoded),
+        limit: max_case_bytes,
+        since_event: 0,
+        tripped: false,
+    };
+    let mut reader = page_reader(input, false);
     let mut buf = Vec::with_capacity(64 * 1024);
     let mut depth = 0usize;
     let mut root_seen = false;
     let mut root_closed = false;
     let mut case: Option<CaseBuf> = None;
     loop {
+        reader.get_mut().next_event();
         let event = match reader.read_event_into(&mut buf) {
             Ok(ev) => ev,
+            Err(_) if reader.get_ref().tripped => {
+                let Some(c) = case.take() else {
+                    return Err(defect(format!(
+                        "a text, tag or comment outside any case is larger than the limit of {max_case_bytes} bytes"
+                    )));
+                };
+                // Skip the rest of the case unread and go on after it with a
+                // fresh reader, one level inside the root.
+                let mut input = reader.into_inner();
+                input.tripped = false;
+                match input.skip_past_case_end() {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        return Err(defect("the page ends in the middle of a case (truncated)"));
+                    }
+                    Err(e) => return Err(defect(format!("cannot read the page: {e}"))),
+                }
+                reader = page_reader(input, true);
+                depth = 1;
+                let mut item = finish_case(c);
+                item.oversized = Some(Oversized::Part);
+                if !emit(Item::Case(item)) {
+                    return Err(ParseError::Aborted);
+                }
+                buf.clear();
+                buf.shrink_to(64 * 1024);
+                continue;
+            }
             Err(quick_xml::Error::Syntax(e)) if e != quick_xml::errors::SyntaxError::InvalidBangMarkup => {
                 return Err(defect(format!("the page ends in the middle of markup (truncated): {e}")));
             }
@@ -221,6 +370,10 @@ pub(crate) fn parse_page<R: Read>(
                 if depth == 0 {
                     return Err(defect("an end tag has no matching start tag"));
                 }
+                if depth == 1 && e.name().as_ref() != ROOT {
+                    // Only after a skipped case: quick-xml checks the others.
+                    return Err(defect(format!("the root element <{ROOT}> is closed by another end tag")));
+                }
                 if let Some(c) = case.as_mut() {
                     c.write(Event::End(e), raw_len, max_case_bytes)?;
                     if depth == 2 {
@@ -272,6 +425,27 @@ pub(crate) fn parse_page<R: Read>(
             }
         }
         buf.clear();
+    }
+}
+
+/// The `next` cursor on the root element of a page, read from its
+/// beginning; for an operator moving past a page that cannot be parsed as a
+/// whole (`hub court skip`). `None` when the beginning is not readable
+/// either, or names no `next`.
+pub fn page_next(raw: &[u8]) -> Option<String> {
+    let decoded = Decoded::new(raw).ok()?;
+    let input = Bounded { inner: BufReader::new(decoded), limit: 64 * 1024, since_event: 0, tripped: false };
+    let mut reader = Reader::from_reader(input);
+    let mut buf = Vec::new();
+    loop {
+        reader.get_mut().next_event();
+        match reader.read_event_into(&mut buf).ok()? {
+            Event::Start(e) | Event::Empty(e) => {
+                return if e.name().as_ref() == ROOT { attr(&e, "next").ok()?.filter(|n| !n.is_empty()) } else { None };
+            }
+            Event::Eof => return None,
+            _ => buf.clear(),
+        }
     }
 }
 

@@ -106,19 +106,28 @@ fn case_record(ctx: &PageCtx<'_>, header: Option<&Header>, case: CaseItem) -> Ra
     for (k, v) in &ctx.extra_meta {
         r = r.with_meta(k.clone(), v.clone());
     }
-    if let Some(size) = case.oversized {
-        r = r.with_meta(
-            "defect",
-            format!(
-                "the case is {size} bytes, more than the limit of {} bytes; only its beginning is kept",
-                ctx.max_case_bytes
-            ),
-        );
+    if let Some(oversized) = case.oversized {
+        r = r.with_meta(META_DEFECT, oversized.reason(ctx.max_case_bytes));
     }
     r
 }
 
+/// Metadata of a defect record: the reason the hub quarantines it with.
+pub const META_DEFECT: &str = "defect";
+/// Metadata of a feed page's defect record: the position of the feed it
+/// stands for (`court-feed:吉0402 after c-1723`). The hub keeps one defect per
+/// position, however often the page is polled and whatever bytes the court
+/// serves there each time.
+pub const META_DEFECT_AT: &str = "defect_at";
+/// Metadata of a feed page's defect record: the name of the feed's cursor.
+pub const META_FEED: &str = "feed";
+/// Metadata of a feed page's records: the cursor the page was asked after
+/// (absent for the first page).
+pub const META_FEED_CURSOR: &str = "feed_cursor";
+
 /// The raw bytes of a bad page or file as one record, for quarantine.
+/// `position` is set for a feed page: see [`META_DEFECT_AT`].
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn defect_record(
     system: &str,
     court: Option<&str>,
@@ -127,8 +136,12 @@ pub(crate) fn defect_record(
     total: usize,
     reason: &str,
     extra_meta: &[(String, String)],
+    position: Option<&str>,
 ) -> RawRecord {
-    let mut r = RawRecord::new(system, ContentType::Xml, raw).with_meta("defect", reason);
+    let mut r = RawRecord::new(system, ContentType::Xml, raw).with_meta(META_DEFECT, reason);
+    if let Some(at) = position {
+        r = r.with_meta(META_DEFECT_AT, at);
+    }
     if let Some(court) = court {
         r = r.with_meta("court", court);
     }

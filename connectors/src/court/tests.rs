@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use bytes::Bytes;
 
-use super::feed::parse_retry_after;
+use super::feed::{clamp, parse_retry_after};
 use super::parse::{Item, ParseError, parse_page};
 use super::*;
 use crate::{
@@ -268,11 +268,139 @@ fn oversized_case_is_cut_and_marked() {
     });
     assert_eq!(r, Ok(()));
     let Item::Case(c) = &items[1] else { panic!() };
-    assert!(c.oversized.unwrap() > 6000);
+    assert!(matches!(c.oversized, Some(super::parse::Oversized::Case { size }) if size > 6000), "{:?}", c.oversized);
     assert!(c.xml.len() <= 1000);
     assert!(std::str::from_utf8(&c.xml).is_ok());
     let Item::Case(c) = &items[2] else { panic!() };
     assert!(c.oversized.is_none());
+}
+
+/// A page whose bytes are made as they are read: `head`, then `fill` bytes
+/// of `b'x'`, then `tail`; nothing of it is held in memory.
+struct Generated {
+    parts: Vec<(Vec<u8>, usize)>,
+}
+
+impl Generated {
+    fn new(head: &str, fill: usize, tail: &str) -> Self {
+        Generated { parts: vec![(head.as_bytes().to_vec(), 0), (Vec::new(), fill), (tail.as_bytes().to_vec(), 0)] }
+    }
+}
+
+impl std::io::Read for Generated {
+    fn read(&mut self, dst: &mut [u8]) -> std::io::Result<usize> {
+        while let Some((bytes, fill)) = self.parts.first_mut() {
+            if !bytes.is_empty() {
+                let n = bytes.len().min(dst.len());
+                dst[..n].copy_from_slice(&bytes[..n]);
+                bytes.drain(..n);
+                return Ok(n);
+            }
+            if *fill > 0 {
+                let n = (*fill).min(dst.len());
+                dst[..n].fill(b'x');
+                *fill -= n;
+                return Ok(n);
+            }
+            self.parts.remove(0);
+        }
+        Ok(0)
+    }
+}
+
+/// Counts the bytes each thread holds allocated, and its peak, so that a
+/// test can tell how much memory the code it runs on its thread needed
+/// (other tests run beside it in the same process).
+mod counting {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::cell::Cell;
+
+    thread_local! {
+        static LIVE: Cell<isize> = const { Cell::new(0) };
+        static PEAK: Cell<isize> = const { Cell::new(0) };
+    }
+
+    fn note(delta: isize) {
+        let _ = LIVE.try_with(|live| {
+            let now = live.get() + delta;
+            live.set(now);
+            let _ = PEAK.try_with(|peak| peak.set(peak.get().max(now)));
+        });
+    }
+
+    struct Counting;
+
+    // SAFETY: every call goes to `System` unchanged; only counted beside.
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            let p = unsafe { System.alloc(layout) };
+            if !p.is_null() {
+                note(layout.size() as isize);
+            }
+            p
+        }
+
+        unsafe fn dealloc(&self, p: *mut u8, layout: Layout) {
+            unsafe { System.dealloc(p, layout) };
+            note(-(layout.size() as isize));
+        }
+
+        unsafe fn realloc(&self, p: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            let q = unsafe { System.realloc(p, layout, new_size) };
+            if !q.is_null() {
+                note(new_size as isize - layout.size() as isize);
+            }
+            q
+        }
+    }
+
+    #[global_allocator]
+    static ALLOCATOR: Counting = Counting;
+
+    /// Runs `f` and returns what it returned and the most memory it held
+    /// allocated at once on this thread, in bytes.
+    pub fn peak_of<T>(f: impl FnOnce() -> T) -> (T, usize) {
+        let start = LIVE.with(Cell::get);
+        PEAK.with(|p| p.set(start));
+        let out = f();
+        (out, (PEAK.with(Cell::get) - start).max(0) as usize)
+    }
+}
+
+/// A text node of 256 MiB inside a case: the case becomes a defect, the
+/// page goes on with the next case, and the parser never holds the node.
+#[test]
+fn huge_text_node_cuts_its_case_not_the_page_nor_the_memory() {
+    const HUGE: usize = 256 << 20;
+    let head = r#"<?xml version="1.0"?><MediationFeed next="n" more="false"><Case seq="1"><CaseNo>A</CaseNo></Case><Case seq="2"><CaseNo>B</CaseNo><Claim>"#;
+    let tail = r#"</Claim><Note>x</Note></Case ><Case seq="3"><CaseNo>C</CaseNo></Case></MediationFeed>"#;
+    let mut items = Vec::new();
+    let (r, peak) = counting::peak_of(|| {
+        parse_page(Generated::new(head, HUGE, tail), 64 * 1024, &mut |i| {
+            items.push(i);
+            true
+        })
+    });
+    assert_eq!(r, Ok(()));
+    assert!(peak < 4 << 20, "the parser held {} KiB at once", peak >> 10);
+    let cases: Vec<_> = items.iter().filter_map(|i| if let Item::Case(c) = i { Some(c) } else { None }).collect();
+    let seqs: Vec<_> = cases.iter().map(|c| c.seq.as_deref().unwrap()).collect();
+    assert_eq!(seqs, ["1", "2", "3"]);
+    assert_eq!(cases[1].oversized, Some(super::parse::Oversized::Part));
+    assert!(cases[1].xml.len() <= 64 * 1024 + 100, "{}", cases[1].xml.len());
+    assert!(cases[0].oversized.is_none() && cases[2].oversized.is_none());
+    assert!(std::str::from_utf8(&cases[2].xml).unwrap().contains("<CaseNo>C</CaseNo>"));
+}
+
+/// Outside a case the same is a bounded defect of the page.
+#[test]
+fn huge_text_outside_a_case_is_a_bounded_page_defect() {
+    let head = r#"<MediationFeed next="n"><Case seq="1"/>"#;
+    let r = parse_page(Generated::new(head, 8 << 20, "</MediationFeed>"), 64 * 1024, &mut |_| true);
+    match r {
+        Err(ParseError::Defect(reason)) => assert!(reason.contains("outside any case"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]
@@ -303,6 +431,47 @@ fn retry_after_forms() {
     let d = parse_retry_after(&later, now).unwrap();
     assert!(d > Duration::from_secs(115) && d <= Duration::from_secs(120), "{d:?}");
     assert_eq!(parse_retry_after("soon", now), None);
+    // Zero, the past and the absurd as asked; the bounds are applied after.
+    assert_eq!(parse_retry_after("0", now), Some(Duration::ZERO));
+    let past = httpdate::fmt_http_date(now - Duration::from_secs(86_400));
+    assert_eq!(parse_retry_after(&past, now), Some(Duration::ZERO));
+    assert_eq!(parse_retry_after("99999999999999999999999", now), Some(Duration::MAX));
+    assert_eq!(parse_retry_after("18446744073709551615", now), Some(Duration::from_secs(u64::MAX)));
+    let (min, max) = (Duration::from_secs(1), Duration::from_secs(3600));
+    assert_eq!(clamp(Duration::ZERO, min, max), min);
+    assert_eq!(clamp(Duration::MAX, min, max), max);
+    assert_eq!(clamp(Duration::from_secs(5), max, min), max, "a max below the min is the min");
+}
+
+/// A feed that throttles with `Retry-After: 0`, a date in the past, a
+/// number too large for any clock and one of a year: the poll neither
+/// spins, nor panics, nor waits a year.
+#[tokio::test]
+async fn retry_after_zero_past_or_huge_is_bounded() {
+    let court = court_with(&[("", "court-feed-page2.xml", "\"p2\"")]);
+    let past = httpdate::fmt_http_date(SystemTime::now() - Duration::from_secs(3600));
+    for (status, value) in
+        [(429, "0"), (503, past.as_str()), (429, "99999999999999999999999"), (503, "31536000"), (429, " 0 ")]
+    {
+        court.0.lock().unwrap().script.push_back((status, Some(value.to_string())));
+    }
+    let addr = court_server(court.clone()).await;
+    let (intake, hub) = fake_hub();
+    let mut cfg = config(addr, "吉0402");
+    cfg.retry_after_min = Duration::from_millis(200);
+    cfg.retry_after_max = Duration::from_millis(500);
+    let (token, h) = start(cfg, intake);
+    wait_for("the page after the throttling", || hub.lock().unwrap().cursors.contains_key("court-feed:吉0402")).await;
+    token.cancel();
+    h.await.unwrap();
+    let log = &court.0.lock().unwrap().log;
+    assert!(log[..5].iter().all(|l| l.3 == 429 || l.3 == 503), "{:?}", log);
+    assert_eq!(log[5].3, 200);
+    for (i, pair) in log[..6].windows(2).enumerate() {
+        let waited = pair[1].2 - pair[0].2;
+        assert!(waited >= Duration::from_millis(190), "answer {i}: polled again after {waited:?}");
+        assert!(waited < Duration::from_millis(1500), "answer {i}: waited {waited:?}");
+    }
 }
 
 // ---------- polling ----------

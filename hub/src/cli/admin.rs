@@ -88,7 +88,7 @@ pub enum TicketCommand {
     },
 }
 
-async fn open(settings: &Settings) -> anyhow::Result<Store> {
+pub(super) async fn open(settings: &Settings) -> anyhow::Result<Store> {
     Store::open(&settings.database_url)
         .await
         .with_context(|| format!("cannot open the store {}", super::redact_url(&settings.database_url)))

@@ -1,6 +1,7 @@
 //! Command-line parsing and the commands' entry points.
 
 mod admin;
+mod court;
 mod demo;
 mod duplicates;
 mod mapping;
@@ -64,6 +65,9 @@ enum Command {
     /// Records that could not be mapped: list, show, replay.
     #[command(subcommand)]
     Quarantine(admin::QuarantineCommand),
+    /// The court feed: move its cursor past a page that stays bad.
+    #[command(subcommand)]
+    Court(court::CourtCommand),
     /// Tickets: show one with its sources, revisions and duplicate decisions.
     #[command(subcommand)]
     Ticket(admin::TicketCommand),
@@ -150,6 +154,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Demo(args) => demo::run(args).await,
         Command::DeadLetters(cmd) => admin::deadletters(cmd).await,
         Command::Quarantine(cmd) => admin::quarantine(cmd).await,
+        Command::Court(cmd) => court::run(cmd).await,
         Command::Ticket(cmd) => admin::ticket(cmd).await,
         Command::Duplicates(cmd) => duplicates::run(cmd).await,
         Command::Status(c) => admin::status(&load(&c)?).await,

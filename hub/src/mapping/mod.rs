@@ -77,6 +77,12 @@ fn record_id_fault(id: &str) -> Option<String> {
 /// quarantine with this text as its reason, kept whole for a person.
 pub const DEFECT: &str = "defect";
 
+/// Transport metadata beside [`DEFECT`] when the bad input stands for a
+/// position of a feed (a page at a cursor) that the source may serve again
+/// and again, each time with slightly different bytes: the record is kept
+/// once per position (`connectors::court::META_DEFECT_AT`).
+pub const DEFECT_AT: &str = "defect_at";
+
 pub trait Mapper: Send + Sync {
     fn map(&self, record: &RawRecord) -> Result<Mapped, Unmappable>;
 

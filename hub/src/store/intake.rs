@@ -48,6 +48,11 @@ pub struct IntakeItem {
     pub change: Result<Applied, String>,
     /// Set when the record takes part in cross-channel duplicate detection.
     pub matching: Option<super::Matching>,
+    /// For bad input that stands for a position of a feed (a page that
+    /// cannot be parsed at a cursor): the position, kept as its key instead
+    /// of its content hash, so a page the source regenerates on every poll
+    /// is quarantined once (`mapping::DEFECT_AT`).
+    pub position: Option<String>,
 }
 
 /// A mapped record: the draft of the ticket it describes.
@@ -94,13 +99,15 @@ pub fn quarantine_key(payload: &[u8]) -> String {
 
 impl IntakeItem {
     /// The raw record's unique key: (record id, version), (message id,
-    /// version) for a source whose messages carry ids of their own, or the
-    /// content hash for what goes to quarantine.
+    /// version) for a source whose messages carry ids of their own, or for
+    /// what goes to quarantine the feed position it stands for, else its
+    /// content hash.
     fn raw_key(&self) -> (String, i64) {
-        match (&self.change, &self.message_id) {
-            (Ok(_), Some(message_id)) => (message_id.clone(), self.version),
-            (Ok(_), None) => (self.record_id.clone(), self.version),
-            (Err(_), _) => (quarantine_key(&self.payload), 0),
+        match (&self.change, &self.message_id, &self.position) {
+            (Ok(_), Some(message_id), _) => (message_id.clone(), self.version),
+            (Ok(_), None, _) => (self.record_id.clone(), self.version),
+            (Err(_), _, Some(at)) => (format!("at:{at}"), 0),
+            (Err(_), _, None) => (quarantine_key(&self.payload), 0),
         }
     }
 

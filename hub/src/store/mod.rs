@@ -6,6 +6,7 @@
 //! (locking) ask [`Backend`]. Times are epoch milliseconds.
 
 mod batch;
+mod cursors;
 mod deadletters;
 mod duplicates;
 mod failure;

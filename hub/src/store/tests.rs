@@ -464,6 +464,53 @@ on_both!(results_and_the_next_lease_commit_together, |store, _url| {
     assert!(store.lease("b", 10, 60_000).await.unwrap().is_empty(), "all are leased by a");
 });
 
+/// A feed page that cannot be parsed, as the court connector hands it over:
+/// the bytes differ on every poll (the court regenerates it), the position
+/// does not.
+fn bad_page_at(position: &str, poll: usize) -> IntakeItem {
+    let page = format!("<?xml version=\"1.0\"?><!-- poll {poll} --><MediationFeed next=\"c-9\"><Case seq=\"1\">");
+    let rec = RawRecord::new("court", ContentType::Xml, page.into_bytes())
+        .with_meta(crate::mapping::DEFECT, "the page ends before its root element is closed (truncated)")
+        .with_meta(crate::mapping::DEFECT_AT, position);
+    prepare(&rec, &mappings(), &IntakeSettings::default())
+}
+
+on_both!(a_bad_feed_page_is_quarantined_once_per_cursor_position, |store, _url| {
+    let first = store.store_page(&[bad_page_at("court-feed:X after c-1", 0)], None).await.unwrap();
+    assert!(matches!(first[0], StoredOutcome::Quarantined { .. }), "{first:?}");
+    for poll in 1..5 {
+        let again = store.store_page(&[bad_page_at("court-feed:X after c-1", poll)], None).await.unwrap();
+        assert_eq!(again, [StoredOutcome::Duplicate], "poll {poll} stored the page again");
+    }
+    // Another position is another defect; the plain content-hash rule still
+    // holds for bad input that is not a feed position.
+    let other = store.store_page(&[bad_page_at("court-feed:X after c-2", 0)], None).await.unwrap();
+    assert!(matches!(other[0], StoredOutcome::Quarantined { .. }), "{other:?}");
+    assert!(matches!(one(&store, bad_item(b"{not json")).await, StoredOutcome::Quarantined { .. }));
+    assert_eq!(one(&store, bad_item(b"{not json")).await, StoredOutcome::Duplicate);
+    assert_eq!(store.quarantined(false).await.unwrap().len(), 3);
+});
+
+on_both!(skipping_a_cursor_moves_it_only_from_where_it_is, |store, _url| {
+    let stored = store.store_page(&[bad_page_at("court-feed:X after c-1", 0)], None).await.unwrap();
+    let StoredOutcome::Quarantined { quarantine_id: id, .. } = stored[0] else { panic!("{stored:?}") };
+    store.store_page(&[], Some(("court-feed:X", "c-1", Some("\"e\"")))).await.unwrap();
+    // Not from where it is: nothing changes.
+    let err = store.skip_cursor("court-feed:X", Some("c-0"), "c-9", id).await.unwrap_err();
+    assert!(err.to_string().contains("is at `c-1`, not at `c-0`"), "{err}");
+    assert_eq!(store.cursor("court-feed:X").await.unwrap(), Some(("c-1".into(), Some("\"e\"".into()))));
+    store.skip_cursor("court-feed:X", Some("c-1"), "c-9", id).await.unwrap();
+    assert_eq!(store.cursor("court-feed:X").await.unwrap(), Some(("c-9".into(), None)), "moved, ETag dropped");
+    assert_eq!(store.quarantined_record(id).await.unwrap().state, "skipped");
+    let err = store.skip_cursor("court-feed:X", Some("c-9"), "c-10", id).await.unwrap_err();
+    assert!(err.to_string().contains("already skipped"), "{err}");
+    // A bad first page: no cursor stored yet.
+    let stored = store.store_page(&[bad_page_at("court-feed:Y from the start", 0)], None).await.unwrap();
+    let StoredOutcome::Quarantined { quarantine_id: id, .. } = stored[0] else { panic!("{stored:?}") };
+    store.skip_cursor("court-feed:Y", None, "c-3", id).await.unwrap();
+    assert_eq!(store.cursor("court-feed:Y").await.unwrap(), Some(("c-3".into(), None)));
+});
+
 /// Records the database refuses, and what keeps their streams going.
 mod unstorable;
 

@@ -157,6 +157,10 @@ pub struct CourtStats {
 struct Shared {
     feed: Mutex<Feed>,
     faults: Mutex<FeedFaults>,
+    /// The page after this change number (0: the first page) is served cut
+    /// short, regenerated on every request; with how many times it was.
+    broken_after: Mutex<Option<u64>>,
+    broken_served: AtomicU64,
     stats: Mutex<CourtStats>,
     counter: AtomicU64,
 }
@@ -189,6 +193,8 @@ impl CourtFeedServer {
         let shared = Arc::new(Shared {
             feed: Mutex::new(feed),
             faults: Mutex::new(FeedFaults::default()),
+            broken_after: Mutex::new(None),
+            broken_served: AtomicU64::new(0),
             stats: Mutex::new(CourtStats::default()),
             counter: AtomicU64::new(0),
         });
@@ -248,6 +254,20 @@ impl CourtFeedServer {
         *self.shared.faults.lock().expect("faults") = faults;
     }
 
+    /// From now on the page asked for after cursor `c-{seq}` (`Some(0)`: the
+    /// first page) cannot be parsed: it is cut in the middle of a case, and
+    /// differs on every request (a fresh `generated` time and the request's
+    /// number), as a court that regenerates a broken page does. `None`
+    /// serves it whole again.
+    pub fn set_broken_page(&self, after_seq: Option<u64>) {
+        *self.shared.broken_after.lock().expect("broken") = after_seq;
+    }
+
+    /// How many times the broken page was served.
+    pub fn broken_served(&self) -> u64 {
+        self.shared.broken_served.load(Ordering::Relaxed)
+    }
+
     pub fn stats(&self) -> CourtStats {
         self.shared.stats.lock().expect("stats").clone()
     }
@@ -286,7 +306,15 @@ async fn feed_handler(State(s): State<Arc<Shared>>, Query(q): Query<FeedQuery>, 
         return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response();
     }
     let cases: Vec<String> = page.iter().map(|c| c.1.clone()).collect();
-    let body = feed_page(&f.court, f.encoding, &format!("c-{last}"), more, &cases);
+    let mut body = feed_page(&f.court, f.encoding, &format!("c-{last}"), more, &cases);
+    if *s.broken_after.lock().expect("broken") == Some(after) {
+        let n = s.broken_served.fetch_add(1, Ordering::Relaxed);
+        // Cut inside the last case, and mark the request in a comment so
+        // that no two answers are the same bytes.
+        let cut = body.len() - cases.last().map_or(0, |c| c.len() / 2) - "</MediationFeed>\n".len();
+        body.truncate(cut);
+        body.extend_from_slice(format!("<!-- request {n} -->").as_bytes());
+    }
     let ct = match f.encoding {
         FeedEncoding::Utf8 => "application/xml; charset=utf-8",
         FeedEncoding::Gb18030 => "application/xml; charset=gb18030",
