@@ -91,6 +91,7 @@ impl Connector for MqttConnector {
                 filters: self.config.subscriptions(),
                 reconnect: Reconnect::new(
                     self.config.system.clone(),
+                    format!("{}:{}", self.options.host, self.options.port),
                     self.config.reconnect_initial,
                     self.config.reconnect_max,
                 ),

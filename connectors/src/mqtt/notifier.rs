@@ -71,8 +71,12 @@ impl Notifier {
             outgoing_inflight: (WINDOW * 2) as u16,
         };
         let (jobs, rx) = mpsc::channel(QUEUE);
-        let reconnect =
-            Reconnect::new(format!("{}-notify", config.system), config.reconnect_initial, config.reconnect_max);
+        let reconnect = Reconnect::new(
+            format!("{}-notify", config.system),
+            format!("{}:{}", options.host, options.port),
+            config.reconnect_initial,
+            config.reconnect_max,
+        );
         tokio::spawn(Driver { options, reconnect, jobs: rx, queue: VecDeque::new() }.run());
         Ok(Notifier { jobs, deadline: Duration::from_secs(30) })
     }
