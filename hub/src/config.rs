@@ -151,6 +151,8 @@ struct SourceSection {
     topics: Option<Spanned<Vec<String>>>,
     client_id: Option<Spanned<String>>,
     shared_group: Option<Spanned<String>>,
+    /// mqtt over TLS (`mqtts://`): the PEM file of the broker's CA (default: the system's).
+    ca_file: Option<Spanned<String>>,
     /// mqtt: run the hub's in-memory broker at this address (`127.0.0.1:1883`,
     /// or a bare port for 127.0.0.1) instead of connecting to one. An opt-in:
     /// it loses what it holds when the hub stops and has no authentication.
@@ -169,7 +171,7 @@ impl SourceSection {
     fn stray_keys(&self, transport: &str) -> Vec<(&'static str, Range<usize>)> {
         // (key, where it was given, the transports it applies to)
         type Key<'a> = (&'static str, Option<Range<usize>>, &'a [&'a str]);
-        let keys: [Key; 14] = [
+        let keys: [Key; 15] = [
             ("listen", self.listen.as_ref().map(Spanned::span), &["http"]),
             ("url", self.url.as_ref().map(Spanned::span), &["amqp", "mqtt", "court_feed"]),
             ("exchange", self.exchange.as_ref().map(Spanned::span), &["amqp"]),
@@ -180,6 +182,7 @@ impl SourceSection {
             ("client_id", self.client_id.as_ref().map(Spanned::span), &["mqtt"]),
             ("shared_group", self.shared_group.as_ref().map(Spanned::span), &["mqtt"]),
             ("embedded_broker", self.embedded_broker.as_ref().map(Spanned::span), &["mqtt"]),
+            ("ca_file", self.ca_file.as_ref().map(Spanned::span), &["mqtt"]),
             ("embedded_port", self.embedded_port.as_ref().map(Spanned::span), &["mqtt"]),
             ("court", self.court.as_ref().map(Spanned::span), &["court_feed"]),
             ("poll_interval", self.poll_interval.as_ref().map(Spanned::span), &["court_feed"]),
@@ -525,7 +528,7 @@ impl Settings {
                     }
                 },
                 "amqp" => amqp_source(&mut c, s, &name, env),
-                "mqtt" => mqtt_source(&mut c, s, &name, env, &mut embedded_mqtt),
+                "mqtt" => mqtt_source(&mut c, s, &name, base, env, &mut embedded_mqtt),
                 "court_feed" => court_feed_source(&mut c, s, &name, env),
                 "file_drop" => match &s.dir {
                     Some(dir) => Some(Transport::FileDrop(connectors::court::FileDropConfig::new(
@@ -618,6 +621,7 @@ fn mqtt_source(
     c: &mut Checker,
     s: &SourceSection,
     name: &str,
+    base: &Path,
     env: &dyn Env,
     embedded: &mut Option<SocketAddr>,
 ) -> Option<Transport> {
@@ -668,9 +672,19 @@ fn mqtt_source(
     } else if s.url.is_none() && env.var("HUB_MQTT_URL").is_none() {
         DEFAULT_MQTT_URL.to_string()
     } else {
-        broker_url(c, s, env, "HUB_MQTT_URL", &["mqtt", "tcp"])?
+        broker_url(c, s, env, "HUB_MQTT_URL", &["mqtt", "mqtts", "tcp", "ssl"])?
     };
     let mut config = connectors::mqtt::MqttConfig::new(url, name);
+    // Credentials from the environment, so that they need not be in a file.
+    if let Some(user) = env.var("HUB_MQTT_USERNAME") {
+        config.username = Some(user);
+    }
+    if let Some(password) = env.var("HUB_MQTT_PASSWORD") {
+        config.password = Some(password);
+    }
+    if let Some(ca) = &s.ca_file {
+        config.ca_file = Some(base.join(ca.get_ref()));
+    }
     config = match &s.client_id {
         Some(id) => config.with_client_id(id.get_ref().clone()),
         None if config.client_id.is_empty() => config.with_client_id(format!("hub-{name}")),
@@ -682,7 +696,8 @@ fn mqtt_source(
     if let Some(g) = &s.shared_group {
         config = config.with_shared_group(g.get_ref().clone());
     }
-    // The connector checks the rest (URL form, topic filters, group name).
+    // The connector checks the rest (URL form, credentials, CA file, topic
+    // filters, group name); its errors never show a password.
     match connectors::mqtt::MqttConnector::new(config.clone()) {
         Ok(_) => Some(Transport::Mqtt(config)),
         Err(e) => {
@@ -810,6 +825,25 @@ mod tests {
         let s = Settings::parse(text, "hub.toml", &[("HUB_MQTT_URL", "mqtt://b:1884")]).unwrap();
         let Transport::Mqtt(m) = &s.sources[0].transport else { panic!("mqtt") };
         assert_eq!(m.url, "mqtt://b:1884");
+    }
+
+    #[test]
+    fn mqtt_tls_and_credentials_from_the_url_or_the_environment() {
+        let text = "[[sources]]\nname = \"t\"\nmapping = \"canonical\"\ntransport = \"mqtt\"\nurl = \"mqtts://hub:pw@b\"\nca_file = \"/etc/ssl/certs/ca-certificates.crt\"\n";
+        let s = Settings::parse(text, "hub.toml", &NO_ENV).unwrap();
+        let Transport::Mqtt(m) = &s.sources[0].transport else { panic!("mqtt") };
+        assert_eq!(m.ca_file.as_deref(), Some(Path::new("/etc/ssl/certs/ca-certificates.crt")));
+        assert!(!format!("{s:?}").contains(":pw@"), "the password is not in the settings' Debug");
+        let env = [("HUB_MQTT_USERNAME", "hub2"), ("HUB_MQTT_PASSWORD", "pw2")];
+        let s = Settings::parse(text, "hub.toml", &env).unwrap();
+        let Transport::Mqtt(m) = &s.sources[0].transport else { panic!("mqtt") };
+        assert_eq!((m.username.as_deref(), m.password.as_deref()), (Some("hub2"), Some("pw2")));
+        let missing = text.replace("/etc/ssl/certs/ca-certificates.crt", "/no/such/ca.pem");
+        let shown = Settings::parse(&missing, "hub.toml", &NO_ENV).unwrap_err().to_string();
+        assert!(shown.contains("cannot read the CA file /no/such/ca.pem"), "{shown}");
+        let bad = text.replace("mqtts://hub:pw@b", "mqtts://hub:pw@b:x");
+        let shown = Settings::parse(&bad, "hub.toml", &NO_ENV).unwrap_err().to_string();
+        assert!(shown.contains("hub:***@b:x") && !shown.contains(":pw@"), "{shown}");
     }
 
     #[test]

@@ -44,10 +44,6 @@ impl MqttConnector {
             Some(_) => Protocol::V5 { session_expiry: config.session_expiry, receive_maximum: config.inflight },
         };
         let options = Options {
-            client_id: endpoint.client_id().to_string(),
-            host: endpoint.host,
-            port: endpoint.port,
-            keep_alive: config.keep_alive,
             protocol,
             persistent: true,
             manual_acks: true,
@@ -55,7 +51,14 @@ impl MqttConnector {
             // queueing a PUBACK rarely waits (#1025).
             request_capacity: usize::from(config.inflight) * 2 + 64,
             outgoing_inflight: 1,
+            ..Options::from_config(&config, endpoint)?
         };
+        if options.tls_roots.is_none() && options.credentials.as_ref().is_some_and(|(_, p)| !p.0.is_empty()) {
+            let loopback = matches!(options.host.as_str(), "localhost" | "127.0.0.1" | "::1");
+            if !loopback {
+                tracing::warn!(connector = %config.system, host = %options.host, "the MQTT password goes over plain TCP: use mqtts://");
+            }
+        }
         Ok(MqttConnector { config, options })
     }
 
@@ -134,7 +137,7 @@ enum End {
 
 impl Poller {
     async fn run(mut self) -> Result<(), ConnectorError> {
-        tracing::info!(connector = %self.name, host = %self.options.host, port = self.options.port, "mqtt connector starting");
+        tracing::info!(connector = %self.name, host = %self.options.host, port = self.options.port, tls = self.options.tls_roots.is_some(), "mqtt connector starting");
         let mut number = 0u64;
         let end = loop {
             if self.shutdown.is_cancelled() {

@@ -12,6 +12,10 @@
 //!   one; it is not durable.
 //! - [`Notifier`] publishes hub → terminal notifications.
 //!
+//! Plain TCP (`mqtt://`) or TLS (`mqtts://`, rustls, trusting the system's
+//! CAs or a given CA file), with a user name and password when the broker
+//! wants them; the password never reaches a log line or an error message.
+//!
 //! Built on rumqttc 0.25 (3.1.1 by default, 5 for shared subscriptions) and
 //! rumqttd 0.20. Their pitfalls, and where they are handled:
 //!
@@ -47,6 +51,6 @@ mod testkit;
 mod tests;
 
 pub use broker::{BrokerError, EmbeddedBroker};
-pub use config::{ConfigError, DEFAULT_TOPICS, MAX_PAYLOAD_BYTES, MqttConfig};
+pub use config::{ConfigError, DEFAULT_TOPICS, MAX_PAYLOAD_BYTES, MqttConfig, redact_url};
 pub use connector::MqttConnector;
 pub use notifier::{Notifier, NotifyError};

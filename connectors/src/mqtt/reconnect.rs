@@ -95,7 +95,7 @@ impl Reconnect {
         if !self.ever_connected {
             tracing::error!(
                 connector = %self.name,
-                "no MQTT broker answers at {} ({reason}); trying again in {:.1} s",
+                "cannot connect to the MQTT broker at {} ({reason}); trying again in {:.1} s",
                 self.broker,
                 wait.as_secs_f64()
             );
