@@ -12,11 +12,21 @@ pub const DEFAULT_TOPICS: [&str; 3] = ["grid/+/+/report", "grid/+/+/progress", "
 pub const MAX_PAYLOAD_BYTES: usize = 256 * 1024;
 
 /// The largest packet MQTT can encode (remaining length of 268,435,455 bytes
-/// plus the fixed header). The client accepts anything up to this because a
-/// packet it refused would drop the connection, come back on the next one,
-/// and block the whole persistent session. Capping sizes is the broker's job
+/// plus the fixed header). An MQTT 3.1.1 client accepts anything up to this
+/// because 3.1.1 cannot tell the broker a limit: a packet it refused would
+/// drop the connection, come back on the next one, and block the whole
+/// persistent session. On 3.1.1 capping sizes is the broker's job
 /// (Mosquitto's `message_size_limit`).
 pub(crate) const PROTOCOL_MAX_PACKET: usize = 268_435_455 + 5;
+
+/// The largest packet an MQTT 5 session takes: the contract's payload limit,
+/// with room for the largest topic (64 KiB) and properties. It is sent in
+/// CONNECT (Maximum Packet Size), so the broker itself drops a larger
+/// message for the hub instead of sending it, and one oversized publish can
+/// neither take 256 MiB of the hub's memory per message in flight nor block
+/// the session (MQTT-3.1.2-24). Payloads between the contract's limit and
+/// this still reach the hub, which quarantines them with the reason.
+pub(crate) const MAX_PACKET_V5: usize = 2 * MAX_PAYLOAD_BYTES;
 
 /// Configuration of one [`MqttConnector`](super::MqttConnector).
 ///

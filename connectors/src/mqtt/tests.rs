@@ -692,3 +692,35 @@ async fn mqtts_with_the_brokers_ca_is_stored_and_an_untrusted_certificate_is_a_c
     drop(broker);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A terminal publishes a payload far above the contract's limit between
+/// ordinary reports. Over MQTT 5 the hub told the broker its packet limit,
+/// so the broker drops that one for the hub: it never takes the hub's
+/// memory, the session is not blocked, and the reports after it are stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mqtt_oversized_publish_is_refused_and_the_reports_after_it_are_stored() {
+    init_logs();
+    let broker = PrivateMosquitto::start("");
+    let county = unique("t");
+    let store = Shared::default();
+    let (intake, seen) = fake_hub(store.clone(), Duration::ZERO, store_all);
+    let v5 = config(&broker.url(), &unique("hub-"), &topics(&county)).with_shared_group(unique("g"));
+    let connector = run_connector(v5, intake);
+    let terminal = Terminal::connect(broker.port, &unique("term-"));
+    until_subscribed(&terminal, &format!("grid/{county}/W0/report"), &[&seen]).await;
+    let topic = format!("grid/{county}/W1/report");
+    terminal.send(&topic, "before").await;
+    // Above the session's packet limit (twice the contract's 256 KiB).
+    let big = format!(r#"{{"msgId":"big","pad":"{}"}}"#, "x".repeat(900 * 1024));
+    terminal.client.publish(&topic, rumqttc::QoS::AtLeastOnce, false, big).await.unwrap();
+    for id in ["after1", "after2", "after3"] {
+        terminal.send(&topic, id).await;
+    }
+    wait_until(Duration::from_secs(10), "the reports around the oversized one stored", || count_created(&store) == 4)
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!created_ids(&store).contains("big"));
+    assert_eq!(seen.messages.load(Ordering::Relaxed), 4, "the oversized message never reached the hub");
+    assert!(!connector.task.is_finished(), "the connector keeps running");
+    connector.stop().await.unwrap();
+}

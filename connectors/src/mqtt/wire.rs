@@ -16,7 +16,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use rumqttc::v5;
 
-use super::config::{PROTOCOL_MAX_PACKET, Secret};
+use super::config::{MAX_PACKET_V5, PROTOCOL_MAX_PACKET, Secret};
 
 /// Which MQTT the connection speaks.
 #[derive(Clone, Copy, Debug)]
@@ -215,7 +215,7 @@ impl Connection {
                     .set_clean_start(!o.persistent)
                     .set_manual_acks(o.manual_acks)
                     .set_receive_maximum(Some(receive_maximum.max(1)))
-                    .set_max_packet_size(Some(PROTOCOL_MAX_PACKET as u32))
+                    .set_max_packet_size(Some(MAX_PACKET_V5 as u32))
                     .set_outgoing_inflight_upper_limit(o.outgoing_inflight.max(1))
                     .set_network_options(network)
                     .set_transport(o.transport());
