@@ -6,6 +6,8 @@
 //! connection gets a fresh rumqttc client (see the `wire` module), so an
 //! acknowledgement can never leak from one connection to the next.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
@@ -78,8 +80,11 @@ impl Connector for MqttConnector {
         shutdown: CancellationToken,
     ) -> BoxFuture<'static, Result<(), ConnectorError>> {
         Box::pin(async move {
-            let (work_tx, work_rx) = mpsc::unbounded_channel();
-            let (drop_tx, drop_rx) = mpsc::unbounded_channel();
+            // Bounded: when the hub falls behind, the poller stops reading and
+            // the broker keeps the messages, rather than this process.
+            let (work_tx, work_rx) = mpsc::channel(usize::from(self.config.inflight));
+            let (drop_tx, drop_rx) = mpsc::channel(4);
+            let current = Arc::new(AtomicU64::new(0));
             let committer = Committer {
                 name: self.config.system.clone(),
                 system: self.config.system.clone(),
@@ -87,6 +92,7 @@ impl Connector for MqttConnector {
                 inflight: usize::from(self.config.inflight),
                 max_payload_bytes: self.config.max_payload_bytes,
                 drop_tx,
+                current: current.clone(),
             };
             let committer = AbortOnDrop(Some(tokio::spawn(committer.run(work_rx, shutdown.clone()))));
             let poller = Poller {
@@ -101,6 +107,7 @@ impl Connector for MqttConnector {
                 options: self.options,
                 work_tx,
                 drop_rx,
+                current,
                 committer,
                 shutdown,
                 subscribed: false,
@@ -116,8 +123,10 @@ struct Poller {
     options: Options,
     filters: Vec<String>,
     reconnect: Reconnect,
-    work_tx: mpsc::UnboundedSender<Received>,
-    drop_rx: mpsc::UnboundedReceiver<DropConnection>,
+    work_tx: mpsc::Sender<Received>,
+    drop_rx: mpsc::Receiver<DropConnection>,
+    /// The connection being polled, for the committer (0: none).
+    current: Arc<AtomicU64>,
     committer: AbortOnDrop,
     shutdown: CancellationToken,
     /// Subscribed at least once by this process. The first connection always
@@ -144,7 +153,10 @@ impl Poller {
                 break Ok(());
             }
             number += 1;
-            match self.connection(Connection::new(&self.options), number).await {
+            self.current.store(number, Ordering::Release);
+            let ended = self.connection(Connection::new(&self.options), number).await;
+            self.current.store(0, Ordering::Release);
+            match ended {
                 End::Shutdown => break Ok(()),
                 End::Fatal(message) => break Err(message),
                 End::Lost(reason) => {
@@ -257,8 +269,13 @@ impl Poller {
                         // it comes after every acknowledged one, and comes again.
                         if !stopping {
                             let received = Received { connection: number, client: client.clone(), delivery };
-                            if work_tx.send(received).is_err() {
-                                return End::Fatal("committer task stopped".into());
+                            // Waits while the committer is a full window behind.
+                            tokio::select! {
+                                sent = work_tx.send(received) => if sent.is_err() {
+                                    return End::Fatal("committer task stopped".into());
+                                },
+                                // Left unacknowledged: it comes again.
+                                _ = shutdown.cancelled() => stopping = true,
                             }
                         }
                     }

@@ -26,8 +26,11 @@
 //!   packet size is the protocol's: a refused packet would come back on
 //!   every reconnect and stall the session.
 //! - `commit`: PUBACKs from a task other than the polling one (#1025), in
-//!   arrival order (MQTT-4.6.0-2), only after the hub's outcome; a failed
-//!   submit drops the connection so the broker resends.
+//!   arrival order (MQTT-4.6.0-2), only after the hub's outcome, queued
+//!   without waiting; a failed submit drops the connection so the broker
+//!   resends. The work channel between the two tasks is bounded (one
+//!   window): when the hub falls behind, the poller stops reading and the
+//!   broker, not the hub's memory, keeps the rest.
 //! - `reconnect`: rumqttc reconnects at once after an error (#703), so the
 //!   connector waits with backoff and jitter itself, logging once per outage.
 //! - `connector`: subscribes again when the broker answers

@@ -724,3 +724,56 @@ async fn mqtt_oversized_publish_is_refused_and_the_reports_after_it_are_stored()
     assert!(!connector.task.is_finished(), "the connector keeps running");
     connector.stop().await.unwrap();
 }
+
+fn resident_bytes() -> usize {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse::<usize>().unwrap() * 1024
+}
+
+/// The hub is held while a broker with no inflight limit pours 60 MB of
+/// reports at it: the connector reads only a window ahead of the hub and
+/// leaves the rest in the broker, instead of queueing all of it in memory.
+/// (The reports come from `mosquitto_pub` in its own process, so that only
+/// the connector's memory is in this one.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mqtt_a_held_hub_does_not_make_the_connector_queue_what_the_broker_sends() {
+    init_logs();
+    let broker = PrivateMosquitto::start("max_inflight_messages 0");
+    let county = unique("t");
+    let held = Shared::default();
+    let (intake, seen) =
+        fake_hub(held.clone(), Duration::ZERO, |id, _| if id == "first" { Reply::Store } else { Reply::Hold });
+    let mut c = config(&broker.url(), &unique("hub-"), &topics(&county));
+    c.inflight = 8;
+    let connector = run_connector(c, intake);
+    let terminal = Terminal::connect(broker.port, &unique("term-"));
+    until_subscribed(&terminal, &format!("grid/{county}/W0/report"), &[&seen]).await;
+    let before = resident_bytes();
+
+    const N: usize = 600;
+    let mut publisher = std::process::Command::new("mosquitto_pub")
+        .args(["-h", "127.0.0.1", "-p", &broker.port.to_string(), "-q", "1", "-l", "-t"])
+        .arg(format!("grid/{county}/W1/report"))
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("mosquitto_pub is installed");
+    {
+        // Line by line: the test itself holds no more than one report.
+        use std::io::Write;
+        let pad = "x".repeat(100 * 1024);
+        let mut stdin = publisher.stdin.take().unwrap();
+        for i in 0..N {
+            writeln!(stdin, "{{\"msgId\":\"m{i}\",\"pad\":\"{pad}\"}}").unwrap();
+        }
+    }
+    assert!(publisher.wait().unwrap().success());
+    // Whatever the broker could push to the connector, it has by now.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let grown = resident_bytes().saturating_sub(before);
+    let taken = seen.messages.load(Ordering::Relaxed);
+    assert!(taken <= 8, "the hub got {taken} submits, more than the window");
+    assert!(grown < 25 * 1024 * 1024, "the connector grew by {} MiB for 60 MB it could not store", grown >> 20);
+    tracing::info!(grown_kib = grown >> 10, "resident growth while held");
+    drop(connector);
+}

@@ -309,14 +309,12 @@ impl Connection {
 }
 
 impl Client {
-    /// Queues the PUBACK for a delivery of this client's connection. Waits
-    /// while the request channel is full, so never call it from the task
-    /// that polls (rumqttc #1025). Fails once the connection is gone.
-    pub(crate) async fn ack(&self, delivery: &Delivery) -> Result<(), Gone> {
+    /// Queues the PUBACK for a delivery of this client's connection without
+    /// waiting; fails if the request channel is full or the connection gone.
+    pub(crate) fn try_ack(&self, delivery: &Delivery) -> Result<(), Gone> {
         match (self, &delivery.packet) {
-            (Client::V4(c), Received::V4(p)) => c.ack(p).await.map_err(|_| Gone),
-            (Client::V5(c), Received::V5(p)) => c.ack(p).await.map_err(|_| Gone),
-            // A delivery is only ever acked through the client it came from.
+            (Client::V4(c), Received::V4(p)) => c.try_ack(p).map_err(|_| Gone),
+            (Client::V5(c), Received::V5(p)) => c.try_ack(p).map_err(|_| Gone),
             _ => Err(Gone),
         }
     }
