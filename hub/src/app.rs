@@ -26,7 +26,7 @@ pub enum StartError {
     Connector(String),
     /// The broker's error, as text: its own cause is already in it.
     #[error(
-        "cannot start the embedded MQTT broker: {0}. Another broker (Mosquitto?) may hold the port: set HUB_MQTT_URL to use it, or `embedded_port` to move"
+        "cannot start the embedded MQTT broker: {0}. Another broker (Mosquitto?) may hold the port: remove `embedded_broker` to use it, or give another address"
     )]
     Broker(String),
 }
@@ -76,7 +76,7 @@ impl Hub {
         if let Some(b) = &broker {
             tracing::warn!(
                 addr = %b.addr(),
-                "terminals use the embedded MQTT broker: it keeps sessions in memory only; set HUB_MQTT_URL to a durable broker in production"
+                "embedded_broker: the terminals' reports are acknowledged by an in-memory broker; a crash or restart of the hub loses those it had not stored yet, and anyone who reaches this address can publish or read reports (no authentication). Point the source at the centre's broker instead"
             );
         }
         let store = Store::open(&settings.database_url).await?;

@@ -29,8 +29,9 @@ pub struct Settings {
     pub amqp_url: Option<String>,
     pub mqtt_url: Option<String>,
     pub court_feed_url: Option<String>,
-    /// Where the embedded MQTT broker listens, when an mqtt source names no
-    /// broker (no `url`, no `HUB_MQTT_URL`).
+    /// Where the embedded MQTT broker listens, when an mqtt source asks for
+    /// it (`embedded_broker`). Never by default: it keeps the terminals'
+    /// messages in memory only and lets anyone who reaches it in.
     pub embedded_mqtt: Option<SocketAddr>,
     /// What is valid but risky (a platform reached over plain http across
     /// the network): `hub check` prints these, `hub run` logs them at start.
@@ -166,7 +167,13 @@ struct SourceSection {
     topics: Option<Spanned<Vec<String>>>,
     client_id: Option<Spanned<String>>,
     shared_group: Option<Spanned<String>>,
-    /// mqtt without a broker URL: the port of the embedded broker (default 1883).
+    /// mqtt over TLS (`mqtts://`): the PEM file of the broker's CA (default: the system's).
+    ca_file: Option<Spanned<String>>,
+    /// mqtt: run the hub's in-memory broker at this address (`127.0.0.1:1883`,
+    /// or a bare port for 127.0.0.1) instead of connecting to one. An opt-in:
+    /// it loses what it holds when the hub stops and has no authentication.
+    embedded_broker: Option<Spanned<String>>,
+    /// The key `embedded_broker` replaced; kept only to say so.
     embedded_port: Option<Spanned<i64>>,
     /// court_feed: the court whose feed this is (`吉0402`), and how often to poll.
     court: Option<Spanned<String>>,
@@ -182,7 +189,7 @@ impl SourceSection {
     fn stray_keys(&self, transport: &str) -> Vec<(&'static str, Range<usize>)> {
         // (key, where it was given, the transports it applies to)
         type Key<'a> = (&'static str, Option<Range<usize>>, &'a [&'a str]);
-        let keys: [Key; 14] = [
+        let keys: [Key; 16] = [
             ("listen", self.listen.as_ref().map(Spanned::span), &["http"]),
             ("url", self.url.as_ref().map(Spanned::span), &["amqp", "mqtt", "court_feed"]),
             ("exchange", self.exchange.as_ref().map(Spanned::span), &["amqp"]),
@@ -192,6 +199,8 @@ impl SourceSection {
             ("topics", self.topics.as_ref().map(Spanned::span), &["mqtt"]),
             ("client_id", self.client_id.as_ref().map(Spanned::span), &["mqtt"]),
             ("shared_group", self.shared_group.as_ref().map(Spanned::span), &["mqtt"]),
+            ("embedded_broker", self.embedded_broker.as_ref().map(Spanned::span), &["mqtt"]),
+            ("ca_file", self.ca_file.as_ref().map(Spanned::span), &["mqtt"]),
             ("embedded_port", self.embedded_port.as_ref().map(Spanned::span), &["mqtt"]),
             ("court", self.court.as_ref().map(Spanned::span), &["court_feed"]),
             ("poll_interval", self.poll_interval.as_ref().map(Spanned::span), &["court_feed"]),
@@ -634,7 +643,7 @@ impl Settings {
                     }
                 },
                 "amqp" => amqp_source(&mut c, s, &name, env),
-                "mqtt" => mqtt_source(&mut c, s, &name, env, &mut embedded_mqtt),
+                "mqtt" => mqtt_source(&mut c, s, &name, base, env, &mut embedded_mqtt),
                 "court_feed" => court_feed_source(&mut c, s, &name, env),
                 "file_drop" => match &s.dir {
                     Some(dir) => Some(Transport::FileDrop(connectors::court::FileDropConfig::new(
@@ -730,45 +739,79 @@ fn amqp_source(c: &mut Checker, s: &SourceSection, name: &str, env: &dyn Env) ->
     Some(Transport::Amqp(config))
 }
 
+/// The broker an mqtt source connects to when it names none: the centre's
+/// own, on this machine. Never the embedded one, which would acknowledge the
+/// terminals' reports and lose them with the hub's process.
+pub const DEFAULT_MQTT_URL: &str = "mqtt://127.0.0.1:1883";
+
 fn mqtt_source(
     c: &mut Checker,
     s: &SourceSection,
     name: &str,
+    base: &Path,
     env: &dyn Env,
     embedded: &mut Option<SocketAddr>,
 ) -> Option<Transport> {
-    let url = if s.url.is_none() && env.var("HUB_MQTT_URL").is_none() {
-        // No broker named: the hub brings its own.
-        let port = match &s.embedded_port {
-            None => 1883,
-            Some(p) => match u16::try_from(*p.get_ref()) {
-                Ok(port) if port > 0 => port,
+    if let Some(p) = &s.embedded_port {
+        c.at(
+            Some(p.span()),
+            format!(
+                "embedded_port is gone: without `url` the hub now connects to {DEFAULT_MQTT_URL} (or HUB_MQTT_URL); \
+                 to accept an in-memory broker that loses reports on restart, write embedded_broker = \"127.0.0.1:{}\"",
+                p.get_ref()
+            ),
+        );
+        return None;
+    }
+    let url = if let Some(listen) = &s.embedded_broker {
+        if s.url.is_some() || env.var("HUB_MQTT_URL").is_some() {
+            c.at(
+                Some(listen.span()),
+                "embedded_broker and a broker URL (`url` or HUB_MQTT_URL) both name the broker: keep one",
+            );
+            return None;
+        }
+        let text = listen.get_ref().trim();
+        let addr = match text.parse::<u16>() {
+            Ok(port) if port > 0 => SocketAddr::from(([127, 0, 0, 1], port)),
+            _ => match text.parse::<SocketAddr>() {
+                Ok(addr) if addr.port() > 0 => addr,
                 _ => {
-                    c.at(Some(p.span()), "embedded_port must be between 1 and 65535");
+                    c.at(
+                        Some(listen.span()),
+                        format!("embedded_broker = \"{text}\" is not an address like 127.0.0.1:1883 (or a port)"),
+                    );
                     return None;
                 }
             },
         };
-        let addr = SocketAddr::from(([0, 0, 0, 0], port));
         match embedded {
-            Some(other) if other.port() != port => {
-                let span = s.embedded_port.as_ref().map(Spanned::span).or(Some(s.transport.span()));
+            Some(other) if *other != addr => {
                 c.at(
-                    span,
-                    format!("the embedded MQTT broker already listens on port {}: one broker per hub", other.port()),
+                    Some(listen.span()),
+                    format!("the embedded MQTT broker already listens on {other}: one broker per hub"),
                 );
                 return None;
             }
             _ => *embedded = Some(addr),
         }
-        format!("mqtt://127.0.0.1:{port}")
+        connectors::mqtt::EmbeddedBroker::url_for(addr)
+    } else if s.url.is_none() && env.var("HUB_MQTT_URL").is_none() {
+        DEFAULT_MQTT_URL.to_string()
     } else {
-        if let Some(p) = &s.embedded_port {
-            c.at(Some(p.span()), "embedded_port applies only when the source names no broker (`url` or HUB_MQTT_URL)");
-        }
-        broker_url(c, s, env, "HUB_MQTT_URL", &["mqtt", "tcp"])?
+        broker_url(c, s, env, "HUB_MQTT_URL", &["mqtt", "mqtts", "tcp", "ssl"])?
     };
     let mut config = connectors::mqtt::MqttConfig::new(url, name);
+    // Credentials from the environment, so that they need not be in a file.
+    if let Some(user) = env.var("HUB_MQTT_USERNAME") {
+        config.username = Some(user);
+    }
+    if let Some(password) = env.var("HUB_MQTT_PASSWORD") {
+        config.password = Some(password);
+    }
+    if let Some(ca) = &s.ca_file {
+        config.ca_file = Some(base.join(ca.get_ref()));
+    }
     config = match &s.client_id {
         Some(id) => config.with_client_id(id.get_ref().clone()),
         None if config.client_id.is_empty() => config.with_client_id(format!("hub-{name}")),
@@ -780,7 +823,8 @@ fn mqtt_source(
     if let Some(g) = &s.shared_group {
         config = config.with_shared_group(g.get_ref().clone());
     }
-    // The connector checks the rest (URL form, topic filters, group name).
+    // The connector checks the rest (URL form, credentials, CA file, topic
+    // filters, group name); its errors never show a password.
     match connectors::mqtt::MqttConnector::new(config.clone()) {
         Ok(_) => Some(Transport::Mqtt(config)),
         Err(e) => {
@@ -807,7 +851,7 @@ const BUILTIN_ORIGIN: &str = "(built-in configuration)";
 /// The built-in configuration's text, for the environment it is read in:
 /// the four agencies at the contracts' names with the shipped mappings.
 /// RabbitMQ is `HUB_AMQP_URL` (else the local broker as guest); terminals
-/// use `HUB_MQTT_URL` (else an embedded broker on port 1883); the court
+/// use `HUB_MQTT_URL` (else the local broker on port 1883); the court
 /// feed is `HUB_COURT_FEED_URL` (court `HUB_COURT`, else 吉0402), and
 /// without one the court drops its XML files in `./court-drop/`.
 pub fn builtin_text(env: &dyn Env) -> String {
@@ -827,7 +871,7 @@ pub fn builtin_text(env: &dyn Env) -> String {
     }
     text.push_str("\n[[sources]]\nname = \"terminal\"\nmapping = \"builtin:terminal\"\ntransport = \"mqtt\"\n");
     if env.var("HUB_MQTT_URL").is_none() {
-        text.push_str("# no HUB_MQTT_URL: the hub's embedded broker (in memory)\nembedded_port = 1883\n");
+        text.push_str(&format!("url = \"{DEFAULT_MQTT_URL}\"  # HUB_MQTT_URL overrides\n"));
     }
     text.push_str("\n[[sources]]\nname = \"court\"\nmapping = \"builtin:court\"\n");
     if env.var("HUB_COURT_FEED_URL").is_some() {
@@ -868,7 +912,10 @@ mod tests {
         let Transport::Amqp(hotline) = &s.sources[0].transport else { panic!("hotline is amqp") };
         assert_eq!(hotline.exchange, "hotline.orders");
         assert!(hotline.url.starts_with("amqp://guest:guest@127.0.0.1:5672"));
-        assert_eq!(s.embedded_mqtt, Some(SocketAddr::from(([0, 0, 0, 0], 1883))));
+        // The centre's broker, never the in-memory one: see DEFAULT_MQTT_URL.
+        assert_eq!(s.embedded_mqtt, None);
+        let Transport::Mqtt(terminal) = &s.sources[2].transport else { panic!("terminal is mqtt") };
+        assert_eq!(terminal.url, "mqtt://127.0.0.1:1883");
         assert!(matches!(s.sources[3].transport, Transport::FileDrop(_)));
 
         let env = [
@@ -899,17 +946,58 @@ mod tests {
     }
 
     #[test]
-    fn an_mqtt_source_without_a_broker_gets_the_embedded_one() {
-        let text = "[[sources]]\nname = \"t\"\nmapping = \"canonical\"\ntransport = \"mqtt\"\nembedded_port = 18830\n";
+    fn an_mqtt_source_without_a_broker_connects_to_the_local_one_never_the_embedded_one() {
+        let text = "[[sources]]\nname = \"t\"\nmapping = \"canonical\"\ntransport = \"mqtt\"\n";
         let s = Settings::parse(text, "hub.toml", &NO_ENV).unwrap();
-        assert_eq!(s.embedded_mqtt.map(|a| a.port()), Some(18830));
+        assert_eq!(s.embedded_mqtt, None);
+        let Transport::Mqtt(m) = &s.sources[0].transport else { panic!("mqtt") };
+        assert_eq!(m.url, "mqtt://127.0.0.1:1883");
+        let s = Settings::parse(text, "hub.toml", &[("HUB_MQTT_URL", "mqtt://b:1884"), ("HUB_PLATFORM_TOKEN", "t")])
+            .unwrap();
+        let Transport::Mqtt(m) = &s.sources[0].transport else { panic!("mqtt") };
+        assert_eq!(m.url, "mqtt://b:1884");
+    }
+
+    #[test]
+    fn mqtt_tls_and_credentials_from_the_url_or_the_environment() {
+        let text = "[[sources]]\nname = \"t\"\nmapping = \"canonical\"\ntransport = \"mqtt\"\nurl = \"mqtts://hub:pw@b\"\nca_file = \"/etc/ssl/certs/ca-certificates.crt\"\n";
+        let s = Settings::parse(text, "hub.toml", &NO_ENV).unwrap();
+        let Transport::Mqtt(m) = &s.sources[0].transport else { panic!("mqtt") };
+        assert_eq!(m.ca_file.as_deref(), Some(Path::new("/etc/ssl/certs/ca-certificates.crt")));
+        assert!(!format!("{s:?}").contains(":pw@"), "the password is not in the settings' Debug");
+        let env = [("HUB_MQTT_USERNAME", "hub2"), ("HUB_MQTT_PASSWORD", "pw2"), ("HUB_PLATFORM_TOKEN", "t")];
+        let s = Settings::parse(text, "hub.toml", &env).unwrap();
+        let Transport::Mqtt(m) = &s.sources[0].transport else { panic!("mqtt") };
+        assert_eq!((m.username.as_deref(), m.password.as_deref()), (Some("hub2"), Some("pw2")));
+        let missing = text.replace("/etc/ssl/certs/ca-certificates.crt", "/no/such/ca.pem");
+        let shown = Settings::parse(&missing, "hub.toml", &NO_ENV).unwrap_err().to_string();
+        assert!(shown.contains("cannot read the CA file /no/such/ca.pem"), "{shown}");
+        let bad = text.replace("mqtts://hub:pw@b", "mqtts://hub:pw@b:x");
+        let shown = Settings::parse(&bad, "hub.toml", &NO_ENV).unwrap_err().to_string();
+        assert!(shown.contains("hub:***@b:x") && !shown.contains(":pw@"), "{shown}");
+    }
+
+    #[test]
+    fn the_embedded_broker_is_an_explicit_option_on_loopback_unless_told() {
+        let text =
+            "[[sources]]\nname = \"t\"\nmapping = \"canonical\"\ntransport = \"mqtt\"\nembedded_broker = \"18830\"\n";
+        let s = Settings::parse(text, "hub.toml", &NO_ENV).unwrap();
+        assert_eq!(s.embedded_mqtt, Some(SocketAddr::from(([127, 0, 0, 1], 18830))));
         let Transport::Mqtt(m) = &s.sources[0].transport else { panic!("mqtt") };
         assert_eq!(m.url, "mqtt://127.0.0.1:18830");
+        let wide = Settings::parse(&text.replace("\"18830\"", "\"0.0.0.0:18831\""), "hub.toml", &NO_ENV).unwrap();
+        assert_eq!(wide.embedded_mqtt, Some(SocketAddr::from(([0, 0, 0, 0], 18831))));
         let shown =
             Settings::parse(text, "hub.toml", &[("HUB_MQTT_URL", "mqtt://b:1883"), ("HUB_PLATFORM_TOKEN", "t")])
                 .unwrap_err()
                 .to_string();
-        assert!(shown.contains("hub.toml:5:17: embedded_port applies only"), "{shown}");
+        assert!(shown.contains("hub.toml:5:19: embedded_broker and a broker URL"), "{shown}");
+        let bad = Settings::parse(&text.replace("18830", "here"), "hub.toml", &NO_ENV).unwrap_err().to_string();
+        assert!(bad.contains("is not an address like 127.0.0.1:1883"), "{bad}");
+        // The old key says what replaced it rather than quietly meaning something else.
+        let old = "[[sources]]\nname = \"t\"\nmapping = \"canonical\"\ntransport = \"mqtt\"\nembedded_port = 1883\n";
+        let shown = Settings::parse(old, "hub.toml", &NO_ENV).unwrap_err().to_string();
+        assert!(shown.contains("hub.toml:5:17: embedded_port is gone") && shown.contains("embedded_broker"), "{shown}");
     }
 
     #[test]

@@ -116,6 +116,14 @@ impl HubProcess {
         child.wait().expect("wait")
     }
 
+    /// Sends a signal (`STOP`, `CONT`, …) to the running hub: `STOP` holds
+    /// everything it does, intake included, as a process that hangs.
+    pub fn signal(&self, name: &str) {
+        let child = self.child.as_ref().expect("running");
+        let sent = Command::new("kill").arg(format!("-{name}")).arg(child.id().to_string()).status().expect("kill");
+        assert!(sent.success(), "kill -{name}");
+    }
+
     /// Runs a `hub` subcommand against the same config; returns (success, stdout).
     pub fn cli(&self, args: &[&str]) -> (bool, String) {
         let out =

@@ -1,12 +1,15 @@
-//! An MQTT broker inside the hub (rumqttd), for setups that name no broker
-//! of their own: the demo, a laptop, tests.
+//! An MQTT broker inside the hub (rumqttd), for the demo, tests, and a
+//! configuration that asks for it by name (`embedded_broker`); never the
+//! default, for the reasons below.
 //!
 //! It keeps nothing on disk. Persistent sessions and the messages queued for
 //! them live in memory and vanish with the process, and rumqttd's in-memory
 //! log drops its oldest segments when full, so a consumer that lags far
 //! behind loses messages. Fine for the demo; a deployment that must not lose
 //! terminal messages runs a durable broker (Mosquitto with `persistence
-//! true`) and configures its URL instead.
+//! true`) and configures its URL instead. It also has no authentication:
+//! whoever reaches its port can publish forged reports or read them all,
+//! so it should listen on loopback.
 //!
 //! rumqttd has no shutdown: once started, the broker runs until the process
 //! ends, whatever happens to the [`EmbeddedBroker`] value.
@@ -99,7 +102,13 @@ impl EmbeddedBroker {
 
     /// `mqtt://host:port` of the MQTT 3.1.1 listener, for [`MqttConfig`](super::MqttConfig).
     pub fn url(&self) -> String {
-        format!("mqtt://{}", connectable(self.addr))
+        Self::url_for(self.addr)
+    }
+
+    /// The URL a client uses to reach a broker listening on `addr` (a
+    /// wildcard address is reached over loopback).
+    pub fn url_for(addr: SocketAddr) -> String {
+        format!("mqtt://{}", connectable(addr))
     }
 
     /// The MQTT 5 listener (needed for shared subscriptions).

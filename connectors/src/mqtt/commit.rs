@@ -14,6 +14,11 @@
 //! the connection: on the next one the broker resends all of them from the
 //! persistent session, and those the hub did store come back as duplicates.
 
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
 use futures::StreamExt;
 use futures::stream::FuturesOrdered;
 use tokio::sync::mpsc;
@@ -44,23 +49,47 @@ pub(crate) struct Committer {
     pub intake: Intake,
     pub inflight: usize,
     pub max_payload_bytes: usize,
-    pub drop_tx: mpsc::UnboundedSender<DropConnection>,
+    pub drop_tx: mpsc::Sender<DropConnection>,
+    /// The number of the connection the poller is on (0 between
+    /// connections): a PUBACK for any other one is moot, the broker resends.
+    pub current: Arc<AtomicU64>,
 }
+
+/// How soon to try again to queue a PUBACK when rumqttc's request channel
+/// is full (the poller drains it as it polls).
+const ACK_RETRY: Duration = Duration::from_millis(1);
 
 impl Committer {
     /// Runs until `received` closes or `shutdown` is cancelled; then takes no
     /// more deliveries but waits for the submits in flight and acknowledges
     /// them. Deliveries never taken stay unacknowledged, which is safe: they
     /// come after every acknowledged one, and the broker resends them.
-    pub(crate) async fn run(self, mut received: mpsc::UnboundedReceiver<Received>, shutdown: CancellationToken) {
+    pub(crate) async fn run(self, mut received: mpsc::Receiver<Received>, shutdown: CancellationToken) {
         let mut submits = FuturesOrdered::new();
+        // Stored, waiting for their PUBACK to be queued, in arrival order.
+        // Queued without waiting (never `ack().await`): the poller may be
+        // waiting for room in the bounded work channel, which only this task
+        // makes, so waiting here for room in rumqttc's request channel, which
+        // only the poller makes, could wait forever.
+        let mut acks: VecDeque<Received> = VecDeque::new();
         // The connection on which a submit failed: no more PUBACKs on it.
         let mut failed_connection = None;
         let mut closed = false;
         let (mut acked, mut refused) = (0u64, 0u64);
         loop {
+            while let Some(item) = acks.front() {
+                if item.connection != self.current.load(Ordering::Acquire) {
+                    // Its connection is gone: the broker resends, the hub answers Duplicate.
+                    acks.pop_front();
+                } else if item.client.try_ack(&item.delivery).is_ok() {
+                    acked += 1;
+                    acks.pop_front();
+                } else {
+                    break;
+                }
+            }
             let taking = !closed && !shutdown.is_cancelled();
-            if !taking && submits.is_empty() {
+            if !taking && submits.is_empty() && acks.is_empty() {
                 break;
             }
             tokio::select! {
@@ -70,11 +99,7 @@ impl Committer {
                     match result {
                         Ok(outcome) if failed_connection != Some(item.connection) => {
                             log_outcome(&item.delivery, &outcome);
-                            // Gone: the connection dropped meanwhile; the
-                            // broker resends and the hub answers Duplicate.
-                            if item.client.ack(&item.delivery).await.is_ok() {
-                                acked += 1;
-                            }
+                            acks.push_back(item);
                         }
                         Ok(_) => {}
                         Err(error) => {
@@ -88,8 +113,9 @@ impl Committer {
                                         format!("the hub could not store a message ({error})")
                                     }
                                 };
-                                // The poller may be gone already (shutdown): fine.
-                                let _ = self.drop_tx.send(DropConnection { connection: item.connection, reason });
+                                // The poller may be gone already (shutdown), or
+                                // have a drop to read already: fine either way.
+                                let _ = self.drop_tx.try_send(DropConnection { connection: item.connection, reason });
                             }
                         }
                     }
@@ -109,6 +135,7 @@ impl Committer {
                     None => closed = true,
                 },
                 _ = shutdown.cancelled(), if taking => {}
+                _ = tokio::time::sleep(ACK_RETRY), if !acks.is_empty() => {}
             }
         }
         tracing::debug!(connector = %self.name, acked, refused, "mqtt committer stopped");

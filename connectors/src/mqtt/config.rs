@@ -1,5 +1,6 @@
 //! What the MQTT connector is told: where the broker is, who it is there, what it subscribes to.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// The terminals' three upward topics (see the terminal contract); `+` stands
@@ -11,17 +12,39 @@ pub const DEFAULT_TOPICS: [&str; 3] = ["grid/+/+/report", "grid/+/+/progress", "
 pub const MAX_PAYLOAD_BYTES: usize = 256 * 1024;
 
 /// The largest packet MQTT can encode (remaining length of 268,435,455 bytes
-/// plus the fixed header). The client accepts anything up to this because a
-/// packet it refused would drop the connection, come back on the next one,
-/// and block the whole persistent session. Capping sizes is the broker's job
+/// plus the fixed header). An MQTT 3.1.1 client accepts anything up to this
+/// because 3.1.1 cannot tell the broker a limit: a packet it refused would
+/// drop the connection, come back on the next one, and block the whole
+/// persistent session. On 3.1.1 capping sizes is the broker's job
 /// (Mosquitto's `message_size_limit`).
 pub(crate) const PROTOCOL_MAX_PACKET: usize = 268_435_455 + 5;
 
+/// The largest packet an MQTT 5 session takes: the contract's payload limit,
+/// with room for the largest topic (64 KiB) and properties. It is sent in
+/// CONNECT (Maximum Packet Size), so the broker itself drops a larger
+/// message for the hub instead of sending it, and one oversized publish can
+/// neither take 256 MiB of the hub's memory per message in flight nor block
+/// the session (MQTT-3.1.2-24). Payloads between the contract's limit and
+/// this still reach the hub, which quarantines them with the reason.
+pub(crate) const MAX_PACKET_V5: usize = 2 * MAX_PAYLOAD_BYTES;
+
 /// Configuration of one [`MqttConnector`](super::MqttConnector).
-#[derive(Clone, Debug)]
+///
+/// Its `Debug` shows the URL without its password and never the password.
+#[derive(Clone)]
 pub struct MqttConfig {
-    /// `mqtt://host:port` (or `tcp://`), optionally `?client_id=…`. No TLS.
+    /// `mqtt://host:port` (or `tcp://`), `mqtts://host:port` (or `ssl://`;
+    /// TLS, port 8883 by default), with `user:password@` before the host if
+    /// the broker wants them (percent-encoded), optionally `?client_id=…`.
     pub url: String,
+    /// The broker's user name; overrides the URL's.
+    pub username: Option<String>,
+    /// The broker's password; overrides the URL's. Never logged.
+    pub password: Option<String>,
+    /// `mqtts://` only: the PEM file of the CA that signed the broker's
+    /// certificate (a centre's own CA, or the broker's self-signed
+    /// certificate). Without it the system's CA bundle is used.
+    pub ca_file: Option<PathBuf>,
     /// The source system the records carry (`terminal`).
     pub system: String,
     /// The MQTT client id. It names the persistent session on the broker
@@ -65,6 +88,9 @@ impl MqttConfig {
         let client_id = parse_url(&url).ok().and_then(|e| e.client_id).unwrap_or_default();
         MqttConfig {
             url,
+            username: None,
+            password: None,
+            ca_file: None,
             system: system.into(),
             client_id,
             topics: DEFAULT_TOPICS.iter().map(|t| t.to_string()).collect(),
@@ -97,9 +123,39 @@ impl MqttConfig {
         self
     }
 
+    /// The broker's user name and password, overriding the URL's.
+    pub fn with_credentials(mut self, username: impl Into<String>, password: impl Into<String>) -> Self {
+        self.username = Some(username.into());
+        self.password = Some(password.into());
+        self
+    }
+
+    /// The URL as it may be shown: without its password.
+    pub fn redacted_url(&self) -> String {
+        redact_url(&self.url)
+    }
+
     /// Checks everything a connection needs and resolves the broker address.
     pub(crate) fn validate(&self) -> Result<Endpoint, ConfigError> {
         let mut endpoint = parse_url(&self.url)?;
+        if let Some(user) = &self.username {
+            endpoint.username = Some(user.clone());
+        }
+        if let Some(password) = &self.password {
+            endpoint.password = Some(Secret(password.clone()));
+        }
+        match &endpoint.username {
+            Some(user) if user.is_empty() || user.chars().any(char::is_control) || user.len() > 65535 => {
+                return Err(ConfigError::Invalid("the MQTT user name must be printable, 1 to 65535 bytes".into()));
+            }
+            None if endpoint.password.is_some() => {
+                return Err(ConfigError::Invalid("an MQTT password needs a user name".into()));
+            }
+            _ => {}
+        }
+        if self.ca_file.is_some() && !endpoint.tls {
+            return Err(ConfigError::Invalid("ca_file applies only to mqtts:// (TLS) brokers".into()));
+        }
         match (endpoint.client_id.take(), self.client_id.trim()) {
             (Some(from_url), "") => endpoint.client_id = Some(from_url),
             (Some(from_url), field) if from_url != field => {
@@ -159,14 +215,75 @@ impl MqttConfig {
     }
 }
 
+impl std::fmt::Debug for MqttConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MqttConfig")
+            .field("url", &self.redacted_url())
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("ca_file", &self.ca_file)
+            .field("system", &self.system)
+            .field("client_id", &self.client_id)
+            .field("topics", &self.topics)
+            .field("shared_group", &self.shared_group)
+            .field("inflight", &self.inflight)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A password: shown as `***` by `Debug`, so that no log or error prints it.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// Where the system keeps its CA bundle (Debian/Ubuntu, RHEL/Fedora, Alpine/BSD).
+const SYSTEM_CA_BUNDLES: [&str; 3] =
+    ["/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/cert.pem"];
+
+impl MqttConfig {
+    /// For `mqtts://`: the PEM certificates the broker's certificate must
+    /// chain to: `ca_file`, else `SSL_CERT_FILE`, else the system's bundle.
+    /// Read once, at start, so that a missing file is a start error.
+    pub(crate) fn trusted_certificates(&self, endpoint: &Endpoint) -> Result<Option<Vec<u8>>, ConfigError> {
+        if !endpoint.tls {
+            return Ok(None);
+        }
+        let path = match &self.ca_file {
+            Some(path) => path.clone(),
+            None => std::env::var_os("SSL_CERT_FILE")
+                .map(PathBuf::from)
+                .or_else(|| SYSTEM_CA_BUNDLES.iter().map(PathBuf::from).find(|p| p.exists()))
+                .ok_or_else(|| {
+                    ConfigError::Tls("no system CA bundle found: set ca_file to the broker's CA certificate".into())
+                })?,
+        };
+        let pem = std::fs::read(&path)
+            .map_err(|e| ConfigError::Tls(format!("cannot read the CA file {}: {e}", path.display())))?;
+        if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
+            return Err(ConfigError::Tls(format!("{} holds no PEM certificate", path.display())));
+        }
+        Ok(Some(pem))
+    }
+}
+
 /// Where the broker is, as read from the URL.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Endpoint {
     pub host: String,
     pub port: u16,
     pub client_id: Option<String>,
+    /// `mqtts://`: TLS.
+    pub tls: bool,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
 }
 
+#[cfg(test)]
 impl Endpoint {
     pub(crate) fn client_id(&self) -> &str {
         self.client_id.as_deref().unwrap_or_default()
@@ -188,26 +305,70 @@ pub enum ConfigError {
     BadGroup(String),
     #[error("bad MQTT setting: {0}")]
     Invalid(String),
+    #[error("MQTT over TLS: {0}")]
+    Tls(String),
 }
 
-/// Parses `mqtt://host[:port][/][?client_id=…]`; the port defaults to 1883.
-pub(crate) fn parse_url(url: &str) -> Result<Endpoint, ConfigError> {
-    let bad = |reason: &str| ConfigError::BadUrl { url: url.to_string(), reason: reason.to_string() };
-    let (scheme, rest) = url.split_once("://").ok_or_else(|| bad("expected mqtt://host:port"))?;
-    if !matches!(scheme.to_ascii_lowercase().as_str(), "mqtt" | "tcp") {
-        return Err(bad("only mqtt:// (plain TCP) is supported"));
+/// `url` with its password (if any) replaced by `***`, for logs and errors.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        // Not a URL at all: it may still be a password pasted in the wrong place.
+        return "(not a URL)".to_string();
+    };
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    match rest[..end].rsplit_once('@') {
+        None => url.to_string(),
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
+            let password = if userinfo.contains(':') { ":***" } else { "" };
+            format!("{scheme}://{user}{password}@{host}{}", &rest[end..])
+        }
     }
+}
+
+/// Parses `mqtt[s]://[user[:password]@]host[:port][/][?client_id=…]`; the
+/// port defaults to 1883 (8883 for mqtts). Errors show the URL without its
+/// password.
+pub(crate) fn parse_url(url: &str) -> Result<Endpoint, ConfigError> {
+    let bad = |reason: &str| ConfigError::BadUrl { url: redact_url(url), reason: reason.to_string() };
+    let (scheme, rest) = url.split_once("://").ok_or_else(|| bad("expected mqtt://host:port"))?;
+    let (tls, default_port) = match scheme.to_ascii_lowercase().as_str() {
+        "mqtt" | "tcp" => (false, 1883),
+        "mqtts" | "ssl" => (true, 8883),
+        _ => return Err(bad("expected mqtt:// (plain TCP) or mqtts:// (TLS)")),
+    };
     let (authority, query) = match rest.split_once('?') {
         Some((a, q)) => (a, Some(q)),
         None => (rest, None),
     };
     let authority = authority.strip_suffix('/').unwrap_or(authority);
+    let (userinfo, authority) = match authority.rsplit_once('@') {
+        Some((userinfo, hostport)) => (Some(userinfo), hostport),
+        None => (None, authority),
+    };
     if authority.contains('/') {
         return Err(bad("no path allowed"));
     }
-    if authority.contains('@') {
-        return Err(bad("credentials in the url are not supported"));
-    }
+    let decode = |part: &str, what: &str| {
+        percent_encoding::percent_decode_str(part)
+            .decode_utf8()
+            .map(|s| s.into_owned())
+            .map_err(|_| bad(&format!("the {what} is not UTF-8 once percent-decoded")))
+    };
+    let (username, password) = match userinfo {
+        None => (None, None),
+        Some(userinfo) => {
+            let (user, password) = match userinfo.split_once(':') {
+                Some((user, password)) => (user, Some(password)),
+                None => (userinfo, None),
+            };
+            if user.is_empty() {
+                return Err(bad("empty user name before @"));
+            }
+            let password = password.map(|p| decode(p, "password")).transpose()?.map(Secret);
+            (Some(decode(user, "user name")?), password)
+        }
+    };
     let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
         let (host, after) = v6.split_once(']').ok_or_else(|| bad("unclosed [ in IPv6 address"))?;
         match after {
@@ -224,7 +385,7 @@ pub(crate) fn parse_url(url: &str) -> Result<Endpoint, ConfigError> {
         return Err(bad("no host"));
     }
     let port = match port {
-        None => 1883,
+        None => default_port,
         Some(p) => p.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(|| bad("port must be 1..=65535"))?,
     };
     let mut client_id = None;
@@ -234,7 +395,7 @@ pub(crate) fn parse_url(url: &str) -> Result<Endpoint, ConfigError> {
             _ => return Err(bad("the only query parameter understood is client_id=…")),
         }
     }
-    Ok(Endpoint { host: host.to_string(), port, client_id })
+    Ok(Endpoint { host: host.to_string(), port, client_id, tls, username, password })
 }
 
 /// A topic filter as MQTT allows it: `+` and `#` only as whole levels, `#` last.
@@ -262,18 +423,54 @@ mod tests {
         assert_eq!((e.host.as_str(), e.port, e.client_id.as_deref()), ("broker.local", 1883, Some("hub-1")));
         let e = parse_url("tcp://[::1]:2883").unwrap();
         assert_eq!((e.host.as_str(), e.port), ("::1", 2883));
-        for bad in [
-            "127.0.0.1:1883",
-            "mqtts://h:8883",
-            "mqtt://:1883",
-            "mqtt://h:0",
-            "mqtt://h:x",
-            "mqtt://h/a",
-            "mqtt://u:p@h",
-            "mqtt://h?foo=1",
-        ] {
+        for bad in
+            ["127.0.0.1:1883", "http://h", "mqtt://:1883", "mqtt://h:0", "mqtt://h:x", "mqtt://h/a", "mqtt://h?foo=1"]
+        {
             assert!(parse_url(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn tls_and_credentials_in_the_url() {
+        let e = parse_url("mqtts://broker.centre").unwrap();
+        assert_eq!((e.host.as_str(), e.port, e.tls), ("broker.centre", 8883, true));
+        assert!(parse_url("ssl://b:9883").unwrap().tls);
+        assert!(!parse_url("mqtt://b").unwrap().tls);
+        let e = parse_url("mqtts://hub%2D1:p%40ss%3Aw0rd@b:8884/?client_id=h").unwrap();
+        assert_eq!(e.username.as_deref(), Some("hub-1"));
+        assert_eq!(e.password, Some(Secret("p@ss:w0rd".into())));
+        assert_eq!((e.host.as_str(), e.port, e.client_id.as_deref()), ("b", 8884, Some("h")));
+        let e = parse_url("mqtt://onlyuser@b").unwrap();
+        assert_eq!((e.username.as_deref(), e.password), (Some("onlyuser"), None));
+        assert!(parse_url("mqtt://:pw@b").is_err());
+    }
+
+    #[test]
+    fn passwords_never_show() {
+        let url = "mqtts://hub:s3cret-pw@broker:8883?client_id=x";
+        assert_eq!(redact_url(url), "mqtts://hub:***@broker:8883?client_id=x");
+        assert_eq!(redact_url("mqtt://b:1883"), "mqtt://b:1883");
+        assert_eq!(redact_url("s3cret-pw"), "(not a URL)");
+        let config = MqttConfig::new(url, "terminal").with_credentials("hub", "0ther-pw");
+        let shown = format!("{config:?} {:?}", config.validate());
+        assert!(!shown.contains("s3cret-pw") && !shown.contains("0ther-pw"), "{shown}");
+        let bad = MqttConfig::new("mqtt://hub:s3cret-pw@b:x?client_id=a", "t").validate().unwrap_err().to_string();
+        assert!(bad.contains("hub:***@b:x") && !bad.contains("s3cret-pw"), "{bad}");
+    }
+
+    #[test]
+    fn credentials_from_fields_override_the_url() {
+        let c = MqttConfig::new("mqtt://u:p@h?client_id=a", "t");
+        let e = c.validate().unwrap();
+        assert_eq!((e.username.as_deref(), e.password), (Some("u"), Some(Secret("p".into()))));
+        let e = c.clone().with_credentials("v", "q").validate().unwrap();
+        assert_eq!((e.username.as_deref(), e.password), (Some("v"), Some(Secret("q".into()))));
+        let mut c = MqttConfig::new("mqtt://h?client_id=a", "t");
+        c.password = Some("p".into());
+        assert!(c.validate().is_err(), "a password without a user name");
+        let mut c = MqttConfig::new("mqtt://h?client_id=a", "t");
+        c.ca_file = Some("/ca.pem".into());
+        assert!(c.validate().is_err(), "ca_file over plain TCP");
     }
 
     #[test]

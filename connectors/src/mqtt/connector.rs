@@ -6,6 +6,8 @@
 //! connection gets a fresh rumqttc client (see the `wire` module), so an
 //! acknowledgement can never leak from one connection to the next.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
@@ -44,10 +46,6 @@ impl MqttConnector {
             Some(_) => Protocol::V5 { session_expiry: config.session_expiry, receive_maximum: config.inflight },
         };
         let options = Options {
-            client_id: endpoint.client_id().to_string(),
-            host: endpoint.host,
-            port: endpoint.port,
-            keep_alive: config.keep_alive,
             protocol,
             persistent: true,
             manual_acks: true,
@@ -55,7 +53,14 @@ impl MqttConnector {
             // queueing a PUBACK rarely waits (#1025).
             request_capacity: usize::from(config.inflight) * 2 + 64,
             outgoing_inflight: 1,
+            ..Options::from_config(&config, endpoint)?
         };
+        if options.tls_roots.is_none() && options.credentials.as_ref().is_some_and(|(_, p)| !p.0.is_empty()) {
+            let loopback = matches!(options.host.as_str(), "localhost" | "127.0.0.1" | "::1");
+            if !loopback {
+                tracing::warn!(connector = %config.system, host = %options.host, "the MQTT password goes over plain TCP: use mqtts://");
+            }
+        }
         Ok(MqttConnector { config, options })
     }
 
@@ -75,8 +80,11 @@ impl Connector for MqttConnector {
         shutdown: CancellationToken,
     ) -> BoxFuture<'static, Result<(), ConnectorError>> {
         Box::pin(async move {
-            let (work_tx, work_rx) = mpsc::unbounded_channel();
-            let (drop_tx, drop_rx) = mpsc::unbounded_channel();
+            // Bounded: when the hub falls behind, the poller stops reading and
+            // the broker keeps the messages, rather than this process.
+            let (work_tx, work_rx) = mpsc::channel(usize::from(self.config.inflight));
+            let (drop_tx, drop_rx) = mpsc::channel(4);
+            let current = Arc::new(AtomicU64::new(0));
             let committer = Committer {
                 name: self.config.system.clone(),
                 system: self.config.system.clone(),
@@ -84,6 +92,7 @@ impl Connector for MqttConnector {
                 inflight: usize::from(self.config.inflight),
                 max_payload_bytes: self.config.max_payload_bytes,
                 drop_tx,
+                current: current.clone(),
             };
             let committer = AbortOnDrop(Some(tokio::spawn(committer.run(work_rx, shutdown.clone()))));
             let poller = Poller {
@@ -91,12 +100,14 @@ impl Connector for MqttConnector {
                 filters: self.config.subscriptions(),
                 reconnect: Reconnect::new(
                     self.config.system.clone(),
+                    format!("{}:{}", self.options.host, self.options.port),
                     self.config.reconnect_initial,
                     self.config.reconnect_max,
                 ),
                 options: self.options,
                 work_tx,
                 drop_rx,
+                current,
                 committer,
                 shutdown,
                 subscribed: false,
@@ -112,8 +123,10 @@ struct Poller {
     options: Options,
     filters: Vec<String>,
     reconnect: Reconnect,
-    work_tx: mpsc::UnboundedSender<Received>,
-    drop_rx: mpsc::UnboundedReceiver<DropConnection>,
+    work_tx: mpsc::Sender<Received>,
+    drop_rx: mpsc::Receiver<DropConnection>,
+    /// The connection being polled, for the committer (0: none).
+    current: Arc<AtomicU64>,
     committer: AbortOnDrop,
     shutdown: CancellationToken,
     /// Subscribed at least once by this process. The first connection always
@@ -133,14 +146,17 @@ enum End {
 
 impl Poller {
     async fn run(mut self) -> Result<(), ConnectorError> {
-        tracing::info!(connector = %self.name, host = %self.options.host, port = self.options.port, "mqtt connector starting");
+        tracing::info!(connector = %self.name, host = %self.options.host, port = self.options.port, tls = self.options.tls_roots.is_some(), "mqtt connector starting");
         let mut number = 0u64;
         let end = loop {
             if self.shutdown.is_cancelled() {
                 break Ok(());
             }
             number += 1;
-            match self.connection(Connection::new(&self.options), number).await {
+            self.current.store(number, Ordering::Release);
+            let ended = self.connection(Connection::new(&self.options), number).await;
+            self.current.store(0, Ordering::Release);
+            match ended {
                 End::Shutdown => break Ok(()),
                 End::Fatal(message) => break Err(message),
                 End::Lost(reason) => {
@@ -253,8 +269,13 @@ impl Poller {
                         // it comes after every acknowledged one, and comes again.
                         if !stopping {
                             let received = Received { connection: number, client: client.clone(), delivery };
-                            if work_tx.send(received).is_err() {
-                                return End::Fatal("committer task stopped".into());
+                            // Waits while the committer is a full window behind.
+                            tokio::select! {
+                                sent = work_tx.send(received) => if sent.is_err() {
+                                    return End::Fatal("committer task stopped".into());
+                                },
+                                // Left unacknowledged: it comes again.
+                                _ = shutdown.cancelled() => stopping = true,
                             }
                         }
                     }

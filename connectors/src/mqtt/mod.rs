@@ -12,6 +12,10 @@
 //!   one; it is not durable.
 //! - [`Notifier`] publishes hub → terminal notifications.
 //!
+//! Plain TCP (`mqtt://`) or TLS (`mqtts://`, rustls, trusting the system's
+//! CAs or a given CA file), with a user name and password when the broker
+//! wants them; the password never reaches a log line or an error message.
+//!
 //! Built on rumqttc 0.25 (3.1.1 by default, 5 for shared subscriptions) and
 //! rumqttd 0.20. Their pitfalls, and where they are handled:
 //!
@@ -22,8 +26,11 @@
 //!   packet size is the protocol's: a refused packet would come back on
 //!   every reconnect and stall the session.
 //! - `commit`: PUBACKs from a task other than the polling one (#1025), in
-//!   arrival order (MQTT-4.6.0-2), only after the hub's outcome; a failed
-//!   submit drops the connection so the broker resends.
+//!   arrival order (MQTT-4.6.0-2), only after the hub's outcome, queued
+//!   without waiting; a failed submit drops the connection so the broker
+//!   resends. The work channel between the two tasks is bounded (one
+//!   window): when the hub falls behind, the poller stops reading and the
+//!   broker, not the hub's memory, keeps the rest.
 //! - `reconnect`: rumqttc reconnects at once after an error (#703), so the
 //!   connector waits with backoff and jitter itself, logging once per outage.
 //! - `connector`: subscribes again when the broker answers
@@ -47,6 +54,6 @@ mod testkit;
 mod tests;
 
 pub use broker::{BrokerError, EmbeddedBroker};
-pub use config::{ConfigError, DEFAULT_TOPICS, MAX_PAYLOAD_BYTES, MqttConfig};
+pub use config::{ConfigError, DEFAULT_TOPICS, MAX_PAYLOAD_BYTES, MqttConfig, redact_url};
 pub use connector::MqttConnector;
 pub use notifier::{Notifier, NotifyError};

@@ -58,10 +58,6 @@ impl Notifier {
         let config = MqttConfig { client_id: client_id.into(), shared_group: None, ..config.clone() };
         let endpoint = config.validate()?;
         let options = Options {
-            client_id: endpoint.client_id().to_string(),
-            host: endpoint.host,
-            port: endpoint.port,
-            keep_alive: config.keep_alive,
             protocol: Protocol::V4,
             persistent: false,
             manual_acks: false,
@@ -69,10 +65,15 @@ impl Notifier {
             // rumqttc's packet-id space; larger than the window so that ids
             // are not reused while the broker acknowledges in order.
             outgoing_inflight: (WINDOW * 2) as u16,
+            ..Options::from_config(&config, endpoint)?
         };
         let (jobs, rx) = mpsc::channel(QUEUE);
-        let reconnect =
-            Reconnect::new(format!("{}-notify", config.system), config.reconnect_initial, config.reconnect_max);
+        let reconnect = Reconnect::new(
+            format!("{}-notify", config.system),
+            format!("{}:{}", options.host, options.port),
+            config.reconnect_initial,
+            config.reconnect_max,
+        );
         tokio::spawn(Driver { options, reconnect, jobs: rx, queue: VecDeque::new() }.run());
         Ok(Notifier { jobs, deadline: Duration::from_secs(30) })
     }

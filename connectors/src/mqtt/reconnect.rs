@@ -10,6 +10,12 @@
 //! many: it logs one warning when it starts and one line when it is over,
 //! and the wait keeps growing. An outage ends when a connection has stayed
 //! up as long as the longest wait.
+//!
+//! Until the broker has answered once, every failed attempt is one `ERROR`
+//! line naming the broker and the next wait: a hub started without its
+//! broker keeps trying (its other sources run meanwhile, and the terminals'
+//! reports wait in the broker's sessions), but says so, at most twice a
+//! minute once the backoff is at its longest, rather than once and never again.
 
 use std::fmt::Display;
 use std::time::{Duration, Instant};
@@ -19,6 +25,9 @@ use backoff::backoff::Backoff;
 
 pub(crate) struct Reconnect {
     name: String,
+    /// `host:port`, never the URL (it may carry credentials).
+    broker: String,
+    ever_connected: bool,
     backoff: ExponentialBackoff,
     max: Duration,
     stable_after: Duration,
@@ -33,7 +42,7 @@ struct Outage {
 }
 
 impl Reconnect {
-    pub(crate) fn new(name: impl Into<String>, initial: Duration, max: Duration) -> Self {
+    pub(crate) fn new(name: impl Into<String>, broker: impl Into<String>, initial: Duration, max: Duration) -> Self {
         let backoff = backoff::ExponentialBackoffBuilder::new()
             .with_initial_interval(initial)
             .with_multiplier(2.0)
@@ -43,6 +52,8 @@ impl Reconnect {
             .build();
         Reconnect {
             name: name.into(),
+            broker: broker.into(),
+            ever_connected: false,
             backoff,
             max,
             stable_after: max.max(Duration::from_secs(1)),
@@ -54,6 +65,10 @@ impl Reconnect {
     /// The broker accepted a connection.
     pub(crate) fn connected(&mut self) {
         self.connected_at = Some(Instant::now());
+        if !self.ever_connected {
+            self.ever_connected = true;
+            tracing::info!(connector = %self.name, broker = %self.broker, "mqtt broker answered");
+        }
         if let Some(outage) = &mut self.outage
             && !outage.recovery_logged
         {
@@ -76,6 +91,19 @@ impl Reconnect {
             self.outage = None;
             self.backoff.reset();
         }
+        let wait = self.backoff.next_backoff().unwrap_or(self.max).min(self.max);
+        if !self.ever_connected {
+            tracing::error!(
+                connector = %self.name,
+                "cannot connect to the MQTT broker at {} ({reason}); trying again in {:.1} s",
+                self.broker,
+                wait.as_secs_f64()
+            );
+            self.outage
+                .get_or_insert(Outage { since: Instant::now(), attempts: 0, recovery_logged: false })
+                .attempts += 1;
+            return wait;
+        }
         match &mut self.outage {
             None => {
                 tracing::warn!(connector = %self.name, error = %reason, "mqtt connection lost; reconnecting with backoff");
@@ -86,7 +114,7 @@ impl Reconnect {
                 tracing::debug!(connector = %self.name, error = %reason, attempt = outage.attempts, "mqtt reconnect attempt failed");
             }
         }
-        self.backoff.next_backoff().unwrap_or(self.max).min(self.max)
+        wait
     }
 }
 
@@ -96,8 +124,9 @@ mod tests {
 
     #[test]
     fn waits_grow_within_bounds_and_reset_after_a_stable_connection() {
-        let mut r = Reconnect::new("t", Duration::from_millis(100), Duration::from_millis(800));
+        let mut r = Reconnect::new("t", "h:1", Duration::from_millis(100), Duration::from_millis(800));
         r.stable_after = Duration::from_millis(50);
+        r.ever_connected = true;
         let waits: Vec<Duration> = (0..8).map(|_| r.failed(&"down")).collect();
         assert!(waits.iter().all(|w| *w >= Duration::from_millis(50) && *w <= Duration::from_millis(800)));
         assert!(waits[5] > Duration::from_millis(300), "{waits:?}");

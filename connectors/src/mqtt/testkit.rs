@@ -67,8 +67,10 @@ impl PrivateMosquitto {
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let dir = std::env::temp_dir().join(unique("mqtt-test-"));
         std::fs::create_dir_all(&dir).unwrap();
+        // Anonymous clients are let in unless `extra` says otherwise.
+        let anonymous = if extra.contains("allow_anonymous") { "" } else { "allow_anonymous true\n" };
         let conf = format!(
-            "listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location {dir}/\n\
+            "listener {port} 127.0.0.1\n{anonymous}persistence true\npersistence_location {dir}/\n\
              persistence_file m.db\nautosave_interval 1\nmax_queued_messages 0\nlog_dest file {dir}/m.log\n\
              user root\n{extra}\n",
             dir = dir.display()
@@ -275,7 +277,15 @@ pub struct Terminal {
 
 impl Terminal {
     pub fn connect(port: u16, client_id: &str) -> Terminal {
+        Terminal::connect_as(port, client_id, None)
+    }
+
+    /// A terminal that logs in with a user name and password.
+    pub fn connect_as(port: u16, client_id: &str, login: Option<(&str, &str)>) -> Terminal {
         let mut options = MqttOptions::new(client_id, "127.0.0.1", port);
+        if let Some((user, password)) = login {
+            options.set_credentials(user, password);
+        }
         options.set_clean_session(false).set_keep_alive(Duration::from_secs(5)).set_max_packet_size(1 << 20, 1 << 20);
         let (client, mut events) = AsyncClient::new(options, 64);
         let acked = Arc::new(AtomicUsize::new(0));

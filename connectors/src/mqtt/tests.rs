@@ -491,3 +491,289 @@ async fn connector_consumer(broker: &PrivateMosquitto, n: usize) -> Duration {
     connector.stop().await.unwrap();
     elapsed
 }
+
+/// A tracing writer that keeps what was logged on this thread, to check
+/// what an operator would read (and that no password is in it).
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+    /// Logs of this (current-thread) test go here, and to nothing else.
+    fn install(&self) -> tracing::subscriber::DefaultGuard {
+        let writer = self.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_max_level(tracing::Level::DEBUG)
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::set_default(subscriber)
+    }
+}
+
+/// A Mosquitto that lets in only the users of a password file made with
+/// `mosquitto_passwd`.
+fn mosquitto_with_users(users: &[(&str, &str)]) -> (PrivateMosquitto, std::path::PathBuf) {
+    let file = std::env::temp_dir().join(unique("mqtt-passwd-"));
+    for (i, (user, password)) in users.iter().enumerate() {
+        let mut cmd = std::process::Command::new("mosquitto_passwd");
+        if i == 0 {
+            cmd.arg("-c");
+        }
+        let made = cmd.arg("-b").arg(&file).arg(user).arg(password).status().expect("mosquitto_passwd is installed");
+        assert!(made.success());
+    }
+    let broker = PrivateMosquitto::start(&format!("allow_anonymous false\npassword_file {}", file.display()));
+    (broker, file)
+}
+
+#[tokio::test]
+async fn mqtt_credentials_right_ones_are_stored_wrong_ones_are_a_clear_error_and_never_logged() {
+    let logs = Captured::default();
+    let _guard = logs.install();
+    let (broker, passwd) = mosquitto_with_users(&[("hub", "r1ght:p@ss"), ("term", "t-pass")]);
+    let county = unique("t");
+    let terminal = Terminal::connect_as(broker.port, &unique("term-"), Some(("term", "t-pass")));
+
+    // The right password, percent-encoded in the URL.
+    let store = Shared::default();
+    let (intake, seen) = fake_hub(store.clone(), Duration::ZERO, store_all);
+    let url = format!("mqtt://hub:r1ght%3Ap%40ss@127.0.0.1:{}", broker.port);
+    let connector = run_connector(config(&url, &unique("hub-"), &topics(&county)), intake);
+    until_subscribed(&terminal, &format!("grid/{county}/W0/report"), &[&seen]).await;
+    for i in 0..5 {
+        terminal.send(&format!("grid/{county}/W1/report"), &format!("cred{i}")).await;
+    }
+    wait_until(Duration::from_secs(10), "messages stored over an authenticated session", || count_created(&store) == 5)
+        .await;
+    connector.stop().await.unwrap();
+
+    // A wrong password (given as a field, overriding the URL's): nothing
+    // stored, and an error line that says what is wrong.
+    let store = Shared::default();
+    let (intake, seen) = fake_hub(store.clone(), Duration::ZERO, store_all);
+    let wrong = config(&url, &unique("hub-"), &topics(&county)).with_credentials("hub", "wr0ng-pw");
+    let connector = run_connector(wrong, intake);
+    for i in 0..5 {
+        terminal.send(&format!("grid/{county}/W1/report"), &format!("probe-wrong{i}")).await;
+    }
+    wait_until(Duration::from_secs(10), "the refusal logged", || {
+        logs.text().contains("refused the hub's user name or password")
+    })
+    .await;
+    assert_eq!(seen.messages.load(Ordering::Relaxed) + seen.probes.load(Ordering::Relaxed), 0);
+    connector.stop().await.unwrap();
+
+    let text = logs.text();
+    let line = text.lines().find(|l| l.contains("refused the hub's user name or password")).unwrap();
+    assert!(line.contains("ERROR") && line.contains(&format!("127.0.0.1:{}", broker.port)), "{line}");
+    for secret in ["r1ght", "p@ss", "p%40ss", "wr0ng-pw", "t-pass"] {
+        assert!(!text.contains(secret), "a password in the logs: {secret}");
+    }
+    let _ = std::fs::remove_file(passwd);
+}
+
+/// A test CA and a broker certificate for 127.0.0.1 signed by it, made with
+/// the openssl CLI (webpki refuses a self-signed CA certificate used as the
+/// server's own). Returns (CA, broker certificate, broker key).
+fn test_pki(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    let openssl = |args: &[&str]| {
+        let made = std::process::Command::new("openssl")
+            .current_dir(dir)
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("openssl is installed");
+        assert!(made.success(), "openssl {args:?}");
+    };
+    std::fs::write(dir.join("ext.cnf"), "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n")
+        .unwrap();
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=hub test CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        "broker.key",
+        "-out",
+        "broker.csr",
+    ]);
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "broker.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+        "-out",
+        "broker.crt",
+    ]);
+    (dir.join("ca.crt"), dir.join("broker.crt"), dir.join("broker.key"))
+}
+
+#[tokio::test]
+async fn mqtts_with_the_brokers_ca_is_stored_and_an_untrusted_certificate_is_a_clear_error() {
+    let logs = Captured::default();
+    let _guard = logs.install();
+    let dir = std::env::temp_dir().join(unique("mqtt-tls-"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (ca, cert, key) = test_pki(&dir);
+    let tls_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    // Terminals on the plain listener, the hub on the TLS one.
+    let broker = PrivateMosquitto::start(&format!(
+        "listener {tls_port} 127.0.0.1\ncertfile {}\nkeyfile {}",
+        cert.display(),
+        key.display()
+    ));
+    let county = unique("t");
+    let terminal = Terminal::connect(broker.port, &unique("term-"));
+    let url = format!("mqtts://127.0.0.1:{tls_port}");
+
+    let store = Shared::default();
+    let (intake, seen) = fake_hub(store.clone(), Duration::ZERO, store_all);
+    let mut trusted = config(&url, &unique("hub-"), &topics(&county));
+    trusted.ca_file = Some(ca.clone());
+    let connector = run_connector(trusted, intake);
+    until_subscribed(&terminal, &format!("grid/{county}/W0/report"), &[&seen]).await;
+    for i in 0..5 {
+        terminal.send(&format!("grid/{county}/W1/report"), &format!("tls{i}")).await;
+    }
+    wait_until(Duration::from_secs(10), "messages stored over TLS", || count_created(&store) == 5).await;
+    connector.stop().await.unwrap();
+
+    // The system's CAs do not know this certificate: refused, and said so.
+    let (intake, seen) = fake_hub(Shared::default(), Duration::ZERO, store_all);
+    let connector = run_connector(config(&url, &unique("hub-"), &topics(&county)), intake);
+    wait_until(Duration::from_secs(10), "the TLS failure logged", || {
+        logs.text().lines().any(|l| l.contains("cannot connect to the MQTT broker") && l.contains("TLS"))
+    })
+    .await;
+    terminal.send(&format!("grid/{county}/W0/report"), "probe-untrusted").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(seen.probes.load(Ordering::Relaxed), 0);
+    connector.stop().await.unwrap();
+    drop(broker);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A terminal publishes a payload far above the contract's limit between
+/// ordinary reports. Over MQTT 5 the hub told the broker its packet limit,
+/// so the broker drops that one for the hub: it never takes the hub's
+/// memory, the session is not blocked, and the reports after it are stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mqtt_oversized_publish_is_refused_and_the_reports_after_it_are_stored() {
+    init_logs();
+    let broker = PrivateMosquitto::start("");
+    let county = unique("t");
+    let store = Shared::default();
+    let (intake, seen) = fake_hub(store.clone(), Duration::ZERO, store_all);
+    let v5 = config(&broker.url(), &unique("hub-"), &topics(&county)).with_shared_group(unique("g"));
+    let connector = run_connector(v5, intake);
+    let terminal = Terminal::connect(broker.port, &unique("term-"));
+    until_subscribed(&terminal, &format!("grid/{county}/W0/report"), &[&seen]).await;
+    let topic = format!("grid/{county}/W1/report");
+    terminal.send(&topic, "before").await;
+    // Above the session's packet limit (twice the contract's 256 KiB).
+    let big = format!(r#"{{"msgId":"big","pad":"{}"}}"#, "x".repeat(900 * 1024));
+    terminal.client.publish(&topic, rumqttc::QoS::AtLeastOnce, false, big).await.unwrap();
+    for id in ["after1", "after2", "after3"] {
+        terminal.send(&topic, id).await;
+    }
+    wait_until(Duration::from_secs(10), "the reports around the oversized one stored", || count_created(&store) == 4)
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!created_ids(&store).contains("big"));
+    assert_eq!(seen.messages.load(Ordering::Relaxed), 4, "the oversized message never reached the hub");
+    assert!(!connector.task.is_finished(), "the connector keeps running");
+    connector.stop().await.unwrap();
+}
+
+fn resident_bytes() -> usize {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse::<usize>().unwrap() * 1024
+}
+
+/// The hub is held while a broker with no inflight limit pours 60 MB of
+/// reports at it: the connector reads only a window ahead of the hub and
+/// leaves the rest in the broker, instead of queueing all of it in memory.
+/// (The reports come from `mosquitto_pub` in its own process, so that only
+/// the connector's memory is in this one.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mqtt_a_held_hub_does_not_make_the_connector_queue_what_the_broker_sends() {
+    init_logs();
+    let broker = PrivateMosquitto::start("max_inflight_messages 0");
+    let county = unique("t");
+    let held = Shared::default();
+    let (intake, seen) =
+        fake_hub(held.clone(), Duration::ZERO, |id, _| if id == "first" { Reply::Store } else { Reply::Hold });
+    let mut c = config(&broker.url(), &unique("hub-"), &topics(&county));
+    c.inflight = 8;
+    let connector = run_connector(c, intake);
+    let terminal = Terminal::connect(broker.port, &unique("term-"));
+    until_subscribed(&terminal, &format!("grid/{county}/W0/report"), &[&seen]).await;
+    let before = resident_bytes();
+
+    const N: usize = 600;
+    let mut publisher = std::process::Command::new("mosquitto_pub")
+        .args(["-h", "127.0.0.1", "-p", &broker.port.to_string(), "-q", "1", "-l", "-t"])
+        .arg(format!("grid/{county}/W1/report"))
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("mosquitto_pub is installed");
+    {
+        // Line by line: the test itself holds no more than one report.
+        use std::io::Write;
+        let pad = "x".repeat(100 * 1024);
+        let mut stdin = publisher.stdin.take().unwrap();
+        for i in 0..N {
+            writeln!(stdin, "{{\"msgId\":\"m{i}\",\"pad\":\"{pad}\"}}").unwrap();
+        }
+    }
+    assert!(publisher.wait().unwrap().success());
+    // Whatever the broker could push to the connector, it has by now.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let grown = resident_bytes().saturating_sub(before);
+    let taken = seen.messages.load(Ordering::Relaxed);
+    assert!(taken <= 8, "the hub got {taken} submits, more than the window");
+    assert!(grown < 25 * 1024 * 1024, "the connector grew by {} MiB for 60 MB it could not store", grown >> 20);
+    tracing::info!(grown_kib = grown >> 10, "resident growth while held");
+    drop(connector);
+}

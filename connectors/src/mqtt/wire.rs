@@ -16,7 +16,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use rumqttc::v5;
 
-use super::config::PROTOCOL_MAX_PACKET;
+use super::config::{MAX_PACKET_V5, PROTOCOL_MAX_PACKET, Secret};
 
 /// Which MQTT the connection speaks.
 #[derive(Clone, Copy, Debug)]
@@ -43,6 +43,45 @@ pub(crate) struct Options {
     pub request_capacity: usize,
     /// Outgoing QoS 1 publishes in flight (only the notifier publishes).
     pub outgoing_inflight: u16,
+    /// TLS, trusting these PEM certificates; plain TCP when `None`.
+    pub tls_roots: Option<Vec<u8>>,
+    /// User name and password (empty when the URL gives only a user).
+    pub credentials: Option<(String, Secret)>,
+}
+
+impl Options {
+    /// Connection settings from a checked configuration.
+    pub(crate) fn from_config(
+        config: &super::MqttConfig,
+        endpoint: super::config::Endpoint,
+    ) -> Result<Options, super::ConfigError> {
+        let tls_roots = config.trusted_certificates(&endpoint)?;
+        let credentials = endpoint.username.map(|user| (user, endpoint.password.unwrap_or(Secret(String::new()))));
+        Ok(Options {
+            client_id: endpoint.client_id.unwrap_or_default(),
+            host: endpoint.host,
+            port: endpoint.port,
+            keep_alive: config.keep_alive,
+            protocol: Protocol::V4,
+            persistent: true,
+            manual_acks: true,
+            request_capacity: 64,
+            outgoing_inflight: 1,
+            tls_roots,
+            credentials,
+        })
+    }
+
+    fn transport(&self) -> rumqttc::Transport {
+        match &self.tls_roots {
+            None => rumqttc::Transport::Tcp,
+            Some(ca) => rumqttc::Transport::tls_with_config(rumqttc::TlsConfiguration::Simple {
+                ca: ca.clone(),
+                alpn: None,
+                client_auth: None,
+            }),
+        }
+    }
 }
 
 /// The handle that sends requests into one connection's event loop.
@@ -125,6 +164,18 @@ impl std::fmt::Debug for Delivery {
 #[error("{0}")]
 pub(crate) struct WireError(pub String);
 
+impl WireError {
+    /// The broker answered CONNECT with a refusal; says what to check.
+    fn refused(code: &str) -> WireError {
+        let what = if code.contains("UserNamePassword") || code.contains("NotAuthorized") {
+            "the broker refused the hub's user name or password (the source's url or HUB_MQTT_USERNAME / HUB_MQTT_PASSWORD)"
+        } else {
+            "the broker refused the connection"
+        };
+        WireError(format!("{what}: {code}"))
+    }
+}
+
 pub(crate) struct Connection {
     client: Client,
     events: Events,
@@ -149,7 +200,11 @@ impl Connection {
                     .set_clean_session(!o.persistent)
                     .set_manual_acks(o.manual_acks)
                     .set_max_packet_size(PROTOCOL_MAX_PACKET, PROTOCOL_MAX_PACKET)
-                    .set_inflight(o.outgoing_inflight.max(1));
+                    .set_inflight(o.outgoing_inflight.max(1))
+                    .set_transport(o.transport());
+                if let Some((user, password)) = &o.credentials {
+                    opts.set_credentials(user.clone(), password.0.clone());
+                }
                 let (client, mut events) = rumqttc::AsyncClient::new(opts, o.request_capacity);
                 events.set_network_options(network);
                 Connection { client: Client::V4(client), events: Events::V4(Box::new(events)) }
@@ -160,9 +215,13 @@ impl Connection {
                     .set_clean_start(!o.persistent)
                     .set_manual_acks(o.manual_acks)
                     .set_receive_maximum(Some(receive_maximum.max(1)))
-                    .set_max_packet_size(Some(PROTOCOL_MAX_PACKET as u32))
+                    .set_max_packet_size(Some(MAX_PACKET_V5 as u32))
                     .set_outgoing_inflight_upper_limit(o.outgoing_inflight.max(1))
-                    .set_network_options(network);
+                    .set_network_options(network)
+                    .set_transport(o.transport());
+                if let Some((user, password)) = &o.credentials {
+                    opts.set_credentials(user.clone(), password.0.clone());
+                }
                 if o.persistent {
                     let secs = u32::try_from(session_expiry.as_secs()).unwrap_or(u32::MAX).max(1);
                     opts.set_session_expiry_interval(Some(secs));
@@ -183,7 +242,10 @@ impl Connection {
         match &mut self.events {
             Events::V4(events) => {
                 use rumqttc::{Event as E, Outgoing, Packet};
-                match events.poll().await.map_err(|e| WireError(e.to_string()))? {
+                match events.poll().await.map_err(|e| match e {
+                    rumqttc::ConnectionError::ConnectionRefused(code) => WireError::refused(&format!("{code:?}")),
+                    e => WireError(e.to_string()),
+                })? {
                     E::Incoming(Packet::ConnAck(c)) => Ok(Event::Connected { session_present: c.session_present }),
                     E::Incoming(Packet::Publish(p)) => Ok(Event::Message(Box::new(Delivery {
                         topic: p.topic.clone(),
@@ -213,7 +275,10 @@ impl Connection {
                 use rumqttc::Outgoing;
                 use v5::Event as E;
                 use v5::mqttbytes::v5::{Packet, SubscribeReasonCode};
-                match events.poll().await.map_err(|e| WireError(e.to_string()))? {
+                match events.poll().await.map_err(|e| match e {
+                    v5::ConnectionError::ConnectionRefused(code) => WireError::refused(&format!("{code:?}")),
+                    e => WireError(e.to_string()),
+                })? {
                     E::Incoming(Packet::ConnAck(c)) => Ok(Event::Connected { session_present: c.session_present }),
                     E::Incoming(Packet::Publish(p)) => Ok(Event::Message(Box::new(Delivery {
                         topic: String::from_utf8_lossy(&p.topic).into_owned(),
@@ -244,14 +309,12 @@ impl Connection {
 }
 
 impl Client {
-    /// Queues the PUBACK for a delivery of this client's connection. Waits
-    /// while the request channel is full, so never call it from the task
-    /// that polls (rumqttc #1025). Fails once the connection is gone.
-    pub(crate) async fn ack(&self, delivery: &Delivery) -> Result<(), Gone> {
+    /// Queues the PUBACK for a delivery of this client's connection without
+    /// waiting; fails if the request channel is full or the connection gone.
+    pub(crate) fn try_ack(&self, delivery: &Delivery) -> Result<(), Gone> {
         match (self, &delivery.packet) {
-            (Client::V4(c), Received::V4(p)) => c.ack(p).await.map_err(|_| Gone),
-            (Client::V5(c), Received::V5(p)) => c.ack(p).await.map_err(|_| Gone),
-            // A delivery is only ever acked through the client it came from.
+            (Client::V4(c), Received::V4(p)) => c.try_ack(p).map_err(|_| Gone),
+            (Client::V5(c), Received::V5(p)) => c.try_ack(p).map_err(|_| Gone),
             _ => Err(Gone),
         }
     }
