@@ -9,3 +9,4 @@ mod deadletters;
 mod delivery;
 mod duplicates;
 mod onboarding;
+mod supervision;

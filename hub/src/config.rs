@@ -20,7 +20,7 @@ pub struct Settings {
     pub platform: PlatformSettings,
     pub dispatcher: DispatcherSettings,
     pub intake: IntakeSettings,
-    /// Where the hub serves `/healthz` and `/metrics`; none when unset.
+    /// Where the hub serves `/healthz`, `/readyz` and `/metrics`; none when unset.
     pub listen: Option<SocketAddr>,
     pub sources: Vec<SourceSettings>,
     /// Broker and feed addresses for the agency connectors
