@@ -36,6 +36,7 @@ name = "canon"
 mapping = "canonical"
 transport = "http"
 listen = "127.0.0.1:{source}"
+open = true
 "#
         ),
     )
