@@ -151,3 +151,70 @@ pub fn watch_vital(
         });
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use connectors::{Connector, ConnectorError};
+    use futures::future::BoxFuture;
+
+    use super::*;
+
+    /// Panics on its first run, fails on its second, then runs until stopped.
+    struct Flaky(Arc<AtomicUsize>);
+
+    impl Connector for Flaky {
+        fn name(&self) -> &str {
+            "flaky"
+        }
+
+        fn run(self: Box<Self>, _: Intake, stop: CancellationToken) -> BoxFuture<'static, Result<(), ConnectorError>> {
+            Box::pin(async move {
+                match self.0.fetch_add(1, Ordering::SeqCst) {
+                    0 => panic!("the first run panics"),
+                    1 => Err(ConnectorError { connector: "flaky".into(), message: "the second run fails".into() }),
+                    _ => {
+                        stop.cancelled().await;
+                        Ok(())
+                    }
+                }
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_connector_that_panics_or_fails_is_run_again_until_it_stays_up() {
+        let runs = Arc::new(AtomicUsize::new(0));
+        let made = runs.clone();
+        let launcher = Launcher::Remake(Box::new(move || Ok(Box::new(Flaky(made.clone())) as BoxedConnector)));
+        let (intake, _rx, _pages) = connectors::intake_channels(4);
+        let (stop, health) = (CancellationToken::new(), Arc::new(Health::default()));
+        let policy = RetryPolicy {
+            initial: Duration::from_millis(10),
+            max: Duration::from_millis(50),
+            ..RetryPolicy::default()
+        };
+        let task = tokio::spawn(connector("flaky".into(), launcher, intake, stop.clone(), health.clone(), policy));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while runs.load(Ordering::SeqCst) < 3 || health.connector_state("flaky") != Some(ConnectorState::Running) {
+            assert!(Instant::now() < deadline, "never came up: {:?}", health.connector_state("flaky"));
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(health.render_metrics().contains("hub_connector_restarts_total{source=\"flaky\"} 2"));
+        stop.cancel();
+        task.await.unwrap();
+        assert_eq!(health.connector_state("flaky"), Some(ConnectorState::Stopped { error: None }));
+        assert_eq!(runs.load(Ordering::SeqCst), 3, "not run again after the stop");
+    }
+
+    #[tokio::test]
+    async fn a_vital_task_that_panics_is_reported_dead() {
+        let health = Arc::new(Health::default());
+        let (tx, mut died) = watch::channel(None);
+        let task = tokio::spawn(async { panic!("a bug") });
+        watch_vital("dispatcher", task, CancellationToken::new(), health, tx).await.unwrap();
+        let d = died.wait_for(Option::is_some).await.unwrap().clone().unwrap();
+        assert_eq!((d.component, d.reason.as_str()), ("dispatcher", "it panicked"));
+    }
+}
