@@ -32,6 +32,7 @@ name = "canon"
 mapping = "canonical"
 transport = "http"
 listen = "127.0.0.1:{listen}"
+open = true
 "#
         ),
     )

@@ -23,7 +23,7 @@ async fn refused_changes_land_in_dead_letters_and_replay_after_the_fix() {
     std::fs::write(
         &cfg,
         format!(
-            "[store]\nurl = \"{}\"\n[platform]\nurl = \"{}\"\ntoken = \"test-token\"\n[delivery]\nretry_initial = \"100ms\"\n\n[[sources]]\nname = \"canon\"\nmapping = \"canonical\"\ntransport = \"http\"\nlisten = \"127.0.0.1:{port}\"\n",
+            "[store]\nurl = \"{}\"\n[platform]\nurl = \"{}\"\ntoken = \"test-token\"\n[delivery]\nretry_initial = \"100ms\"\n\n[[sources]]\nname = \"canon\"\nmapping = \"canonical\"\ntransport = \"http\"\nlisten = \"127.0.0.1:{port}\"\nopen = true\n",
             db.url,
             server.base_url()
         ),

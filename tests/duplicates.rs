@@ -54,6 +54,7 @@ name = "{source}"
 mapping = "builtin:{source}"
 transport = "http"
 listen = "127.0.0.1:{port}"
+open = true
 "#
         ),
     )

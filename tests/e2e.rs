@@ -8,5 +8,7 @@ mod crash;
 mod deadletters;
 mod delivery;
 mod duplicates;
+mod http_source;
 mod onboarding;
+mod supervision;
 mod unstorable;

@@ -1,13 +1,21 @@
 //! A running hub: store, intake, dispatcher, connectors and endpoint,
-//! started together and stopped in the order that loses nothing.
+//! started together and stopped in the order that loses nothing; while it
+//! runs, connectors are restarted when they stop and a dead intake or
+//! dispatcher is reported by [`Hub::died`] (see [`supervise`]).
+
+pub mod readiness;
+pub mod supervise;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use connectors::{BoxedConnector, CancellationToken, Intake, intake_channels};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
+
+use self::readiness::{Broker, Health};
+use self::supervise::{Died, Launcher};
 
 use crate::config::Settings;
 use crate::delivery::{self, PlatformClient};
@@ -22,6 +30,10 @@ pub enum StartError {
     Store(#[from] StoreError),
     #[error("cannot build the platform client: {0}")]
     Client(#[from] reqwest::Error),
+    /// The hub's own endpoint (`/readyz`, `/metrics`): without it nobody
+    /// could see whether the hub works, so a taken port stops the start.
+    #[error("cannot serve /healthz, /readyz and /metrics on {addr}: {error}")]
+    Listen { addr: std::net::SocketAddr, error: std::io::Error },
     #[error("{0}")]
     Connector(String),
     /// The broker's error, as text: its own cause is already in it.
@@ -35,13 +47,18 @@ pub enum StartError {
 pub struct Hub {
     pub store: Store,
     pub metrics: Arc<Metrics>,
+    /// What `/readyz` reports: connectors' states, intake and dispatcher.
+    pub health: Arc<Health>,
     intake: Option<Intake>,
     connectors_stop: CancellationToken,
     intake_stop: CancellationToken,
     delivery_stop: CancellationToken,
+    /// One supervisor per connector (see [`supervise::connector`]).
     connectors: Vec<(String, JoinHandle<()>)>,
+    /// The watchers of intake and the dispatcher (see [`supervise::watch_vital`]).
     intake_task: JoinHandle<()>,
     dispatcher: JoinHandle<()>,
+    died: watch::Receiver<Option<Died>>,
     background: Vec<JoinHandle<()>>,
     /// Kept for as long as the hub runs (rumqttd cannot be stopped).
     _broker: Option<connectors::mqtt::EmbeddedBroker>,
@@ -49,20 +66,50 @@ pub struct Hub {
 
 impl Hub {
     /// Starts the configured sources and everything behind them.
+    /// Each connector is made afresh from its settings whenever it has to
+    /// run again.
     pub async fn start(settings: Settings) -> Result<Hub, StartError> {
         let mappings = sources::mappings(&settings);
-        let connectors =
-            settings.sources.iter().map(sources::connector).collect::<Result<_, _>>().map_err(StartError::Connector)?;
-        Self::start_with(settings, mappings, connectors).await
+        let mut launchers = Vec::new();
+        for source in &settings.sources {
+            // Made once now, so that a mistake shows at the start.
+            let first = sources::connector(source).map_err(StartError::Connector)?;
+            let name = first.name().to_string();
+            let (source, mut first) = (source.clone(), Some(first));
+            let remake = move || match first.take() {
+                Some(c) => Ok(c),
+                None => sources::connector(&source),
+            };
+            launchers.push((name, Launcher::Remake(Box::new(remake))));
+        }
+        Self::start_launched(settings, mappings, launchers).await
     }
 
     /// Starts with the given mappings and connectors instead of the
     /// configured ones (the demo, tests and benchmarks wire their own).
+    /// A connector given as an instance cannot be run again: when it stops,
+    /// it stays down and `/readyz` says so.
     pub async fn start_with(
         settings: Settings,
         mappings: Mappings,
         connectors: Vec<BoxedConnector>,
     ) -> Result<Hub, StartError> {
+        let launchers = connectors.into_iter().map(|c| (c.name().to_string(), Launcher::Once(Some(c)))).collect();
+        Self::start_launched(settings, mappings, launchers).await
+    }
+
+    async fn start_launched(
+        settings: Settings,
+        mappings: Mappings,
+        connectors: Vec<(String, Launcher)>,
+    ) -> Result<Hub, StartError> {
+        // The hub's own endpoint first: a taken port is a mistake to see now.
+        let endpoint = match settings.listen {
+            Some(addr) => {
+                Some(tokio::net::TcpListener::bind(addr).await.map_err(|error| StartError::Listen { addr, error })?)
+            }
+            None => None,
+        };
         // The broker first: the terminal connector connects to it.
         let broker = match settings.embedded_mqtt {
             Some(addr) => Some(
@@ -102,37 +149,53 @@ impl Hub {
             wake: wake.clone(),
             stop: intake_stop.clone(),
         };
-        let intake_task = tokio::spawn(intake::run(worker, rx, pages));
+        let health = Arc::new(Health::default());
+        let (died_tx, died) = watch::channel(None);
+        let intake_task = supervise::watch_vital(
+            "intake",
+            tokio::spawn(intake::run(worker, rx, pages)),
+            intake_stop.clone(),
+            health.clone(),
+            died_tx.clone(),
+        );
         let delivery_stop = CancellationToken::new();
-        let dispatcher = tokio::spawn(delivery::run(
+        let delivering = delivery::run(
             store.clone(),
             client,
             metrics.clone(),
             settings.dispatcher.clone(),
             wake,
             delivery_stop.clone(),
-        ));
+        );
+        let dispatcher = supervise::watch_vital(
+            "dispatcher",
+            tokio::spawn(faults::dispatcher(delivering)),
+            delivery_stop.clone(),
+            health.clone(),
+            died_tx,
+        );
 
         let connectors_stop = CancellationToken::new();
         let mut running = Vec::new();
-        for connector in connectors {
-            let name = connector.name().to_string();
-            let (i, stop) = (intake.clone(), connectors_stop.clone());
-            let task_name = name.clone();
-            running.push((
-                name,
-                tokio::spawn(async move {
-                    if let Err(e) = connector.run(i, stop).await {
-                        tracing::error!(connector = %task_name, error = %e, "connector stopped");
-                    }
-                }),
+        for (name, launcher) in connectors {
+            let task = tokio::spawn(supervise::connector(
+                name.clone(),
+                launcher,
+                intake.clone(),
+                connectors_stop.clone(),
+                health.clone(),
+                supervise::restart_policy(),
             ));
+            running.push((name, task));
         }
 
         let mut background = Vec::new();
-        if let Some(addr) = settings.listen {
+        if let Some(listener) = endpoint {
             let observed = server::Observed {
                 metrics: metrics.clone(),
+                health: health.clone(),
+                store: store.clone(),
+                brokers: brokers(&settings),
                 mappers: settings
                     .sources
                     .iter()
@@ -144,8 +207,8 @@ impl Hub {
             };
             let stop = delivery_stop.clone();
             background.push(tokio::spawn(async move {
-                if let Err(e) = server::serve(addr, observed, stop).await {
-                    tracing::error!(%addr, error = %e, "cannot serve /metrics");
+                if let Err(e) = server::serve(listener, observed, stop).await {
+                    tracing::error!(error = %e, "the endpoint for /healthz, /readyz and /metrics failed");
                 }
             }));
         }
@@ -167,6 +230,7 @@ impl Hub {
         Ok(Hub {
             store,
             metrics,
+            health,
             intake: Some(intake),
             connectors_stop,
             intake_stop,
@@ -174,6 +238,7 @@ impl Hub {
             connectors: running,
             intake_task,
             dispatcher,
+            died,
             background,
             _broker: broker,
         })
@@ -184,6 +249,17 @@ impl Hub {
         self.intake.clone().expect("the hub is running")
     }
 
+    /// Resolves when intake or the dispatcher died while the hub runs (a
+    /// bug: see [`supervise`]). The caller then shuts the hub down and the
+    /// process exits non-zero; until then, never.
+    pub async fn died(&self) -> Died {
+        let mut died = self.died.clone();
+        match died.wait_for(Option::is_some).await {
+            Ok(d) => d.clone().expect("waited for it"),
+            Err(_) => std::future::pending().await,
+        }
+    }
+
     /// Stops in the order that loses nothing: connectors stop taking records
     /// and wait for their commits, intake commits what is queued, then the
     /// dispatcher finishes its requests in flight and records their results.
@@ -191,7 +267,7 @@ impl Hub {
         self.connectors_stop.cancel();
         for (name, task) in self.connectors.drain(..) {
             if task.await.is_err() {
-                tracing::error!(connector = %name, "connector task panicked");
+                tracing::error!(connector = %name, "the connector's supervisor panicked");
             }
         }
         self.intake.take();
@@ -203,5 +279,42 @@ impl Hub {
             let _ = task.await;
         }
         self.store.close().await;
+    }
+}
+
+/// The brokers the configured sources consume from, for `/readyz`.
+fn brokers(settings: &Settings) -> Vec<Broker> {
+    use crate::config::Transport;
+    let mut brokers: Vec<Broker> = settings
+        .sources
+        .iter()
+        .filter_map(|s| match &s.transport {
+            Transport::Amqp(c) => Broker::from_url(&s.name, &c.url),
+            Transport::Mqtt(c) => Broker::from_url(&s.name, &c.url),
+            _ => None,
+        })
+        .collect();
+    brokers.dedup_by(|a, b| a.addr == b.addr);
+    brokers
+}
+
+/// Faults the end-to-end tests inject into a real `hub` process. Debug
+/// builds only: a release build has no such switch.
+mod faults {
+    use std::future::Future;
+
+    /// `HUB_FAULT_DISPATCHER_PANIC_AFTER=2s` makes the dispatcher's task
+    /// panic that long after the start.
+    pub async fn dispatcher(run: impl Future<Output = ()>) {
+        #[cfg(debug_assertions)]
+        if let Some(after) =
+            std::env::var("HUB_FAULT_DISPATCHER_PANIC_AFTER").ok().and_then(|v| humantime::parse_duration(&v).ok())
+        {
+            tokio::select! {
+                _ = run => return,
+                _ = tokio::time::sleep(after) => panic!("HUB_FAULT_DISPATCHER_PANIC_AFTER: the dispatcher panics as asked"),
+            }
+        }
+        run.await
     }
 }

@@ -21,7 +21,7 @@ pub struct Settings {
     pub platform: PlatformSettings,
     pub dispatcher: DispatcherSettings,
     pub intake: IntakeSettings,
-    /// Where the hub serves `/healthz` and `/metrics`; none when unset.
+    /// Where the hub serves `/healthz`, `/readyz` and `/metrics`; none when unset.
     pub listen: Option<SocketAddr>,
     pub sources: Vec<SourceSettings>,
     /// Broker and feed addresses for the agency connectors
@@ -154,8 +154,14 @@ struct SourceSection {
     name: Spanned<String>,
     mapping: Spanned<String>,
     transport: Spanned<String>,
-    /// http: where to listen.
+    /// http: where to listen; bearer tokens (HUB_SOURCE_<NAME>_TOKENS
+    /// overrides) or `open` on a loopback address; timeouts; connections.
     listen: Option<Spanned<String>>,
+    tokens: Option<Spanned<Vec<String>>>,
+    open: Option<Spanned<bool>>,
+    header_timeout: Option<Spanned<String>>,
+    request_timeout: Option<Spanned<String>>,
+    max_connections: Option<Spanned<i64>>,
     /// amqp, mqtt: the broker (default: HUB_AMQP_URL / HUB_MQTT_URL).
     url: Option<Spanned<String>>,
     /// amqp: the agency's exchange, the hub's own queue, its bindings, the prefetch.
@@ -189,8 +195,13 @@ impl SourceSection {
     fn stray_keys(&self, transport: &str) -> Vec<(&'static str, Range<usize>)> {
         // (key, where it was given, the transports it applies to)
         type Key<'a> = (&'static str, Option<Range<usize>>, &'a [&'a str]);
-        let keys: [Key; 16] = [
+        let keys: [Key; 21] = [
             ("listen", self.listen.as_ref().map(Spanned::span), &["http"]),
+            ("tokens", self.tokens.as_ref().map(Spanned::span), &["http"]),
+            ("open", self.open.as_ref().map(Spanned::span), &["http"]),
+            ("header_timeout", self.header_timeout.as_ref().map(Spanned::span), &["http"]),
+            ("request_timeout", self.request_timeout.as_ref().map(Spanned::span), &["http"]),
+            ("max_connections", self.max_connections.as_ref().map(Spanned::span), &["http"]),
             ("url", self.url.as_ref().map(Spanned::span), &["amqp", "mqtt", "court_feed"]),
             ("exchange", self.exchange.as_ref().map(Spanned::span), &["amqp"]),
             ("queue", self.queue.as_ref().map(Spanned::span), &["amqp"]),
@@ -626,22 +637,14 @@ impl Settings {
                 c.at(Some(span), format!("`{key}` does not apply to transport `{kind}`"));
             }
             let transport = match kind {
-                "http" => match &s.listen {
-                    Some(l) => match l.get_ref().parse::<SocketAddr>() {
-                        Ok(addr) => Some(Transport::Http(connectors::http::HttpConfig { listen: addr })),
-                        Err(_) => {
-                            c.at(
-                                Some(l.span()),
-                                format!("listen = \"{}\" is not an address like 127.0.0.1:9401", l.get_ref()),
-                            );
-                            None
-                        }
-                    },
-                    None => {
-                        c.at(Some(s.transport.span()), "an http source needs `listen`");
-                        None
-                    }
-                },
+                "http" => {
+                    // A body the mapping would quarantine for its size is refused at the door.
+                    let limit = match &mapping {
+                        Some(MappingRef::File { mapper, .. }) => mapper.max_bytes().min(intake.max_payload_bytes),
+                        _ => intake.max_payload_bytes,
+                    };
+                    http_source(&mut c, s, &name, env, limit)
+                }
                 "amqp" => amqp_source(&mut c, s, &name, env),
                 "mqtt" => mqtt_source(&mut c, s, &name, base, env, &mut embedded_mqtt),
                 "court_feed" => court_feed_source(&mut c, s, &name, env),
@@ -714,6 +717,68 @@ fn broker_url(c: &mut Checker, s: &SourceSection, env: &dyn Env, var: &str, sche
         return None;
     }
     Some(url)
+}
+
+/// The environment variable that gives an http source's tokens
+/// (comma-separated): `HUB_SOURCE_<NAME>_TOKENS`, `-` read as `_`.
+pub fn tokens_var(source: &str) -> String {
+    format!("HUB_SOURCE_{}_TOKENS", source.to_ascii_uppercase().replace('-', "_"))
+}
+
+fn http_source(c: &mut Checker, s: &SourceSection, name: &str, env: &dyn Env, body_limit: usize) -> Option<Transport> {
+    use connectors::http::{Access, HttpConfig, Tokens};
+    let Some(listen) = &s.listen else {
+        c.at(Some(s.transport.span()), "an http source needs `listen`");
+        return None;
+    };
+    let Ok(addr) = listen.get_ref().parse::<SocketAddr>() else {
+        c.at(Some(listen.span()), format!("listen = \"{}\" is not an address like 127.0.0.1:9401", listen.get_ref()));
+        return None;
+    };
+    let var = tokens_var(name);
+    let open = s.open.as_ref().filter(|o| *o.get_ref());
+    let access = match (env.var(&var), &s.tokens) {
+        (Some(list), _) => match Tokens::new(list.split(',').map(str::trim).filter(|t| !t.is_empty())) {
+            Ok(t) => Access::Tokens(t),
+            Err(e) => {
+                c.at(None, format!("environment variable {var}: {e}"));
+                return None;
+            }
+        },
+        (None, Some(list)) => match Tokens::new(list.get_ref()) {
+            Ok(t) => Access::Tokens(t),
+            Err(e) => {
+                c.at(Some(list.span()), format!("tokens: {e}"));
+                return None;
+            }
+        },
+        (None, None) if open.is_some() => Access::OpenOnLoopback,
+        (None, None) => {
+            c.at(
+                Some(s.transport.span()),
+                format!(
+                    "an http source needs `tokens` (or the environment variable {var}): without them anyone who reaches {addr} could change tickets; `open = true` takes records without a token on a loopback address (demo, tests)"
+                ),
+            );
+            return None;
+        }
+    };
+    if let (Some(o), Access::Tokens(_)) = (open, &access) {
+        c.at(Some(o.span()), "`open = true` and tokens contradict each other: remove one");
+        return None;
+    }
+    let mut config = match HttpConfig::new(addr, access) {
+        Ok(config) => config,
+        Err(e) => {
+            c.at(open.map(Spanned::span).or(Some(listen.span())), e);
+            return None;
+        }
+    };
+    config.max_body_bytes = body_limit;
+    config.header_timeout = c.duration("header_timeout", &s.header_timeout, config.header_timeout);
+    config.request_timeout = c.duration("request_timeout", &s.request_timeout, config.request_timeout);
+    config.max_connections = c.count("max_connections", &s.max_connections, config.max_connections, 1..65_536);
+    Some(Transport::Http(config))
 }
 
 fn amqp_source(c: &mut Checker, s: &SourceSection, name: &str, env: &dyn Env) -> Option<Transport> {
@@ -938,7 +1003,7 @@ mod tests {
 
     #[test]
     fn builtin_mappings_are_named_and_checked() {
-        let text = "[[sources]]\nname = \"h\"\nmapping = \"builtin:hotline\"\ntransport = \"http\"\nlisten = \"127.0.0.1:1\"\n";
+        let text = "[[sources]]\nname = \"h\"\nmapping = \"builtin:hotline\"\ntransport = \"http\"\nlisten = \"127.0.0.1:1\"\nopen = true\n";
         let s = Settings::parse(text, "hub.toml", &NO_ENV).unwrap();
         assert!(matches!(&s.sources[0].mapping, MappingRef::File { mapper, .. } if mapper.name() == "hotline"));
         let shown = Settings::parse(&text.replace("hotline", "nobody"), "hub.toml", &NO_ENV).unwrap_err().to_string();
@@ -998,6 +1063,57 @@ mod tests {
         let old = "[[sources]]\nname = \"t\"\nmapping = \"canonical\"\ntransport = \"mqtt\"\nembedded_port = 1883\n";
         let shown = Settings::parse(old, "hub.toml", &NO_ENV).unwrap_err().to_string();
         assert!(shown.contains("hub.toml:5:17: embedded_port is gone") && shown.contains("embedded_broker"), "{shown}");
+    }
+
+    #[test]
+    fn an_http_source_needs_tokens_unless_it_is_open_on_loopback() {
+        use connectors::http::Access;
+        let base = "[[sources]]\nname = \"canon-1\"\nmapping = \"canonical\"\ntransport = \"http\"\n";
+        let shown = Settings::parse(&format!("{base}listen = \"0.0.0.0:9401\"\n"), "hub.toml", &NO_ENV)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            shown.contains(
+                "hub.toml:4:13: an http source needs `tokens` (or the environment variable HUB_SOURCE_CANON_1_TOKENS)"
+            ),
+            "{shown}"
+        );
+        let open_wide = format!("{base}listen = \"0.0.0.0:9401\"\nopen = true\n");
+        let shown = Settings::parse(&open_wide, "hub.toml", &NO_ENV).unwrap_err().to_string();
+        assert!(
+            shown.contains("hub.toml:6:8: an open source (no tokens) may listen only on a loopback address"),
+            "{shown}"
+        );
+        let open = format!("{base}listen = \"127.0.0.1:9401\"\nopen = true\n");
+        let s = Settings::parse(&open, "hub.toml", &NO_ENV).unwrap();
+        let Transport::Http(h) = &s.sources[0].transport else { panic!("http") };
+        assert_eq!(h.access(), &Access::OpenOnLoopback);
+        assert_eq!(h.max_body_bytes, s.intake.max_payload_bytes);
+
+        let tokens = format!(
+            "[intake]\nmax_payload_bytes = 4096\n{base}listen = \"0.0.0.0:9401\"\ntokens = [\"first-token-0123456789\", \"second-token-0123456789\"]\nrequest_timeout = \"5s\"\nmax_connections = 8\n"
+        );
+        let s = Settings::parse(&tokens, "hub.toml", &NO_ENV).unwrap();
+        let Transport::Http(h) = &s.sources[0].transport else { panic!("http") };
+        let Access::Tokens(t) = h.access() else { panic!("tokens") };
+        assert!(t.admit("second-token-0123456789") && !t.admit("third-token-0123456789"));
+        assert_eq!((h.max_body_bytes, h.request_timeout, h.max_connections), (4096, Duration::from_secs(5), 8));
+        // The environment replaces the file's tokens.
+        let env = [("HUB_SOURCE_CANON_1_TOKENS", "env-token-0123456789, other-token-0123456789")];
+        let s = Settings::parse(&tokens, "hub.toml", &env).unwrap();
+        let Transport::Http(h) = &s.sources[0].transport else { panic!("http") };
+        let Access::Tokens(t) = h.access() else { panic!("tokens") };
+        assert!(t.admit("other-token-0123456789") && !t.admit("first-token-0123456789"));
+        let shown = Settings::parse(&tokens.replace("first-token-0123456789", "short"), "hub.toml", &NO_ENV)
+            .unwrap_err()
+            .to_string();
+        assert!(shown.contains("tokens: token 1 is shorter than 16 characters"), "{shown}");
+        // A mapping's max_bytes is the limit when it is the smaller one.
+        let hotline =
+            format!("{base}listen = \"127.0.0.1:9401\"\nopen = true\n").replace("canonical", "builtin:terminal");
+        let s = Settings::parse(&hotline, "hub.toml", &NO_ENV).unwrap();
+        let Transport::Http(h) = &s.sources[0].transport else { panic!("http") };
+        assert_eq!(h.max_body_bytes, 262_144);
     }
 
     #[test]

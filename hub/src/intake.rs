@@ -48,11 +48,13 @@ impl Default for DedupSettings {
 pub fn prepare(record: &RawRecord, mappings: &Mappings, settings: &IntakeSettings) -> IntakeItem {
     // A defect the connector named keeps its own reason whatever its size:
     // the connector bounds what it keeps of bad input.
-    let mapped = if record.payload.len() > settings.max_payload_bytes && record.meta(DEFECT).is_none() {
+    let oversized = record.payload.len() > settings.max_payload_bytes && record.meta(DEFECT).is_none();
+    let mapped = if oversized {
         Err(Unmappable::new(format!(
-            "the payload has {} bytes, more than the limit of {} bytes",
+            "the payload has {} bytes, more than the limit of {} bytes; only its first {} bytes and its SHA-256 are kept",
             record.payload.len(),
-            settings.max_payload_bytes
+            settings.max_payload_bytes,
+            OVERSIZED_PREFIX_BYTES.min(settings.max_payload_bytes)
         )))
     } else {
         mappings.map(record)
@@ -103,10 +105,32 @@ pub fn prepare(record: &RawRecord, mappings: &Mappings, settings: &IntakeSetting
         content_type: record.content_type.as_str(),
         encoding: record.encoding.clone(),
         metadata,
-        payload: record.payload.to_vec(),
+        payload: if oversized {
+            oversized_payload(&record.payload, settings.max_payload_bytes)
+        } else {
+            record.payload.to_vec()
+        },
         warnings,
         change,
     }
+}
+
+/// How much of a payload over `max_payload_bytes` quarantine keeps: enough
+/// for a person to see what it was, not enough to fill the store.
+pub const OVERSIZED_PREFIX_BYTES: usize = 4096;
+
+/// The prefix of an oversized payload and a line with its size and SHA-256.
+/// Bytes that differ after the prefix still make different quarantine
+/// entries (the entry's key is the hash of what is kept).
+fn oversized_payload(payload: &[u8], limit: usize) -> Vec<u8> {
+    use sha2::{Digest, Sha256};
+    let digest: String = Sha256::digest(payload).iter().map(|b| format!("{b:02x}")).collect();
+    let keep = OVERSIZED_PREFIX_BYTES.min(limit);
+    let mut kept = payload[..keep].to_vec();
+    kept.extend_from_slice(
+        format!("\n[cut: {} bytes in all, the first {keep} kept; sha256 {digest}]", payload.len()).as_bytes(),
+    );
+    kept
 }
 
 pub fn to_outcome(stored: StoredOutcome) -> Outcome {
@@ -352,5 +376,36 @@ fn log_outcome(item: &IntakeItem, stored: &StoredOutcome) {
                 tracing::warn!(system = %item.system, %warning, "detail left out of the ticket");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use connectors::{ContentType, RawRecord};
+
+    use super::*;
+
+    #[test]
+    fn an_oversized_payload_is_quarantined_as_its_prefix_and_hash() {
+        let settings = IntakeSettings::default();
+        let mut payload = b"{\"recordId\":\"BIG\",\"pad\":\"".to_vec();
+        payload.resize(settings.max_payload_bytes * 3, b'x');
+        let item =
+            prepare(&RawRecord::new("amqp-source", ContentType::Json, payload.clone()), &Mappings::new(), &settings);
+        let reason = item.change.as_ref().expect_err("quarantined");
+        assert!(reason.contains(&format!("the payload has {} bytes", payload.len())), "{reason}");
+        assert!(item.payload.len() < OVERSIZED_PREFIX_BYTES + 200, "kept {} bytes", item.payload.len());
+        assert!(item.payload.starts_with(&payload[..OVERSIZED_PREFIX_BYTES]));
+        let tail = String::from_utf8_lossy(&item.payload[OVERSIZED_PREFIX_BYTES..]).into_owned();
+        use sha2::{Digest, Sha256};
+        let whole: String = Sha256::digest(&payload).iter().map(|b| format!("{b:02x}")).collect();
+        assert!(tail.contains(&whole) && tail.contains(&payload.len().to_string()), "{tail}");
+        // Another payload with the same beginning is another entry.
+        payload.push(b'y');
+        let other = prepare(&RawRecord::new("amqp-source", ContentType::Json, payload), &Mappings::new(), &settings);
+        assert_ne!(item.payload, other.payload);
+        // One within the limit is kept whole.
+        let small = prepare(&RawRecord::new("s", ContentType::Json, b"not json".to_vec()), &Mappings::new(), &settings);
+        assert_eq!(small.payload, b"not json");
     }
 }

@@ -1,27 +1,38 @@
-//! The hub's own HTTP endpoint: `/healthz` and `/metrics`.
+//! The hub's own HTTP endpoint: `/healthz` (the process answers),
+//! `/readyz` (every part works: 200, or 503 naming what does not) and
+//! `/metrics`.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use axum::Router;
 use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
 use axum::routing::get;
 use tokio_util::sync::CancellationToken;
 
+use crate::app::readiness::{Broker, Health};
 use crate::mapping::DeclarativeMapper;
 use crate::metrics::Metrics;
+use crate::store::Store;
 
-/// What `/metrics` shows: the hub's counters and, per mapping file, how often
-/// it met codes its tables do not know.
+/// What the endpoint shows: the hub's counters, its parts' health and, per
+/// mapping file, how often it met codes its tables do not know.
 #[derive(Clone)]
 pub struct Observed {
     pub metrics: Arc<Metrics>,
+    pub health: Arc<Health>,
+    pub store: Store,
+    /// The brokers the sources consume from, probed by `/readyz`.
+    pub brokers: Vec<Broker>,
     pub mappers: Vec<(String, Arc<DeclarativeMapper>)>,
 }
 
 impl Observed {
     pub fn render(&self) -> String {
         let mut out = self.metrics.render();
+        out.push_str(&self.health.render_metrics());
         for (system, mapper) in &self.mappers {
             out.push_str(&mapper.render_metrics(system));
         }
@@ -29,11 +40,24 @@ impl Observed {
     }
 }
 
-pub async fn serve(addr: SocketAddr, observed: Observed, shutdown: CancellationToken) -> std::io::Result<()> {
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    tracing::info!(%addr, "serving /healthz and /metrics");
+async fn ready(State(o): State<Observed>) -> impl IntoResponse {
+    let paused = o.metrics.delivery_paused.load(Ordering::Relaxed) == 1;
+    let report = o.health.readiness(&o.store, &o.brokers, paused).await;
+    let status = if report.ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, axum::Json(report))
+}
+
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    observed: Observed,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, "serving /healthz, /readyz and /metrics");
+    }
     let app = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(ready))
         .route("/metrics", get(|State(o): State<Observed>| async move { o.render() }))
         .with_state(observed);
     axum::serve(listener, app).with_graceful_shutdown(async move { shutdown.cancelled().await }).await

@@ -73,14 +73,45 @@ pub fn hub_binary() -> PathBuf {
 /// The real hub as a child process, configured by a file.
 pub struct HubProcess {
     pub config: PathBuf,
+    /// Extra environment for the process (e.g. a fault to inject).
+    pub env: Vec<(String, String)>,
     child: Option<Child>,
 }
 
 impl HubProcess {
     pub fn start(config: &Path) -> HubProcess {
-        let mut p = HubProcess { config: config.to_path_buf(), child: None };
+        Self::start_with_env(config, &[])
+    }
+
+    pub fn start_with_env(config: &Path, env: &[(&str, &str)]) -> HubProcess {
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let mut p = HubProcess { config: config.to_path_buf(), env, child: None };
         p.restart();
         p
+    }
+
+    /// The exit status, if the process has ended by itself.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        let status = self.child.as_mut()?.try_wait().expect("try_wait")?;
+        self.child = None;
+        Some(status)
+    }
+
+    /// Waits up to `timeout` for the process to end by itself.
+    pub async fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Some(status) = self.exited() {
+                return Some(status);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        None
+    }
+
+    /// What the process has logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.config.with_extension("log")).unwrap_or_default()
     }
 
     pub fn restart(&mut self) {
@@ -94,6 +125,7 @@ impl HubProcess {
             .args(["run", "--config"])
             .arg(&self.config)
             .env("RUST_LOG", "info,sqlx=warn")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()

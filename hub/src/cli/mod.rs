@@ -188,11 +188,26 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
     // store opens must still mean a graceful stop, not the default kill.
     let signal = shutdown_signal();
     let hub = hub::Hub::start(settings).await.context("the hub could not start")?;
-    signal.await;
-    tracing::info!("stopping: no new records; finishing commits and requests in flight");
-    hub.shutdown().await;
-    tracing::info!("stopped");
-    Ok(())
+    let died = tokio::select! {
+        _ = signal => None,
+        died = hub.died() => Some(died),
+    };
+    match died {
+        None => {
+            tracing::info!("stopping: no new records; finishing commits and requests in flight");
+            hub.shutdown().await;
+            tracing::info!("stopped");
+            Ok(())
+        }
+        Some(died) => {
+            // What is left still stops in order; bounded, as a part is broken.
+            tracing::error!(error = %died, "stopping: finishing what the other parts have in flight");
+            if tokio::time::timeout(std::time::Duration::from_secs(30), hub.shutdown()).await.is_err() {
+                tracing::error!("the other parts did not stop within 30 s");
+            }
+            Err(died.into())
+        }
+    }
 }
 
 /// Resolves on SIGTERM or Ctrl-C. The handlers are installed when this is

@@ -127,6 +127,11 @@ impl DeclarativeMapper {
         self.compiled.channel
     }
 
+    /// `[source] max_bytes`: larger bodies are refused (HTTP) or quarantined.
+    pub fn max_bytes(&self) -> usize {
+        self.compiled.max_bytes
+    }
+
     /// The file the mapping was loaded from.
     pub fn origin(&self) -> &str {
         &self.compiled.origin
