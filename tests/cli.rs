@@ -116,7 +116,7 @@ fn hub_run_log(extra: &[&str]) -> Vec<u8> {
     std::fs::write(
         &cfg,
         format!(
-            "[store]\nurl = \"sqlite://{}\"\n[platform]\nurl = \"http://127.0.0.1:{}\"\ntoken = \"test-token\"\n\n[[sources]]\nname = \"canon\"\nmapping = \"canonical\"\ntransport = \"http\"\nlisten = \"127.0.0.1:{port}\"\n",
+            "[store]\nurl = \"sqlite://{}\"\n[platform]\nurl = \"http://127.0.0.1:{}\"\ntoken = \"test-token\"\n\n[[sources]]\nname = \"canon\"\nmapping = \"canonical\"\ntransport = \"http\"\nlisten = \"127.0.0.1:{port}\"\nopen = true\n",
             dir.join("hub.db").display(),
             e2e::free_port()
         ),

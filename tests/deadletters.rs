@@ -207,6 +207,11 @@ async fn a_replayed_correction_reaches_the_platform_after_later_revisions() {
     let on_platform = sim.ticket(&ticket_id).unwrap();
     assert_eq!(on_platform.body["description"], "更正：井盖位置在义宁街东侧");
     assert_eq!(sim.stats().stale_revisions, 0, "nothing was answered 409 and counted as done");
+    // The platform has it before the hub has recorded its answer.
+    wait_for(Duration::from_secs(20), "the platform's answer recorded", || async {
+        hub.store.ticket(&ticket_id).await.unwrap().delivered_revision == 3
+    })
+    .await;
     let ours = hub.store.ticket(&ticket_id).await.unwrap();
     assert_eq!((ours.ticket.revision, ours.delivered_revision), (3, 3));
     assert_eq!(ours.ticket.draft.description, "更正：井盖位置在义宁街东侧");

@@ -56,6 +56,11 @@ fn long_event_id(worker: &str) -> String {
     format!("{worker}{letters}-20220712-0001")
 }
 
+/// The worker of [`long_event_id`]: its prefix.
+fn long_worker(worker: &str) -> String {
+    long_event_id(worker).split('-').next().unwrap().to_string()
+}
+
 /// (stored, quarantined) raw records of `system`.
 async fn counts(hub: &Hub, system: &str) -> (i64, i64) {
     let rows = hub.store.record_counts().await.unwrap();
@@ -83,7 +88,7 @@ async fn records_postgres_refuses_are_quarantined_and_their_streams_go_on() {
     amqp_config.requeue_delay = Duration::from_millis(200);
     let mqtt_config = MqttConfig::new("mqtt://127.0.0.1:1883", "terminal")
         .with_client_id(format!("hub-e2e-{sfx}"))
-        .with_topics([format!("grid/220402/{worker}/#")]);
+        .with_topics([format!("grid/220402/{worker}/#"), format!("grid/220402/{}/#", long_worker(&worker))]);
     let connectors: Vec<BoxedConnector> =
         vec![Box::new(AmqpConnector::new(amqp_config)), Box::new(MqttConnector::new(mqtt_config).unwrap())];
 
@@ -137,7 +142,10 @@ async fn records_postgres_refuses_are_quarantined_and_their_streams_go_on() {
     // The bad ones, then more good ones behind them on the same streams.
     let long = long_event_id(&worker);
     publish(order("LY12345-20220712-\u{0}00002", 2)).await;
-    send(report(&worker, &long, 2)).await;
+    // From a worker whose id is as long as the event's prefix: the mapping
+    // takes it, the record id is what is too long.
+    let long_topic = format!("grid/220402/{}/report", long_worker(&worker));
+    mqtt.publish(long_topic, QoS::AtLeastOnce, false, report(&long_worker(&worker), &long, 2)).await.unwrap();
     for n in 3..6 {
         publish(order(&format!("LY12345-20220712-00000{n}"), n)).await;
         send(report(&worker, &format!("{worker}-20220712-000{n}"), n as u64)).await;

@@ -1099,7 +1099,10 @@ mod tests {
         assert!(t.admit("second-token-0123456789") && !t.admit("third-token-0123456789"));
         assert_eq!((h.max_body_bytes, h.request_timeout, h.max_connections), (4096, Duration::from_secs(5), 8));
         // The environment replaces the file's tokens.
-        let env = [("HUB_SOURCE_CANON_1_TOKENS", "env-token-0123456789, other-token-0123456789")];
+        let env = [
+            ("HUB_SOURCE_CANON_1_TOKENS", "env-token-0123456789, other-token-0123456789"),
+            ("HUB_PLATFORM_TOKEN", "t"),
+        ];
         let s = Settings::parse(&tokens, "hub.toml", &env).unwrap();
         let Transport::Http(h) = &s.sources[0].transport else { panic!("http") };
         let Access::Tokens(t) = h.access() else { panic!("tokens") };
@@ -1314,7 +1317,7 @@ shared_group = "hubs"
         let dir = std::env::temp_dir().join(format!("hub-calendar-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("h.csv"), "date,type\n2026-10-01,holiday\n2027-01-01,holiday\n").unwrap();
-        let text = "[calendar]\nholidays = \"h.csv\"\n\n[[sources]]\nname = \"h\"\nmapping = \"builtin:hotline\"\ntransport = \"http\"\nlisten = \"127.0.0.1:1\"\n";
+        let text = "[calendar]\nholidays = \"h.csv\"\n\n[[sources]]\nname = \"h\"\nmapping = \"builtin:hotline\"\ntransport = \"http\"\nlisten = \"127.0.0.1:1\"\nopen = true\n";
         let s = Settings::parse_in(text, "hub.toml", &dir, &day(2026, 12, 4)).unwrap();
         assert!(s.warnings.is_empty(), "{:?}", s.warnings);
         std::fs::write(dir.join("h.csv"), "date,type\n2027-01-01,off\n").unwrap();

@@ -23,12 +23,16 @@ fn hotline_order(order_no: &str) -> IntakeItem {
 fn terminal_report(event_id: &str) -> IntakeItem {
     let mut report: serde_json::Value =
         serde_json::from_str(include_str!("../../../../mappings/samples/terminal-report.json")).unwrap();
+    // The event's own worker (its id's prefix) speaks for it, else the
+    // mapping refuses the record before its id is looked at.
+    let worker = event_id.split('-').next().unwrap_or_default();
     report["eventId"] = event_id.into();
+    report["workerId"] = worker.into();
     let rec = RawRecord::new("terminal", ContentType::Json, serde_json::to_vec(&report).unwrap())
         .with_encoding("utf-8")
-        .with_meta("topic", "grid/220402/W0412/report")
+        .with_meta("topic", format!("grid/220402/{worker}/report"))
         .with_meta("county", "220402")
-        .with_meta("worker_id", "W0412")
+        .with_meta("worker_id", worker)
         .with_meta("kind", "report");
     prepare(&rec, &shipped("terminal"), &IntakeSettings::default())
 }
