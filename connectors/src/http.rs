@@ -75,13 +75,27 @@ impl Connector for HttpConnector {
     }
 }
 
-async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+/// Why a request was refused before intake: its status and what to tell
+/// the sender.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Refusal {
+    pub status: StatusCode,
+    pub error: String,
+}
+
+/// The record a `POST /records` carries, from its headers and body, or why
+/// the request is refused before intake (an unsupported content type, a
+/// version that is no number). Whatever the body holds is the mapping's to
+/// judge: it is handed over as it came.
+pub fn request_record(system: &str, headers: &HeaderMap, body: Bytes) -> Result<RawRecord, Refusal> {
     let mime = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/json");
     let Some(content_type) = ContentType::from_mime(mime) else {
-        return (StatusCode::UNSUPPORTED_MEDIA_TYPE, axum::Json(json!({"error": format!("unsupported content type `{mime}`; send application/json or application/xml")})))
-            .into_response();
+        return Err(Refusal {
+            status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            error: format!("unsupported content type `{mime}`; send application/json or application/xml"),
+        });
     };
-    let mut record = RawRecord::new(state.system.clone(), content_type, body);
+    let mut record = RawRecord::new(system.to_string(), content_type, body);
     if let Some(charset) = charset(mime) {
         record = record.with_encoding(charset);
     }
@@ -92,12 +106,22 @@ async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bytes)
             None => None,
             Some(Ok(v)) => Some(v),
             Some(Err(_)) => {
-                return (StatusCode::BAD_REQUEST, axum::Json(json!({"error": "X-Record-Version must be an integer"})))
-                    .into_response();
+                return Err(Refusal {
+                    status: StatusCode::BAD_REQUEST,
+                    error: "X-Record-Version must be an integer".into(),
+                });
             }
         };
         record = record.with_id(id, version).with_meta("x-record-id", id);
     }
+    Ok(record)
+}
+
+async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let record = match request_record(&state.system, &headers, body) {
+        Ok(r) => r,
+        Err(Refusal { status, error }) => return (status, axum::Json(json!({ "error": error }))).into_response(),
+    };
     match state.intake.submit(record).await {
         Ok(outcome) => (StatusCode::OK, axum::Json(outcome_json(&outcome))).into_response(),
         Err(e @ IntakeError::ShuttingDown) => {

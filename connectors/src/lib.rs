@@ -14,6 +14,8 @@ pub mod http;
 pub mod mqtt;
 
 mod connector;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod intake;
 mod record;
 
