@@ -161,4 +161,21 @@ mod tests {
         assert_eq!(charset("application/json; charset=GB18030").as_deref(), Some("GB18030"));
         assert_eq!(charset("application/json"), None);
     }
+
+    #[test]
+    fn what_a_request_carries_or_why_it_is_refused() {
+        let mut h = HeaderMap::new();
+        h.insert(header::CONTENT_TYPE, "application/json; charset=gb18030".parse().unwrap());
+        h.insert("x-record-id", " LY-1 ".parse().unwrap());
+        h.insert("x-record-version", "3".parse().unwrap());
+        let r = request_record("canon", &h, Bytes::from_static(b"{}")).unwrap();
+        assert_eq!(
+            (r.record_id.as_deref(), r.version, r.encoding.as_deref()),
+            (Some("LY-1"), Some(3), Some("gb18030"))
+        );
+        h.insert("x-record-version", "three".parse().unwrap());
+        assert_eq!(request_record("canon", &h, Bytes::new()).unwrap_err().status, StatusCode::BAD_REQUEST);
+        h.insert(header::CONTENT_TYPE, "text/plain".parse().unwrap());
+        assert_eq!(request_record("canon", &h, Bytes::new()).unwrap_err().status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    }
 }
