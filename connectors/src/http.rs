@@ -306,28 +306,10 @@ async fn take(state: AppState, headers: HeaderMap, body: Body) -> Response {
         }
     }
     let body: Bytes = data.freeze();
-    let mime = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/json");
-    let Some(content_type) = ContentType::from_mime(mime) else {
-        return (StatusCode::UNSUPPORTED_MEDIA_TYPE, axum::Json(json!({"error": format!("unsupported content type `{mime}`; send application/json or application/xml")})))
-            .into_response();
+    let record = match request_record(&state.system, &headers, body) {
+        Ok(r) => r,
+        Err(Refusal { status, error }) => return refuse(status, error),
     };
-    let mut record = RawRecord::new(state.system.clone(), content_type, body);
-    if let Some(charset) = charset(mime) {
-        record = record.with_encoding(charset);
-    }
-    let header_text =
-        |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty());
-    if let Some(id) = header_text("x-record-id") {
-        let version = match header_text("x-record-version").map(str::parse::<i64>) {
-            None => None,
-            Some(Ok(v)) => Some(v),
-            Some(Err(_)) => {
-                return (StatusCode::BAD_REQUEST, axum::Json(json!({"error": "X-Record-Version must be an integer"})))
-                    .into_response();
-            }
-        };
-        record = record.with_id(id, version).with_meta("x-record-id", id);
-    }
     match state.intake.submit(record).await {
         Ok(outcome) => (StatusCode::OK, axum::Json(outcome_json(&outcome))).into_response(),
         Err(e @ IntakeError::ShuttingDown) => {
@@ -339,6 +321,48 @@ async fn take(state: AppState, headers: HeaderMap, body: Body) -> Response {
                 .into_response()
         }
     }
+}
+
+/// Why a request was refused before intake: its status and what to tell
+/// the sender.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Refusal {
+    pub status: StatusCode,
+    pub error: String,
+}
+
+/// The record a `POST /records` carries, from its headers and body, or why
+/// the request is refused before intake (an unsupported content type, a
+/// version that is no number). Whatever the body holds is the mapping's to
+/// judge: it is handed over as it came.
+pub fn request_record(system: &str, headers: &HeaderMap, body: Bytes) -> Result<RawRecord, Refusal> {
+    let mime = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/json");
+    let Some(content_type) = ContentType::from_mime(mime) else {
+        return Err(Refusal {
+            status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            error: format!("unsupported content type `{mime}`; send application/json or application/xml"),
+        });
+    };
+    let mut record = RawRecord::new(system.to_string(), content_type, body);
+    if let Some(charset) = charset(mime) {
+        record = record.with_encoding(charset);
+    }
+    let header_text =
+        |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty());
+    if let Some(id) = header_text("x-record-id") {
+        let version = match header_text("x-record-version").map(str::parse::<i64>) {
+            None => None,
+            Some(Ok(v)) => Some(v),
+            Some(Err(_)) => {
+                return Err(Refusal {
+                    status: StatusCode::BAD_REQUEST,
+                    error: "X-Record-Version must be an integer".into(),
+                });
+            }
+        };
+        record = record.with_id(id, version).with_meta("x-record-id", id);
+    }
+    Ok(record)
 }
 
 fn charset(mime: &str) -> Option<String> {
@@ -387,5 +411,22 @@ mod tests {
     fn charsets() {
         assert_eq!(charset("application/json; charset=GB18030").as_deref(), Some("GB18030"));
         assert_eq!(charset("application/json"), None);
+    }
+
+    #[test]
+    fn what_a_request_carries_or_why_it_is_refused() {
+        let mut h = HeaderMap::new();
+        h.insert(header::CONTENT_TYPE, "application/json; charset=gb18030".parse().unwrap());
+        h.insert("x-record-id", " LY-1 ".parse().unwrap());
+        h.insert("x-record-version", "3".parse().unwrap());
+        let r = request_record("canon", &h, Bytes::from_static(b"{}")).unwrap();
+        assert_eq!(
+            (r.record_id.as_deref(), r.version, r.encoding.as_deref()),
+            (Some("LY-1"), Some(3), Some("gb18030"))
+        );
+        h.insert("x-record-version", "three".parse().unwrap());
+        assert_eq!(request_record("canon", &h, Bytes::new()).unwrap_err().status, StatusCode::BAD_REQUEST);
+        h.insert(header::CONTENT_TYPE, "text/plain".parse().unwrap());
+        assert_eq!(request_record("canon", &h, Bytes::new()).unwrap_err().status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     }
 }

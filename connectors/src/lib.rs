@@ -15,6 +15,8 @@ pub mod mqtt;
 pub mod retry_after;
 
 mod connector;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod intake;
 mod record;
 

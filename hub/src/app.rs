@@ -227,6 +227,25 @@ impl Hub {
             }));
         }
 
+        {
+            // Fingerprints past the retention leave the table: at start,
+            // then hourly, in short batches beside intake.
+            let (s, retention, stop) = (store.clone(), settings.intake.dedup.retention, delivery_stop.clone());
+            background.push(tokio::spawn(async move {
+                loop {
+                    match s.delete_expired_prints(retention).await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(deleted = n, "fingerprints past the retention deleted"),
+                        Err(e) => tracing::warn!(error = %e, "cannot delete fingerprints past the retention; trying again in an hour"),
+                    }
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
+                        _ = stop.cancelled() => break,
+                    }
+                }
+            }));
+        }
+
         Ok(Hub {
             store,
             metrics,

@@ -140,6 +140,7 @@ struct DedupSection {
     petition_window: Option<Spanned<String>>,
     dispute_window: Option<Spanned<String>>,
     identifier_window: Option<Spanned<String>>,
+    retention: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -516,19 +517,28 @@ impl Settings {
                 format!("dedup.review ({}) must not be above dedup.merge ({})", thresholds.review, thresholds.merge),
             );
         }
+        let rules = crate::dedup::CandidateRules {
+            default_window: c.duration("dedup.window", &ds.window, dd.rules.default_window),
+            petition_window: c.duration("dedup.petition_window", &ds.petition_window, dd.rules.petition_window),
+            dispute_window: c.duration("dedup.dispute_window", &ds.dispute_window, dd.rules.dispute_window),
+            identifier_window: c.duration("dedup.identifier_window", &ds.identifier_window, dd.rules.identifier_window),
+        };
+        let retention = c.duration("dedup.retention", &ds.retention, dd.retention.max(rules.reach()));
+        if retention < rules.reach() {
+            c.at(
+                ds.retention.as_ref().map(Spanned::span),
+                format!(
+                    "dedup.retention ({}) must not be shorter than the longest window ({}): fingerprints still matched against would be deleted",
+                    days(retention),
+                    days(rules.reach())
+                ),
+            );
+        }
         let dedup = crate::intake::DedupSettings {
             enabled: ds.enabled.as_ref().map_or(dd.enabled, |e| *e.get_ref()),
             thresholds,
-            rules: crate::dedup::CandidateRules {
-                default_window: c.duration("dedup.window", &ds.window, dd.rules.default_window),
-                petition_window: c.duration("dedup.petition_window", &ds.petition_window, dd.rules.petition_window),
-                dispute_window: c.duration("dedup.dispute_window", &ds.dispute_window, dd.rules.dispute_window),
-                identifier_window: c.duration(
-                    "dedup.identifier_window",
-                    &ds.identifier_window,
-                    dd.rules.identifier_window,
-                ),
-            },
+            rules,
+            retention,
         };
         let intake = IntakeSettings {
             dedup,
@@ -954,6 +964,15 @@ pub fn default_path() -> Option<PathBuf> {
     p.exists().then_some(p)
 }
 
+/// A duration as the config writes it: `60d` rather than humantime's months.
+fn days(d: Duration) -> String {
+    if d.as_secs().is_multiple_of(86_400) {
+        format!("{}d", d.as_secs() / 86_400)
+    } else {
+        humantime::format_duration(d).to_string()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1117,6 +1136,22 @@ mod tests {
         let s = Settings::parse(&hotline, "hub.toml", &NO_ENV).unwrap();
         let Transport::Http(h) = &s.sources[0].transport else { panic!("http") };
         assert_eq!(h.max_body_bytes, 262_144);
+    }
+
+    #[test]
+    fn the_retention_of_fingerprints_is_never_shorter_than_the_reach() {
+        let s = Settings::parse("", "hub.toml", &NO_ENV).unwrap();
+        assert_eq!(s.intake.dedup.retention, crate::intake::DedupSettings::DEFAULT_RETENTION);
+        let s = Settings::parse("[dedup]\nretention = \"90d\"\n", "hub.toml", &NO_ENV).unwrap();
+        assert_eq!(s.intake.dedup.retention, Duration::from_secs(90 * 24 * 3600));
+        // A longer window takes the default retention with it.
+        let s = Settings::parse("[dedup]\nidentifier_window = \"400d\"\n", "hub.toml", &NO_ENV).unwrap();
+        assert_eq!(s.intake.dedup.retention, Duration::from_secs(400 * 24 * 3600));
+        let shown = Settings::parse("[dedup]\nretention = \"10d\"\n", "hub.toml", &NO_ENV).unwrap_err().to_string();
+        assert!(
+            shown.contains("hub.toml:2:13: dedup.retention (10d) must not be shorter than the longest window (60d)"),
+            "{shown}"
+        );
     }
 
     #[test]

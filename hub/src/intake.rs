@@ -35,11 +35,25 @@ pub struct DedupSettings {
     pub enabled: bool,
     pub thresholds: crate::dedup::Thresholds,
     pub rules: crate::dedup::CandidateRules,
+    /// How long fingerprints stay in the store (`match_prints`) before the
+    /// newest record: at least the rules' reach. Past the reach they are no
+    /// longer matched against; this only keeps them for un-merging.
+    pub retention: std::time::Duration,
+}
+
+impl DedupSettings {
+    /// Half a year: three times the longest default window.
+    pub const DEFAULT_RETENTION: std::time::Duration = std::time::Duration::from_secs(180 * 24 * 3600);
 }
 
 impl Default for DedupSettings {
     fn default() -> Self {
-        DedupSettings { enabled: true, thresholds: Default::default(), rules: Default::default() }
+        DedupSettings {
+            enabled: true,
+            thresholds: Default::default(),
+            rules: Default::default(),
+            retention: Self::DEFAULT_RETENTION,
+        }
     }
 }
 

@@ -19,8 +19,8 @@
 
 mod feed;
 mod filedrop;
-mod parse;
-mod pipeline;
+pub(crate) mod parse;
+pub(crate) mod pipeline;
 
 #[cfg(test)]
 mod tests;

@@ -95,7 +95,7 @@ where
     }
 }
 
-fn case_record(ctx: &PageCtx<'_>, header: Option<&Header>, case: CaseItem) -> RawRecord {
+pub(crate) fn case_record(ctx: &PageCtx<'_>, header: Option<&Header>, case: CaseItem) -> RawRecord {
     let mut r = RawRecord::new(ctx.system, ContentType::Xml, case.xml).with_encoding("utf-8");
     if let Some(court) = ctx.court.or(header.and_then(|h| h.court.as_deref())) {
         r = r.with_meta("court", court);

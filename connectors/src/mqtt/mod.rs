@@ -44,9 +44,9 @@ mod config;
 mod connector;
 mod notifier;
 mod reconnect;
-mod record;
-mod topic;
-mod wire;
+pub(crate) mod record;
+pub(crate) mod topic;
+pub(crate) mod wire;
 
 #[cfg(test)]
 mod testkit;

@@ -108,7 +108,7 @@ pub(crate) struct Delivery {
 }
 
 impl Delivery {
-    #[cfg(test)]
+    #[cfg(any(test, feature = "fuzzing"))]
     pub(crate) fn for_test(topic: &str, payload: &[u8], pkid: u16, dup: bool) -> Self {
         let mut p = rumqttc::Publish::new(topic, rumqttc::QoS::AtLeastOnce, payload.to_vec());
         p.pkid = pkid;

@@ -198,6 +198,13 @@ impl CandidateRules {
         self.default_window.max(self.petition_window).max(self.dispute_window)
     }
 
+    /// How far apart in time two records of one matter can be, by any
+    /// rule: a fingerprint older than this before the newest record can
+    /// no longer be a candidate, and leaves the match index.
+    pub fn reach(&self) -> Duration {
+        self.longest_window().max(self.identifier_window)
+    }
+
     /// Whether `existing` is a candidate for `incoming`. The window of a
     /// pair is the longer of the two (a petition looks back 30 days, and a
     /// call after a petition finds it too).

@@ -43,7 +43,7 @@ mod fingerprint;
 mod place;
 mod score;
 #[cfg(test)]
-mod testing;
+pub(crate) mod testing;
 mod text;
 
 pub use decide::{
