@@ -132,9 +132,15 @@ impl Mappings {
                 Err(Unmappable::new(format!("no mapping is configured for source system `{}`", record.system)))
             }
         };
-        let result = result.and_then(|m| match record_id_fault(&m.record_id) {
-            Some(reason) => Err(Unmappable { reason, record_id: None, version: Some(m.version) }),
-            None => Ok(m),
+        // The message id keys the raw record like a record id does: held to the same rule.
+        let result = result.and_then(|m| {
+            let fault = record_id_fault(&m.record_id).or_else(|| {
+                m.message_id.as_deref().and_then(record_id_fault).map(|f| f.replacen("record id", "message id", 1))
+            });
+            match fault {
+                Some(reason) => Err(Unmappable { reason, record_id: None, version: Some(m.version) }),
+                None => Ok(m),
+            }
         });
         match result {
             Ok(mut m) => {
@@ -180,5 +186,35 @@ mod tests {
         let rec =
             RawRecord::new("court", ContentType::Xml, "<!DOCTYPE x>").with_meta(DEFECT, "the page declares a DOCTYPE");
         assert_eq!(m.map(&rec).unwrap_err().reason, "the page declares a DOCTYPE");
+    }
+
+    /// A mapper that gives every record the message id it was sent with.
+    struct WithMessageId;
+
+    impl Mapper for WithMessageId {
+        fn map(&self, record: &RawRecord) -> Result<Mapped, Unmappable> {
+            let mut mapped = CanonicalMapper.map(&RawRecord { metadata: Vec::new(), ..record.clone() })?;
+            mapped.message_id = record.meta("message_id").map(str::to_string);
+            Ok(mapped)
+        }
+    }
+
+    /// A message id keys the raw record: one PostgreSQL cannot index (or
+    /// store: U+0000) would fail on every delivery and wedge its stream.
+    #[test]
+    fn a_message_id_is_held_to_the_record_ids_rule() {
+        let mut m = Mappings::new();
+        m.insert("canon", Arc::new(WithMessageId));
+        let body = r#"{"recordId": "LY12345-20240715-000001", "version": 1, "channel": "hotline",
+            "ticket": {"kind": "help", "category": "0101", "title": "义宁街下水井塌陷",
+            "description": "义宁街与康宁路交汇处下水井塌陷", "status": "new",
+            "region": {"code": "220402", "level": "county", "name": "龙山区"},
+            "occurredAt": "2024-07-15T09:40:00+08:00", "reportedAt": "2024-07-15T09:41:00+08:00"}}"#;
+        let good = RawRecord::new("canon", ContentType::Json, body).with_meta("message_id", "m-1");
+        assert_eq!(m.map(&good).unwrap().message_id.as_deref(), Some("m-1"));
+        let long = RawRecord { metadata: vec![("message_id".into(), "m".repeat(5000))], ..good.clone() };
+        assert_eq!(m.map(&long).unwrap_err().reason, "the message id has 5000 bytes, more than the limit of 256");
+        let nul = RawRecord { metadata: vec![("message_id".into(), "m\u{0}1".into())], ..good.clone() };
+        assert_eq!(m.map(&nul).unwrap_err().reason, "the message id contains a control character");
     }
 }

@@ -64,6 +64,7 @@ fn sqlx_failure(e: &sqlx::Error) -> Failure {
         | E::WorkerCrashed
         | E::BeginFailed
         | E::Configuration(_)
+        | E::Protocol(_)
         | E::Migrate(_) => Failure::Database,
         E::Encode(_) => Failure::Record,
         _ => Failure::Unclear,
@@ -78,8 +79,14 @@ fn postgres(code: &str) -> Failure {
         "25006" | "55P03" | "55006" | "57014" | "57P01" | "57P02" | "57P03" | "57P04" | "57P05" => Failure::Database,
         _ => match &code[..2] {
             // Connection, serialization failure and deadlock, out of
-            // resources (disk, memory, connections), system and I/O errors.
-            "08" | "40" | "53" | "58" => Failure::Database,
+            // resources (disk, memory, connections), system and I/O errors;
+            // and what fails for every record alike, so is never one
+            // record's to carry: a transaction already aborted (25), a
+            // missing table or privilege after a change of the schema or
+            // its grants (42), an object in the wrong state (55), a feature
+            // the server lacks (0A), an internal error (XX), the server's
+            // configuration (F0).
+            "08" | "40" | "53" | "58" | "25" | "42" | "55" | "0A" | "XX" | "F0" => Failure::Database,
             // Data exceptions (U+0000, invalid byte sequences, values out
             // of range) and program limits (an index row too large).
             "22" | "54" => Failure::Record,
@@ -91,9 +98,11 @@ fn postgres(code: &str) -> Failure {
 /// By primary result code: https://www.sqlite.org/rescode.html
 fn sqlite(code: i32) -> Failure {
     match code & 0xff {
-        // BUSY, LOCKED, NOMEM, READONLY, INTERRUPT, IOERR, CORRUPT, FULL,
-        // CANTOPEN, PROTOCOL, NOTADB: the database's trouble, not the record's.
-        5 | 6 | 7 | 8 | 9 | 10 | 11 | 13 | 14 | 15 | 26 => Failure::Database,
+        // ERROR (an SQL error: a missing table after a change of the
+        // schema fails every record alike), BUSY, LOCKED, NOMEM, READONLY,
+        // INTERRUPT, IOERR, CORRUPT, FULL, CANTOPEN, PROTOCOL, SCHEMA,
+        // NOTADB: the database's trouble, not the record's.
+        1 | 5 | 6 | 7 | 8 | 9 | 10 | 11 | 13 | 14 | 15 | 17 | 26 => Failure::Database,
         // TOOBIG, MISMATCH, RANGE.
         18 | 20 | 25 => Failure::Record,
         _ => Failure::Unclear,
@@ -138,6 +147,13 @@ mod tests {
         assert_eq!(sqlite(5), Failure::Database);
         assert_eq!(sqlite(517), Failure::Database, "SQLITE_BUSY_SNAPSHOT");
         assert_eq!(sqlite(13), Failure::Database);
+        // What fails for every record alike: never a record's quarantine.
+        assert_eq!(postgres("42P01"), Failure::Database, "a missing table");
+        assert_eq!(postgres("42501"), Failure::Database, "a privilege revoked");
+        assert_eq!(postgres("25P02"), Failure::Database, "a transaction already aborted");
+        assert_eq!(postgres("XX000"), Failure::Database);
+        assert_eq!(sqlite(1), Failure::Database, "no such table");
+        assert_eq!(sqlite(17), Failure::Database, "SQLITE_SCHEMA");
         assert_eq!(sqlx_failure(&sqlx::Error::PoolTimedOut), Failure::Database);
         assert_eq!(sqlx_failure(&sqlx::Error::Io(std::io::ErrorKind::ConnectionReset.into())), Failure::Database);
     }

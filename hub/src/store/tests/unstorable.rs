@@ -149,13 +149,28 @@ async fn a_record_postgres_refuses_is_quarantined_whatever_handed_it_over() {
 }
 
 on_both!(a_record_that_fails_with_an_unclear_error_is_quarantined_after_five_tries, |store, _url| {
-    // The first order opens a ticket; the same words again are its
-    // duplicate, whose decision is written to duplicate_links. Without
-    // that table the second fails with an error that is neither the
-    // database's trouble nor plainly the record's.
+    // A rule of the database refuses one record's link (a constraint
+    // violation: neither the database's trouble nor plainly the record's).
+    // A missing table would be the database's: it fails every record alike.
     let first = store.store_batch(&[hotline_order("LY12345-20240715-000011")]).await;
     assert!(matches!(first[0], Ok(StoredOutcome::Created { .. })), "{:?}", first[0]);
-    sqlx::query("DROP TABLE duplicate_links").execute(store.pool()).await.unwrap();
+    let refused = "LY12345-20240715-000012";
+    let rules = match store.backend() {
+        crate::store::Backend::Sqlite => vec![format!(
+            "CREATE TRIGGER refuse_one BEFORE INSERT ON source_links WHEN NEW.record_id = '{refused}' \
+             BEGIN SELECT RAISE(ABORT, 'refused by a rule'); END"
+        )],
+        crate::store::Backend::Postgres => vec![
+            format!(
+                "CREATE FUNCTION refuse_one() RETURNS trigger AS $f$ BEGIN IF NEW.record_id = '{refused}' THEN \
+                 RAISE EXCEPTION 'refused by a rule' USING ERRCODE = '23514'; END IF; RETURN NEW; END $f$ LANGUAGE plpgsql"
+            ),
+            "CREATE TRIGGER refuse_one BEFORE INSERT ON source_links FOR EACH ROW EXECUTE FUNCTION refuse_one()".into(),
+        ],
+    };
+    for rule in rules {
+        sqlx::query(sqlx::AssertSqlSafe(rule)).execute(store.pool()).await.unwrap();
+    }
     for attempt in 1..crate::store::failure::UNCLEAR_TRIES {
         let again = store.store_batch(&[hotline_order("LY12345-20240715-000012")]).await;
         assert!(again[0].is_err(), "attempt {attempt}: {:?}", again[0]);
