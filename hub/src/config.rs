@@ -233,6 +233,32 @@ pub trait Env {
     fn today(&self) -> chrono::NaiveDate {
         chrono::Utc::now().with_timezone(&crate::ticket::beijing()).date_naive()
     }
+
+    /// Whether the settings are for a process that speaks to the platform
+    /// (and so must have its token). The admin commands only read and
+    /// repair the store; asking them for a secret they never use would
+    /// push operators to put it in more places.
+    fn speaks_to_platform(&self) -> bool {
+        true
+    }
+}
+
+/// The environment of an admin command (`status`, `quarantine`, …): the
+/// process's own, except that no platform token is required.
+pub struct AdminEnv<'a>(pub &'a dyn Env);
+
+impl Env for AdminEnv<'_> {
+    fn var(&self, key: &str) -> Option<String> {
+        self.0.var(key)
+    }
+
+    fn today(&self) -> chrono::NaiveDate {
+        self.0.today()
+    }
+
+    fn speaks_to_platform(&self) -> bool {
+        false
+    }
 }
 
 pub struct ProcessEnv;
@@ -328,7 +354,7 @@ fn platform_token(c: &mut Checker, platform: &PlatformSection, env: &dyn Env) ->
         (None, Some(t)) => (t.get_ref().clone(), Some(t.span())),
         (None, None) => (String::new(), None),
     };
-    if token.trim().is_empty() {
+    if token.trim().is_empty() && env.speaks_to_platform() {
         c.at(
             span,
             "the platform's token is not set: set the environment variable HUB_PLATFORM_TOKEN (or platform.token) to the token the platform issued to this hub",
@@ -1295,6 +1321,15 @@ shared_group = "hubs"
             Settings::parse("[platform]\ntoken = \"from-file\"\n", "hub.toml", &[("HUB_PLATFORM_TOKEN", "from-env")])
                 .unwrap();
         assert_eq!(s.platform.token, "from-env");
+    }
+
+    #[test]
+    fn admin_commands_need_no_platform_token_but_the_rest_is_still_checked() {
+        let none: [(&str, &str); 0] = [];
+        let s = Settings::builtin(&AdminEnv(&none)).unwrap();
+        assert!(s.platform.token.is_empty());
+        let bad = Settings::parse("[store]\nurl = 3\n", "hub.toml", &AdminEnv(&none)).unwrap_err().to_string();
+        assert!(bad.contains("hub.toml:2"), "{bad}");
     }
 
     #[test]

@@ -234,12 +234,7 @@ pub async fn quarantine(cmd: QuarantineCommand) -> anyhow::Result<ExitCode> {
             let settings = load(&config)?;
             let store = open(&settings).await?;
             let q = store.quarantined_record(id).await?;
-            let content_type =
-                connectors::ContentType::from_mime(&q.content_type).unwrap_or(connectors::ContentType::Json);
-            let mut record = connectors::RawRecord::new(q.system.clone(), content_type, q.payload.clone());
-            record.encoding = q.encoding.clone();
-            record.received_at =
-                chrono::DateTime::from_timestamp_millis(q.received_at).unwrap_or_else(chrono::Utc::now);
+            let record = q.record();
             let mappings = hub::sources::mappings(&settings);
             let item = hub::intake::prepare(&record, &mappings, &settings.intake);
             match store.resolve_quarantine(id, &item).await? {

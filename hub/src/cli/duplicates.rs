@@ -129,28 +129,17 @@ pub async fn run(cmd: DuplicatesCommand) -> anyhow::Result<ExitCode> {
             let settings = load(&config)?;
             let store = Store::open(&settings.database_url).await?;
             let l = store.duplicate_link(id).await?;
-            let raw = store.latest_raw(&l.system, &l.record_id).await?;
-            let content_type =
-                connectors::ContentType::from_mime(&raw.content_type).unwrap_or(connectors::ContentType::Json);
-            let mut record = connectors::RawRecord::new(raw.system.clone(), content_type, raw.payload.clone());
-            record.encoding = raw.encoding.clone();
-            if let Ok(meta) = serde_json::from_str::<std::collections::BTreeMap<String, String>>(&raw.metadata) {
-                record.metadata = meta.into_iter().collect();
-            }
             let mappings = hub::sources::mappings(&settings);
-            let mapped = mappings
-                .map(&record)
-                .map_err(|u| anyhow::anyhow!("the record no longer maps ({}); fix the mapping first", u.reason))?;
-            let source = hub::ticket::Source {
-                channel: mapped.applied.channel,
-                system: l.system.clone(),
-                record_id: mapped.record_id.clone(),
-                version: mapped.version,
-                received_at: chrono::DateTime::from_timestamp_millis(raw.received_at)
-                    .unwrap_or_else(chrono::Utc::now)
-                    .with_timezone(&hub::ticket::beijing()),
-            };
-            let new = store.unmerge(id, Unmerged { draft: mapped.applied.draft, source }, note.as_deref()).await?;
+            let mut mapped = Vec::new();
+            for raw in store.raw_messages(&l.system, &l.record_id).await? {
+                let m = mappings.map(&raw.record()).map_err(|u| {
+                    anyhow::anyhow!("a message of the record no longer maps ({}); fix the mapping first", u.reason)
+                })?;
+                mapped.push((m, raw.record().received_at.with_timezone(&hub::ticket::beijing())));
+            }
+            let unmerged =
+                Unmerged::rebuild(&l.system, mapped).context("the record has no message to rebuild it from")?;
+            let new = store.unmerge(id, unmerged, note.as_deref()).await?;
             println!(
                 "unmerged: {} {} left ticket {} and opened ticket {new}; both changes are queued for the platform",
                 l.system, l.record_id, l.ticket_id

@@ -114,11 +114,24 @@ fn colour(terminal: bool, no_color: Option<std::ffi::OsString>) -> bool {
     terminal && no_color.is_none_or(|v| v.is_empty())
 }
 
+/// The settings `hub run` serves with: everything checked, the platform's
+/// token included.
+fn load_to_serve(config: &ConfigArg) -> anyhow::Result<Settings> {
+    load_with(config, &ProcessEnv)
+}
+
+/// The settings an admin command reads the store with: the same file and
+/// environment, but no platform token asked for, since these commands never
+/// speak to the platform.
 fn load(config: &ConfigArg) -> anyhow::Result<Settings> {
+    load_with(config, &hub::config::AdminEnv(&ProcessEnv))
+}
+
+fn load_with(config: &ConfigArg, env: &dyn hub::config::Env) -> anyhow::Result<Settings> {
     let path = config.config.clone().or_else(hub::config::default_path);
     let settings = match &path {
-        Some(p) => Settings::load(p, &ProcessEnv),
-        None => Settings::builtin(&ProcessEnv),
+        Some(p) => Settings::load(p, env),
+        None => Settings::builtin(env),
     };
     settings.map_err(|e| anyhow::anyhow!("the configuration is not valid:\n{e}"))
 }
@@ -126,7 +139,7 @@ fn load(config: &ConfigArg) -> anyhow::Result<Settings> {
 pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Run(c) => {
-            let settings = load(&c)?;
+            let settings = load_to_serve(&c)?;
             run(settings).await?;
             Ok(ExitCode::SUCCESS)
         }
@@ -141,7 +154,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                     s.sources.len(),
                     if s.sources.len() == 1 { "" } else { "s" },
                     redact_url(&s.database_url),
-                    s.platform.url
+                    redact_url(&s.platform.url)
                 );
                 Ok(ExitCode::SUCCESS)
             }
@@ -180,7 +193,7 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
     }
     tracing::info!(
         store = %redact_url(&settings.database_url),
-        platform = %settings.platform.url,
+        platform = %redact_url(&settings.platform.url),
         sources = settings.sources.len(),
         "starting the hub"
     );

@@ -8,7 +8,8 @@ use sqlx::{Any, Row, Transaction};
 use super::matching::{self, PrintRow};
 use super::{Store, StoreError, now_ms};
 use crate::dedup::Fingerprint;
-use crate::ticket::{Source, Ticket, TicketDraft};
+use crate::mapping::Mapped;
+use crate::ticket::{Change, Patch, Source, Ticket, TicketDraft, Timestamp};
 
 /// One kept decision.
 #[derive(Clone, Debug)]
@@ -50,11 +51,55 @@ fn link(r: &sqlx::any::AnyRow) -> DuplicateLink {
     }
 }
 
-/// What a record that is taken out of a ticket becomes: its latest draft,
-/// mapped again by the caller (who has the mappings).
+/// What a record that is taken out of a ticket becomes: its own messages,
+/// mapped again by the caller (who has the mappings) and put together by
+/// [`Unmerged::rebuild`].
 pub struct Unmerged {
     pub draft: TicketDraft,
     pub source: Source,
+}
+
+impl Unmerged {
+    /// The record as its own messages say it, applied in their order the
+    /// way intake applies them: whole records replace, partial updates
+    /// (progress notes, evaluations) set their fields, and a whole record
+    /// after partial updates keeps what they set. Not just the newest
+    /// message: a terminal's newest is often a progress note, whose draft
+    /// alone has no report in it. `None` when there is no message.
+    pub fn rebuild(system: &str, mut messages: Vec<(Mapped, Timestamp)>) -> Option<Unmerged> {
+        messages.sort_by_key(|(m, _)| m.version);
+        let mut ticket: Option<Ticket> = None;
+        let mut patched: Option<Patch> = None;
+        for (m, received_at) in messages {
+            let source = Source {
+                channel: m.applied.channel,
+                system: system.to_string(),
+                record_id: m.record_id,
+                version: m.version,
+                received_at,
+            };
+            let Some(t) = ticket.as_mut() else {
+                patched = m.applied.patch;
+                ticket = Some(Ticket::create(String::new(), m.applied.draft, source));
+                continue;
+            };
+            match (&m.applied.patch, &patched) {
+                (Some(patch), _) => {
+                    t.apply_update(m.applied.draft.clone(), source, Change::Patch(patch));
+                    patched = Some(patched.as_ref().map_or_else(|| patch.clone(), |p| p.union(patch)));
+                }
+                (None, Some(kept)) => {
+                    t.apply_update(m.applied.draft, source, Change::Fill(kept));
+                }
+                (None, None) => {
+                    t.apply_update(m.applied.draft, source, Change::Whole);
+                }
+            }
+        }
+        let t = ticket?;
+        let source = t.sources.into_iter().next()?;
+        Some(Unmerged { draft: t.draft, source })
+    }
 }
 
 impl Store {
@@ -161,32 +206,42 @@ impl Store {
         Ok(new_id)
     }
 
-    /// The latest stored version of a source record, to map it again (a
-    /// message keyed on its own id names its record in `about`).
-    pub async fn latest_raw(&self, system: &str, record_id: &str) -> Result<super::QuarantinedRecord, StoreError> {
-        let row = sqlx::query(
+    /// Every stored message of a source record, oldest version first, to
+    /// map again (a message keyed on its own id names its record in
+    /// `about`).
+    pub async fn raw_messages(
+        &self,
+        system: &str,
+        record_id: &str,
+    ) -> Result<Vec<super::QuarantinedRecord>, StoreError> {
+        let rows = sqlx::query(
             "SELECT id, content_type, encoding, metadata, payload, received_at FROM raw_records
-              WHERE system = $1 AND (record_id = $2 OR about = $2) AND outcome <> 'quarantined'
-              ORDER BY version DESC LIMIT 1",
+              WHERE system = $1 AND (record_id = $2 OR about = $2) AND outcome NOT IN ('quarantined', 'duplicate')
+              ORDER BY version, id",
         )
         .bind(system.to_string())
         .bind(record_id.to_string())
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or_else(|| StoreError::NotFound(format!("record {system}/{record_id}")))?;
-        Ok(super::QuarantinedRecord {
-            id: 0,
-            raw_record_id: row.get(0),
-            system: system.to_string(),
-            reason: String::new(),
-            state: String::new(),
-            created_at: row.get(5),
-            received_at: row.get(5),
-            content_type: row.get(1),
-            encoding: row.get(2),
-            metadata: row.get(3),
-            payload: row.get(4),
-        })
+        .fetch_all(&self.pool)
+        .await?;
+        if rows.is_empty() {
+            return Err(StoreError::NotFound(format!("record {system}/{record_id}")));
+        }
+        Ok(rows
+            .into_iter()
+            .map(|row| super::QuarantinedRecord {
+                id: 0,
+                raw_record_id: row.get(0),
+                system: system.to_string(),
+                reason: String::new(),
+                state: String::new(),
+                created_at: row.get(5),
+                received_at: row.get(5),
+                content_type: row.get(1),
+                encoding: row.get(2),
+                metadata: row.get(3),
+                payload: row.get(4),
+            })
+            .collect())
     }
 }
 

@@ -117,6 +117,40 @@ impl IntakeItem {
     }
 }
 
+/// Gives a quarantined record that maps now the key it would have had if it
+/// had mapped on arrival, so that a later resend of it is a duplicate and
+/// `hub duplicates unmerge` finds it by its record id. False if a record
+/// under that key is already stored: the replay is then a duplicate.
+pub(crate) async fn rekey_replayed(
+    tx: &mut Transaction<'static, Any>,
+    raw_id: i64,
+    item: &IntakeItem,
+) -> Result<bool, StoreError> {
+    let (key, version) = item.raw_key();
+    let taken: Option<i64> =
+        sqlx::query_scalar("SELECT id FROM raw_records WHERE system = $1 AND record_id = $2 AND version = $3")
+            .bind(&item.system)
+            .bind(&key)
+            .bind(version)
+            .fetch_optional(&mut **tx)
+            .await?;
+    if taken.is_some_and(|id| id != raw_id) {
+        sqlx::query("UPDATE raw_records SET outcome = 'duplicate' WHERE id = $1")
+            .bind(raw_id)
+            .execute(&mut **tx)
+            .await?;
+        return Ok(false);
+    }
+    sqlx::query("UPDATE raw_records SET record_id = $2, version = $3, about = $4 WHERE id = $1")
+        .bind(raw_id)
+        .bind(&key)
+        .bind(version)
+        .bind(item.about())
+        .execute(&mut **tx)
+        .await?;
+    Ok(true)
+}
+
 /// A source record's link to its ticket, and how far its messages have
 /// been applied. Whole records and partial updates each keep their own
 /// order: a report overtaken by its progress note still fills the ticket,

@@ -2,7 +2,7 @@
 
 use sqlx::Row;
 
-use super::intake::{IntakeItem, Pending, StoredOutcome, store_pending};
+use super::intake::{IntakeItem, Pending, StoredOutcome, rekey_replayed, store_pending};
 use super::text::{MAX_REASON_CHARS, clean};
 use super::{Store, StoreError, now_ms};
 
@@ -38,6 +38,25 @@ fn from_row(r: sqlx::any::AnyRow) -> QuarantinedRecord {
         metadata: r.get(8),
         payload: r.get(9),
         received_at: r.get(10),
+    }
+}
+
+impl QuarantinedRecord {
+    /// The record as its connector handed it over, to map again: its bytes,
+    /// encoding, time and transport metadata (the topic's worker, the
+    /// message kind, the routing key are what a mapping checks and reads;
+    /// without them a replayed terminal message would pass the worker
+    /// checks on its own word).
+    pub fn record(&self) -> connectors::RawRecord {
+        let content_type =
+            connectors::ContentType::from_mime(&self.content_type).unwrap_or(connectors::ContentType::Json);
+        let mut record = connectors::RawRecord::new(self.system.clone(), content_type, self.payload.clone());
+        record.encoding = self.encoding.clone();
+        record.received_at = chrono::DateTime::from_timestamp_millis(self.received_at).unwrap_or_else(chrono::Utc::now);
+        if let Ok(meta) = serde_json::from_str::<std::collections::BTreeMap<String, String>>(&self.metadata) {
+            record.metadata = meta.into_iter().collect();
+        }
+        record
     }
 }
 
@@ -125,10 +144,14 @@ impl Store {
                 StoredOutcome::Quarantined { reason, quarantine_id: id }
             }
             Ok(_) => {
-                let pending = [Pending { item, raw_id: Some(q.raw_record_id) }];
-                let (mut outcomes, _) =
-                    store_pending(&mut w.tx, self.backend, &self.matching, &pending, None, None).await?;
-                let outcome = outcomes.remove(0);
+                let outcome = if rekey_replayed(&mut w.tx, q.raw_record_id, item).await? {
+                    let pending = [Pending { item, raw_id: Some(q.raw_record_id) }];
+                    let (mut outcomes, _) =
+                        store_pending(&mut w.tx, self.backend, &self.matching, &pending, None, None).await?;
+                    outcomes.remove(0)
+                } else {
+                    StoredOutcome::Duplicate
+                };
                 sqlx::query("UPDATE quarantine SET state = 'replayed', resolved_at = $2 WHERE id = $1")
                     .bind(id)
                     .bind(now)
@@ -139,5 +162,32 @@ impl Store {
         };
         w.commit().await?;
         Ok(outcome)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_replayed_record_keeps_its_transport_metadata() {
+        let q = QuarantinedRecord {
+            id: 1,
+            raw_record_id: 1,
+            system: "terminal".into(),
+            reason: "eventId belongs to another worker".into(),
+            state: "open".into(),
+            created_at: 0,
+            content_type: "application/json".into(),
+            encoding: Some("utf-8".into()),
+            metadata: r#"{"kind":"evaluation","topic":"grid/220402/W0412/evaluation","worker_id":"W0412"}"#.into(),
+            payload: b"{}".to_vec(),
+            received_at: 1_657_613_100_000,
+        };
+        let r = q.record();
+        assert_eq!(r.meta("worker_id"), Some("W0412"));
+        assert_eq!(r.meta("kind"), Some("evaluation"));
+        assert_eq!(r.encoding.as_deref(), Some("utf-8"));
+        assert_eq!(r.received_at.timestamp_millis(), 1_657_613_100_000);
     }
 }

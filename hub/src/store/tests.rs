@@ -109,6 +109,31 @@ on_both!(bad_input_is_quarantined_kept_and_replayable, |store, _url| {
     );
 });
 
+on_both!(a_replayed_record_is_keyed_as_if_it_had_mapped_on_arrival, |store, _url| {
+    let ms = simulators::canonical::matters(31, 2, "K");
+    let quarantined = |bytes: &'static [u8]| {
+        let store = &store;
+        async move {
+            let StoredOutcome::Quarantined { quarantine_id, .. } = one(store, bad_item(bytes)).await else {
+                panic!("not quarantined")
+            };
+            quarantine_id
+        }
+    };
+    // Replayed, then resent by its source: the resend is a duplicate.
+    let first = quarantined(br#"{"recordId": "K-1"}"#).await;
+    let fixed = store.resolve_quarantine(first, &item(&ms[0], 1)).await.unwrap();
+    assert!(matches!(fixed, StoredOutcome::Created { .. }), "{fixed:?}");
+    assert_eq!(one(&store, item(&ms[0], 1)).await, StoredOutcome::Duplicate);
+    // Resent first, replayed after: the replay is the duplicate.
+    let second = quarantined(br#"{"recordId": "K-2"}"#).await;
+    assert!(matches!(one(&store, item(&ms[1], 1)).await, StoredOutcome::Created { .. }));
+    assert_eq!(store.resolve_quarantine(second, &item(&ms[1], 1)).await.unwrap(), StoredOutcome::Duplicate);
+    assert!(store.quarantined(false).await.unwrap().is_empty());
+    let s = store.summary().await.unwrap();
+    assert_eq!((s.tickets, s.revisions), (2, 2));
+});
+
 on_both!(outbox_leases_heads_only_and_commits_results, |store, _url| {
     let ms = simulators::canonical::matters(4, 3, "O");
     for m in &ms {

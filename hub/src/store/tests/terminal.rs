@@ -201,3 +201,27 @@ on_both!(progress_notes_before_any_report_keep_their_order, |store, _url| {
     assert_eq!((d.status, d.category.as_str()), (crate::ticket::Status::Closed, "0101"));
     assert!(d.evaluation.is_some());
 });
+
+on_both!(an_unmerged_event_is_rebuilt_from_all_its_messages_not_its_newest, |store, _url| {
+    let StoredOutcome::Created { ticket_id, .. } = one(&store, progress(2, NOTE_1, T0 + HOUR)).await else {
+        panic!("not created")
+    };
+    for m in [report(1), evaluation(3, T0 + 3 * HOUR), progress(2, NOTE_1, T0 + HOUR)] {
+        one(&store, m).await;
+    }
+    let raws = store.raw_messages("terminal", EVENT).await.unwrap();
+    assert_eq!(raws.len(), 3, "each message once");
+    let mapped: Vec<_> = raws
+        .iter()
+        .map(|r| {
+            (mappings().map(&r.record()).unwrap(), r.record().received_at.with_timezone(&crate::ticket::beijing()))
+        })
+        .collect();
+    let rebuilt = Unmerged::rebuild("terminal", mapped).unwrap();
+    let stored = store.ticket(&ticket_id).await.unwrap().ticket;
+    assert_eq!(rebuilt.draft, stored.draft, "the event as intake made it");
+    assert!(rebuilt.draft.description.starts_with(REASON), "the report's words: {}", rebuilt.draft.description);
+    assert_eq!(rebuilt.draft.status, crate::ticket::Status::Closed);
+    assert_eq!((rebuilt.source.record_id.as_str(), rebuilt.source.version), (EVENT, T0 + 3 * HOUR));
+    assert!(store.raw_messages("terminal", "W0412-nothing").await.is_err());
+});
