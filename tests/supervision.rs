@@ -179,3 +179,48 @@ async fn a_dispatcher_that_panics_stops_the_hub_with_code_70_and_the_next_start_
     db.cleanup().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_that_takes_the_connection_but_refuses_the_login_is_reported_not_ready() {
+    let db = TestDb::sqlite();
+    let dir = temp_dir("refused-login");
+    let sim = PlatformSim::new(SimConfig { token: "test-token".into(), faults: Faults::default() });
+    let server = sim.bind("127.0.0.1:0").await.unwrap();
+    let endpoint = free_port();
+    let cfg = config(&dir, &db.url, &server.base_url(), free_port(), endpoint);
+    // RabbitMQ answers on its port, and refuses this password.
+    let exchange = format!("refused-{}", uuid::Uuid::new_v4().simple());
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    text.push_str(&format!(
+        "\n[[sources]]\nname = \"hotline\"\nmapping = \"canonical\"\ntransport = \"amqp\"\nexchange = \"{exchange}\"\n\
+         url = \"amqp://guest:not-the-password@127.0.0.1:5672/%2f\"\n"
+    ));
+    std::fs::write(&cfg, text).unwrap();
+    let mut hub = HubProcess::start(&cfg);
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let report = loop {
+        if let Some((503, body)) = readyz(&client, endpoint).await
+            && body["connectors"]["hotline"]["state"].as_str().is_some_and(|s| s.starts_with("running, not connected"))
+        {
+            break body;
+        }
+        assert!(std::time::Instant::now() < deadline, "/readyz never said the hotline is not connected");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(report["brokers"]["127.0.0.1:5672 (hotline)"], "reachable", "TCP alone says nothing: {report}");
+    assert!(report["not_ready"].to_string().contains("connector hotline"), "{report}");
+    assert!(!report.to_string().contains("not-the-password"), "no credentials shown: {report}");
+    assert_eq!(report["connectors"]["canon"]["state"], "running", "{report}");
+    let metrics =
+        client.get(format!("http://127.0.0.1:{endpoint}/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("hub_connector_up{source=\"hotline\"} 0"), "{metrics}");
+    assert!(hub.exited().is_none(), "the hub keeps running the rest");
+
+    let status = hub.terminate();
+    assert!(status.success(), "graceful exit on SIGTERM: {status:?}");
+    server.stop().await;
+    db.cleanup().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -2,7 +2,7 @@
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::RawRecord;
+use crate::{Link, RawRecord};
 
 /// What the hub did with a record. Every variant means the record is durably
 /// handled, so the connector may acknowledge it at its source.
@@ -66,6 +66,7 @@ pub enum PageRequest {
 pub struct Intake {
     tx: mpsc::Sender<Submission>,
     pages: Option<mpsc::Sender<PageRequest>>,
+    link: Link,
 }
 
 /// Creates the hand-over channel. The hub keeps the receiver; `capacity`
@@ -73,7 +74,7 @@ pub struct Intake {
 /// that slows a connector when the store is busy.
 pub fn intake_channel(capacity: usize) -> (Intake, mpsc::Receiver<Submission>) {
     let (tx, rx) = mpsc::channel(capacity);
-    (Intake { tx, pages: None }, rx)
+    (Intake { tx, pages: None, link: Link::default() }, rx)
 }
 
 /// Like [`intake_channel`], with a second channel for pages and cursors
@@ -81,10 +82,22 @@ pub fn intake_channel(capacity: usize) -> (Intake, mpsc::Receiver<Submission>) {
 pub fn intake_channels(capacity: usize) -> (Intake, mpsc::Receiver<Submission>, mpsc::Receiver<PageRequest>) {
     let (tx, rx) = mpsc::channel(capacity);
     let (pages, pages_rx) = mpsc::channel(16);
-    (Intake { tx, pages: Some(pages) }, rx, pages_rx)
+    (Intake { tx, pages: Some(pages), link: Link::default() }, rx, pages_rx)
 }
 
 impl Intake {
+    /// The same hand-over, reporting the connection's state to `link` (the
+    /// hub gives each connector its own).
+    pub fn with_link(mut self, link: Link) -> Intake {
+        self.link = link;
+        self
+    }
+
+    /// Where the connector says whether its connection to the source is up.
+    pub fn link(&self) -> &Link {
+        &self.link
+    }
+
     /// Hands a record over and waits until the hub has committed it (or failed to).
     pub async fn submit(&self, record: RawRecord) -> Result<Outcome, IntakeError> {
         let (reply, answer) = oneshot::channel();

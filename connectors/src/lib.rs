@@ -18,9 +18,11 @@ mod connector;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 mod intake;
+mod link;
 mod record;
 
 pub use connector::{BoxedConnector, Connector, ConnectorError};
 pub use intake::{Cursor, Intake, IntakeError, Outcome, PageRequest, Submission, intake_channel, intake_channels};
+pub use link::{Link, LinkState};
 pub use record::{ContentType, RawRecord};
 pub use tokio_util::sync::CancellationToken;

@@ -122,6 +122,7 @@ async fn run(config: AmqpConfig, intake: Intake, shutdown: CancellationToken) ->
         };
         match opened {
             Ok(session) => {
+                ctx.intake.link().up();
                 tracing::info!(source, %endpoint, queue = %config.queue, prefetch = config.prefetch, "consuming");
                 attempts = 0;
                 unreachable = Throttle::new(LOG_EVERY);
@@ -131,11 +132,13 @@ async fn run(config: AmqpConfig, intake: Intake, shutdown: CancellationToken) ->
                         if healthy {
                             backoff.reset();
                         }
+                        ctx.intake.link().down(format!("{endpoint}: connection lost ({reason})"));
                         tracing::warn!(source, %endpoint, %reason, "AMQP connection lost; reconnecting");
                     }
                 }
             }
             Err(e) => {
+                ctx.intake.link().down(format!("{endpoint}: {e}"));
                 attempts += 1;
                 if let Some(held_back) = unreachable.ready() {
                     if e.is_mismatch() {

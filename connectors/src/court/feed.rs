@@ -177,16 +177,19 @@ impl CourtFeedConnector {
                 Poll::Committed { next, etag, more, cases } => {
                     tracing::debug!(court = %cfg.court, cases, more, "court feed: page committed");
                     cursor = Some(Cursor { value: next, etag });
+                    intake.link().up();
                     backoff.reset();
                     warned = None;
                     if more { Duration::ZERO } else { cfg.poll_interval }
                 }
                 Poll::NotModified => {
+                    intake.link().up();
                     backoff.reset();
                     cfg.poll_interval
                 }
                 Poll::Throttled(after) => after.unwrap_or_else(|| next_delay(&mut backoff)),
                 Poll::Defect(reason) => {
+                    intake.link().down(format!("a bad page at the cursor, quarantined: {reason}"));
                     let at = cursor.as_ref().map(|c| c.value.clone());
                     if warned.as_ref() != Some(&at) {
                         tracing::warn!(court = %cfg.court, cursor = ?at, %reason,
@@ -197,6 +200,7 @@ impl CourtFeedConnector {
                     next_delay(&mut backoff)
                 }
                 Poll::Failed(error) => {
+                    intake.link().down(format!("request failed: {error}"));
                     tracing::warn!(court = %cfg.court, %error, "court feed: request failed; backing off");
                     next_delay(&mut backoff)
                 }

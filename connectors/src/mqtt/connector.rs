@@ -85,6 +85,7 @@ impl Connector for MqttConnector {
             let (work_tx, work_rx) = mpsc::channel(usize::from(self.config.inflight));
             let (drop_tx, drop_rx) = mpsc::channel(4);
             let current = Arc::new(AtomicU64::new(0));
+            let link = intake.link().clone();
             let committer = Committer {
                 name: self.config.system.clone(),
                 system: self.config.system.clone(),
@@ -103,7 +104,8 @@ impl Connector for MqttConnector {
                     format!("{}:{}", self.options.host, self.options.port),
                     self.config.reconnect_initial,
                     self.config.reconnect_max,
-                ),
+                )
+                .with_link(link),
                 options: self.options,
                 work_tx,
                 drop_rx,

@@ -21,6 +21,7 @@ use std::fmt::Display;
 use std::time::{Duration, Instant};
 
 use backoff::ExponentialBackoff;
+
 use backoff::backoff::Backoff;
 
 pub(crate) struct Reconnect {
@@ -33,6 +34,8 @@ pub(crate) struct Reconnect {
     stable_after: Duration,
     connected_at: Option<Instant>,
     outage: Option<Outage>,
+    /// Told of every connection and failure, for the hub's `/readyz`.
+    link: crate::Link,
 }
 
 struct Outage {
@@ -59,11 +62,19 @@ impl Reconnect {
             stable_after: max.max(Duration::from_secs(1)),
             connected_at: None,
             outage: None,
+            link: crate::Link::default(),
         }
+    }
+
+    /// Reports to `link` as well (the connector's, from its `Intake`).
+    pub(crate) fn with_link(mut self, link: crate::Link) -> Self {
+        self.link = link;
+        self
     }
 
     /// The broker accepted a connection.
     pub(crate) fn connected(&mut self) {
+        self.link.up();
         self.connected_at = Some(Instant::now());
         if !self.ever_connected {
             self.ever_connected = true;
@@ -85,6 +96,7 @@ impl Reconnect {
     /// A connection attempt or a connection failed: returns how long to wait
     /// before the next attempt.
     pub(crate) fn failed(&mut self, reason: &dyn Display) -> Duration {
+        self.link.down(format!("{} ({reason})", self.broker));
         if let Some(up) = self.connected_at.take()
             && up.elapsed() >= self.stable_after
         {

@@ -8,6 +8,7 @@ use std::fmt::Write;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use connectors::{Link, LinkState};
 use serde::Serialize;
 
 use crate::store::Store;
@@ -28,6 +29,16 @@ pub enum ConnectorState {
 struct ConnectorHealth {
     state: ConnectorState,
     restarts: u64,
+    /// What the connector says of its connection to its source.
+    link: Link,
+}
+
+impl ConnectorHealth {
+    /// Running, and not saying its connection is down: a broker that takes
+    /// TCP but refuses the login is not "up".
+    fn up(&self) -> bool {
+        self.state == ConnectorState::Running && !matches!(self.link.state(), LinkState::Down(_))
+    }
 }
 
 /// Intake and the dispatcher: either alive, or dead with a reason (the
@@ -47,11 +58,29 @@ pub struct Health {
 impl Health {
     pub fn connector(&self, name: &str, state: ConnectorState) {
         let mut map = self.connectors.lock().unwrap_or_else(|e| e.into_inner());
-        let entry = map.entry(name.to_string()).or_insert(ConnectorHealth { state: state.clone(), restarts: 0 });
+        let entry = map.entry(name.to_string()).or_insert(ConnectorHealth {
+            state: state.clone(),
+            restarts: 0,
+            link: Link::default(),
+        });
         if matches!(state, ConnectorState::Restarting { .. }) {
             entry.restarts += 1;
         }
         entry.state = state;
+    }
+
+    /// The link the connector `name` reports its connection on (made on
+    /// first use; the supervisor hands it to each run of the connector).
+    pub fn link(&self, name: &str) -> Link {
+        let mut map = self.connectors.lock().unwrap_or_else(|e| e.into_inner());
+        map.entry(name.to_string())
+            .or_insert(ConnectorHealth {
+                state: ConnectorState::Stopped { error: None },
+                restarts: 0,
+                link: Link::default(),
+            })
+            .link
+            .clone()
     }
 
     pub fn connector_state(&self, name: &str) -> Option<ConnectorState> {
@@ -69,7 +98,7 @@ impl Health {
         let map = self.connectors.lock().unwrap_or_else(|e| e.into_inner());
         let mut out = String::from("# TYPE hub_connector_up gauge\n");
         for (name, c) in map.iter() {
-            let up = u8::from(c.state == ConnectorState::Running);
+            let up = u8::from(c.up());
             let _ = writeln!(out, "hub_connector_up{{source=\"{name}\"}} {up}");
         }
         out.push_str("# TYPE hub_connector_restarts_total counter\n");
@@ -106,13 +135,14 @@ impl Health {
         }
         let mut connectors = BTreeMap::new();
         for (name, c) in self.connectors.lock().unwrap_or_else(|e| e.into_inner()).iter() {
-            let state = match &c.state {
-                ConnectorState::Running => "running".to_string(),
-                ConnectorState::Restarting { error } => format!("restarting after: {error}"),
-                ConnectorState::Stopped { error: None } => "stopped".to_string(),
-                ConnectorState::Stopped { error: Some(e) } => format!("stopped: {e}"),
+            let state = match (&c.state, c.link.state()) {
+                (ConnectorState::Running, LinkState::Down(reason)) => format!("running, not connected: {reason}"),
+                (ConnectorState::Running, _) => "running".to_string(),
+                (ConnectorState::Restarting { error }, _) => format!("restarting after: {error}"),
+                (ConnectorState::Stopped { error: None }, _) => "stopped".to_string(),
+                (ConnectorState::Stopped { error: Some(e) }, _) => format!("stopped: {e}"),
             };
-            if c.state != ConnectorState::Running {
+            if !c.up() {
                 not_ready.push(format!("connector {name}: {state}"));
             }
             connectors.insert(name.clone(), ConnectorReport { state, restarts: c.restarts });
@@ -226,5 +256,23 @@ mod tests {
         assert!(text.contains("hub_connector_restarts_total{source=\"canon\"} 2"), "{text}");
         h.connector("canon", ConnectorState::Running);
         assert!(h.render_metrics().contains("hub_connector_up{source=\"canon\"} 1"));
+    }
+
+    #[tokio::test]
+    async fn a_connector_whose_broker_refuses_it_is_not_ready() {
+        let h = Health::default();
+        let link = h.link("terminal");
+        h.connector("terminal", ConnectorState::Running);
+        link.down("127.0.0.1:1883 (connection refused: not authorized)");
+        assert!(h.render_metrics().contains("hub_connector_up{source=\"terminal\"} 0"));
+        let db = crate::store::testing::TestDb::sqlite();
+        let store = Store::open(&db.url).await.unwrap();
+        let r = h.readiness(&store, &[], false).await;
+        assert!(!r.ready);
+        assert!(r.not_ready[0].contains("not authorized"), "{:?}", r.not_ready);
+        link.up();
+        assert!(h.readiness(&store, &[], false).await.ready);
+        store.close().await;
+        db.cleanup().await;
     }
 }

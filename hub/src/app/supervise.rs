@@ -60,6 +60,8 @@ pub async fn connector(
     policy: RetryPolicy,
 ) {
     let mut backoff = policy.backoff();
+    // The connector says on it whether its connection is up (`/readyz`).
+    let intake = intake.with_link(health.link(&name));
     loop {
         let error = match launcher.next() {
             None => {
