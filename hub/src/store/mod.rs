@@ -46,12 +46,25 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("unsupported database URL `{0}`: use sqlite://FILE or postgres://…")]
     UnsupportedUrl(String),
-    #[error("stored ticket {ticket_id} cannot be read back: {source}")]
+    /// Shown by position only: serde's own message may quote the value it
+    /// choked on, a citizen's name or phone number.
+    #[error("stored ticket {ticket_id} cannot be read back: {}", json_position(source))]
     CorruptTicket { ticket_id: String, source: serde_json::Error },
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
     Invalid(String),
+}
+
+/// What kind of JSON error, and where, without the text it quotes.
+fn json_position(e: &serde_json::Error) -> String {
+    let kind = match e.classify() {
+        serde_json::error::Category::Io => "cannot be read",
+        serde_json::error::Category::Syntax => "not valid JSON",
+        serde_json::error::Category::Data => "a field does not fit the ticket's shape",
+        serde_json::error::Category::Eof => "cut short",
+    };
+    format!("{kind} (line {}, column {})", e.line(), e.column())
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -209,5 +222,16 @@ mod url_tests {
         assert_eq!(normalize_url("sqlite:///var/lib/hub.db").unwrap().1, "sqlite:///var/lib/hub.db?mode=rwc");
         assert_eq!(normalize_url("postgres://localhost/test").unwrap().0, Backend::Postgres);
         assert!(normalize_url("mysql://x").is_err());
+    }
+
+    #[test]
+    fn a_ticket_that_cannot_be_read_back_is_named_without_quoting_its_content() {
+        let source =
+            serde_json::from_str::<crate::ticket::Ticket>(r#"{"ticketId": "t", "revision": "王女士 13904371234"}"#)
+                .unwrap_err();
+        assert!(source.to_string().contains("王女士"), "serde quotes it: {source}");
+        let shown = StoreError::CorruptTicket { ticket_id: "t1".into(), source }.to_string();
+        assert!(shown.starts_with("stored ticket t1 cannot be read back: a field does not fit"), "{shown}");
+        assert!(!shown.contains("王女士") && !shown.contains("1390437"), "{shown}");
     }
 }
