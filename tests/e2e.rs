@@ -2,6 +2,7 @@
 //! the hub process killed with SIGKILL, the platform refusing changes.
 
 mod brokers;
+mod callbacks;
 mod cli;
 mod court;
 mod crash;

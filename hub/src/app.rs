@@ -205,9 +205,14 @@ impl Hub {
                     })
                     .collect(),
             };
+            let callbacks = crate::callbacks::endpoint::Callbacks {
+                store: store.clone(),
+                secrets: Arc::new(crate::callbacks::verify::Secrets::new(&settings.platform.secrets)),
+                metrics: metrics.clone(),
+            };
             let stop = delivery_stop.clone();
             background.push(tokio::spawn(async move {
-                if let Err(e) = server::serve(listener, observed, stop).await {
+                if let Err(e) = server::serve(listener, observed, callbacks, stop).await {
                     tracing::error!(error = %e, "the endpoint for /healthz, /readyz and /metrics failed");
                 }
             }));

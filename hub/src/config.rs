@@ -106,6 +106,8 @@ struct StoreSection {
 struct PlatformSection {
     url: Option<Spanned<String>>,
     token: Option<Spanned<String>>,
+    /// The callbacks' signing secrets, current first.
+    secrets: Option<Spanned<Vec<String>>>,
     timeout: Option<Spanned<String>>,
     connect_timeout: Option<Spanned<String>>,
 }
@@ -363,6 +365,36 @@ fn platform_token(c: &mut Checker, platform: &PlatformSection, env: &dyn Env) ->
     token
 }
 
+/// The secrets callbacks are signed with: `HUB_PLATFORM_SECRET` (several
+/// comma-separated during a change), else `platform.secrets`. A secret
+/// shorter than 16 bytes is refused: it could be guessed. None is allowed
+/// (callbacks wait at the platform, answered 503) but warned about.
+fn callback_secrets(
+    c: &mut Checker,
+    platform: &PlatformSection,
+    env: &dyn Env,
+    warnings: &mut Vec<ConfigError>,
+) -> Vec<String> {
+    let (secrets, span) = match (env.var("HUB_PLATFORM_SECRET"), &platform.secrets) {
+        (Some(v), _) => (v.split(',').map(|s| s.trim().to_string()).collect::<Vec<_>>(), None),
+        (None, Some(list)) => (list.get_ref().iter().map(|s| s.trim().to_string()).collect(), Some(list.span())),
+        (None, None) => (Vec::new(), None),
+    };
+    let secrets: Vec<String> = secrets.into_iter().filter(|s| !s.is_empty()).collect();
+    if secrets.iter().any(|s| s.len() < 16) {
+        c.at(span, "a callback secret (HUB_PLATFORM_SECRET or platform.secrets) is shorter than 16 bytes: use the secret the platform issued");
+    }
+    if secrets.is_empty() && env.speaks_to_platform() {
+        warnings.push(ConfigError {
+            origin: "platform".into(),
+            line: None,
+            column: None,
+            message: "no callback secret (HUB_PLATFORM_SECRET): the platform's status callbacks are answered 503 and wait at the platform until one is set".into(),
+        });
+    }
+    secrets
+}
+
 /// The host of an `http://` URL that leaves this machine, if `url` is one:
 /// over plain http the bearer token and the tickets' personal data can be
 /// read on the way. Loopback (`localhost`, 127.0.0.0/8, `::1`) stays here.
@@ -473,9 +505,11 @@ impl Settings {
                 ),
             });
         }
+        let secrets = callback_secrets(&mut c, &file.platform, env, &mut warnings);
         let platform = PlatformSettings {
             url: platform_url,
             token,
+            secrets,
             timeout: c.duration("platform.timeout", &file.platform.timeout, Duration::from_secs(30)),
             connect_timeout: c.duration(
                 "platform.connect_timeout",

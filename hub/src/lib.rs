@@ -9,6 +9,7 @@
 //! says how, [`sources`] is where configured sources become connectors.
 
 pub mod app;
+pub mod callbacks;
 pub mod config;
 pub mod dedup;
 pub mod delivery;

@@ -10,6 +10,8 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 pub struct Metrics {
     /// system → outcome → records
     records: Mutex<BTreeMap<String, BTreeMap<&'static str, u64>>>,
+    /// outcome → platform callbacks
+    callbacks: Mutex<BTreeMap<&'static str, u64>>,
     pub mapping_warnings: AtomicU64,
     pub intake_batches: AtomicU64,
     pub intake_errors: AtomicU64,
@@ -36,6 +38,11 @@ impl Metrics {
         }
     }
 
+    /// A platform callback taken (or refused) with this outcome.
+    pub fn callback(&self, outcome: &'static str) {
+        *self.callbacks.lock().unwrap_or_else(|e| e.into_inner()).entry(outcome).or_default() += 1;
+    }
+
     /// (system, outcome) → records
     pub fn records(&self) -> BTreeMap<(String, &'static str), u64> {
         let map = self.records.lock().unwrap_or_else(|e| e.into_inner());
@@ -47,6 +54,10 @@ impl Metrics {
         out.push_str("# TYPE hub_records_total counter\n");
         for ((system, outcome), n) in self.records() {
             let _ = writeln!(out, "hub_records_total{{system=\"{system}\",outcome=\"{outcome}\"}} {n}");
+        }
+        out.push_str("# TYPE hub_callbacks_total counter\n");
+        for (outcome, n) in self.callbacks.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            let _ = writeln!(out, "hub_callbacks_total{{outcome=\"{outcome}\"}} {n}");
         }
         let counters: [(&str, &AtomicU64); 9] = [
             ("hub_mapping_warnings_total", &self.mapping_warnings),

@@ -1,18 +1,20 @@
 //! The hub's own HTTP endpoint: `/healthz` (the process answers),
-//! `/readyz` (every part works: 200, or 503 naming what does not) and
-//! `/metrics`.
+//! `/readyz` (every part works: 200, or 503 naming what does not),
+//! `/metrics`, and the platform's callbacks (`callbacks/endpoint.rs`).
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::routing::{get, post};
 use tokio_util::sync::CancellationToken;
 
 use crate::app::readiness::{Broker, Health};
+use crate::callbacks::endpoint::{self, Callbacks};
 use crate::mapping::DeclarativeMapper;
 use crate::metrics::Metrics;
 use crate::store::Store;
@@ -50,15 +52,22 @@ async fn ready(State(o): State<Observed>) -> impl IntoResponse {
 pub async fn serve(
     listener: tokio::net::TcpListener,
     observed: Observed,
+    callbacks: Callbacks,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     if let Ok(addr) = listener.local_addr() {
-        tracing::info!(%addr, "serving /healthz, /readyz and /metrics");
+        tracing::info!(%addr, "serving /healthz, /readyz, /metrics and the platform's callbacks");
     }
+    let way_back = Router::new()
+        .route("/api/v1/platform/events", post(endpoint::events))
+        // The endpoint reads the body itself, bounded and with a deadline.
+        .layer(DefaultBodyLimit::disable())
+        .with_state(callbacks);
     let app = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready))
         .route("/metrics", get(|State(o): State<Observed>| async move { o.render() }))
-        .with_state(observed);
+        .with_state(observed)
+        .merge(way_back);
     axum::serve(listener, app).with_graceful_shutdown(async move { shutdown.cancelled().await }).await
 }

@@ -1,4 +1,4 @@
-//! Helpers for the end-to-end tests: fresh databases, free ports, the real
+//! What the end-to-end tests share: fresh databases, free ports, the real
 //! `hub` binary as a child process, and a source that resends until the
 //! hub acknowledges.
 

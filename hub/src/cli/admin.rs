@@ -88,6 +88,69 @@ pub enum TicketCommand {
     },
 }
 
+#[derive(Subcommand, Debug)]
+pub enum CallbackCommand {
+    /// The platform's callbacks the hub kept, newest first.
+    List {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Only those held for a person (unknown ticket or status, unreadable).
+        #[arg(long)]
+        open: bool,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// One callback: what it said and what the hub did with it.
+    Show {
+        id: i64,
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Show the body unmasked.
+        #[arg(long)]
+        reveal: bool,
+    },
+}
+
+pub async fn callbacks(cmd: CallbackCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        CallbackCommand::List { config, open: only_open, limit } => {
+            let store = open(&load(&config)?).await?;
+            let list = store.callbacks(only_open, limit).await?;
+            if list.is_empty() {
+                println!("no callbacks{}", if only_open { " waiting for a person" } else { "" });
+            }
+            for c in list {
+                println!(
+                    "#{} {} {} ticket {} {} -> {}{}",
+                    c.id,
+                    time(c.received_at),
+                    c.event_id,
+                    c.ticket_id.as_deref().unwrap_or("-"),
+                    c.status.as_deref().unwrap_or("-"),
+                    c.outcome,
+                    c.reason.map(|r| format!(": {r}")).unwrap_or_default()
+                );
+            }
+        }
+        CallbackCommand::Show { id, config, reveal } => {
+            let store = open(&load(&config)?).await?;
+            let c = store.callback(id).await?;
+            println!("callback #{} event {} received {}", c.id, c.event_id, time(c.received_at));
+            println!("ticket {} status {}", c.ticket_id.as_deref().unwrap_or("-"), c.status.as_deref().unwrap_or("-"));
+            if let Some(at) = c.at {
+                println!("at {}", time(at));
+            }
+            println!("outcome {} ({})", c.outcome, c.state);
+            if let Some(r) = &c.reason {
+                println!("reason: {r}");
+            }
+            let text = String::from_utf8_lossy(&c.body);
+            println!("body:\n{}", if reveal { text.into_owned() } else { hub::pii::mask_payload(&text) });
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 pub(super) async fn open(settings: &Settings) -> anyhow::Result<Store> {
     Store::open(&settings.database_url)
         .await
@@ -273,6 +336,18 @@ pub async fn ticket(cmd: TicketCommand) -> anyhow::Result<ExitCode> {
             }
             if let Some(of) = &t.ticket.duplicate_of {
                 println!("  duplicate of ticket {of}");
+            }
+            if let Some(h) = store.handling(&id).await? {
+                println!(
+                    "  on the platform: {}, department {}, due {}{}",
+                    h.status.map_or("-", |s| s.as_str()),
+                    h.department.as_deref().unwrap_or("-"),
+                    h.due_at.map_or_else(|| "-".to_string(), |d| d.format("%Y-%m-%d %H:%M").to_string()),
+                    if h.reopened > 0 { format!(", reopened {} time(s)", h.reopened) } else { String::new() }
+                );
+            }
+            for e in store.ticket_events(&id).await? {
+                println!("  {} {}: {}", time(e.at), e.kind, e.detail);
             }
             for l in store.duplicate_links_of(&id).await? {
                 let what = if l.other_id == l.ticket_id {

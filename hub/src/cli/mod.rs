@@ -68,7 +68,10 @@ enum Command {
     /// The court feed: move its cursor past a page that stays bad.
     #[command(subcommand)]
     Court(court::CourtCommand),
-    /// Tickets: show one with its sources, revisions and duplicate decisions.
+    /// The platform's status callbacks: list, show (those held for a person too).
+    #[command(subcommand)]
+    Callbacks(admin::CallbackCommand),
+    /// Tickets: show one with its sources, revisions, history and duplicate decisions.
     #[command(subcommand)]
     Ticket(admin::TicketCommand),
     /// Cross-channel duplicates: list, show, confirm, reject, unmerge, evaluate.
@@ -169,6 +172,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Quarantine(cmd) => admin::quarantine(cmd).await,
         Command::Court(cmd) => court::run(cmd).await,
         Command::Ticket(cmd) => admin::ticket(cmd).await,
+        Command::Callbacks(cmd) => admin::callbacks(cmd).await,
         Command::Duplicates(cmd) => duplicates::run(cmd).await,
         Command::Status(c) => admin::status(&load(&c)?).await,
         Command::Mapping(cmd) => mapping::run(cmd),

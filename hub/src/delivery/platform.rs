@@ -12,6 +12,10 @@ use crate::store::LeasedChange;
 pub struct PlatformSettings {
     pub url: String,
     pub token: String,
+    /// The secrets the platform signs its callbacks with (several while
+    /// one is replaced). None: callbacks are answered 503, so the platform
+    /// keeps them until the hub is configured.
+    pub secrets: Vec<String>,
     pub timeout: Duration,
     pub connect_timeout: Duration,
 }

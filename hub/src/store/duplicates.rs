@@ -306,7 +306,7 @@ async fn insert_ticket(tx: &mut Transaction<'static, Any>, t: &Ticket, now: i64)
 }
 
 /// Writes a ticket's new revision and the outbox row that carries it.
-pub(super) async fn save(
+pub(crate) async fn save(
     tx: &mut Transaction<'static, Any>,
     t: &Ticket,
     cause: &str,

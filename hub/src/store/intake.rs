@@ -26,6 +26,7 @@ use super::matching::{self, LinkRow, MatchIndex, PrintRow};
 use super::text::{MAX_META_CHARS, MAX_REASON_CHARS, clean};
 use super::{Backend, StoreError, now_ms};
 use crate::dedup::Decision;
+use crate::ticket::handling::Handling;
 use crate::ticket::{Change, Channel, Patch, Source, Ticket, TicketDraft, Timestamp};
 
 /// One record ready to be stored: its identity, its bytes, and what the
@@ -114,6 +115,15 @@ impl IntakeItem {
     /// The record a raw record keyed on its message id is about.
     fn about(&self) -> Option<String> {
         (self.change.is_ok() && self.message_id.is_some()).then(|| self.record_id.clone())
+    }
+}
+
+/// Every revision the hub sends carries what the platform said of the
+/// ticket (its status, deadline, evaluation): a source's later record says
+/// what the source knows, not that the matter is new again.
+fn carry(ticket: &mut Ticket, handlings: &HashMap<String, Handling>) {
+    if let Some(h) = handlings.get(&ticket.ticket_id) {
+        h.overlay(&mut ticket.draft);
     }
 }
 
@@ -340,7 +350,7 @@ pub(crate) async fn store_pending(
         .collect::<HashSet<_>>()
         .into_iter()
         .collect();
-    let mut tickets = load_tickets(tx, backend, &wanted).await?;
+    let (mut tickets, mut handlings) = load_tickets(tx, backend, &wanted).await?;
 
     // 2b. Records that would open a ticket: is their matter already one?
     let mut dup = find_duplicates(tx, backend, index, pending, &live, &links, pre).await?;
@@ -355,7 +365,9 @@ pub(crate) async fn store_pending(
         .collect::<HashSet<_>>()
         .into_iter()
         .collect();
-    tickets.extend(load_tickets(tx, backend, &targets).await?);
+    let (more, more_handlings) = load_tickets(tx, backend, &targets).await?;
+    tickets.extend(more);
+    handlings.extend(more_handlings);
 
     // 3. Plan, in arrival order.
     let mut w = Writes::default();
@@ -387,6 +399,7 @@ pub(crate) async fn store_pending(
                     .get_mut(&ticket_id)
                     .ok_or_else(|| StoreError::NotFound(format!("ticket {ticket_id} to merge into is missing")))?;
                 ticket.merge_in(applied.draft.clone(), source);
+                carry(ticket, &handlings);
                 let revision = ticket.revision;
                 w.revisions.push((ticket_id.clone(), revision, raw_id, "merged", body(ticket)));
                 if !w.created.contains(&ticket_id) && !w.updated.contains(&ticket_id) {
@@ -460,6 +473,7 @@ pub(crate) async fn store_pending(
                     outcomes[i] = Some(StoredOutcome::Stale);
                     continue;
                 }
+                carry(ticket, &handlings);
                 let revision = ticket.revision;
                 w.revisions.push((ticket_id.clone(), revision, raw_id, "updated", body(ticket)));
                 if !w.created.contains(&ticket_id) && !w.updated.contains(&ticket_id) {
@@ -832,20 +846,26 @@ async fn load_links(
     Ok(links)
 }
 
+/// The tickets `ids`, and the platform's side of those that have one.
 async fn load_tickets(
     tx: &mut Transaction<'static, Any>,
     backend: Backend,
     ids: &[String],
-) -> Result<HashMap<String, Ticket>, StoreError> {
+) -> Result<(HashMap<String, Ticket>, HashMap<String, Handling>), StoreError> {
     let mut tickets = HashMap::with_capacity(ids.len());
-    for r in batch::fetch_in(tx, backend, "SELECT ticket_id, body FROM tickets", "ticket_id", ids).await? {
+    let mut handlings = HashMap::new();
+    for r in batch::fetch_in(tx, backend, "SELECT ticket_id, body, handling FROM tickets", "ticket_id", ids).await? {
         let id: String = r.get(0);
         let text: String = r.get(1);
         let ticket = serde_json::from_str(&text)
             .map_err(|source| StoreError::CorruptTicket { ticket_id: id.clone(), source })?;
+        let handling: Option<String> = r.get(2);
+        if let Some(h) = handling.and_then(|t| serde_json::from_str(&t).ok()) {
+            handlings.insert(id.clone(), h);
+        }
         tickets.insert(id, ticket);
     }
-    Ok(tickets)
+    Ok((tickets, handlings))
 }
 
 async fn write_plan(

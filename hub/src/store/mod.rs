@@ -6,6 +6,7 @@
 //! (locking) ask [`Backend`]. Times are epoch milliseconds.
 
 mod batch;
+mod callbacks;
 mod cursors;
 mod deadletters;
 mod duplicates;
@@ -29,6 +30,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{Any, AnyPool, Transaction};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
+pub use callbacks::{CallbackOutcome, StoredCallback, TicketEvent};
 pub use deadletters::{DeadLetter, Replayed};
 pub use duplicates::{DuplicateLink, Unmerged};
 pub use failure::Failure;

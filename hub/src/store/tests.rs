@@ -55,6 +55,9 @@ macro_rules! on_both {
 /// Messages with ids of their own, in their own orders.
 mod terminal;
 
+/// The platform's status callbacks.
+mod callbacks;
+
 on_both!(the_same_record_three_times_is_one_ticket_and_one_change, |store, _url| {
     let m = &simulators::canonical::matters(1, 1, "S")[0];
     let first = one(&store, item(m, 1)).await;

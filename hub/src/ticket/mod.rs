@@ -5,6 +5,7 @@
 //! and ID numbers are checked, so a ticket that exists is a ticket the
 //! platform can take.
 
+pub mod handling;
 mod id_number;
 mod phone;
 
@@ -683,7 +684,7 @@ impl From<Title> for String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     #[test]
     fn a_patch_names_known_fields_only() {
         assert!(super::Patch::parse("status, evaluation attachments").is_ok());
@@ -693,6 +694,11 @@ mod tests {
     }
 
     use super::*;
+
+    /// A draft for tests elsewhere in the crate.
+    pub(crate) fn sample_draft() -> TicketDraft {
+        draft("井盖缺失", Status::New)
+    }
 
     fn draft(description: &str, status: Status) -> TicketDraft {
         let at = chrono::DateTime::parse_from_rfc3339("2024-07-15T09:20:00+08:00").unwrap();

@@ -41,6 +41,8 @@ pub struct DemoArgs {
 }
 
 const TOKEN: &str = "demo-token";
+/// The demo platform signs its callbacks with this.
+const SECRET: &str = "demo-callback-secret";
 
 pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(args.rate > 0.0 && args.rate <= 5000.0, "--rate must be between 0 and 5000 records a second");
@@ -176,7 +178,7 @@ fn demo_settings(
 ) -> anyhow::Result<Settings> {
     use simulators::agencies::amqp::Agency;
     let mut text = format!(
-        "[store]\nurl = \"sqlite://{}\"\n\n[platform]\nurl = \"{}\"\ntoken = \"{TOKEN}\"\n\n[delivery]\npause_max = \"2s\"\nretry_max = \"5s\"\n",
+        "[store]\nurl = \"sqlite://{}\"\n\n[platform]\nurl = \"{}\"\ntoken = \"{TOKEN}\"\nsecrets = [\"{SECRET}\"]\n\n[delivery]\npause_max = \"2s\"\nretry_max = \"5s\"\n",
         db.display(),
         platform.base_url()
     );

@@ -1,0 +1,294 @@
+//! The platform's callbacks, the mirror of intake: each is kept as received
+//! and applied to its ticket in one transaction, before it is answered. The
+//! same `X-Event-Id` again finds its row and changes nothing.
+
+use sqlx::{Any, Row, Transaction};
+
+use super::duplicates::save;
+use super::text::{MAX_REASON_CHARS, clean};
+use super::{Backend, Store, StoreError, now_ms};
+use crate::callbacks::event::{EventStatus, PlatformEvent};
+use crate::ticket::Ticket;
+use crate::ticket::handling::{Effect, Handling};
+
+/// What taking a callback did, and so how it is answered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CallbackOutcome {
+    /// The ticket's state moved (200).
+    Applied { ticket_id: String },
+    /// A frown sent the matter back: a new revision is on its way to the
+    /// platform (200).
+    Reopened { ticket_id: String, revision: i64 },
+    /// Older than the last event applied to its ticket: recorded, nothing
+    /// moved back (200).
+    Stale { ticket_id: String },
+    /// This event id was taken before (200, or 422 again if it was held).
+    Duplicate { held: Option<String> },
+    /// Unknown ticket or status, or a body that cannot be read: kept for a
+    /// person (422).
+    Held { reason: String },
+}
+
+impl CallbackOutcome {
+    pub fn label(&self) -> &'static str {
+        match self {
+            CallbackOutcome::Applied { .. } => "applied",
+            CallbackOutcome::Reopened { .. } => "reopened",
+            CallbackOutcome::Stale { .. } => "stale",
+            CallbackOutcome::Duplicate { .. } => "duplicate",
+            CallbackOutcome::Held { .. } => "held",
+        }
+    }
+}
+
+/// A kept callback, for `hub callbacks list|show`.
+#[derive(Clone, Debug)]
+pub struct StoredCallback {
+    pub id: i64,
+    pub event_id: String,
+    pub ticket_id: Option<String>,
+    pub status: Option<String>,
+    pub at: Option<i64>,
+    pub received_at: i64,
+    pub outcome: String,
+    pub reason: Option<String>,
+    /// `done`, or `open` while it waits for a person.
+    pub state: String,
+    pub body: Vec<u8>,
+}
+
+/// One line of a ticket's history.
+#[derive(Clone, Debug)]
+pub struct TicketEvent {
+    pub at: i64,
+    pub recorded_at: i64,
+    pub kind: String,
+    pub detail: String,
+}
+
+/// Reads a callback's body: the event and its known status, or why not.
+fn read(body: &[u8]) -> Result<(PlatformEvent, EventStatus), String> {
+    let event: PlatformEvent = serde_json::from_slice(body).map_err(|e| {
+        // By position: serde's message may quote a value.
+        format!("the body is not a status event (line {}, column {})", e.line(), e.column())
+    })?;
+    let status = EventStatus::parse(&event.status).ok_or_else(|| {
+        format!("unknown status `{}` (known: {})", clean(&event.status, 40), EventStatus::ALL.join(", "))
+    })?;
+    Ok((event, status))
+}
+
+/// The line a callback leaves in its ticket's history: its status, the
+/// department and deadline it names, never the note (which may name people).
+fn describe(status: EventStatus, e: &PlatformEvent, effect: Effect) -> String {
+    let mut line = status.as_str().to_string();
+    if let Some(d) = &e.department {
+        line.push_str(&format!(" to {}", clean(d, 80)));
+    }
+    if let Some(due) = e.due_at {
+        line.push_str(&format!(", due {}", due.format("%Y-%m-%d %H:%M")));
+    }
+    if let Some(ev) = &e.evaluation {
+        line.push_str(&format!(", rated {}", ev.result.as_str()));
+    }
+    if let Some(m) = &e.mediation {
+        line.push_str(&format!(", mediation {:?} for {}", m.result, clean(&m.case_no, 80)));
+    }
+    match effect {
+        Effect::Stale => line.push_str(" (older than the last event applied: recorded, status unchanged)"),
+        Effect::Reopened => line.push_str(" (reopened: sent back to in_progress)"),
+        Effect::Applied => {}
+    }
+    line
+}
+
+impl Store {
+    /// Keeps a verified callback and applies it, in one transaction.
+    pub async fn take_callback(&self, event_id: &str, body: &[u8]) -> Result<CallbackOutcome, StoreError> {
+        let now = now_ms();
+        let mut w = self.begin_write().await?;
+        let seen: Option<(String, Option<String>)> =
+            sqlx::query("SELECT outcome, reason FROM callbacks WHERE event_id = $1")
+                .bind(event_id)
+                .fetch_optional(&mut *w.tx)
+                .await?
+                .map(|r| (r.get(0), r.get(1)));
+        if let Some((outcome, reason)) = seen {
+            return Ok(CallbackOutcome::Duplicate { held: (outcome == "held").then(|| reason.unwrap_or_default()) });
+        }
+        let parsed = read(body);
+        let (ticket_id, status, at) = match &parsed {
+            Ok((e, s)) => {
+                (Some(clean(&e.ticket_id, 256).into_owned()), Some(s.as_str()), Some(e.at.timestamp_millis()))
+            }
+            Err(_) => (None, None, None),
+        };
+        let inserted = sqlx::query(
+            "INSERT INTO callbacks (event_id, ticket_id, status, at, received_at, body, outcome, state)
+             VALUES ($1, $2, $3, $4, $5, $6, 'pending', 'done') ON CONFLICT (event_id) DO NOTHING RETURNING id",
+        )
+        .bind(event_id)
+        .bind(ticket_id.clone())
+        .bind(status)
+        .bind(at)
+        .bind(now)
+        .bind(body.to_vec())
+        .fetch_optional(&mut *w.tx)
+        .await?;
+        let Some(row) = inserted else {
+            // Another hub took it meanwhile.
+            return Ok(CallbackOutcome::Duplicate { held: None });
+        };
+        let id: i64 = row.get(0);
+        let outcome = match parsed {
+            Err(reason) => hold(&mut w.tx, id, reason).await?,
+            Ok((event, status)) => apply(&mut w.tx, self.backend, id, &event, status, now).await?,
+        };
+        w.commit().await?;
+        Ok(outcome)
+    }
+
+    /// Kept callbacks, newest first: only those waiting for a person when `open`.
+    pub async fn callbacks(&self, open: bool, limit: i64) -> Result<Vec<StoredCallback>, StoreError> {
+        let filter = if open { "WHERE state = 'open'" } else { "" };
+        let sql = format!(
+            "SELECT id, event_id, ticket_id, status, at, received_at, outcome, reason, state, body FROM callbacks {filter} ORDER BY id DESC LIMIT $1"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(limit).fetch_all(&self.pool).await?;
+        Ok(rows.iter().map(callback_row).collect())
+    }
+
+    pub async fn callback(&self, id: i64) -> Result<StoredCallback, StoreError> {
+        sqlx::query(
+            "SELECT id, event_id, ticket_id, status, at, received_at, outcome, reason, state, body FROM callbacks WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .map(|r| callback_row(&r))
+        .ok_or_else(|| StoreError::NotFound(format!("no callback {id}")))
+    }
+
+    /// A ticket's history, oldest first.
+    pub async fn ticket_events(&self, ticket_id: &str) -> Result<Vec<TicketEvent>, StoreError> {
+        let rows =
+            sqlx::query("SELECT at, recorded_at, kind, detail FROM ticket_events WHERE ticket_id = $1 ORDER BY id")
+                .bind(ticket_id)
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows
+            .iter()
+            .map(|r| TicketEvent { at: r.get(0), recorded_at: r.get(1), kind: r.get(2), detail: r.get(3) })
+            .collect())
+    }
+
+    /// The platform's side of a ticket's state, if it has sent any event.
+    pub async fn handling(&self, ticket_id: &str) -> Result<Option<Handling>, StoreError> {
+        let text: Option<Option<String>> = sqlx::query_scalar("SELECT handling FROM tickets WHERE ticket_id = $1")
+            .bind(ticket_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(text.flatten().and_then(|t| serde_json::from_str(&t).ok()))
+    }
+}
+
+fn callback_row(r: &sqlx::any::AnyRow) -> StoredCallback {
+    StoredCallback {
+        id: r.get(0),
+        event_id: r.get(1),
+        ticket_id: r.get(2),
+        status: r.get(3),
+        at: r.get(4),
+        received_at: r.get(5),
+        outcome: r.get(6),
+        reason: r.get(7),
+        state: r.get(8),
+        body: r.get(9),
+    }
+}
+
+async fn hold(tx: &mut Transaction<'static, Any>, id: i64, reason: String) -> Result<CallbackOutcome, StoreError> {
+    let reason = clean(&reason, MAX_REASON_CHARS).into_owned();
+    sqlx::query("UPDATE callbacks SET outcome = 'held', reason = $2, state = 'open' WHERE id = $1")
+        .bind(id)
+        .bind(&reason)
+        .execute(&mut **tx)
+        .await?;
+    Ok(CallbackOutcome::Held { reason })
+}
+
+async fn apply(
+    tx: &mut Transaction<'static, Any>,
+    backend: Backend,
+    id: i64,
+    event: &PlatformEvent,
+    status: EventStatus,
+    now: i64,
+) -> Result<CallbackOutcome, StoreError> {
+    // Another hub on the same database waits here for this ticket's row.
+    let lock = if backend == Backend::Postgres { " FOR UPDATE" } else { "" };
+    let sql = format!("SELECT body, handling FROM tickets WHERE ticket_id = $1{lock}");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&event.ticket_id).fetch_optional(&mut **tx).await?;
+    let Some(row) = row else {
+        return hold(tx, id, format!("no ticket {} in this hub", clean(&event.ticket_id, 80))).await;
+    };
+    let body: String = row.get(0);
+    let handling: Option<String> = row.get(1);
+    let mut ticket: Ticket = serde_json::from_str(&body)
+        .map_err(|source| StoreError::CorruptTicket { ticket_id: event.ticket_id.clone(), source })?;
+    let mut h: Handling = handling.and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
+    let effect = h.apply(status, event);
+    let ticket_id = ticket.ticket_id.clone();
+    let (label, outcome) = match effect {
+        Effect::Stale => ("stale", CallbackOutcome::Stale { ticket_id: ticket_id.clone() }),
+        Effect::Applied => {
+            h.impose(&mut ticket.draft);
+            let body = serde_json::to_string(&ticket).expect("a ticket always serializes");
+            sqlx::query("UPDATE tickets SET status = $2, body = $3, updated_at = $4 WHERE ticket_id = $1")
+                .bind(&ticket_id)
+                .bind(ticket.draft.status.as_str())
+                .bind(body)
+                .bind(now)
+                .execute(&mut **tx)
+                .await?;
+            ("applied", CallbackOutcome::Applied { ticket_id: ticket_id.clone() })
+        }
+        Effect::Reopened => {
+            h.impose(&mut ticket.draft);
+            ticket.revision += 1;
+            save(tx, &ticket, "reopened", now).await?;
+            ("reopened", CallbackOutcome::Reopened { ticket_id: ticket_id.clone(), revision: ticket.revision })
+        }
+    };
+    if effect != Effect::Stale {
+        sqlx::query("UPDATE tickets SET handling = $2 WHERE ticket_id = $1")
+            .bind(&ticket_id)
+            .bind(serde_json::to_string(&h).expect("handling always serializes"))
+            .execute(&mut **tx)
+            .await?;
+    }
+    sqlx::query("UPDATE callbacks SET outcome = $2 WHERE id = $1").bind(id).bind(label).execute(&mut **tx).await?;
+    record_event(tx, &ticket_id, event.at.timestamp_millis(), "callback", &describe(status, event, effect), now)
+        .await?;
+    Ok(outcome)
+}
+
+/// Adds a line to a ticket's history.
+pub(crate) async fn record_event(
+    tx: &mut Transaction<'static, Any>,
+    ticket_id: &str,
+    at: i64,
+    kind: &str,
+    detail: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO ticket_events (ticket_id, at, recorded_at, kind, detail) VALUES ($1, $2, $3, $4, $5)")
+        .bind(ticket_id)
+        .bind(at)
+        .bind(now)
+        .bind(kind)
+        .bind(clean(detail, MAX_REASON_CHARS).into_owned())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}

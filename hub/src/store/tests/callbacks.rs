@@ -1,0 +1,113 @@
+//! The platform's callbacks applied to tickets (contract: platform.md,
+//! "Status callbacks"): once per event id, never moving a status back.
+
+use super::*;
+
+fn callback(ticket_id: &str, status: &str, at: &str, extra: serde_json::Value) -> Vec<u8> {
+    let mut v = serde_json::json!({"ticketId": ticket_id, "status": status, "at": at});
+    if let serde_json::Value::Object(m) = extra {
+        v.as_object_mut().unwrap().extend(m);
+    }
+    serde_json::to_vec(&v).unwrap()
+}
+
+on_both!(a_callback_taken_three_times_changes_the_ticket_once, |store, _url| {
+    let m = &simulators::canonical::matters(41, 1, "CB")[0];
+    let StoredOutcome::Created { ticket_id, .. } = one(&store, item(m, 1)).await else { panic!("not created") };
+    let body = callback(
+        &ticket_id,
+        "dispatched",
+        "2026-12-04T09:00:00+08:00",
+        serde_json::json!({"department": "南康街道城管科", "dueAt": "2026-12-07T18:00:00+08:00", "note": "请尽快处理"}),
+    );
+    let first = store.take_callback("ev-1", &body).await.unwrap();
+    assert_eq!(first, CallbackOutcome::Applied { ticket_id: ticket_id.clone() });
+    for _ in 0..2 {
+        assert_eq!(store.take_callback("ev-1", &body).await.unwrap(), CallbackOutcome::Duplicate { held: None });
+    }
+    let t = store.ticket(&ticket_id).await.unwrap();
+    assert_eq!(t.ticket.draft.status, crate::ticket::Status::Dispatched);
+    assert_eq!(t.ticket.revision, 1, "the platform knows its own status: nothing is sent for it");
+    let h = store.handling(&ticket_id).await.unwrap().unwrap();
+    assert_eq!(h.department.as_deref(), Some("南康街道城管科"));
+    let history = store.ticket_events(&ticket_id).await.unwrap();
+    assert_eq!(history.len(), 1, "{history:?}");
+    assert!(history[0].detail.starts_with("dispatched to 南康街道城管科, due 2026-12-07 18:00"), "{history:?}");
+    assert!(!history[0].detail.contains("请尽快"), "the note stays out of the history");
+
+    // The source's next version says what it knows; the matter stays dispatched.
+    let updated = one(&store, item(m, 2)).await;
+    assert!(matches!(updated, StoredOutcome::Updated { revision: 2, .. }), "{updated:?}");
+    let t = store.ticket(&ticket_id).await.unwrap().ticket;
+    assert_eq!(t.draft.status, crate::ticket::Status::Dispatched, "not back to new");
+    assert_eq!(t.draft.due_at, h.due_at);
+});
+
+on_both!(an_older_event_is_recorded_and_does_not_move_the_status_back, |store, _url| {
+    let m = &simulators::canonical::matters(42, 1, "CO")[0];
+    let StoredOutcome::Created { ticket_id, .. } = one(&store, item(m, 1)).await else { panic!("not created") };
+    let resolved = callback(&ticket_id, "resolved", "2026-12-05T15:00:00+08:00", serde_json::json!({}));
+    let dispatched = callback(&ticket_id, "dispatched", "2026-12-04T09:00:00+08:00", serde_json::json!({}));
+    assert!(matches!(store.take_callback("r", &resolved).await.unwrap(), CallbackOutcome::Applied { .. }));
+    assert_eq!(
+        store.take_callback("d", &dispatched).await.unwrap(),
+        CallbackOutcome::Stale { ticket_id: ticket_id.clone() }
+    );
+    assert_eq!(store.ticket(&ticket_id).await.unwrap().ticket.draft.status, crate::ticket::Status::Resolved);
+    let history = store.ticket_events(&ticket_id).await.unwrap();
+    assert_eq!(history.len(), 2, "both recorded");
+    assert!(history[1].detail.contains("status unchanged"), "{history:?}");
+});
+
+on_both!(unknown_tickets_statuses_and_bodies_are_held_for_a_person, |store, _url| {
+    let m = &simulators::canonical::matters(43, 1, "CU")[0];
+    let StoredOutcome::Created { ticket_id, .. } = one(&store, item(m, 1)).await else { panic!("not created") };
+    let unknown_ticket = callback("no-such-ticket", "resolved", "2026-12-05T15:00:00+08:00", serde_json::json!({}));
+    let unknown_status = callback(&ticket_id, "archived", "2026-12-05T15:00:00+08:00", serde_json::json!({}));
+    let CallbackOutcome::Held { reason } = store.take_callback("u1", &unknown_ticket).await.unwrap() else {
+        panic!("not held")
+    };
+    assert!(reason.contains("no ticket no-such-ticket"), "{reason}");
+    let CallbackOutcome::Held { reason } = store.take_callback("u2", &unknown_status).await.unwrap() else {
+        panic!("not held")
+    };
+    assert!(reason.contains("unknown status `archived`"), "{reason}");
+    assert!(matches!(
+        store.take_callback("u3", br#"{"ticketId": "13904371234"#).await.unwrap(),
+        CallbackOutcome::Held { .. }
+    ));
+    // Sent again: held again, one row each.
+    assert!(matches!(
+        store.take_callback("u2", &unknown_status).await.unwrap(),
+        CallbackOutcome::Duplicate { held: Some(_) }
+    ));
+    let open = store.callbacks(true, 10).await.unwrap();
+    assert_eq!(open.len(), 3);
+    assert!(open.iter().all(|c| c.reason.as_deref().is_some_and(|r| !r.contains("13904371234"))), "{open:?}");
+    assert_eq!(store.ticket(&ticket_id).await.unwrap().ticket.draft.status, crate::ticket::Status::New);
+});
+
+on_both!(a_frown_reopens_the_matter_and_the_platform_is_told, |store, _url| {
+    let m = &simulators::canonical::matters(44, 1, "CF")[0];
+    let StoredOutcome::Created { ticket_id, .. } = one(&store, item(m, 1)).await else { panic!("not created") };
+    let leased = store.lease("p", 10, 60_000).await.unwrap();
+    store.complete(&leased.into_iter().map(|c| (c, DeliveryResult::Done)).collect::<Vec<_>>()).await.unwrap();
+    let resolved = callback(&ticket_id, "resolved", "2026-12-05T15:00:00+08:00", serde_json::json!({}));
+    store.take_callback("r", &resolved).await.unwrap();
+    let frown = callback(
+        &ticket_id,
+        "closed",
+        "2026-12-06T10:00:00+08:00",
+        serde_json::json!({"evaluation": {"result": "unsatisfied", "by": "citizen", "at": "2026-12-06T10:00:00+08:00"}}),
+    );
+    assert_eq!(
+        store.take_callback("f", &frown).await.unwrap(),
+        CallbackOutcome::Reopened { ticket_id: ticket_id.clone(), revision: 2 }
+    );
+    let sent = store.lease("p", 10, 60_000).await.unwrap();
+    assert_eq!(sent.len(), 1, "the reopened revision waits for the platform");
+    let body: crate::ticket::Ticket = serde_json::from_str(&sent[0].body).unwrap();
+    assert_eq!((body.revision, body.draft.status), (2, crate::ticket::Status::InProgress));
+    assert_eq!(body.draft.evaluation.map(|e| e.result), Some(crate::ticket::EvaluationResult::Unsatisfied));
+    assert_eq!(store.handling(&ticket_id).await.unwrap().unwrap().reopened, 1);
+});
