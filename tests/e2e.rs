@@ -9,6 +9,7 @@ mod crash;
 mod deadletters;
 mod delivery;
 mod duplicates;
+mod feedback;
 mod http_source;
 mod onboarding;
 mod supervision;

@@ -12,6 +12,7 @@ pub mod amqp;
 pub mod court;
 pub mod http;
 pub mod mqtt;
+pub mod outbound;
 pub mod retry_after;
 
 mod connector;

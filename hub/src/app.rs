@@ -209,6 +209,7 @@ impl Hub {
                 store: store.clone(),
                 secrets: Arc::new(crate::callbacks::verify::Secrets::new(&settings.platform.secrets)),
                 metrics: metrics.clone(),
+                plan: Arc::new(crate::feedback::Plan::of(&settings)),
             };
             let stop = delivery_stop.clone();
             background.push(tokio::spawn(async move {
@@ -230,6 +231,23 @@ impl Hub {
                     }
                 }
             }));
+        }
+
+        // The way back: one sender per agency with a back-channel, each on
+        // its own, so that one agency down delays only its own messages.
+        let hub_id = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
+        for source in &settings.sources {
+            let Some(sender) = sources::feedback_sender(source, &hub_id) else { continue };
+            let sender = sender.map_err(StartError::Connector)?;
+            let destination = crate::feedback::dispatcher::Destination { name: source.name.clone(), sender };
+            background.push(tokio::spawn(crate::feedback::dispatcher::run(
+                store.clone(),
+                destination,
+                format!("hub-{hub_id}"),
+                settings.dispatcher.retry.clone(),
+                metrics.clone(),
+                delivery_stop.clone(),
+            )));
         }
 
         {

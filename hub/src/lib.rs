@@ -14,6 +14,7 @@ pub mod config;
 pub mod dedup;
 pub mod delivery;
 pub mod diagnostic;
+pub mod feedback;
 pub mod intake;
 pub mod mapping;
 pub mod metrics;

@@ -12,6 +12,8 @@ pub struct Metrics {
     records: Mutex<BTreeMap<String, BTreeMap<&'static str, u64>>>,
     /// outcome → platform callbacks
     callbacks: Mutex<BTreeMap<&'static str, u64>>,
+    /// (destination, outcome) → feedback messages
+    feedback: Mutex<BTreeMap<(String, &'static str), u64>>,
     pub mapping_warnings: AtomicU64,
     pub intake_batches: AtomicU64,
     pub intake_errors: AtomicU64,
@@ -43,6 +45,16 @@ impl Metrics {
         *self.callbacks.lock().unwrap_or_else(|e| e.into_inner()).entry(outcome).or_default() += 1;
     }
 
+    /// A status message to an agency delivered, retried or refused.
+    pub fn feedback(&self, destination: &str, outcome: &'static str) {
+        *self
+            .feedback
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry((destination.to_string(), outcome))
+            .or_default() += 1;
+    }
+
     /// (system, outcome) → records
     pub fn records(&self) -> BTreeMap<(String, &'static str), u64> {
         let map = self.records.lock().unwrap_or_else(|e| e.into_inner());
@@ -58,6 +70,10 @@ impl Metrics {
         out.push_str("# TYPE hub_callbacks_total counter\n");
         for (outcome, n) in self.callbacks.lock().unwrap_or_else(|e| e.into_inner()).iter() {
             let _ = writeln!(out, "hub_callbacks_total{{outcome=\"{outcome}\"}} {n}");
+        }
+        out.push_str("# TYPE hub_feedback_total counter\n");
+        for ((destination, outcome), n) in self.feedback.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            let _ = writeln!(out, "hub_feedback_total{{destination=\"{destination}\",outcome=\"{outcome}\"}} {n}");
         }
         let counters: [(&str, &AtomicU64); 9] = [
             ("hub_mapping_warnings_total", &self.mapping_warnings),

@@ -89,6 +89,15 @@ impl Notifier {
     /// until the deadline.
     pub async fn notify(&self, county: &str, worker_id: &str, body: &[u8]) -> Result<(), NotifyError> {
         let topic = notify_topic(county, worker_id).ok_or(NotifyError::BadAddress)?;
+        self.publish(topic, body).await
+    }
+
+    /// Publishes `body` to `topic` (no wildcards, no empty level) and
+    /// returns once the broker acknowledged it, as [`notify`](Self::notify).
+    pub async fn publish(&self, topic: String, body: &[u8]) -> Result<(), NotifyError> {
+        if topic.is_empty() || topic.contains(['+', '#', '\0']) || topic.split('/').any(str::is_empty) {
+            return Err(NotifyError::BadAddress);
+        }
         let (done, acked) = oneshot::channel();
         let job = Job { topic, body: Bytes::copy_from_slice(body), done };
         let attempt = async {

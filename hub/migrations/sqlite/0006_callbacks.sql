@@ -34,3 +34,27 @@ CREATE INDEX ticket_events_by_ticket ON ticket_events (ticket_id, id);
 -- The platform's side of a ticket's state (status, department, deadline,
 -- evaluation, the last event's time), as JSON; NULL until its first callback.
 ALTER TABLE tickets ADD COLUMN handling TEXT;
+
+-- Status changes on their way back to the agencies that brought each
+-- matter in (hotline feedback, terminal notifications, court outcomes),
+-- written in the same transaction as the callback that caused them and
+-- deleted once the agency has taken them. 'dead': refused for good, kept
+-- with the answer for a person.
+CREATE TABLE feedback_outbox (
+    id               INTEGER PRIMARY KEY AUTOINCREMENT,
+    destination      TEXT    NOT NULL,
+    ticket_id        TEXT    NOT NULL,
+    status           TEXT    NOT NULL,
+    message_id       TEXT    NOT NULL UNIQUE,
+    address          TEXT    NOT NULL,
+    body             BLOB    NOT NULL,
+    content_type     TEXT    NOT NULL,
+    attempts         INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at  INTEGER NOT NULL,
+    lease_owner      TEXT,
+    lease_until      INTEGER,
+    last_error       TEXT,
+    state            TEXT    NOT NULL DEFAULT 'pending',
+    created_at       INTEGER NOT NULL
+);
+CREATE INDEX feedback_by_destination ON feedback_outbox (destination, state, id);

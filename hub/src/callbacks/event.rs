@@ -51,6 +51,15 @@ pub enum MediationResult {
     Failed,
 }
 
+impl MediationResult {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MediationResult::Agreed => "AGREED",
+            MediationResult::Failed => "FAILED",
+        }
+    }
+}
+
 /// The statuses a callback may carry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EventStatus {

@@ -7,6 +7,7 @@
 mod canonical;
 pub mod declarative;
 mod decode;
+pub mod feedback;
 pub mod shipped;
 
 use std::collections::HashMap;

@@ -53,6 +53,12 @@ pub fn table(name: &str) -> Option<&'static str> {
     FILES.iter().find(|f| f.path == path).map(|f| f.text)
 }
 
+/// The text of one agency's shipped mapping file.
+pub fn text(agency: &str) -> Option<&'static str> {
+    let path = format!("{agency}.toml");
+    FILES.iter().find(|f| f.path == path).map(|f| f.text)
+}
+
 /// The shipped mapping of one agency (`hotline`, `petition`, `court`,
 /// `terminal`), with the shipped tables; `None` for another name.
 pub fn mapper(agency: &str) -> Option<Result<DeclarativeMapper, MappingErrors>> {

@@ -5,9 +5,11 @@
 use sqlx::{Any, Row, Transaction};
 
 use super::duplicates::save;
+use super::feedback;
 use super::text::{MAX_REASON_CHARS, clean};
 use super::{Backend, Store, StoreError, now_ms};
 use crate::callbacks::event::{EventStatus, PlatformEvent};
+use crate::feedback::Plan;
 use crate::ticket::Ticket;
 use crate::ticket::handling::{Effect, Handling};
 
@@ -104,7 +106,9 @@ fn describe(status: EventStatus, e: &PlatformEvent, effect: Effect) -> String {
 
 impl Store {
     /// Keeps a verified callback and applies it, in one transaction.
-    pub async fn take_callback(&self, event_id: &str, body: &[u8]) -> Result<CallbackOutcome, StoreError> {
+    /// Every origin of the ticket that `plan` gives a back-channel is told
+    /// of the change through the feedback outbox, in the same transaction.
+    pub async fn take_callback(&self, event_id: &str, body: &[u8], plan: &Plan) -> Result<CallbackOutcome, StoreError> {
         let now = now_ms();
         let mut w = self.begin_write().await?;
         let seen: Option<(String, Option<String>)> =
@@ -142,7 +146,7 @@ impl Store {
         let id: i64 = row.get(0);
         let outcome = match parsed {
             Err(reason) => hold(&mut w.tx, id, reason).await?,
-            Ok((event, status)) => apply(&mut w.tx, self.backend, id, &event, status, now).await?,
+            Ok((event, status)) => apply(&mut w.tx, self.backend, plan, (id, event_id), &event, status, now).await?,
         };
         w.commit().await?;
         Ok(outcome)
@@ -220,7 +224,8 @@ async fn hold(tx: &mut Transaction<'static, Any>, id: i64, reason: String) -> Re
 async fn apply(
     tx: &mut Transaction<'static, Any>,
     backend: Backend,
-    id: i64,
+    plan: &Plan,
+    (id, event_id): (i64, &str),
     event: &PlatformEvent,
     status: EventStatus,
     now: i64,
@@ -261,6 +266,9 @@ async fn apply(
         }
     };
     if effect != Effect::Stale {
+        // The origins hear what happened: a frown is heard as the reopening it caused.
+        let told = if effect == Effect::Reopened { EventStatus::Reopened } else { status };
+        feedback::enqueue(tx, plan, event_id, &ticket, event, told, now).await?;
         sqlx::query("UPDATE tickets SET handling = $2 WHERE ticket_id = $1")
             .bind(&ticket_id)
             .bind(serde_json::to_string(&h).expect("handling always serializes"))

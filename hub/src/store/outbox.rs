@@ -112,6 +112,9 @@ impl Store {
             sqlx::query("UPDATE outbox SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL")
                 .execute(&mut *w.tx)
                 .await?;
+        sqlx::query("UPDATE feedback_outbox SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL")
+            .execute(&mut *w.tx)
+            .await?;
         w.commit().await?;
         Ok(done.rows_affected())
     }

@@ -26,8 +26,19 @@ use crate::ticket::{Channel, beijing};
 
 type V<'i> = Spanned<DeValue<'i>>;
 
-const SECTIONS: &[&str] =
-    &["source", "identity", "checks", "let", "fields", "reporters", "attachments", "court", "evaluation", "dedup"];
+const SECTIONS: &[&str] = &[
+    "source",
+    "identity",
+    "checks",
+    "let",
+    "fields",
+    "reporters",
+    "attachments",
+    "court",
+    "evaluation",
+    "dedup",
+    "feedback",
+];
 const SOURCE_KEYS: &[&str] = &["name", "channel", "format", "root", "max_bytes", "encoding", "tables", "description"];
 const EXPR_KEYS: &[&str] = &[
     "path",

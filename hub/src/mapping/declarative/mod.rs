@@ -83,6 +83,8 @@ const HOLIDAYS_AHEAD_DAYS: u64 = 90;
 #[derive(Debug)]
 pub struct DeclarativeMapper {
     compiled: Compiled,
+    /// `[feedback]`: how status changes go back to this agency.
+    feedback: Option<std::sync::Arc<crate::mapping::feedback::FeedbackSpec>>,
 }
 
 impl DeclarativeMapper {
@@ -106,16 +108,38 @@ impl DeclarativeMapper {
     /// looked for relative to `base_dir`.
     #[allow(clippy::should_implement_trait)]
     pub fn from_str(text: &str, origin: &str, base_dir: &Path) -> Result<DeclarativeMapper, MappingErrors> {
-        load::compile(text, origin, load::TableSource::Dir(base_dir))
-            .map(|compiled| DeclarativeMapper { compiled })
-            .map_err(MappingErrors)
+        Self::with_feedback(load::compile(text, origin, load::TableSource::Dir(base_dir)), text, origin)
+    }
+
+    /// The compiled mapping and its `[feedback]` section, every mistake of
+    /// both reported together.
+    fn with_feedback(
+        compiled: Result<Compiled, Vec<MappingError>>,
+        text: &str,
+        origin: &str,
+    ) -> Result<DeclarativeMapper, MappingErrors> {
+        let feedback = crate::mapping::feedback::FeedbackSpec::from_mapping(text, origin);
+        match (compiled, feedback) {
+            (Ok(compiled), Ok(feedback)) => {
+                Ok(DeclarativeMapper { compiled, feedback: feedback.map(std::sync::Arc::new) })
+            }
+            (Err(mut a), Err(b)) => {
+                a.extend(b);
+                Err(MappingErrors(a))
+            }
+            (Err(a), _) | (_, Err(a)) => Err(MappingErrors(a)),
+        }
+    }
+
+    /// How status changes of its tickets go back to this agency, if its
+    /// mapping says.
+    pub fn feedback(&self) -> Option<&std::sync::Arc<crate::mapping::feedback::FeedbackSpec>> {
+        self.feedback.as_ref()
     }
 
     /// Loads a mapping shipped inside the binary, with the shipped tables.
     pub(crate) fn from_shipped(text: &str, origin: &str) -> Result<DeclarativeMapper, MappingErrors> {
-        load::compile(text, origin, load::TableSource::Shipped)
-            .map(|compiled| DeclarativeMapper { compiled })
-            .map_err(MappingErrors)
+        Self::with_feedback(load::compile(text, origin, load::TableSource::Shipped), text, origin)
     }
 
     /// `[source] name`: the source's name in the hub config.

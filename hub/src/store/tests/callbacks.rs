@@ -2,6 +2,7 @@
 //! "Status callbacks"): once per event id, never moving a status back.
 
 use super::*;
+use crate::feedback::Plan;
 
 fn callback(ticket_id: &str, status: &str, at: &str, extra: serde_json::Value) -> Vec<u8> {
     let mut v = serde_json::json!({"ticketId": ticket_id, "status": status, "at": at});
@@ -20,10 +21,13 @@ on_both!(a_callback_taken_three_times_changes_the_ticket_once, |store, _url| {
         "2026-12-04T09:00:00+08:00",
         serde_json::json!({"department": "南康街道城管科", "dueAt": "2026-12-07T18:00:00+08:00", "note": "请尽快处理"}),
     );
-    let first = store.take_callback("ev-1", &body).await.unwrap();
+    let first = store.take_callback("ev-1", &body, &Plan::default()).await.unwrap();
     assert_eq!(first, CallbackOutcome::Applied { ticket_id: ticket_id.clone() });
     for _ in 0..2 {
-        assert_eq!(store.take_callback("ev-1", &body).await.unwrap(), CallbackOutcome::Duplicate { held: None });
+        assert_eq!(
+            store.take_callback("ev-1", &body, &Plan::default()).await.unwrap(),
+            CallbackOutcome::Duplicate { held: None }
+        );
     }
     let t = store.ticket(&ticket_id).await.unwrap();
     assert_eq!(t.ticket.draft.status, crate::ticket::Status::Dispatched);
@@ -48,9 +52,12 @@ on_both!(an_older_event_is_recorded_and_does_not_move_the_status_back, |store, _
     let StoredOutcome::Created { ticket_id, .. } = one(&store, item(m, 1)).await else { panic!("not created") };
     let resolved = callback(&ticket_id, "resolved", "2026-12-05T15:00:00+08:00", serde_json::json!({}));
     let dispatched = callback(&ticket_id, "dispatched", "2026-12-04T09:00:00+08:00", serde_json::json!({}));
-    assert!(matches!(store.take_callback("r", &resolved).await.unwrap(), CallbackOutcome::Applied { .. }));
+    assert!(matches!(
+        store.take_callback("r", &resolved, &Plan::default()).await.unwrap(),
+        CallbackOutcome::Applied { .. }
+    ));
     assert_eq!(
-        store.take_callback("d", &dispatched).await.unwrap(),
+        store.take_callback("d", &dispatched, &Plan::default()).await.unwrap(),
         CallbackOutcome::Stale { ticket_id: ticket_id.clone() }
     );
     assert_eq!(store.ticket(&ticket_id).await.unwrap().ticket.draft.status, crate::ticket::Status::Resolved);
@@ -64,21 +71,23 @@ on_both!(unknown_tickets_statuses_and_bodies_are_held_for_a_person, |store, _url
     let StoredOutcome::Created { ticket_id, .. } = one(&store, item(m, 1)).await else { panic!("not created") };
     let unknown_ticket = callback("no-such-ticket", "resolved", "2026-12-05T15:00:00+08:00", serde_json::json!({}));
     let unknown_status = callback(&ticket_id, "archived", "2026-12-05T15:00:00+08:00", serde_json::json!({}));
-    let CallbackOutcome::Held { reason } = store.take_callback("u1", &unknown_ticket).await.unwrap() else {
+    let CallbackOutcome::Held { reason } = store.take_callback("u1", &unknown_ticket, &Plan::default()).await.unwrap()
+    else {
         panic!("not held")
     };
     assert!(reason.contains("no ticket no-such-ticket"), "{reason}");
-    let CallbackOutcome::Held { reason } = store.take_callback("u2", &unknown_status).await.unwrap() else {
+    let CallbackOutcome::Held { reason } = store.take_callback("u2", &unknown_status, &Plan::default()).await.unwrap()
+    else {
         panic!("not held")
     };
     assert!(reason.contains("unknown status `archived`"), "{reason}");
     assert!(matches!(
-        store.take_callback("u3", br#"{"ticketId": "13904371234"#).await.unwrap(),
+        store.take_callback("u3", br#"{"ticketId": "13904371234"#, &Plan::default()).await.unwrap(),
         CallbackOutcome::Held { .. }
     ));
     // Sent again: held again, one row each.
     assert!(matches!(
-        store.take_callback("u2", &unknown_status).await.unwrap(),
+        store.take_callback("u2", &unknown_status, &Plan::default()).await.unwrap(),
         CallbackOutcome::Duplicate { held: Some(_) }
     ));
     let open = store.callbacks(true, 10).await.unwrap();
@@ -93,7 +102,7 @@ on_both!(a_frown_reopens_the_matter_and_the_platform_is_told, |store, _url| {
     let leased = store.lease("p", 10, 60_000).await.unwrap();
     store.complete(&leased.into_iter().map(|c| (c, DeliveryResult::Done)).collect::<Vec<_>>()).await.unwrap();
     let resolved = callback(&ticket_id, "resolved", "2026-12-05T15:00:00+08:00", serde_json::json!({}));
-    store.take_callback("r", &resolved).await.unwrap();
+    store.take_callback("r", &resolved, &Plan::default()).await.unwrap();
     let frown = callback(
         &ticket_id,
         "closed",
@@ -101,7 +110,7 @@ on_both!(a_frown_reopens_the_matter_and_the_platform_is_told, |store, _url| {
         serde_json::json!({"evaluation": {"result": "unsatisfied", "by": "citizen", "at": "2026-12-06T10:00:00+08:00"}}),
     );
     assert_eq!(
-        store.take_callback("f", &frown).await.unwrap(),
+        store.take_callback("f", &frown, &Plan::default()).await.unwrap(),
         CallbackOutcome::Reopened { ticket_id: ticket_id.clone(), revision: 2 }
     );
     let sent = store.lease("p", 10, 60_000).await.unwrap();

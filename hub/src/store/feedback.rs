@@ -1,0 +1,287 @@
+//! The feedback outbox: status changes on their way back to each origin of
+//! a ticket, the mirror of the platform's outbox. Written with the callback
+//! that caused them (`store/callbacks.rs`), leased per destination in order,
+//! deleted once the agency has taken them, kept as dead with the answer
+//! when it refuses them for good.
+
+use std::collections::BTreeMap;
+
+use sqlx::{Any, Row, Transaction};
+
+use super::callbacks::record_event;
+use super::text::{MAX_REASON_CHARS, clean};
+use super::{Backend, Store, StoreError, now_ms};
+use crate::callbacks::event::{EventStatus, PlatformEvent};
+use crate::feedback::Plan;
+use crate::mapping::feedback::Notice;
+use crate::ticket::Ticket;
+
+/// A message leased for sending.
+#[derive(Clone, Debug)]
+pub struct FeedbackMessage {
+    pub id: i64,
+    pub destination: String,
+    pub ticket_id: String,
+    pub status: String,
+    pub message_id: String,
+    pub address: String,
+    pub body: Vec<u8>,
+    pub content_type: String,
+    pub attempts: i64,
+}
+
+/// A line of `hub feedback list`.
+#[derive(Clone, Debug)]
+pub struct FeedbackEntry {
+    pub id: i64,
+    pub destination: String,
+    pub ticket_id: String,
+    pub status: String,
+    pub state: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+}
+
+/// A stable id per (event, origin): a resend after a crash is recognisable.
+/// Hashed, as AMQP keeps message ids under 256 bytes.
+fn message_id(event_id: &str, system: &str, record_id: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("{event_id}\u{1f}{system}\u{1f}{record_id}").as_bytes());
+    let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    format!("fb-{hex}")
+}
+
+/// Queues, for every origin of `ticket` whose mapping has a back-channel,
+/// what it is told of `event`. An origin whose message cannot be made (its
+/// topic needs a worker the record does not name) gets a line in the
+/// ticket's history instead.
+pub(crate) async fn enqueue(
+    tx: &mut Transaction<'static, Any>,
+    plan: &Plan,
+    event_id: &str,
+    ticket: &Ticket,
+    event: &PlatformEvent,
+    status: EventStatus,
+    now: i64,
+) -> Result<usize, StoreError> {
+    let mut queued = 0;
+    for source in &ticket.sources {
+        let Some(spec) = plan.spec(&source.system) else { continue };
+        let metadata: Option<String> = sqlx::query_scalar(
+            "SELECT metadata FROM raw_records WHERE system = $1 AND (record_id = $2 OR about = $2)
+              AND outcome NOT IN ('quarantined', 'duplicate') ORDER BY id DESC LIMIT 1",
+        )
+        .bind(&source.system)
+        .bind(&source.record_id)
+        .fetch_optional(&mut **tx)
+        .await?;
+        let meta: BTreeMap<String, String> = metadata.and_then(|m| serde_json::from_str(&m).ok()).unwrap_or_default();
+        let notice = Notice {
+            ticket_id: &ticket.ticket_id,
+            record_id: &source.record_id,
+            status,
+            department: event.department.as_deref(),
+            note: event.note.as_deref(),
+            at: event.at,
+            due_at: event.due_at.or(ticket.draft.due_at),
+            mediation: event.mediation.as_ref().map(|m| (m.case_no.as_str(), m.result.as_str())),
+            meta: &meta,
+        };
+        match spec.render(&notice) {
+            Ok(None) => {}
+            Ok(Some(r)) => {
+                sqlx::query(
+                    "INSERT INTO feedback_outbox (destination, ticket_id, status, message_id, address, body, content_type,
+                        next_attempt_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
+                     ON CONFLICT (message_id) DO NOTHING",
+                )
+                .bind(&source.system)
+                .bind(&ticket.ticket_id)
+                .bind(status.as_str())
+                .bind(message_id(event_id, &source.system, &source.record_id))
+                .bind(clean(&r.address, 1024).into_owned())
+                .bind(r.body)
+                .bind(r.content_type)
+                .bind(now)
+                .execute(&mut **tx)
+                .await?;
+                queued += 1;
+            }
+            Err(reason) => {
+                let line = format!("{} cannot be told of {}: {reason}", source.system, status.as_str());
+                record_event(tx, &ticket.ticket_id, now, "feedback", &line, now).await?;
+            }
+        }
+    }
+    Ok(queued)
+}
+
+const COLUMNS: &str = "id, destination, ticket_id, status, message_id, address, body, content_type, attempts";
+
+fn message(r: &sqlx::any::AnyRow) -> FeedbackMessage {
+    FeedbackMessage {
+        id: r.get(0),
+        destination: r.get(1),
+        ticket_id: r.get(2),
+        status: r.get(3),
+        message_id: r.get(4),
+        address: r.get(5),
+        body: r.get(6),
+        content_type: r.get(7),
+        attempts: r.get(8),
+    }
+}
+
+impl Store {
+    /// Leases up to `limit` of `destination`'s oldest pending messages, in
+    /// order, from its head while they are due. Nothing while another
+    /// sender holds a lease on the destination: its messages go one sender
+    /// at a time, in the order they were written.
+    pub async fn lease_feedback(
+        &self,
+        destination: &str,
+        owner: &str,
+        limit: i64,
+        lease_ms: i64,
+    ) -> Result<Vec<FeedbackMessage>, StoreError> {
+        let now = now_ms();
+        let mut w = self.begin_write().await?;
+        if self.backend == Backend::Postgres {
+            // Hubs sharing the database lease one destination in turn.
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))::text")
+                .bind(destination)
+                .execute(&mut *w.tx)
+                .await?;
+        }
+        let held: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM feedback_outbox WHERE destination = $1 AND state = 'pending'
+               AND lease_until > $2 AND lease_owner <> $3",
+        )
+        .bind(destination)
+        .bind(now)
+        .bind(owner)
+        .fetch_one(&mut *w.tx)
+        .await?;
+        if held > 0 {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT {COLUMNS}, next_attempt_at FROM feedback_outbox WHERE destination = $1 AND state = 'pending' ORDER BY id LIMIT $2"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(destination).bind(limit).fetch_all(&mut *w.tx).await?;
+        let due: Vec<FeedbackMessage> = rows.iter().take_while(|r| r.get::<i64, _>(9) <= now).map(message).collect();
+        for m in &due {
+            sqlx::query("UPDATE feedback_outbox SET lease_owner = $2, lease_until = $3 WHERE id = $1")
+                .bind(m.id)
+                .bind(owner)
+                .bind(now + lease_ms)
+                .execute(&mut *w.tx)
+                .await?;
+        }
+        w.commit().await?;
+        Ok(due)
+    }
+
+    /// The agency took it: gone from the outbox, a line in the ticket's history.
+    pub async fn feedback_delivered(&self, m: &FeedbackMessage, owner: &str) -> Result<bool, StoreError> {
+        let now = now_ms();
+        let mut w = self.begin_write().await?;
+        let done = sqlx::query("DELETE FROM feedback_outbox WHERE id = $1 AND lease_owner = $2")
+            .bind(m.id)
+            .bind(owner)
+            .execute(&mut *w.tx)
+            .await?
+            .rows_affected()
+            == 1;
+        if done {
+            let line = format!("{} told of {} ({})", m.destination, m.status, m.message_id);
+            record_event(&mut w.tx, &m.ticket_id, now, "feedback", &line, now).await?;
+        }
+        w.commit().await?;
+        Ok(done)
+    }
+
+    /// Not taken now: tried again at `next_at`; the destination's other
+    /// leased messages are released to wait behind it.
+    pub async fn feedback_retry(
+        &self,
+        m: &FeedbackMessage,
+        owner: &str,
+        error: &str,
+        next_at: i64,
+    ) -> Result<(), StoreError> {
+        let mut w = self.begin_write().await?;
+        sqlx::query(
+            "UPDATE feedback_outbox SET attempts = attempts + 1, next_attempt_at = $3, last_error = $4,
+                lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2",
+        )
+        .bind(m.id)
+        .bind(owner)
+        .bind(next_at)
+        .bind(clean(error, MAX_REASON_CHARS).into_owned())
+        .execute(&mut *w.tx)
+        .await?;
+        sqlx::query(
+            "UPDATE feedback_outbox SET lease_owner = NULL, lease_until = NULL WHERE destination = $1 AND lease_owner = $2",
+        )
+        .bind(&m.destination)
+        .bind(owner)
+        .execute(&mut *w.tx)
+        .await?;
+        w.commit().await?;
+        Ok(())
+    }
+
+    /// Refused for good: kept as dead with the answer, a line in the ticket's history.
+    pub async fn feedback_dead(&self, m: &FeedbackMessage, owner: &str, error: &str) -> Result<(), StoreError> {
+        let now = now_ms();
+        let error = clean(error, MAX_REASON_CHARS).into_owned();
+        let mut w = self.begin_write().await?;
+        sqlx::query(
+            "UPDATE feedback_outbox SET state = 'dead', attempts = attempts + 1, last_error = $3,
+                lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2",
+        )
+        .bind(m.id)
+        .bind(owner)
+        .bind(&error)
+        .execute(&mut *w.tx)
+        .await?;
+        let line = format!("{} refused {} for good: {error}", m.destination, m.status);
+        record_event(&mut w.tx, &m.ticket_id, now, "feedback", &line, now).await?;
+        w.commit().await?;
+        Ok(())
+    }
+
+    /// Messages waiting (or dead), oldest first: `hub feedback list`.
+    pub async fn feedback_entries(&self, dead_only: bool, limit: i64) -> Result<Vec<FeedbackEntry>, StoreError> {
+        let filter = if dead_only { "WHERE state = 'dead'" } else { "" };
+        let sql = format!(
+            "SELECT id, destination, ticket_id, status, state, attempts, last_error, created_at FROM feedback_outbox {filter} ORDER BY id LIMIT $1"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(limit).fetch_all(&self.pool).await?;
+        Ok(rows
+            .iter()
+            .map(|r| FeedbackEntry {
+                id: r.get(0),
+                destination: r.get(1),
+                ticket_id: r.get(2),
+                status: r.get(3),
+                state: r.get(4),
+                attempts: r.get(5),
+                last_error: r.get(6),
+                created_at: r.get(7),
+            })
+            .collect())
+    }
+
+    /// Pending messages per destination, for `hub status` and metrics.
+    pub async fn feedback_depths(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT destination, COUNT(*) FROM feedback_outbox WHERE state = 'pending' GROUP BY destination ORDER BY destination",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+}

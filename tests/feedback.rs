@@ -1,0 +1,277 @@
+//! The way back over the real brokers: a platform callback reaches the
+//! hotline's feedback exchange (publisher-confirmed, persistent, with a
+//! stable message id) and the grid worker's notify topic (QoS 1), also
+//! when the hub is SIGKILLed right after answering the callback.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use e2e::*;
+use futures::StreamExt;
+use hub::callbacks::verify::sign;
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, ExchangeDeclareOptions, QueueBindOptions,
+    QueueDeclareOptions,
+};
+use lapin::types::FieldTable;
+use lapin::{BasicProperties, Connection, ConnectionProperties, ExchangeKind};
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use simulators::platform::{PlatformSim, SimConfig};
+use tokio::sync::mpsc;
+
+const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+const SECRET: &str = "feedback-secret-for-tests-0001";
+
+/// The shipped mappings in `dir`, the hotline's feedback going to `exchange`.
+fn mappings(dir: &std::path::Path, exchange: &str) {
+    for f in hub::mapping::shipped::FILES {
+        let path = dir.join(f.path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let text = if f.path == "hotline.toml" {
+            f.text.replace("to = \"hotline.feedback\"", &format!("to = \"{exchange}\""))
+        } else {
+            f.text.to_string()
+        };
+        std::fs::write(path, text).unwrap();
+    }
+}
+
+async fn callback(client: &reqwest::Client, endpoint: u16, event_id: &str, body: &serde_json::Value) -> u16 {
+    let ts = chrono::Utc::now().timestamp().to_string();
+    let body = body.to_string();
+    client
+        .post(format!("http://127.0.0.1:{endpoint}/api/v1/platform/events"))
+        .header("x-event-id", event_id)
+        .header("x-timestamp", &ts)
+        .header("x-signature", sign(SECRET.as_bytes(), &ts, body.as_bytes()))
+        .body(body)
+        .send()
+        .await
+        .map(|r| r.status().as_u16())
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_callback_reaches_the_hotline_and_the_worker_once_each_across_a_sigkill() {
+    let sfx = uuid::Uuid::new_v4().simple().to_string()[..10].to_string();
+    let (orders, feedback, queue) =
+        (format!("e2e.orders.{sfx}"), format!("e2e.feedback.{sfx}"), format!("e2e.callback.{sfx}"));
+    let worker = format!("W{}", &sfx[..6]);
+    let db = TestDb::sqlite();
+    let dir = std::env::temp_dir().join(format!("hub-feedback-{sfx}"));
+    mappings(&dir, &feedback);
+    let sim = PlatformSim::new(SimConfig::new("test-token"));
+    let server = sim.bind("127.0.0.1:0").await.unwrap();
+    let endpoint = free_port();
+    let cfg = dir.join("hub.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"
+[store]
+url = "{db}"
+[platform]
+url = "{platform}"
+token = "test-token"
+secrets = ["{SECRET}"]
+[delivery]
+retry_initial = "100ms"
+retry_max = "1s"
+[server]
+listen = "127.0.0.1:{endpoint}"
+
+[[sources]]
+name = "hotline"
+mapping = "hotline.toml"
+transport = "amqp"
+url = "{AMQP_URL}"
+exchange = "{orders}"
+queue = "hub.{orders}"
+bindings = ["order.#"]
+
+[[sources]]
+name = "terminal"
+mapping = "terminal.toml"
+transport = "mqtt"
+url = "mqtt://127.0.0.1:1883"
+topics = ["grid/220402/{worker}/report"]
+client_id = "hub-feedback-{sfx}"
+"#,
+            db = db.url,
+            platform = server.base_url()
+        ),
+    )
+    .unwrap();
+
+    // The hotline's side: its orders exchange, and a queue on its feedback exchange.
+    let amqp = Connection::connect(AMQP_URL, ConnectionProperties::default()).await.unwrap();
+    let channel = amqp.create_channel().await.unwrap();
+    let durable = ExchangeDeclareOptions { durable: true, ..Default::default() };
+    for x in [&orders, &feedback] {
+        channel.exchange_declare(x.as_str().into(), ExchangeKind::Topic, durable, FieldTable::default()).await.unwrap();
+    }
+    channel
+        .queue_declare(
+            queue.as_str().into(),
+            QueueDeclareOptions { durable: true, ..Default::default() },
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    channel
+        .queue_bind(
+            queue.as_str().into(),
+            feedback.as_str().into(),
+            "feedback.#".into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    let mut heard = channel
+        .basic_consume(queue.as_str().into(), "test".into(), BasicConsumeOptions::default(), FieldTable::default())
+        .await
+        .unwrap();
+
+    // The worker's terminal: reports, and listens on its notify topic.
+    let mut options = MqttOptions::new(format!("terminal-{sfx}"), "127.0.0.1", 1883);
+    options.set_keep_alive(Duration::from_secs(10));
+    let (mqtt, mut eventloop) = AsyncClient::new(options, 100);
+    let (notified_tx, mut notified) = mpsc::unbounded_channel::<serde_json::Value>();
+    tokio::spawn(async move {
+        loop {
+            match eventloop.poll().await {
+                Ok(Event::Incoming(Packet::Publish(p))) => {
+                    let _ = notified_tx.send(serde_json::from_slice(&p.payload).unwrap_or_default());
+                }
+                Ok(_) => {}
+                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        }
+    });
+    mqtt.subscribe(format!("grid/220402/{worker}/notify"), QoS::AtLeastOnce).await.unwrap();
+
+    let mut hub = HubProcess::start(&cfg);
+    let mut order: serde_json::Value =
+        serde_json::from_str(include_str!("../mappings/samples/hotline-created.json")).unwrap();
+    let order_no = format!(
+        "LY12345-20221203-{}",
+        &sfx.chars().filter(char::is_ascii_digit).chain("000000".chars()).take(6).collect::<String>()
+    );
+    order["orderNo"] = order_no.clone().into();
+    let mut report: serde_json::Value =
+        serde_json::from_str(include_str!("../mappings/samples/terminal-report.json")).unwrap();
+    let event_id = format!("{worker}-20221203-0001");
+    report["msgId"] = uuid::Uuid::new_v4().to_string().into();
+    report["eventId"] = event_id.clone().into();
+    report["workerId"] = worker.clone().into();
+    report["reason"] = "红旗街小学门口人行道护栏倒伏，学生上下学经过，存在安全隐患。".into();
+    report["location"]["address"] = "龙山区红旗街小学门口".into();
+    let props = BasicProperties::default().with_content_type("application/json".into()).with_delivery_mode(2);
+    // Until both records are tickets on the platform (the connectors subscribe meanwhile).
+    wait_for(Duration::from_secs(40), "both records on the platform", || {
+        let (channel, mqtt, sim) = (&channel, &mqtt, &sim);
+        let (orders, order, report, worker, props) = (&orders, &order, &report, &worker, props.clone());
+        async move {
+            let body = serde_json::to_vec(order).unwrap();
+            channel
+                .basic_publish(
+                    orders.as_str().into(),
+                    "order.created".into(),
+                    BasicPublishOptions::default(),
+                    &body,
+                    props,
+                )
+                .await
+                .unwrap()
+                .await
+                .unwrap();
+            let topic = format!("grid/220402/{worker}/report");
+            mqtt.publish(topic, QoS::AtLeastOnce, false, serde_json::to_vec(report).unwrap()).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            sim.tickets().len() >= 2
+        }
+    })
+    .await;
+    // The ticket of each record, by what the platform got.
+    let ticket_of = |record_id: &str| {
+        sim.tickets()
+            .into_iter()
+            .find(|(id, _)| {
+                sim.ticket(id)
+                    .is_some_and(|t| t.body["sources"].as_array().unwrap().iter().any(|s| s["recordId"] == record_id))
+            })
+            .map(|(id, _)| id)
+            .unwrap_or_else(|| panic!("no ticket for {record_id}"))
+    };
+    let (hotline_ticket, terminal_ticket) = (ticket_of(&order_no), ticket_of(&event_id));
+    assert_ne!(hotline_ticket, terminal_ticket, "two matters");
+
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
+    let dispatched = |ticket: &str| {
+        serde_json::json!({"ticketId": ticket, "status": "dispatched", "department": "龙山区住建局",
+            "dueAt": "2026-12-09T18:00:00+08:00", "note": "请于三日内处理", "at": "2026-12-04T09:00:00+08:00"})
+    };
+    assert_eq!(callback(&client, endpoint, "ev-h-1", &dispatched(&hotline_ticket)).await, 200);
+    assert_eq!(callback(&client, endpoint, "ev-t-1", &dispatched(&terminal_ticket)).await, 200);
+    // Killed at once: what the callbacks queued is sent after the restart.
+    hub.kill9();
+    hub.restart();
+    // The platform retries (the same event id) until the hub answers: applied once.
+    let mut answer = 0;
+    for _ in 0..100 {
+        answer = callback(&client, endpoint, "ev-h-1", &dispatched(&hotline_ticket)).await;
+        if answer != 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(answer, 200);
+
+    // The hotline hears it: one message id, persistent, the order's number.
+    let mut by_id: HashMap<String, (serde_json::Value, String)> = HashMap::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while by_id.is_empty() {
+        let Ok(Some(Ok(d))) = tokio::time::timeout_at(deadline, heard.next()).await else {
+            panic!("the hotline heard nothing\n{}", hub.log())
+        };
+        let id = d.properties.message_id().as_ref().map(|s| s.as_str().to_string()).expect("a message id");
+        assert_eq!(d.properties.delivery_mode(), &Some(2), "persistent");
+        let body: serde_json::Value = serde_json::from_slice(&d.data).unwrap();
+        by_id.insert(id, (body, d.routing_key.as_str().to_string()));
+        d.ack(BasicAckOptions::default()).await.unwrap();
+    }
+    // Anything more within a few seconds is a resend of the same message.
+    while let Ok(Some(Ok(d))) = tokio::time::timeout(Duration::from_secs(3), heard.next()).await {
+        by_id
+            .entry(d.properties.message_id().as_ref().unwrap().as_str().to_string())
+            .or_insert((serde_json::Value::Null, String::new()));
+        d.ack(BasicAckOptions::default()).await.unwrap();
+    }
+    assert_eq!(by_id.len(), 1, "one change, one message id: {by_id:?}");
+    let (body, key) = by_id.into_values().next().unwrap();
+    assert_eq!(key, "feedback.dispatched");
+    assert_eq!(body["orderNo"], order_no.as_str());
+    assert_eq!((body["status"].as_str(), body["department"].as_str()), (Some("dispatched"), Some("龙山区住建局")));
+
+    // The worker's terminal hears it on its notify topic.
+    let note = tokio::time::timeout(Duration::from_secs(30), notified.recv()).await.expect("notified").unwrap();
+    assert_eq!(note["eventId"], event_id.as_str(), "{note}");
+    assert_eq!(note["ticketId"], terminal_ticket.as_str(), "{note}");
+    assert_eq!(note["dueAt"], "2026-12-09T18:00:00+08:00", "{note}");
+
+    let (ok, shown) = hub.cli(&["ticket", "show", &hotline_ticket]);
+    assert!(ok && shown.contains("hotline told of dispatched"), "{shown}");
+    let status = hub.terminate();
+    assert!(status.success(), "{status:?}");
+    assert_no_personal_numbers_in(&hub.log());
+
+    let _ = channel.queue_delete(queue.as_str().into(), Default::default()).await;
+    let _ = channel.queue_delete(format!("hub.{orders}").as_str().into(), Default::default()).await;
+    for x in [&orders, &feedback] {
+        let _ = channel.exchange_delete(x.as_str().into(), Default::default()).await;
+    }
+    server.stop().await;
+    db.cleanup().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
