@@ -4,6 +4,8 @@
 //! when the hub is SIGKILLed right after answering the callback.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use e2e::*;
@@ -271,6 +273,245 @@ client_id = "hub-feedback-{sfx}"
     for x in [&orders, &feedback] {
         let _ = channel.exchange_delete(x.as_str().into(), Default::default()).await;
     }
+    server.stop().await;
+    db.cleanup().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A court: its feed serves the sample page once; its outcomes endpoint can
+/// be taken down (503 with Retry-After) and keeps what it accepts.
+#[derive(Clone, Default)]
+struct Court {
+    down: Arc<AtomicBool>,
+    outcomes: Arc<Mutex<Vec<String>>>,
+}
+
+async fn serve_court(court: Court) -> (String, tokio::task::JoinHandle<()>) {
+    use axum::extract::{Query, State};
+    use axum::routing::{get, post};
+    let page = include_str!("../mappings/samples/court-feed-page1.xml").replace("more=\"true\"", "more=\"false\"");
+    let app = axum::Router::new()
+        .route(
+            "/mediation/feed",
+            get(move |Query(q): Query<HashMap<String, String>>| {
+                let page = page.clone();
+                async move {
+                    if q.contains_key("after") {
+                        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><MediationFeed court=\"吉0402\" generated=\"2024-07-15T10:00:00+08:00\" next=\"c-1723\" more=\"false\"></MediationFeed>".to_string()
+                    } else {
+                        page
+                    }
+                }
+            }),
+        )
+        .route(
+            "/mediation/outcomes",
+            post(|State(c): State<Court>, body: String| async move {
+                if c.down.load(Ordering::SeqCst) {
+                    return (axum::http::StatusCode::SERVICE_UNAVAILABLE, [("retry-after", "1")], String::new());
+                }
+                c.outcomes.lock().unwrap().push(body);
+                (axum::http::StatusCode::OK, [("retry-after", "0")], String::new())
+            }),
+        )
+        .with_state(court);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    (base, tokio::spawn(async move { axum::serve(listener, app).await.unwrap() }))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agencies_down_delay_only_their_own_messages_and_get_each_once_when_back() {
+    let sfx = uuid::Uuid::new_v4().simple().to_string()[..10].to_string();
+    let (orders, feedback, queue) =
+        (format!("e2e.orders.{sfx}"), format!("e2e.feedback.{sfx}"), format!("e2e.outage.{sfx}"));
+    let db = TestDb::postgres().await;
+    let dir = std::env::temp_dir().join(format!("hub-outage-{sfx}"));
+    mappings(&dir, &feedback);
+    let sim = PlatformSim::new(SimConfig::new("test-token"));
+    let server = sim.bind("127.0.0.1:0").await.unwrap();
+    let court = Court::default();
+    let (court_url, court_task) = serve_court(court.clone()).await;
+    // The hub reaches RabbitMQ through a relay that can go down.
+    let relay = TcpRelay::start("127.0.0.1:5672").await;
+    let (endpoint, canon) = (free_port(), free_port());
+    let cfg = dir.join("hub.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"
+[store]
+url = "{db}"
+[platform]
+url = "{platform}"
+token = "test-token"
+secrets = ["{SECRET}"]
+[delivery]
+retry_initial = "100ms"
+retry_max = "1s"
+[server]
+listen = "127.0.0.1:{endpoint}"
+
+[[sources]]
+name = "canon"
+mapping = "canonical"
+transport = "http"
+listen = "127.0.0.1:{canon}"
+open = true
+
+[[sources]]
+name = "hotline"
+mapping = "hotline.toml"
+transport = "amqp"
+url = "amqp://guest:guest@127.0.0.1:{relay}/%2f"
+exchange = "{orders}"
+queue = "hub.{orders}"
+bindings = ["order.#"]
+
+[[sources]]
+name = "court"
+mapping = "court.toml"
+transport = "court_feed"
+url = "{court_url}"
+court = "吉0402"
+poll_interval = "1s"
+"#,
+            db = db.url,
+            platform = server.base_url(),
+            relay = relay.port,
+        ),
+    )
+    .unwrap();
+    let amqp = Connection::connect(AMQP_URL, ConnectionProperties::default()).await.unwrap();
+    let channel = amqp.create_channel().await.unwrap();
+    let durable = ExchangeDeclareOptions { durable: true, ..Default::default() };
+    for x in [&orders, &feedback] {
+        channel.exchange_declare(x.as_str().into(), ExchangeKind::Topic, durable, FieldTable::default()).await.unwrap();
+    }
+    channel
+        .queue_declare(
+            queue.as_str().into(),
+            QueueDeclareOptions { durable: true, ..Default::default() },
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    channel
+        .queue_bind(
+            queue.as_str().into(),
+            feedback.as_str().into(),
+            "feedback.#".into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+
+    let mut hub = HubProcess::start(&cfg);
+    let mut order: serde_json::Value =
+        serde_json::from_str(include_str!("../mappings/samples/hotline-created.json")).unwrap();
+    let digits: String = sfx.chars().filter(char::is_ascii_digit).chain("000000".chars()).take(6).collect();
+    let order_no = format!("LY12345-20221204-{digits}");
+    order["orderNo"] = order_no.clone().into();
+    let props = BasicProperties::default().with_content_type("application/json".into()).with_delivery_mode(2);
+    wait_for(Duration::from_secs(40), "the order and both court cases on the platform", || {
+        let (channel, sim, orders, order, props) = (&channel, &sim, &orders, &order, props.clone());
+        async move {
+            let body = serde_json::to_vec(order).unwrap();
+            channel
+                .basic_publish(
+                    orders.as_str().into(),
+                    "order.created".into(),
+                    BasicPublishOptions::default(),
+                    &body,
+                    props,
+                )
+                .await
+                .unwrap()
+                .await
+                .unwrap();
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            sim.tickets().len() >= 3
+        }
+    })
+    .await;
+    let ticket_of = |record_id: &str| {
+        sim.tickets()
+            .into_iter()
+            .find(|(id, _)| {
+                sim.ticket(id)
+                    .is_some_and(|t| t.body["sources"].as_array().unwrap().iter().any(|s| s["recordId"] == record_id))
+            })
+            .map(|(id, _)| id)
+            .unwrap_or_else(|| panic!("no ticket for {record_id}: {:?}", sim.tickets()))
+    };
+    let case_no = "(2024)吉0402民诉前调122号";
+    let (hotline_ticket, court_ticket) = (ticket_of(&order_no), ticket_of(case_no));
+
+    // Both agencies go away.
+    relay.down();
+    court.down.store(true, Ordering::SeqCst);
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
+    let dispatched = serde_json::json!({"ticketId": hotline_ticket, "status": "dispatched", "department": "龙山区住建局",
+        "dueAt": "2026-12-09T18:00:00+08:00", "note": "请于三日内处理", "at": "2026-12-04T09:00:00+08:00"});
+    let resolved = serde_json::json!({"ticketId": court_ticket, "status": "resolved", "department": "龙山区司法局",
+        "note": "双方达成调解协议", "at": "2026-12-04T15:00:00+08:00",
+        "mediation": {"caseNo": case_no, "result": "AGREED"}});
+    assert_eq!(callback(&client, endpoint, "ev-o-1", &dispatched).await, 200);
+    assert_eq!(callback(&client, endpoint, "ev-o-2", &resolved).await, 200);
+
+    // Meanwhile the platform still gets what comes in.
+    let m = &simulators::canonical::matters(71, 1, "OUTAGE")[0];
+    let created = send_until_acknowledged(&client, &format!("http://127.0.0.1:{canon}/records"), m.payload(1)).await;
+    let during = created["ticketId"].as_str().unwrap().to_string();
+    wait_for(Duration::from_secs(20), "a new ticket on the platform during the outage", || {
+        let (sim, during) = (&sim, &during);
+        async move { sim.ticket(during).is_some() }
+    })
+    .await;
+    // Both messages wait, tried and not lost.
+    wait_for(Duration::from_secs(20), "both messages tried during the outage", || {
+        let hub = &hub;
+        async move {
+            let (_, listed) = hub.cli(&["feedback", "list"]);
+            listed.lines().filter(|l| l.contains("attempt(s)") && !l.contains("(0 attempt(s))")).count() == 2
+        }
+    })
+    .await;
+    assert!(court.outcomes.lock().unwrap().is_empty());
+
+    // Back: each arrives, once.
+    relay.up();
+    court.down.store(false, Ordering::SeqCst);
+    wait_for(Duration::from_secs(60), "the court's outcome", || {
+        let court = &court;
+        async move { !court.outcomes.lock().unwrap().is_empty() }
+    })
+    .await;
+    let mut heard = channel
+        .basic_consume(queue.as_str().into(), "outage".into(), BasicConsumeOptions::default(), FieldTable::default())
+        .await
+        .unwrap();
+    let d =
+        tokio::time::timeout(Duration::from_secs(60), heard.next()).await.expect("the hotline heard").unwrap().unwrap();
+    let body: serde_json::Value = serde_json::from_slice(&d.data).unwrap();
+    assert_eq!((body["orderNo"].as_str(), body["status"].as_str()), (Some(order_no.as_str()), Some("dispatched")));
+    d.ack(BasicAckOptions::default()).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let outcomes = court.outcomes.lock().unwrap().clone();
+    assert_eq!(outcomes.len(), 1, "{outcomes:?}");
+    assert!(outcomes[0].starts_with(&format!("<Outcome caseNo=\"{case_no}\" result=\"AGREED\"")), "{outcomes:?}");
+    let (_, listed) = hub.cli(&["feedback", "list"]);
+    assert!(listed.contains("no status messages waiting"), "{listed}");
+
+    let status = hub.terminate();
+    assert!(status.success(), "{status:?}");
+    let _ = channel.queue_delete(queue.as_str().into(), Default::default()).await;
+    let _ = channel.queue_delete(format!("hub.{orders}").as_str().into(), Default::default()).await;
+    for x in [&orders, &feedback] {
+        let _ = channel.exchange_delete(x.as_str().into(), Default::default()).await;
+    }
+    court_task.abort();
     server.stop().await;
     db.cleanup().await;
     let _ = std::fs::remove_dir_all(&dir);

@@ -89,9 +89,11 @@ impl Sender for AmqpSender {
             let publisher = self.publisher().await?;
             match publisher.publish(&m.address, &m.body, &m.message_id).await {
                 Ok(()) => Ok(()),
-                Err(e @ (PublishError::Invalid(_) | PublishError::Unroutable { .. })) => {
-                    Err(SendError::Refused { reason: e.to_string() })
-                }
+                Err(e @ PublishError::Invalid(_)) => Err(SendError::Refused { reason: e.to_string() }),
+                // The agency's queue is not bound yet (its system starts
+                // after the hub, or is being redeployed): the message waits
+                // for it rather than being dropped.
+                Err(e @ PublishError::Unroutable { .. }) => Err(retry(e.to_string())),
                 Err(e) => Err(retry(e.to_string())),
             }
         })

@@ -205,3 +205,58 @@ pub fn assert_no_personal_numbers_in(text: &str) {
         }
     }
 }
+
+/// A TCP relay to a real service that a test can take down and bring back:
+/// while down it refuses nothing but cuts every connection at once, as a
+/// broker that goes away does.
+pub struct TcpRelay {
+    pub port: u16,
+    down: Arc<std::sync::atomic::AtomicBool>,
+    links: Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl TcpRelay {
+    pub async fn start(upstream: &str) -> TcpRelay {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the relay");
+        let port = listener.local_addr().expect("relay address").port();
+        let down = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let links: Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>> = Arc::default();
+        let upstream = upstream.to_string();
+        let (d, l) = (down.clone(), links.clone());
+        let accept = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if d.load(std::sync::atomic::Ordering::SeqCst) {
+                    continue; // dropped: the connection is cut
+                }
+                let upstream = upstream.clone();
+                let task = tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(&upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                l.lock().unwrap().push(task.abort_handle());
+            }
+        });
+        TcpRelay { port, down, links, accept }
+    }
+
+    /// Cuts every connection and every new one until [`TcpRelay::up`].
+    pub fn down(&self) {
+        self.down.store(true, std::sync::atomic::Ordering::SeqCst);
+        for link in self.links.lock().unwrap().drain(..) {
+            link.abort();
+        }
+    }
+
+    pub fn up(&self) {
+        self.down.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Drop for TcpRelay {
+    fn drop(&mut self) {
+        self.down();
+        self.accept.abort();
+    }
+}

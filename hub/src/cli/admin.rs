@@ -390,5 +390,59 @@ pub async fn status(settings: &Settings) -> anyhow::Result<ExitCode> {
             println!("  #{id} {ticket} r{rev} attempts {attempts} {}", err.unwrap_or_default());
         }
     }
+    let depths = store.feedback_depths().await?;
+    if !depths.is_empty() {
+        println!("status messages waiting for their agency:");
+        for (destination, n) in depths {
+            println!("  {destination:<12} {n}");
+        }
+    }
+    let dead = store.feedback_entries(true, 1000).await?.len();
+    if dead > 0 {
+        println!("status messages refused for good: {dead} (hub feedback list --dead)");
+    }
+    let held = store.callbacks(true, 1000).await?.len();
+    if held > 0 {
+        println!("platform callbacks held for a person: {held} (hub callbacks list --open)");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Subcommand, Debug)]
+pub enum FeedbackCommand {
+    /// Status messages waiting for their agency (or refused for good), oldest first.
+    List {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Only those an agency refused for good, with its answer.
+        #[arg(long)]
+        dead: bool,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+}
+
+pub async fn feedback(cmd: FeedbackCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        FeedbackCommand::List { config, dead, limit } => {
+            let store = open(&load(&config)?).await?;
+            let list = store.feedback_entries(dead, limit).await?;
+            if list.is_empty() {
+                println!("no status messages {}", if dead { "refused" } else { "waiting" });
+            }
+            for e in list {
+                println!(
+                    "#{} {} {} ticket {} {} ({} attempt(s)){}",
+                    e.id,
+                    time(e.created_at),
+                    e.destination,
+                    e.ticket_id,
+                    e.status,
+                    e.attempts,
+                    e.last_error.map(|r| format!(" {}: {r}", e.state)).unwrap_or_default()
+                );
+            }
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }

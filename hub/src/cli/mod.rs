@@ -68,6 +68,9 @@ enum Command {
     /// The court feed: move its cursor past a page that stays bad.
     #[command(subcommand)]
     Court(court::CourtCommand),
+    /// Status messages on their way back to the agencies: list (waiting or refused).
+    #[command(subcommand)]
+    Feedback(admin::FeedbackCommand),
     /// The platform's status callbacks: list, show (those held for a person too).
     #[command(subcommand)]
     Callbacks(admin::CallbackCommand),
@@ -173,6 +176,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Court(cmd) => court::run(cmd).await,
         Command::Ticket(cmd) => admin::ticket(cmd).await,
         Command::Callbacks(cmd) => admin::callbacks(cmd).await,
+        Command::Feedback(cmd) => admin::feedback(cmd).await,
         Command::Duplicates(cmd) => duplicates::run(cmd).await,
         Command::Status(c) => admin::status(&load(&c)?).await,
         Command::Mapping(cmd) => mapping::run(cmd),

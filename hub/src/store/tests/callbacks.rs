@@ -120,3 +120,57 @@ on_both!(a_frown_reopens_the_matter_and_the_platform_is_told, |store, _url| {
     assert_eq!(body.draft.evaluation.map(|e| e.result), Some(crate::ticket::EvaluationResult::Unsatisfied));
     assert_eq!(store.handling(&ticket_id).await.unwrap().unwrap().reopened, 1);
 });
+
+/// A plan that tells the canonical source's agency over AMQP.
+fn canon_plan() -> Plan {
+    let spec = crate::mapping::feedback::FeedbackSpec::from_mapping(
+        "[feedback]\ntransport = \"amqp\"\nto = \"canon.feedback\"\nkey = \"feedback.{status}\"\n\
+         [feedback.body]\nid = \"record_id\"\nstatus = \"status\"\nat = \"at\"\n",
+        "canon.toml",
+    )
+    .unwrap()
+    .unwrap();
+    Plan::default().with("canon", std::sync::Arc::new(spec))
+}
+
+on_both!(the_origins_hear_each_change_once_in_order_and_a_refusal_is_kept, |store, _url| {
+    let m = &simulators::canonical::matters(45, 1, "FB")[0];
+    let StoredOutcome::Created { ticket_id, .. } = one(&store, item(m, 1)).await else { panic!("not created") };
+    let plan = canon_plan();
+    let event =
+        |status: &str, at: &str| callback(&ticket_id, status, at, serde_json::json!({"department": "龙山区住建局"}));
+    store.take_callback("e1", &event("dispatched", "2026-12-04T09:00:00+08:00"), &plan).await.unwrap();
+    store.take_callback("e1", &event("dispatched", "2026-12-04T09:00:00+08:00"), &plan).await.unwrap();
+    store.take_callback("e2", &event("urged", "2026-12-05T09:00:00+08:00"), &plan).await.unwrap();
+    store.take_callback("e0", &event("escalated", "2026-12-03T09:00:00+08:00"), &plan).await.unwrap(); // stale
+    store.take_callback("e3", &event("resolved", "2026-12-06T09:00:00+08:00"), &plan).await.unwrap();
+
+    // Three changes, in order; a second sender waits while the first holds them.
+    let leased = store.lease_feedback("canon", "a", 10, 60_000).await.unwrap();
+    let statuses: Vec<&str> = leased.iter().map(|m| m.status.as_str()).collect();
+    assert_eq!(statuses, ["dispatched", "urged", "resolved"]);
+    assert_eq!(leased[0].address, "feedback.dispatched");
+    let body: serde_json::Value = serde_json::from_slice(&leased[0].body).unwrap();
+    assert_eq!(body["id"], m.record_id.as_str());
+    assert!(store.lease_feedback("canon", "b", 10, 60_000).await.unwrap().is_empty(), "one sender at a time");
+
+    // The first is taken; the second fails for now: it and the third wait, in order.
+    assert!(store.feedback_delivered(&leased[0], "a").await.unwrap());
+    store.feedback_retry(&leased[1], "a", "broker down", now_ms() + 60_000).await.unwrap();
+    assert!(store.lease_feedback("canon", "b", 10, 60_000).await.unwrap().is_empty(), "the head is not due");
+    // A result under a lease it does not hold changes nothing.
+    assert!(!store.feedback_delivered(&leased[2], "b").await.unwrap());
+
+    // Due again: a refusal for good is kept, the rest goes on.
+    sqlx::query("UPDATE feedback_outbox SET next_attempt_at = 0").execute(store.pool()).await.unwrap();
+    let again = store.lease_feedback("canon", "b", 10, 60_000).await.unwrap();
+    assert_eq!(again.iter().map(|m| m.status.as_str()).collect::<Vec<_>>(), ["urged", "resolved"]);
+    store.feedback_dead(&again[0], "b", "answered 404").await.unwrap();
+    assert!(store.feedback_delivered(&again[1], "b").await.unwrap());
+    let left = store.feedback_entries(false, 10).await.unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!((left[0].state.as_str(), left[0].last_error.as_deref()), ("dead", Some("answered 404")));
+    let history: Vec<String> = store.ticket_events(&ticket_id).await.unwrap().into_iter().map(|e| e.detail).collect();
+    assert_eq!(history.iter().filter(|l| l.starts_with("canon told of")).count(), 2, "{history:?}");
+    assert!(history.iter().any(|l| l.contains("canon refused urged for good: answered 404")), "{history:?}");
+});
