@@ -128,6 +128,7 @@ impl Hub {
         }
         let store = Store::open(&settings.database_url).await?;
         store.set_match_rules(settings.intake.dedup.rules).await;
+        store.set_feedback_plan(crate::feedback::Plan::of(&settings));
         if store.backend() == Backend::Sqlite {
             // The embedded file has one hub: leases left by a crash are ours.
             let freed = store.release_all_leases().await?;
@@ -209,7 +210,6 @@ impl Hub {
                 store: store.clone(),
                 secrets: Arc::new(crate::callbacks::verify::Secrets::new(&settings.platform.secrets)),
                 metrics: metrics.clone(),
-                plan: Arc::new(crate::feedback::Plan::of(&settings)),
             };
             let stop = delivery_stop.clone();
             background.push(tokio::spawn(async move {

@@ -17,7 +17,6 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::verify::Secrets;
-use crate::feedback::Plan;
 use crate::metrics::Metrics;
 use crate::store::{CallbackOutcome, Store};
 
@@ -33,8 +32,6 @@ pub struct Callbacks {
     pub store: Store,
     pub secrets: Arc<Secrets>,
     pub metrics: Arc<Metrics>,
-    /// Which origins hear of a change, and how.
-    pub plan: Arc<Plan>,
 }
 
 fn answer(status: StatusCode, body: serde_json::Value) -> Response {
@@ -74,7 +71,7 @@ pub async fn events(State(c): State<Callbacks>, request: Request) -> Response {
         c.metrics.callback("refused");
         return answer(StatusCode::BAD_REQUEST, json!({"error": "X-Event-Id is missing or not an event id"}));
     };
-    match c.store.take_callback(event_id, &body, &c.plan).await {
+    match c.store.take_callback(event_id, &body).await {
         Ok(outcome) => {
             c.metrics.callback(outcome.label());
             tracing::debug!(event_id, outcome = outcome.label(), "platform callback taken");

@@ -152,9 +152,12 @@ pub async fn callbacks(cmd: CallbackCommand) -> anyhow::Result<ExitCode> {
 }
 
 pub(super) async fn open(settings: &Settings) -> anyhow::Result<Store> {
-    Store::open(&settings.database_url)
+    let store = Store::open(&settings.database_url)
         .await
-        .with_context(|| format!("cannot open the store {}", super::redact_url(&settings.database_url)))
+        .with_context(|| format!("cannot open the store {}", super::redact_url(&settings.database_url)))?;
+    // A replayed record that reopens a matter tells its origins, as in `hub run`.
+    store.set_feedback_plan(hub::feedback::Plan::of(settings));
+    Ok(store)
 }
 
 fn time(ms: i64) -> String {

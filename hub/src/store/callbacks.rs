@@ -106,9 +106,11 @@ fn describe(status: EventStatus, e: &PlatformEvent, effect: Effect) -> String {
 
 impl Store {
     /// Keeps a verified callback and applies it, in one transaction.
-    /// Every origin of the ticket that `plan` gives a back-channel is told
-    /// of the change through the feedback outbox, in the same transaction.
-    pub async fn take_callback(&self, event_id: &str, body: &[u8], plan: &Plan) -> Result<CallbackOutcome, StoreError> {
+    /// Every origin of the ticket with a back-channel (see
+    /// [`Store::set_feedback_plan`]) is told of the change through the
+    /// feedback outbox, in the same transaction.
+    pub async fn take_callback(&self, event_id: &str, body: &[u8]) -> Result<CallbackOutcome, StoreError> {
+        let plan = self.feedback_plan();
         let now = now_ms();
         let mut w = self.begin_write().await?;
         let seen: Option<(String, Option<String>)> =
@@ -146,7 +148,7 @@ impl Store {
         let id: i64 = row.get(0);
         let outcome = match parsed {
             Err(reason) => hold(&mut w.tx, id, reason).await?,
-            Ok((event, status)) => apply(&mut w.tx, self.backend, plan, (id, event_id), &event, status, now).await?,
+            Ok((event, status)) => apply(&mut w.tx, self.backend, &plan, (id, event_id), &event, status, now).await?,
         };
         w.commit().await?;
         Ok(outcome)
@@ -268,7 +270,16 @@ async fn apply(
     if effect != Effect::Stale {
         // The origins hear what happened: a frown is heard as the reopening it caused.
         let told = if effect == Effect::Reopened { EventStatus::Reopened } else { status };
-        feedback::enqueue(tx, plan, event_id, &ticket, event, told, now).await?;
+        let change = feedback::Told {
+            key: event_id,
+            status: told,
+            department: event.department.as_deref(),
+            note: event.note.as_deref(),
+            at: event.at,
+            due_at: event.due_at,
+            mediation: event.mediation.as_ref().map(|m| (m.case_no.as_str(), m.result.as_str())),
+        };
+        feedback::enqueue(tx, plan, &ticket, &change, now).await?;
         sqlx::query("UPDATE tickets SET handling = $2 WHERE ticket_id = $1")
             .bind(&ticket_id)
             .bind(serde_json::to_string(&h).expect("handling always serializes"))

@@ -11,10 +11,10 @@ use sqlx::{Any, Row, Transaction};
 use super::callbacks::record_event;
 use super::text::{MAX_REASON_CHARS, clean};
 use super::{Backend, Store, StoreError, now_ms};
-use crate::callbacks::event::{EventStatus, PlatformEvent};
+use crate::callbacks::event::EventStatus;
 use crate::feedback::Plan;
 use crate::mapping::feedback::Notice;
-use crate::ticket::Ticket;
+use crate::ticket::{Ticket, Timestamp};
 
 /// A message leased for sending.
 #[derive(Clone, Debug)]
@@ -56,15 +56,29 @@ fn message_id(event_id: &str, system: &str, record_id: &str) -> String {
 /// what it is told of `event`. An origin whose message cannot be made (its
 /// topic needs a worker the record does not name) gets a line in the
 /// ticket's history instead.
+/// A change the origins are told of: a platform callback, or a worker's
+/// frown that reopened the matter.
+#[derive(Clone, Debug)]
+pub(crate) struct Told<'a> {
+    /// What makes it this change and no other (the callback's event id, the
+    /// raw record's id): with the origin, the message's stable id.
+    pub key: &'a str,
+    pub status: EventStatus,
+    pub department: Option<&'a str>,
+    pub note: Option<&'a str>,
+    pub at: Timestamp,
+    pub due_at: Option<Timestamp>,
+    pub mediation: Option<(&'a str, &'a str)>,
+}
+
 pub(crate) async fn enqueue(
     tx: &mut Transaction<'static, Any>,
     plan: &Plan,
-    event_id: &str,
     ticket: &Ticket,
-    event: &PlatformEvent,
-    status: EventStatus,
+    change: &Told<'_>,
     now: i64,
 ) -> Result<usize, StoreError> {
+    let status = change.status;
     let mut queued = 0;
     for source in &ticket.sources {
         let Some(spec) = plan.spec(&source.system) else { continue };
@@ -81,11 +95,11 @@ pub(crate) async fn enqueue(
             ticket_id: &ticket.ticket_id,
             record_id: &source.record_id,
             status,
-            department: event.department.as_deref(),
-            note: event.note.as_deref(),
-            at: event.at,
-            due_at: event.due_at.or(ticket.draft.due_at),
-            mediation: event.mediation.as_ref().map(|m| (m.case_no.as_str(), m.result.as_str())),
+            department: change.department,
+            note: change.note,
+            at: change.at,
+            due_at: change.due_at.or(ticket.draft.due_at),
+            mediation: change.mediation,
             meta: &meta,
         };
         match spec.render(&notice) {
@@ -99,7 +113,7 @@ pub(crate) async fn enqueue(
                 .bind(&source.system)
                 .bind(&ticket.ticket_id)
                 .bind(status.as_str())
-                .bind(message_id(event_id, &source.system, &source.record_id))
+                .bind(message_id(change.key, &source.system, &source.record_id))
                 .bind(clean(&r.address, 1024).into_owned())
                 .bind(r.body)
                 .bind(r.content_type)

@@ -26,8 +26,9 @@ use super::matching::{self, LinkRow, MatchIndex, PrintRow};
 use super::text::{MAX_META_CHARS, MAX_REASON_CHARS, clean};
 use super::{Backend, StoreError, now_ms};
 use crate::dedup::Decision;
+use crate::feedback::Plan;
 use crate::ticket::handling::Handling;
-use crate::ticket::{Change, Channel, Patch, Source, Ticket, TicketDraft, Timestamp};
+use crate::ticket::{Change, Channel, EvaluationResult, Patch, Source, Ticket, TicketDraft, Timestamp};
 
 /// One record ready to be stored: its identity, its bytes, and what the
 /// mapping made of it.
@@ -116,6 +117,57 @@ impl IntakeItem {
     fn about(&self) -> Option<String> {
         (self.change.is_ok() && self.message_id.is_some()).then(|| self.record_id.clone())
     }
+}
+
+/// Whether a partial update just set a dissatisfied evaluation (a worker's
+/// 苦脸): the matter goes back to the department.
+fn frowned(applied: &Applied, ticket: &Ticket) -> bool {
+    applied.patch.as_ref().is_some_and(Patch::sets_evaluation)
+        && applied.draft.evaluation.as_ref().is_some_and(|e| e.result == EvaluationResult::Unsatisfied)
+        && ticket.draft.evaluation == applied.draft.evaluation
+}
+
+/// A worker's frown reopened `ticket` (its revision, back in progress, is
+/// already planned): the platform's side of its state says so, its history
+/// too, and every origin with a back-channel is told `reopened`.
+async fn reopen(
+    tx: &mut Transaction<'static, Any>,
+    plan: &Plan,
+    ticket: &Ticket,
+    mut handling: Handling,
+    raw_id: i64,
+    now: i64,
+) -> Result<(), StoreError> {
+    let at = ticket.draft.evaluation.as_ref().map_or_else(|| ticket.draft.reported_at, |e| e.at);
+    handling.status = Some(crate::ticket::Status::InProgress);
+    handling.reopened += 1;
+    handling.evaluation = ticket.draft.evaluation.clone();
+    sqlx::query("UPDATE tickets SET handling = $2 WHERE ticket_id = $1")
+        .bind(&ticket.ticket_id)
+        .bind(serde_json::to_string(&handling).expect("handling always serializes"))
+        .execute(&mut **tx)
+        .await?;
+    super::callbacks::record_event(
+        tx,
+        &ticket.ticket_id,
+        at.timestamp_millis(),
+        "evaluation",
+        "unsatisfied (苦脸): reopened, back to in_progress",
+        now,
+    )
+    .await?;
+    let key = format!("raw:{raw_id}");
+    let change = super::feedback::Told {
+        key: &key,
+        status: crate::callbacks::event::EventStatus::Reopened,
+        department: handling.department.as_deref(),
+        note: None,
+        at,
+        due_at: handling.due_at,
+        mediation: None,
+    };
+    super::feedback::enqueue(tx, plan, ticket, &change, now).await?;
+    Ok(())
 }
 
 /// Every revision the hub sends carries what the platform said of the
@@ -258,12 +310,16 @@ struct Writes {
     revisions: Vec<(String, i64, i64, &'static str, String)>,
     /// (raw id, system, reason)
     quarantine: Vec<(i64, String, String)>,
+    /// Tickets a worker's frown sent back: (ticket id, raw id).
+    reopened: Vec<(String, i64)>,
 }
 
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn store_pending(
     tx: &mut Transaction<'static, Any>,
     backend: Backend,
     index: &matching::Shared,
+    plan: &Plan,
     pending: &[Pending<'_>],
     pre: Option<Predecided>,
     published: Option<u64>,
@@ -474,6 +530,9 @@ pub(crate) async fn store_pending(
                     continue;
                 }
                 carry(ticket, &handlings);
+                if frowned(applied, ticket) {
+                    w.reopened.push((ticket_id.clone(), raw_id));
+                }
                 let revision = ticket.revision;
                 w.revisions.push((ticket_id.clone(), revision, raw_id, "updated", body(ticket)));
                 if !w.created.contains(&ticket_id) && !w.updated.contains(&ticket_id) {
@@ -501,6 +560,11 @@ pub(crate) async fn store_pending(
 
     // 4. Write it.
     write_plan(tx, backend, &w, &tickets, now).await?;
+    for (ticket_id, raw_id) in &w.reopened {
+        if let Some(ticket) = tickets.get(ticket_id) {
+            reopen(tx, plan, ticket, handlings.remove(ticket_id).unwrap_or_default(), *raw_id, now).await?;
+        }
+    }
     if let Some(first_seq) = dup.first_seq {
         matching::insert_prints(tx, backend, first_seq, &dup.prints).await?;
     }
@@ -1225,7 +1289,8 @@ impl super::Store {
         let stored = async {
             let mut w = self.begin_write().await?;
             let (outcomes, prints) =
-                store_pending(&mut w.tx, self.backend, &self.matching, &pending, pre, published).await?;
+                store_pending(&mut w.tx, self.backend, &self.matching, &self.feedback_plan(), &pending, pre, published)
+                    .await?;
             w.commit().await?;
             Ok::<_, StoreError>((outcomes, prints))
         };
@@ -1282,7 +1347,8 @@ impl super::Store {
         let pending: Vec<Pending> = items.iter().map(|item| Pending { item, raw_id: None }).collect();
         let pre = self.predecide(&pending).await;
         let mut w = self.begin_write().await?;
-        let (outcomes, prints) = store_pending(&mut w.tx, self.backend, &self.matching, &pending, pre, None).await?;
+        let (outcomes, prints) =
+            store_pending(&mut w.tx, self.backend, &self.matching, &self.feedback_plan(), &pending, pre, None).await?;
         if let Some((name, value, etag)) = cursor {
             sqlx::query(
                 "INSERT INTO cursors (name, value, etag, updated_at) VALUES ($1, $2, $3, $4)

@@ -92,6 +92,9 @@ pub struct Store {
     /// Records that failed with an unclear error, counted towards their
     /// quarantine ([`failure::UNCLEAR_TRIES`]).
     strikes: Arc<std::sync::Mutex<failure::Strikes>>,
+    /// Which agencies hear of status changes, and how (their mappings'
+    /// `[feedback]`); none until the hub sets it.
+    feedback: Arc<std::sync::RwLock<Arc<crate::feedback::Plan>>>,
 }
 
 /// A write transaction; on SQLite it holds the in-process write lock and
@@ -152,6 +155,7 @@ impl Store {
             write_lock: (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(()))),
             matching: Arc::new(matching::Shared::new()),
             strikes: Arc::default(),
+            feedback: Arc::default(),
         };
         store.migrate().await?;
         Ok(store)
@@ -163,6 +167,16 @@ impl Store {
             Backend::Postgres => sqlx::migrate!("migrations/postgres").run(&self.pool).await?,
         }
         Ok(())
+    }
+
+    /// Sets which agencies hear of status changes (the configured sources'
+    /// `[feedback]` sections); every clone of this store sees it.
+    pub fn set_feedback_plan(&self, plan: crate::feedback::Plan) {
+        *self.feedback.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(plan);
+    }
+
+    pub(crate) fn feedback_plan(&self) -> Arc<crate::feedback::Plan> {
+        self.feedback.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Sets the candidate rules of duplicate detection (windows per kind).

@@ -146,8 +146,16 @@ impl Store {
             Ok(_) => {
                 let outcome = if rekey_replayed(&mut w.tx, q.raw_record_id, item).await? {
                     let pending = [Pending { item, raw_id: Some(q.raw_record_id) }];
-                    let (mut outcomes, _) =
-                        store_pending(&mut w.tx, self.backend, &self.matching, &pending, None, None).await?;
+                    let (mut outcomes, _) = store_pending(
+                        &mut w.tx,
+                        self.backend,
+                        &self.matching,
+                        &self.feedback_plan(),
+                        &pending,
+                        None,
+                        None,
+                    )
+                    .await?;
                     outcomes.remove(0)
                 } else {
                     StoredOutcome::Duplicate

@@ -363,7 +363,9 @@ on_both!(a_decision_taken_before_another_hub_committed_is_taken_again, |store, u
     let StoredOutcome::Created { ticket_id, .. } = one(&other, h).await else { panic!("the call opens the ticket") };
     let mut w = store.begin_write().await.unwrap();
     let (outcomes, _) =
-        intake::store_pending(&mut w.tx, store.backend, &store.matching, &pending, pre, None).await.unwrap();
+        intake::store_pending(&mut w.tx, store.backend, &store.matching, &store.feedback_plan(), &pending, pre, None)
+            .await
+            .unwrap();
     w.commit().await.unwrap();
     assert_eq!(outcomes, vec![StoredOutcome::Updated { ticket_id, revision: 2 }], "joined, not a second ticket");
     other.close().await;

@@ -586,6 +586,11 @@ impl Patch {
         Ok(Patch { fields })
     }
 
+    /// Whether it sets the evaluation (a worker's 笑脸/苦脸).
+    pub fn sets_evaluation(&self) -> bool {
+        self.fields.contains(&PatchField::Evaluation)
+    }
+
     /// Every field of either.
     pub fn union(&self, other: &Patch) -> Patch {
         let mut fields = self.fields.clone();

@@ -21,13 +21,10 @@ on_both!(a_callback_taken_three_times_changes_the_ticket_once, |store, _url| {
         "2026-12-04T09:00:00+08:00",
         serde_json::json!({"department": "南康街道城管科", "dueAt": "2026-12-07T18:00:00+08:00", "note": "请尽快处理"}),
     );
-    let first = store.take_callback("ev-1", &body, &Plan::default()).await.unwrap();
+    let first = store.take_callback("ev-1", &body).await.unwrap();
     assert_eq!(first, CallbackOutcome::Applied { ticket_id: ticket_id.clone() });
     for _ in 0..2 {
-        assert_eq!(
-            store.take_callback("ev-1", &body, &Plan::default()).await.unwrap(),
-            CallbackOutcome::Duplicate { held: None }
-        );
+        assert_eq!(store.take_callback("ev-1", &body).await.unwrap(), CallbackOutcome::Duplicate { held: None });
     }
     let t = store.ticket(&ticket_id).await.unwrap();
     assert_eq!(t.ticket.draft.status, crate::ticket::Status::Dispatched);
@@ -52,12 +49,9 @@ on_both!(an_older_event_is_recorded_and_does_not_move_the_status_back, |store, _
     let StoredOutcome::Created { ticket_id, .. } = one(&store, item(m, 1)).await else { panic!("not created") };
     let resolved = callback(&ticket_id, "resolved", "2026-12-05T15:00:00+08:00", serde_json::json!({}));
     let dispatched = callback(&ticket_id, "dispatched", "2026-12-04T09:00:00+08:00", serde_json::json!({}));
-    assert!(matches!(
-        store.take_callback("r", &resolved, &Plan::default()).await.unwrap(),
-        CallbackOutcome::Applied { .. }
-    ));
+    assert!(matches!(store.take_callback("r", &resolved).await.unwrap(), CallbackOutcome::Applied { .. }));
     assert_eq!(
-        store.take_callback("d", &dispatched, &Plan::default()).await.unwrap(),
+        store.take_callback("d", &dispatched).await.unwrap(),
         CallbackOutcome::Stale { ticket_id: ticket_id.clone() }
     );
     assert_eq!(store.ticket(&ticket_id).await.unwrap().ticket.draft.status, crate::ticket::Status::Resolved);
@@ -71,23 +65,21 @@ on_both!(unknown_tickets_statuses_and_bodies_are_held_for_a_person, |store, _url
     let StoredOutcome::Created { ticket_id, .. } = one(&store, item(m, 1)).await else { panic!("not created") };
     let unknown_ticket = callback("no-such-ticket", "resolved", "2026-12-05T15:00:00+08:00", serde_json::json!({}));
     let unknown_status = callback(&ticket_id, "archived", "2026-12-05T15:00:00+08:00", serde_json::json!({}));
-    let CallbackOutcome::Held { reason } = store.take_callback("u1", &unknown_ticket, &Plan::default()).await.unwrap()
-    else {
+    let CallbackOutcome::Held { reason } = store.take_callback("u1", &unknown_ticket).await.unwrap() else {
         panic!("not held")
     };
     assert!(reason.contains("no ticket no-such-ticket"), "{reason}");
-    let CallbackOutcome::Held { reason } = store.take_callback("u2", &unknown_status, &Plan::default()).await.unwrap()
-    else {
+    let CallbackOutcome::Held { reason } = store.take_callback("u2", &unknown_status).await.unwrap() else {
         panic!("not held")
     };
     assert!(reason.contains("unknown status `archived`"), "{reason}");
     assert!(matches!(
-        store.take_callback("u3", br#"{"ticketId": "13904371234"#, &Plan::default()).await.unwrap(),
+        store.take_callback("u3", br#"{"ticketId": "13904371234"#).await.unwrap(),
         CallbackOutcome::Held { .. }
     ));
     // Sent again: held again, one row each.
     assert!(matches!(
-        store.take_callback("u2", &unknown_status, &Plan::default()).await.unwrap(),
+        store.take_callback("u2", &unknown_status).await.unwrap(),
         CallbackOutcome::Duplicate { held: Some(_) }
     ));
     let open = store.callbacks(true, 10).await.unwrap();
@@ -102,7 +94,7 @@ on_both!(a_frown_reopens_the_matter_and_the_platform_is_told, |store, _url| {
     let leased = store.lease("p", 10, 60_000).await.unwrap();
     store.complete(&leased.into_iter().map(|c| (c, DeliveryResult::Done)).collect::<Vec<_>>()).await.unwrap();
     let resolved = callback(&ticket_id, "resolved", "2026-12-05T15:00:00+08:00", serde_json::json!({}));
-    store.take_callback("r", &resolved, &Plan::default()).await.unwrap();
+    store.take_callback("r", &resolved).await.unwrap();
     let frown = callback(
         &ticket_id,
         "closed",
@@ -110,7 +102,7 @@ on_both!(a_frown_reopens_the_matter_and_the_platform_is_told, |store, _url| {
         serde_json::json!({"evaluation": {"result": "unsatisfied", "by": "citizen", "at": "2026-12-06T10:00:00+08:00"}}),
     );
     assert_eq!(
-        store.take_callback("f", &frown, &Plan::default()).await.unwrap(),
+        store.take_callback("f", &frown).await.unwrap(),
         CallbackOutcome::Reopened { ticket_id: ticket_id.clone(), revision: 2 }
     );
     let sent = store.lease("p", 10, 60_000).await.unwrap();
@@ -136,14 +128,14 @@ fn canon_plan() -> Plan {
 on_both!(the_origins_hear_each_change_once_in_order_and_a_refusal_is_kept, |store, _url| {
     let m = &simulators::canonical::matters(45, 1, "FB")[0];
     let StoredOutcome::Created { ticket_id, .. } = one(&store, item(m, 1)).await else { panic!("not created") };
-    let plan = canon_plan();
+    store.set_feedback_plan(canon_plan());
     let event =
         |status: &str, at: &str| callback(&ticket_id, status, at, serde_json::json!({"department": "龙山区住建局"}));
-    store.take_callback("e1", &event("dispatched", "2026-12-04T09:00:00+08:00"), &plan).await.unwrap();
-    store.take_callback("e1", &event("dispatched", "2026-12-04T09:00:00+08:00"), &plan).await.unwrap();
-    store.take_callback("e2", &event("urged", "2026-12-05T09:00:00+08:00"), &plan).await.unwrap();
-    store.take_callback("e0", &event("escalated", "2026-12-03T09:00:00+08:00"), &plan).await.unwrap(); // stale
-    store.take_callback("e3", &event("resolved", "2026-12-06T09:00:00+08:00"), &plan).await.unwrap();
+    store.take_callback("e1", &event("dispatched", "2026-12-04T09:00:00+08:00")).await.unwrap();
+    store.take_callback("e1", &event("dispatched", "2026-12-04T09:00:00+08:00")).await.unwrap();
+    store.take_callback("e2", &event("urged", "2026-12-05T09:00:00+08:00")).await.unwrap();
+    store.take_callback("e0", &event("escalated", "2026-12-03T09:00:00+08:00")).await.unwrap(); // stale
+    store.take_callback("e3", &event("resolved", "2026-12-06T09:00:00+08:00")).await.unwrap();
 
     // Three changes, in order; a second sender waits while the first holds them.
     let leased = store.lease_feedback("canon", "a", 10, 60_000).await.unwrap();

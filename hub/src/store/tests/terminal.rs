@@ -225,3 +225,31 @@ on_both!(an_unmerged_event_is_rebuilt_from_all_its_messages_not_its_newest, |sto
     assert_eq!((rebuilt.source.record_id.as_str(), rebuilt.source.version), (EVENT, T0 + 3 * HOUR));
     assert!(store.raw_messages("terminal", "W0412-nothing").await.is_err());
 });
+
+on_both!(a_workers_frown_reopens_the_matter_and_the_origins_are_told, |store, _url| {
+    let spec = crate::mapping::shipped::mapper("terminal").unwrap().unwrap().feedback().unwrap().clone();
+    store.set_feedback_plan(crate::feedback::Plan::default().with("terminal", spec));
+    let StoredOutcome::Created { ticket_id, .. } = one(&store, report(1)).await else { panic!("not created") };
+    let frown = message(
+        "evaluation",
+        serde_json::json!({
+            "msgId": msg_id(5), "eventId": EVENT, "workerId": "W0412", "result": "frown", "closed": false,
+            "comment": "井盖仍未安装", "at": T0 + 5 * HOUR,
+        }),
+    );
+    assert!(matches!(one(&store, frown).await, StoredOutcome::Updated { revision: 2, .. }));
+    let t = store.ticket(&ticket_id).await.unwrap().ticket;
+    assert_eq!(t.draft.status, crate::ticket::Status::InProgress);
+    assert_eq!(t.draft.evaluation.map(|e| e.result), Some(crate::ticket::EvaluationResult::Unsatisfied));
+    assert_eq!(store.handling(&ticket_id).await.unwrap().unwrap().reopened, 1);
+    let told = store.lease_feedback("terminal", "t", 10, 60_000).await.unwrap();
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert_eq!((told[0].status.as_str(), told[0].address.as_str()), ("reopened", "grid/220402/W0412/notify"));
+    let history: Vec<String> = store.ticket_events(&ticket_id).await.unwrap().into_iter().map(|e| e.detail).collect();
+    assert!(history.iter().any(|l| l.contains("reopened")), "{history:?}");
+    // A smile that closes it after the department's second try: no reopening.
+    let smile = evaluation(6, T0 + 9 * HOUR);
+    assert!(matches!(one(&store, smile).await, StoredOutcome::Updated { revision: 3, .. }));
+    assert_eq!(store.ticket(&ticket_id).await.unwrap().ticket.draft.status, crate::ticket::Status::Closed);
+    assert_eq!(store.handling(&ticket_id).await.unwrap().unwrap().reopened, 1);
+});
