@@ -516,3 +516,110 @@ poll_interval = "1s"
     db.cleanup().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deadline_crossing_reminds_the_worker_once_across_restarts() {
+    let sfx = uuid::Uuid::new_v4().simple().to_string()[..10].to_string();
+    let worker = format!("W{}", &sfx[..6]);
+    let db = TestDb::sqlite();
+    let dir = std::env::temp_dir().join(format!("hub-deadline-{sfx}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let sim = PlatformSim::new(SimConfig::new("test-token"));
+    let server = sim.bind("127.0.0.1:0").await.unwrap();
+    let cfg = dir.join("hub.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"
+[store]
+url = "{db}"
+[platform]
+url = "{platform}"
+token = "test-token"
+[deadlines]
+remind_at = 0.8
+check_every = "200ms"
+
+[[sources]]
+name = "terminal"
+mapping = "builtin:terminal"
+transport = "mqtt"
+url = "mqtt://127.0.0.1:1883"
+topics = ["grid/220402/{worker}/report"]
+client_id = "hub-deadline-{sfx}"
+"#,
+            db = db.url,
+            platform = server.base_url()
+        ),
+    )
+    .unwrap();
+    let mut options = MqttOptions::new(format!("terminal-{sfx}"), "127.0.0.1", 1883);
+    options.set_keep_alive(Duration::from_secs(10));
+    let (mqtt, mut eventloop) = AsyncClient::new(options, 100);
+    let (notified_tx, mut notified) = mpsc::unbounded_channel::<serde_json::Value>();
+    tokio::spawn(async move {
+        loop {
+            match eventloop.poll().await {
+                Ok(Event::Incoming(Packet::Publish(p))) => {
+                    let _ = notified_tx.send(serde_json::from_slice(&p.payload).unwrap_or_default());
+                }
+                Ok(_) => {}
+                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        }
+    });
+    mqtt.subscribe(format!("grid/220402/{worker}/notify"), QoS::AtLeastOnce).await.unwrap();
+
+    let mut hub = HubProcess::start(&cfg);
+    // Reported 20 hours ago with 24 hours to go: past 80% of its time.
+    let mut report: serde_json::Value =
+        serde_json::from_str(include_str!("../mappings/samples/terminal-report.json")).unwrap();
+    let event_id = format!("{worker}-20261206-0001");
+    report["msgId"] = uuid::Uuid::new_v4().to_string().into();
+    report["eventId"] = event_id.clone().into();
+    report["workerId"] = worker.clone().into();
+    report["occurredAt"] = (chrono::Utc::now().timestamp_millis() - 20 * 3_600_000).into();
+    report["deadlineHours"] = 24.into();
+    wait_for(Duration::from_secs(30), "the report on the platform", || {
+        let (mqtt, sim, worker, report) = (&mqtt, &sim, &worker, &report);
+        async move {
+            let topic = format!("grid/220402/{worker}/report");
+            mqtt.publish(topic, QoS::AtLeastOnce, false, serde_json::to_vec(report).unwrap()).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            !sim.tickets().is_empty()
+        }
+    })
+    .await;
+    let note = tokio::time::timeout(Duration::from_secs(30), notified.recv()).await.expect("reminded").unwrap();
+    assert_eq!(
+        (note["status"].as_str(), note["eventId"].as_str()),
+        (Some("due_soon"), Some(event_id.as_str())),
+        "{note}"
+    );
+    let ticket = sim.tickets()[0].0.clone();
+
+    // Killed, started again, stopped and started again: no second reminder.
+    hub.kill9();
+    hub.restart();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    hub.terminate();
+    hub.restart();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (ok, shown) = hub.cli(&["ticket", "show", &ticket]);
+    assert!(ok, "{shown}");
+    assert_eq!(shown.matches("due soon: reminder sent").count(), 1, "{shown}");
+    let (_, due) = hub.cli(&["tickets", "due"]);
+    assert!(due.contains(&format!("due soon {ticket}")), "{due}");
+    let mut more = Vec::new();
+    while let Ok(Some(n)) = tokio::time::timeout(Duration::from_millis(500), notified.recv()).await {
+        more.push(n);
+    }
+    // A resend of the same reminder (QoS 1 after a kill) carries the same `at`.
+    assert!(more.iter().all(|n| n["at"] == note["at"]), "a second reminder: {more:?}");
+
+    let status = hub.terminate();
+    assert!(status.success(), "{status:?}");
+    server.stop().await;
+    db.cleanup().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -251,6 +251,30 @@ impl Hub {
         }
 
         {
+            // Deadlines: one reminder to the reporting workers, one overdue
+            // mark, whichever hub gets there first.
+            let (s, m, d, stop) = (store.clone(), metrics.clone(), settings.deadlines.clone(), delivery_stop.clone());
+            background.push(tokio::spawn(async move {
+                loop {
+                    match s.check_deadlines(d.remind_at, crate::store::now_ms()).await {
+                        Ok(pass) if pass != Default::default() => {
+                            tracing::info!(reminded = pass.reminded, overdue = pass.overdue, "deadlines checked");
+                        }
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = %e, "cannot check deadlines; trying again"),
+                    }
+                    if let Ok(n) = s.overdue_count().await {
+                        m.overdue.store(n, Ordering::Relaxed);
+                    }
+                    tokio::select! {
+                        _ = tokio::time::sleep(d.check_every) => {}
+                        _ = stop.cancelled() => break,
+                    }
+                }
+            }));
+        }
+
+        {
             // Fingerprints past the retention leave the table: at start,
             // then hourly, in short batches beside intake.
             let (s, retention, stop) = (store.clone(), settings.intake.dedup.retention, delivery_stop.clone());

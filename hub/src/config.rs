@@ -33,9 +33,25 @@ pub struct Settings {
     /// it (`embedded_broker`). Never by default: it keeps the terminals'
     /// messages in memory only and lets anyone who reaches it in.
     pub embedded_mqtt: Option<SocketAddr>,
+    pub deadlines: DeadlineSettings,
     /// What is valid but risky (a platform reached over plain http across
     /// the network): `hub check` prints these, `hub run` logs them at start.
     pub warnings: Vec<ConfigError>,
+}
+
+/// `[deadlines]`: when the reporting grid workers are reminded, how often
+/// deadlines are looked at.
+#[derive(Clone, Debug)]
+pub struct DeadlineSettings {
+    /// The share of a ticket's time after which its one reminder goes out (0.8).
+    pub remind_at: f64,
+    pub check_every: Duration,
+}
+
+impl Default for DeadlineSettings {
+    fn default() -> Self {
+        DeadlineSettings { remind_at: 0.8, check_every: Duration::from_secs(30) }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -79,6 +95,8 @@ struct File {
     intake: IntakeSection,
     #[serde(default)]
     server: ServerSection,
+    #[serde(default)]
+    deadlines: DeadlinesSection,
     #[serde(default)]
     dedup: DedupSection,
     #[serde(default)]
@@ -149,6 +167,13 @@ struct DedupSection {
 #[serde(deny_unknown_fields)]
 struct ServerSection {
     listen: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct DeadlinesSection {
+    remind_at: Option<Spanned<f64>>,
+    check_every: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -506,6 +531,19 @@ impl Settings {
             });
         }
         let secrets = callback_secrets(&mut c, &file.platform, env, &mut warnings);
+        let deadlines = {
+            let d = DeadlineSettings::default();
+            let remind_at = match &file.deadlines.remind_at {
+                Some(v) if !(0.0..=1.0).contains(v.get_ref()) || v.get_ref().is_nan() => {
+                    c.at(Some(v.span()), "deadlines.remind_at is a share of the time, between 0 and 1 (0.8: at 80%)");
+                    d.remind_at
+                }
+                Some(v) => *v.get_ref(),
+                None => d.remind_at,
+            };
+            let check_every = c.duration("deadlines.check_every", &file.deadlines.check_every, d.check_every);
+            DeadlineSettings { remind_at, check_every: check_every.max(Duration::from_millis(100)) }
+        };
         let platform = PlatformSettings {
             url: platform_url,
             token,
@@ -754,6 +792,7 @@ impl Settings {
 
         if c.errors.is_empty() {
             Ok(Settings {
+                deadlines,
                 database_url,
                 platform,
                 dispatcher,

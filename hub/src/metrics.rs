@@ -26,6 +26,8 @@ pub struct Metrics {
     pub outbox_depth: AtomicI64,
     /// 1 while delivery is paused because the platform refused our token.
     pub delivery_paused: AtomicI64,
+    /// Open tickets past their deadline.
+    pub overdue: AtomicI64,
 }
 
 impl Metrics {
@@ -89,8 +91,11 @@ impl Metrics {
         for (name, value) in counters {
             let _ = writeln!(out, "# TYPE {name} counter\n{name} {}", value.load(Ordering::Relaxed));
         }
-        let gauges: [(&str, &AtomicI64); 2] =
-            [("hub_outbox_depth", &self.outbox_depth), ("hub_delivery_paused", &self.delivery_paused)];
+        let gauges: [(&str, &AtomicI64); 3] = [
+            ("hub_outbox_depth", &self.outbox_depth),
+            ("hub_delivery_paused", &self.delivery_paused),
+            ("hub_tickets_overdue", &self.overdue),
+        ];
         for (name, value) in gauges {
             let _ = writeln!(out, "# TYPE {name} gauge\n{name} {}", value.load(Ordering::Relaxed));
         }

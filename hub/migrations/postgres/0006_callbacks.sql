@@ -58,3 +58,17 @@ CREATE TABLE feedback_outbox (
     created_at       BIGINT  NOT NULL
 );
 CREATE INDEX feedback_by_destination ON feedback_outbox (destination, state, id);
+
+-- Each open ticket's deadline: when its clock started, when it is due, and
+-- whether the reminder (at a share of the time, 80% by default) and the
+-- overdue mark were given. Set once each, by whichever hub gets there
+-- first (UPDATE … WHERE reminded_at IS NULL); a new deadline starts over.
+CREATE TABLE deadlines (
+    ticket_id    TEXT    PRIMARY KEY,
+    started_at   BIGINT  NOT NULL,
+    due_at       BIGINT  NOT NULL,
+    closed       BIGINT  NOT NULL DEFAULT 0,
+    reminded_at  BIGINT ,
+    overdue_at   BIGINT 
+);
+CREATE INDEX deadlines_open ON deadlines (closed, due_at);

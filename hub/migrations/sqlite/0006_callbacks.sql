@@ -58,3 +58,17 @@ CREATE TABLE feedback_outbox (
     created_at       INTEGER NOT NULL
 );
 CREATE INDEX feedback_by_destination ON feedback_outbox (destination, state, id);
+
+-- Each open ticket's deadline: when its clock started, when it is due, and
+-- whether the reminder (at a share of the time, 80% by default) and the
+-- overdue mark were given. Set once each, by whichever hub gets there
+-- first (UPDATE … WHERE reminded_at IS NULL); a new deadline starts over.
+CREATE TABLE deadlines (
+    ticket_id    TEXT    PRIMARY KEY,
+    started_at   INTEGER NOT NULL,
+    due_at       INTEGER NOT NULL,
+    closed       INTEGER NOT NULL DEFAULT 0,
+    reminded_at  INTEGER,
+    overdue_at   INTEGER
+);
+CREATE INDEX deadlines_open ON deadlines (closed, due_at);

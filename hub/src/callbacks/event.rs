@@ -74,11 +74,21 @@ pub enum EventStatus {
     Closed,
     /// 重办, after a dissatisfied evaluation.
     Reopened,
+    /// Not the platform's: the hub's reminder that a deadline is near,
+    /// told to the reporting grid workers.
+    DueSoon,
 }
 
 impl EventStatus {
     pub const ALL: [&'static str; 6] = ["dispatched", "urged", "escalated", "resolved", "closed", "reopened"];
 
+    /// A status a mapping's `[feedback] statuses` may name: the platform's,
+    /// and the hub's own `due_soon`.
+    pub fn named(text: &str) -> Option<EventStatus> {
+        if text == "due_soon" { Some(EventStatus::DueSoon) } else { Self::parse(text) }
+    }
+
+    /// A status as the platform sends it.
     pub fn parse(text: &str) -> Option<EventStatus> {
         Some(match text {
             "dispatched" => EventStatus::Dispatched,
@@ -99,6 +109,7 @@ impl EventStatus {
             EventStatus::Resolved => "resolved",
             EventStatus::Closed => "closed",
             EventStatus::Reopened => "reopened",
+            EventStatus::DueSoon => "due_soon",
         }
     }
 
@@ -106,7 +117,7 @@ impl EventStatus {
     pub fn ticket_status(self) -> Option<Status> {
         match self {
             EventStatus::Dispatched | EventStatus::Escalated => Some(Status::Dispatched),
-            EventStatus::Urged => None,
+            EventStatus::Urged | EventStatus::DueSoon => None,
             EventStatus::Resolved => Some(Status::Resolved),
             EventStatus::Closed => Some(Status::Closed),
             EventStatus::Reopened => Some(Status::InProgress),

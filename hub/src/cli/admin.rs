@@ -78,6 +78,13 @@ pub enum QuarantineCommand {
 
 #[derive(Subcommand, Debug)]
 pub enum TicketCommand {
+    /// Open tickets whose deadline is near (reminded) or past (overdue), the soonest first.
+    Due {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+    },
     /// Show a ticket, its sources and its revisions.
     Show {
         id: String,
@@ -317,6 +324,17 @@ pub async fn quarantine(cmd: QuarantineCommand) -> anyhow::Result<ExitCode> {
 
 pub async fn ticket(cmd: TicketCommand) -> anyhow::Result<ExitCode> {
     match cmd {
+        TicketCommand::Due { config, limit } => {
+            let store = open(&load(&config)?).await?;
+            let due = store.due_tickets(limit).await?;
+            if due.is_empty() {
+                println!("no open ticket is due soon or overdue");
+            }
+            for d in due {
+                let state = if d.overdue_at.is_some() { "OVERDUE " } else { "due soon" };
+                println!("{state} {} due {}", d.ticket_id, time(d.due_at));
+            }
+        }
         TicketCommand::Show { id, config, reveal } => {
             let store = open(&load(&config)?).await?;
             let t = store.ticket(&id).await?;

@@ -75,7 +75,7 @@ enum Command {
     #[command(subcommand)]
     Callbacks(admin::CallbackCommand),
     /// Tickets: show one with its sources, revisions, history and duplicate decisions.
-    #[command(subcommand)]
+    #[command(subcommand, visible_alias = "tickets")]
     Ticket(admin::TicketCommand),
     /// Cross-channel duplicates: list, show, confirm, reject, unmerge, evaluate.
     #[command(subcommand)]

@@ -280,6 +280,7 @@ async fn apply(
             mediation: event.mediation.as_ref().map(|m| (m.case_no.as_str(), m.result.as_str())),
         };
         feedback::enqueue(tx, plan, &ticket, &change, now).await?;
+        super::deadlines::track(tx, &ticket, event.at).await?;
         sqlx::query("UPDATE tickets SET handling = $2 WHERE ticket_id = $1")
             .bind(&ticket_id)
             .bind(serde_json::to_string(&h).expect("handling always serializes"))

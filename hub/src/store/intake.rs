@@ -560,6 +560,11 @@ pub(crate) async fn store_pending(
 
     // 4. Write it.
     write_plan(tx, backend, &w, &tickets, now).await?;
+    for ticket_id in w.created.iter().chain(&w.updated) {
+        if let Some(ticket) = tickets.get(ticket_id) {
+            super::deadlines::track(tx, ticket, ticket.draft.reported_at).await?;
+        }
+    }
     for (ticket_id, raw_id) in &w.reopened {
         if let Some(ticket) = tickets.get(ticket_id) {
             reopen(tx, plan, ticket, handlings.remove(ticket_id).unwrap_or_default(), *raw_id, now).await?;

@@ -9,6 +9,7 @@ mod batch;
 mod callbacks;
 mod cursors;
 mod deadletters;
+mod deadlines;
 mod duplicates;
 mod failure;
 mod feedback;
@@ -33,6 +34,7 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 
 pub use callbacks::{CallbackOutcome, StoredCallback, TicketEvent};
 pub use deadletters::{DeadLetter, Replayed};
+pub use deadlines::{DeadlinePass, DueTicket};
 pub use duplicates::{DuplicateLink, Unmerged};
 pub use failure::Failure;
 pub use feedback::{FeedbackEntry, FeedbackMessage};

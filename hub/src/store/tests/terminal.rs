@@ -253,3 +253,46 @@ on_both!(a_workers_frown_reopens_the_matter_and_the_origins_are_told, |store, _u
     assert_eq!(store.ticket(&ticket_id).await.unwrap().ticket.draft.status, crate::ticket::Status::Closed);
     assert_eq!(store.handling(&ticket_id).await.unwrap().unwrap().reopened, 1);
 });
+
+on_both!(a_deadline_gives_one_reminder_and_one_overdue_mark_whichever_hub_looks, |store, url| {
+    let spec = crate::mapping::shipped::mapper("terminal").unwrap().unwrap().feedback().unwrap().clone();
+    let plan = crate::feedback::Plan::default().with("terminal", spec);
+    store.set_feedback_plan(plan.clone());
+    let other = Store::open(&url).await.unwrap();
+    other.set_feedback_plan(plan);
+    let StoredOutcome::Created { ticket_id, .. } = one(&store, report(1)).await else { panic!("not created") };
+    // The report's deadline: 24 h after it happened; its clock started then.
+    let due = T0 + 24 * HOUR;
+    assert_eq!(store.check_deadlines(0.8, T0 + 12 * HOUR).await.unwrap(), Default::default());
+    let (a, b) = tokio::join!(store.check_deadlines(0.8, T0 + 20 * HOUR), other.check_deadlines(0.8, T0 + 20 * HOUR));
+    assert_eq!(a.unwrap().reminded + b.unwrap().reminded, 1, "one reminder, whichever hub looks");
+    assert_eq!(store.check_deadlines(0.8, T0 + 21 * HOUR).await.unwrap().reminded, 0);
+    let told = store.lease_feedback("terminal", "t", 10, 60_000).await.unwrap();
+    assert_eq!(told.iter().map(|m| m.status.as_str()).collect::<Vec<_>>(), ["due_soon"]);
+    let body: serde_json::Value = serde_json::from_slice(&told[0].body).unwrap();
+    assert_eq!(
+        body["dueAt"].as_str().map(|d| d.parse::<crate::ticket::Timestamp>().unwrap().timestamp_millis()),
+        Some(due)
+    );
+    store.feedback_delivered(&told[0], "t").await.unwrap();
+    let listed = store.due_tickets(10).await.unwrap();
+    assert_eq!((listed.len(), listed[0].overdue_at), (1, None));
+
+    assert_eq!(store.check_deadlines(0.8, due + 1).await.unwrap().overdue, 1);
+    assert_eq!(other.check_deadlines(0.8, due + 2).await.unwrap(), Default::default());
+    assert!(store.due_tickets(10).await.unwrap()[0].overdue_at.is_some());
+
+    // The platform dispatches it with a new deadline: its clock starts over.
+    let later = "2024-07-20T18:00:00+08:00";
+    let dispatched = serde_json::json!({"ticketId": ticket_id, "status": "dispatched", "department": "龙山区住建局",
+        "dueAt": later, "at": "2024-07-16T10:00:00+08:00"});
+    store.take_callback("d1", dispatched.to_string().as_bytes()).await.unwrap();
+    assert!(store.due_tickets(10).await.unwrap().is_empty(), "a new deadline is not overdue");
+    let due2 = later.parse::<crate::ticket::Timestamp>().unwrap().timestamp_millis();
+    assert_eq!(store.check_deadlines(0.8, due2 - 1).await.unwrap().reminded, 1);
+    // Resolved: no clock runs.
+    let resolved = serde_json::json!({"ticketId": ticket_id, "status": "resolved", "at": "2024-07-20T12:00:00+08:00"});
+    store.take_callback("r1", resolved.to_string().as_bytes()).await.unwrap();
+    assert_eq!(store.check_deadlines(0.8, due2 + 1).await.unwrap(), Default::default());
+    other.close().await;
+});
