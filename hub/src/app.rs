@@ -266,6 +266,19 @@ impl Hub {
                     if let Ok(n) = s.overdue_count().await {
                         m.overdue.store(n, Ordering::Relaxed);
                     }
+                    match s.check_court_documents(d.court_documents_by, crate::store::now_ms()).await {
+                        Ok(raised) => {
+                            for p in raised {
+                                tracing::error!(case_no = %p.case_no, ticket_id = %p.ticket_id,
+                                    "ALARM: a court case agreed today has no legal document by the cut-off (hub courts pending)");
+                            }
+                        }
+                        Err(e) => tracing::warn!(error = %e, "cannot check the courts' documents; trying again"),
+                    }
+                    if let Ok(pending) = s.pending_documents().await {
+                        let missing = pending.iter().filter(|p| p.alarmed_at.is_some()).count();
+                        m.court_documents_missing.store(missing as i64, Ordering::Relaxed);
+                    }
                     tokio::select! {
                         _ = tokio::time::sleep(d.check_every) => {}
                         _ = stop.cancelled() => break,

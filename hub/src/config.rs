@@ -46,11 +46,18 @@ pub struct DeadlineSettings {
     /// The share of a ticket's time after which its one reminder goes out (0.8).
     pub remind_at: f64,
     pub check_every: Duration,
+    /// By when (Beijing time) an agreed court case must have its legal
+    /// document, the same day (18:00).
+    pub court_documents_by: chrono::NaiveTime,
 }
 
 impl Default for DeadlineSettings {
     fn default() -> Self {
-        DeadlineSettings { remind_at: 0.8, check_every: Duration::from_secs(30) }
+        DeadlineSettings {
+            remind_at: 0.8,
+            check_every: Duration::from_secs(30),
+            court_documents_by: chrono::NaiveTime::from_hms_opt(18, 0, 0).expect("a time of day"),
+        }
     }
 }
 
@@ -174,6 +181,7 @@ struct ServerSection {
 struct DeadlinesSection {
     remind_at: Option<Spanned<f64>>,
     check_every: Option<Spanned<String>>,
+    court_documents_by: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -542,7 +550,17 @@ impl Settings {
                 None => d.remind_at,
             };
             let check_every = c.duration("deadlines.check_every", &file.deadlines.check_every, d.check_every);
-            DeadlineSettings { remind_at, check_every: check_every.max(Duration::from_millis(100)) }
+            let court_documents_by = match &file.deadlines.court_documents_by {
+                Some(v) => match chrono::NaiveTime::parse_from_str(v.get_ref(), "%H:%M") {
+                    Ok(t) => t,
+                    Err(_) => {
+                        c.at(Some(v.span()), "deadlines.court_documents_by is a time of day, HH:MM (18:00)");
+                        d.court_documents_by
+                    }
+                },
+                None => d.court_documents_by,
+            };
+            DeadlineSettings { remind_at, check_every: check_every.max(Duration::from_millis(100)), court_documents_by }
         };
         let platform = PlatformSettings {
             url: platform_url,

@@ -28,6 +28,8 @@ pub struct Metrics {
     pub delivery_paused: AtomicI64,
     /// Open tickets past their deadline.
     pub overdue: AtomicI64,
+    /// Agreed court cases without their document past the day's cut-off.
+    pub court_documents_missing: AtomicI64,
 }
 
 impl Metrics {
@@ -91,10 +93,11 @@ impl Metrics {
         for (name, value) in counters {
             let _ = writeln!(out, "# TYPE {name} counter\n{name} {}", value.load(Ordering::Relaxed));
         }
-        let gauges: [(&str, &AtomicI64); 3] = [
+        let gauges: [(&str, &AtomicI64); 4] = [
             ("hub_outbox_depth", &self.outbox_depth),
             ("hub_delivery_paused", &self.delivery_paused),
             ("hub_tickets_overdue", &self.overdue),
+            ("hub_court_documents_missing", &self.court_documents_missing),
         ];
         for (name, value) in gauges {
             let _ = writeln!(out, "# TYPE {name} gauge\n{name} {}", value.load(Ordering::Relaxed));

@@ -72,3 +72,14 @@ CREATE TABLE deadlines (
     overdue_at   INTEGER
 );
 CREATE INDEX deadlines_open ON deadlines (closed, due_at);
+
+-- Court cases that reached AGREED, waiting for their legal document the
+-- same day (当天出具法律文书): when the hub first saw them agreed, when a
+-- document came, when the alarm was raised (once, by one hub).
+CREATE TABLE court_documents (
+    ticket_id      TEXT    PRIMARY KEY,
+    case_no        TEXT    NOT NULL,
+    agreed_at      INTEGER NOT NULL,
+    documented_at  INTEGER,
+    alarmed_at     INTEGER
+);

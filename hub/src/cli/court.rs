@@ -1,4 +1,5 @@
-//! The court feed: moving its cursor past a page that stays bad.
+//! The courts: their agreed cases still waiting for the same-day legal
+//! document, and moving a feed's cursor past a page that stays bad.
 
 use std::process::ExitCode;
 
@@ -11,6 +12,12 @@ use super::{ConfigArg, load};
 
 #[derive(Subcommand, Debug)]
 pub enum CourtCommand {
+    /// Agreed cases still without their legal document, the oldest first,
+    /// with whether the day's cut-off alarm was raised.
+    Pending {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
     /// Move a court feed's cursor past a page that cannot be parsed, after
     /// looking at it with `hub quarantine show ID`. The cases on that page
     /// are not taken (a case comes again when it changes): ask the court to
@@ -30,6 +37,28 @@ pub enum CourtCommand {
 
 pub async fn run(cmd: CourtCommand) -> anyhow::Result<ExitCode> {
     match cmd {
+        CourtCommand::Pending { config } => {
+            let store = open(&load(&config)?).await?;
+            let pending = store.pending_documents().await?;
+            if pending.is_empty() {
+                println!("every agreed case has its legal document");
+            }
+            for p in pending {
+                let at = |ms: i64| {
+                    chrono::DateTime::from_timestamp_millis(ms)
+                        .map(|t| t.with_timezone(&hub::ticket::beijing()).format("%Y-%m-%d %H:%M").to_string())
+                        .unwrap_or_default()
+                };
+                println!(
+                    "{} {} ticket {} agreed {}{}",
+                    if p.alarmed_at.is_some() { "ALARM  " } else { "waiting" },
+                    p.case_no,
+                    p.ticket_id,
+                    at(p.agreed_at),
+                    p.alarmed_at.map(|a| format!(", no document at the cut-off ({})", at(a))).unwrap_or_default()
+                );
+            }
+        }
         CourtCommand::Skip { id, to, config } => {
             let store = open(&load(&config)?).await?;
             let q = store.quarantined_record(id).await?;

@@ -65,8 +65,8 @@ enum Command {
     /// Records that could not be mapped: list, show, replay.
     #[command(subcommand)]
     Quarantine(admin::QuarantineCommand),
-    /// The court feed: move its cursor past a page that stays bad.
-    #[command(subcommand)]
+    /// The courts: agreed cases waiting for their document; move a feed past a bad page.
+    #[command(subcommand, visible_alias = "courts")]
     Court(court::CourtCommand),
     /// Status messages on their way back to the agencies: list (waiting or refused).
     #[command(subcommand)]

@@ -563,6 +563,7 @@ pub(crate) async fn store_pending(
     for ticket_id in w.created.iter().chain(&w.updated) {
         if let Some(ticket) = tickets.get(ticket_id) {
             super::deadlines::track(tx, ticket, ticket.draft.reported_at).await?;
+            super::courts::watch(tx, ticket, now).await?;
         }
     }
     for (ticket_id, raw_id) in &w.reopened {

@@ -7,6 +7,7 @@
 
 mod batch;
 mod callbacks;
+mod courts;
 mod cursors;
 mod deadletters;
 mod deadlines;
@@ -33,6 +34,7 @@ use sqlx::{Any, AnyPool, Transaction};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
 pub use callbacks::{CallbackOutcome, StoredCallback, TicketEvent};
+pub use courts::{PendingDocument, cut_off};
 pub use deadletters::{DeadLetter, Replayed};
 pub use deadlines::{DeadlinePass, DueTicket};
 pub use duplicates::{DuplicateLink, Unmerged};
