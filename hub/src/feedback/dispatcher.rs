@@ -3,9 +3,11 @@
 //! A message is done only when the agency's side has taken it (publisher
 //! confirm, PUBACK, 2xx/409). A failure that may pass (broker down, 5xx,
 //! 429) waits with jittered backoff (or the `Retry-After` asked for, within
-//! bounds) and holds the messages behind it, so they keep their order; a
-//! refusal for good (a 4xx, nothing bound to the exchange) is kept as dead
-//! with the answer, raised as an ALARM, and the rest go on.
+//! bounds) and holds the messages behind it; a refusal for good (a 4xx) is
+//! kept as dead with the answer, raised as an ALARM, and the rest go on.
+//! A batch is sent together and its results recorded in one commit; a
+//! message that fails while later ones of its batch get through is the one
+//! case where an agency hears two changes out of order.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,7 +18,7 @@ use connectors::outbound::{Outbound, SendError, Sender};
 
 use crate::delivery::RetryPolicy;
 use crate::metrics::Metrics;
-use crate::store::{FeedbackMessage, Store, now_ms};
+use crate::store::{FeedbackMessage, FeedbackResult, Store, now_ms};
 
 /// How often an idle destination looks for new messages.
 const POLL: Duration = Duration::from_millis(200);
@@ -41,6 +43,7 @@ pub async fn run(
     stop: CancellationToken,
 ) {
     let name = destination.name.as_str();
+    let queued = store.feedback_queued();
     let mut backoff = policy.backoff();
     let mut failing = false;
     while !stop.is_cancelled() {
@@ -53,71 +56,82 @@ pub async fn run(
             }
         };
         if batch.is_empty() {
-            pause(&stop, POLL).await;
+            // Woken at once when this process queues a change; other hubs'
+            // changes (and retries coming due) are found by polling.
+            tokio::select! {
+                _ = queued.notified() => {}
+                _ = pause(&stop, POLL) => {}
+            }
             continue;
         }
-        for m in &batch {
-            let outbound = Outbound {
+        // Sent together, in order: publishes on one AMQP channel and
+        // publishes of one MQTT connection reach the broker in the order
+        // they are made, and each waits only for its own confirm.
+        let outbound: Vec<Outbound> = batch
+            .iter()
+            .map(|m| Outbound {
                 address: m.address.clone(),
                 body: m.body.clone(),
                 message_id: m.message_id.clone(),
                 content_type: m.content_type.clone(),
-            };
-            let sent = tokio::select! {
-                sent = destination.sender.send(&outbound) => sent,
-                _ = stop.cancelled() => break,
-            };
-            if let Err(e) = settle(&store, m, &owner, sent, &mut backoff, &mut failing, &metrics).await {
-                tracing::warn!(destination = name, error = %e, "cannot record a feedback result; it is sent again");
-                pause(&stop, Duration::from_secs(1)).await;
-                break;
-            }
-            if failing {
-                break;
-            }
+            })
+            .collect();
+        let sent = tokio::select! {
+            sent = futures::future::join_all(outbound.iter().map(|o| destination.sender.send(o))) => sent,
+            // The leases lapse; the messages are sent again by the next start.
+            _ = stop.cancelled() => break,
+        };
+        let results: Vec<(FeedbackMessage, FeedbackResult)> = batch
+            .into_iter()
+            .zip(sent)
+            .map(|(m, sent)| {
+                let result = judge(&m, sent, &mut backoff, &mut failing, &metrics);
+                (m, result)
+            })
+            .collect();
+        if let Err(e) = store.settle_feedback(&owner, &results).await {
+            tracing::warn!(destination = name, error = %e, "cannot record feedback results; they are sent again");
+            pause(&stop, Duration::from_secs(1)).await;
         }
     }
 }
 
-/// Records what came of one send; `failing` says whether to stop the batch.
-async fn settle(
-    store: &Store,
+/// What one send's answer means for its message.
+fn judge(
     m: &FeedbackMessage,
-    owner: &str,
     sent: Result<(), SendError>,
     backoff: &mut backoff::ExponentialBackoff,
     failing: &mut bool,
     metrics: &Metrics,
-) -> Result<(), crate::store::StoreError> {
+) -> FeedbackResult {
     match sent {
         Ok(()) => {
-            store.feedback_delivered(m, owner).await?;
             metrics.feedback(&m.destination, "delivered");
             if *failing {
                 tracing::info!(destination = %m.destination, "feedback flows again");
+                *failing = false;
+                backoff.reset();
             }
-            *failing = false;
-            backoff.reset();
+            FeedbackResult::Delivered
         }
         Err(SendError::Refused { reason }) => {
-            store.feedback_dead(m, owner, &reason).await?;
             metrics.feedback(&m.destination, "dead");
             tracing::error!(destination = %m.destination, ticket_id = %m.ticket_id, status = %m.status, %reason,
                 "ALARM: an agency refused a status message for good; kept as dead (hub feedback list --dead)");
+            FeedbackResult::Dead { error: reason }
         }
         Err(SendError::Retry { reason, after }) => {
             let wait = after.unwrap_or_else(|| backoff.next_backoff().unwrap_or(Duration::from_secs(60)));
-            let next = now_ms().saturating_add(i64::try_from(wait.as_millis()).unwrap_or(i64::MAX / 2));
-            store.feedback_retry(m, owner, &reason, next).await?;
             metrics.feedback(&m.destination, "retried");
             if !*failing {
                 tracing::warn!(destination = %m.destination, %reason, retry_in = ?wait,
                     "an agency does not take its status messages now; they wait, in order (other agencies and the platform go on)");
             }
             *failing = true;
+            let next_at = now_ms().saturating_add(i64::try_from(wait.as_millis()).unwrap_or(i64::MAX / 2));
+            FeedbackResult::Retry { error: reason, next_at }
         }
     }
-    Ok(())
 }
 
 async fn pause(stop: &CancellationToken, wait: Duration) {

@@ -151,6 +151,9 @@ impl Store {
             Ok((event, status)) => apply(&mut w.tx, self.backend, &plan, (id, event_id), &event, status, now).await?,
         };
         w.commit().await?;
+        if matches!(outcome, CallbackOutcome::Applied { .. } | CallbackOutcome::Reopened { .. }) {
+            self.feedback_queued.notify_waiters();
+        }
         Ok(outcome)
     }
 

@@ -131,6 +131,9 @@ impl Store {
             }
             w.commit().await?;
         }
+        if pass.reminded > 0 {
+            self.feedback_queued.notify_waiters();
+        }
         let past: Vec<String> = sqlx::query_scalar(
             "SELECT ticket_id FROM deadlines WHERE closed = 0 AND overdue_at IS NULL AND due_at <= $1 ORDER BY due_at LIMIT 500",
         )

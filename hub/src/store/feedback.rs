@@ -30,6 +30,17 @@ pub struct FeedbackMessage {
     pub attempts: i64,
 }
 
+/// What came of sending one message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FeedbackResult {
+    /// The agency took it (publisher confirm, PUBACK, 2xx or 409).
+    Delivered,
+    /// Not taken now: try again at `next_at` (epoch ms).
+    Retry { error: String, next_at: i64 },
+    /// Refused for good: kept as dead with the answer.
+    Dead { error: String },
+}
+
 /// A line of `hub feedback list`.
 #[derive(Clone, Debug)]
 pub struct FeedbackEntry {
@@ -197,74 +208,65 @@ impl Store {
         Ok(due)
     }
 
-    /// The agency took it: gone from the outbox, a line in the ticket's history.
-    pub async fn feedback_delivered(&self, m: &FeedbackMessage, owner: &str) -> Result<bool, StoreError> {
+    /// Records what came of a batch of sends, in one transaction: taken
+    /// messages leave the outbox (a line in their ticket's history), those
+    /// not taken now wait until their next attempt, those refused for good
+    /// are kept as dead with the answer. Only results under `owner`'s lease
+    /// count; whatever else `owner` held of those destinations is released.
+    /// Returns how many results counted.
+    pub async fn settle_feedback(
+        &self,
+        owner: &str,
+        results: &[(FeedbackMessage, FeedbackResult)],
+    ) -> Result<usize, StoreError> {
         let now = now_ms();
         let mut w = self.begin_write().await?;
-        let done = sqlx::query("DELETE FROM feedback_outbox WHERE id = $1 AND lease_owner = $2")
-            .bind(m.id)
+        let mut counted = 0;
+        for (m, result) in results {
+            let (done, line) = match result {
+                FeedbackResult::Delivered => {
+                    let q = sqlx::query("DELETE FROM feedback_outbox WHERE id = $1 AND lease_owner = $2");
+                    let done = q.bind(m.id).bind(owner).execute(&mut *w.tx).await?.rows_affected() == 1;
+                    (done, Some(format!("{} told of {} ({})", m.destination, m.status, m.message_id)))
+                }
+                FeedbackResult::Retry { error, next_at } => {
+                    let q = sqlx::query(
+                        "UPDATE feedback_outbox SET attempts = attempts + 1, last_error = $3, next_attempt_at = $4,
+                            lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2",
+                    );
+                    let q = q.bind(m.id).bind(owner).bind(clean(error, MAX_REASON_CHARS).into_owned()).bind(*next_at);
+                    (q.execute(&mut *w.tx).await?.rows_affected() == 1, None)
+                }
+                FeedbackResult::Dead { error } => {
+                    let error = clean(error, MAX_REASON_CHARS).into_owned();
+                    let q = sqlx::query(
+                        "UPDATE feedback_outbox SET state = 'dead', attempts = attempts + 1, last_error = $3,
+                            lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2",
+                    );
+                    let done = q.bind(m.id).bind(owner).bind(&error).execute(&mut *w.tx).await?.rows_affected() == 1;
+                    (done, Some(format!("{} refused {} for good: {error}", m.destination, m.status)))
+                }
+            };
+            if done {
+                counted += 1;
+                if let Some(line) = line {
+                    record_event(&mut w.tx, &m.ticket_id, now, "feedback", &line, now).await?;
+                }
+            }
+        }
+        let mut destinations: Vec<&str> = results.iter().map(|(m, _)| m.destination.as_str()).collect();
+        destinations.dedup();
+        for d in destinations {
+            sqlx::query(
+                "UPDATE feedback_outbox SET lease_owner = NULL, lease_until = NULL WHERE destination = $1 AND lease_owner = $2",
+            )
+            .bind(d)
             .bind(owner)
             .execute(&mut *w.tx)
-            .await?
-            .rows_affected()
-            == 1;
-        if done {
-            let line = format!("{} told of {} ({})", m.destination, m.status, m.message_id);
-            record_event(&mut w.tx, &m.ticket_id, now, "feedback", &line, now).await?;
+            .await?;
         }
         w.commit().await?;
-        Ok(done)
-    }
-
-    /// Not taken now: tried again at `next_at`; the destination's other
-    /// leased messages are released to wait behind it.
-    pub async fn feedback_retry(
-        &self,
-        m: &FeedbackMessage,
-        owner: &str,
-        error: &str,
-        next_at: i64,
-    ) -> Result<(), StoreError> {
-        let mut w = self.begin_write().await?;
-        sqlx::query(
-            "UPDATE feedback_outbox SET attempts = attempts + 1, next_attempt_at = $3, last_error = $4,
-                lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2",
-        )
-        .bind(m.id)
-        .bind(owner)
-        .bind(next_at)
-        .bind(clean(error, MAX_REASON_CHARS).into_owned())
-        .execute(&mut *w.tx)
-        .await?;
-        sqlx::query(
-            "UPDATE feedback_outbox SET lease_owner = NULL, lease_until = NULL WHERE destination = $1 AND lease_owner = $2",
-        )
-        .bind(&m.destination)
-        .bind(owner)
-        .execute(&mut *w.tx)
-        .await?;
-        w.commit().await?;
-        Ok(())
-    }
-
-    /// Refused for good: kept as dead with the answer, a line in the ticket's history.
-    pub async fn feedback_dead(&self, m: &FeedbackMessage, owner: &str, error: &str) -> Result<(), StoreError> {
-        let now = now_ms();
-        let error = clean(error, MAX_REASON_CHARS).into_owned();
-        let mut w = self.begin_write().await?;
-        sqlx::query(
-            "UPDATE feedback_outbox SET state = 'dead', attempts = attempts + 1, last_error = $3,
-                lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2",
-        )
-        .bind(m.id)
-        .bind(owner)
-        .bind(&error)
-        .execute(&mut *w.tx)
-        .await?;
-        let line = format!("{} refused {} for good: {error}", m.destination, m.status);
-        record_event(&mut w.tx, &m.ticket_id, now, "feedback", &line, now).await?;
-        w.commit().await?;
-        Ok(())
+        Ok(counted)
     }
 
     /// Messages waiting (or dead), oldest first: `hub feedback list`.

@@ -39,7 +39,7 @@ pub use deadletters::{DeadLetter, Replayed};
 pub use deadlines::{DeadlinePass, DueTicket};
 pub use duplicates::{DuplicateLink, Unmerged};
 pub use failure::Failure;
-pub use feedback::{FeedbackEntry, FeedbackMessage};
+pub use feedback::{FeedbackEntry, FeedbackMessage, FeedbackResult};
 pub use intake::{Applied, IntakeItem, StoredOutcome};
 pub use matching::{BatchPrints, MatchIndex, Matching};
 pub use outbox::{DeliveryResult, LeaseRequest, LeasedChange};
@@ -99,6 +99,9 @@ pub struct Store {
     /// Which agencies hear of status changes, and how (their mappings'
     /// `[feedback]`); none until the hub sets it.
     feedback: Arc<std::sync::RwLock<Arc<crate::feedback::Plan>>>,
+    /// Wakes this process's feedback senders when a change is queued for
+    /// the agencies (other hubs on the same database find it by polling).
+    feedback_queued: Arc<tokio::sync::Notify>,
 }
 
 /// A write transaction; on SQLite it holds the in-process write lock and
@@ -160,6 +163,7 @@ impl Store {
             matching: Arc::new(matching::Shared::new()),
             strikes: Arc::default(),
             feedback: Arc::default(),
+            feedback_queued: Arc::default(),
         };
         store.migrate().await?;
         Ok(store)
@@ -177,6 +181,11 @@ impl Store {
     /// `[feedback]` sections); every clone of this store sees it.
     pub fn set_feedback_plan(&self, plan: crate::feedback::Plan) {
         *self.feedback.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(plan);
+    }
+
+    /// Notified when this process queued messages for the agencies.
+    pub fn feedback_queued(&self) -> Arc<tokio::sync::Notify> {
+        self.feedback_queued.clone()
     }
 
     pub(crate) fn feedback_plan(&self) -> Arc<crate::feedback::Plan> {

@@ -146,19 +146,23 @@ on_both!(the_origins_hear_each_change_once_in_order_and_a_refusal_is_kept, |stor
     assert_eq!(body["id"], m.record_id.as_str());
     assert!(store.lease_feedback("canon", "b", 10, 60_000).await.unwrap().is_empty(), "one sender at a time");
 
-    // The first is taken; the second fails for now: it and the third wait, in order.
-    assert!(store.feedback_delivered(&leased[0], "a").await.unwrap());
-    store.feedback_retry(&leased[1], "a", "broker down", now_ms() + 60_000).await.unwrap();
-    assert!(store.lease_feedback("canon", "b", 10, 60_000).await.unwrap().is_empty(), "the head is not due");
     // A result under a lease it does not hold changes nothing.
-    assert!(!store.feedback_delivered(&leased[2], "b").await.unwrap());
+    assert_eq!(store.settle_feedback("b", &[(leased[0].clone(), FeedbackResult::Delivered)]).await.unwrap(), 0);
+    // The first is taken; the second fails for now: it and the third wait, in order.
+    let retry = FeedbackResult::Retry { error: "broker down".into(), next_at: now_ms() + 60_000 };
+    let results = [(leased[0].clone(), FeedbackResult::Delivered), (leased[1].clone(), retry)];
+    assert_eq!(store.settle_feedback("a", &results).await.unwrap(), 2);
+    assert!(store.lease_feedback("canon", "b", 10, 60_000).await.unwrap().is_empty(), "the head is not due");
 
     // Due again: a refusal for good is kept, the rest goes on.
     sqlx::query("UPDATE feedback_outbox SET next_attempt_at = 0").execute(store.pool()).await.unwrap();
     let again = store.lease_feedback("canon", "b", 10, 60_000).await.unwrap();
     assert_eq!(again.iter().map(|m| m.status.as_str()).collect::<Vec<_>>(), ["urged", "resolved"]);
-    store.feedback_dead(&again[0], "b", "answered 404").await.unwrap();
-    assert!(store.feedback_delivered(&again[1], "b").await.unwrap());
+    let results = [
+        (again[0].clone(), FeedbackResult::Dead { error: "answered 404".into() }),
+        (again[1].clone(), FeedbackResult::Delivered),
+    ];
+    assert_eq!(store.settle_feedback("b", &results).await.unwrap(), 2);
     let left = store.feedback_entries(false, 10).await.unwrap();
     assert_eq!(left.len(), 1);
     assert_eq!((left[0].state.as_str(), left[0].last_error.as_deref()), ("dead", Some("answered 404")));

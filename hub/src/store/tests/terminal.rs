@@ -274,7 +274,7 @@ on_both!(a_deadline_gives_one_reminder_and_one_overdue_mark_whichever_hub_looks,
         body["dueAt"].as_str().map(|d| d.parse::<crate::ticket::Timestamp>().unwrap().timestamp_millis()),
         Some(due)
     );
-    store.feedback_delivered(&told[0], "t").await.unwrap();
+    store.settle_feedback("t", &[(told[0].clone(), FeedbackResult::Delivered)]).await.unwrap();
     let listed = store.due_tickets(10).await.unwrap();
     assert_eq!((listed.len(), listed[0].overdue_at), (1, None));
 
