@@ -3,6 +3,7 @@
 //! hub. Every test uses its own county segment and client ids.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -412,6 +413,77 @@ async fn mqtt_notifier_retries_until_the_broker_is_back() {
     assert!(!sending.is_finished(), "no PUBACK while the broker is down");
     broker.start_again();
     tokio::time::timeout(Duration::from_secs(5), sending).await.unwrap().unwrap().unwrap();
+}
+
+/// A burst of notifications with the broker restarted in the middle: every
+/// `notify` returns only once its own publish was acknowledged (before or
+/// after the restart), and the terminal, on a persistent session, gets
+/// every one of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mqtt_notifier_burst_survives_a_broker_restart_mid_burst() {
+    init_logs();
+    const N: usize = 300;
+    let mut broker = PrivateMosquitto::start("");
+    let port = broker.port;
+    let terminal_id = unique("term-");
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
+    let (subscribed_tx, mut subscribed) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let listening = tokio::spawn(async move {
+        let mut o = rumqttc::MqttOptions::new(terminal_id, "127.0.0.1", port);
+        o.set_clean_session(false).set_keep_alive(Duration::from_secs(5));
+        let (client, mut events) = rumqttc::AsyncClient::new(o, 1000);
+        client.subscribe("grid/330106/W1/notify", rumqttc::QoS::AtLeastOnce).await.unwrap();
+        loop {
+            match events.poll().await {
+                Ok(rumqttc::Event::Incoming(rumqttc::Packet::SubAck(_))) => {
+                    let _ = subscribed_tx.send(());
+                }
+                Ok(rumqttc::Event::Incoming(rumqttc::Packet::Publish(p))) => {
+                    let _ = tx.send(p.payload.to_vec());
+                }
+                Ok(_) => {}
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    });
+    subscribed.recv().await.unwrap();
+    let mut config = MqttConfig::new(broker.url(), "terminal");
+    config.reconnect_initial = Duration::from_millis(50);
+    config.reconnect_max = Duration::from_millis(200);
+    let notifier = Notifier::start(&config, unique("notify-")).unwrap().with_deadline(Duration::from_secs(30));
+    let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let sends: Vec<_> = (0..N)
+        .map(|i| {
+            let (notifier, done) = (notifier.clone(), done.clone());
+            tokio::spawn(async move {
+                let body = format!("{{\"n\":{i}}}");
+                let r = notifier.notify("330106", "W1", body.as_bytes()).await;
+                done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                r
+            })
+        })
+        .collect();
+    // Mid-burst: the broker goes away and comes back.
+    while done.load(std::sync::atomic::Ordering::SeqCst) < N / 4 {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    broker.stop();
+    let during = done.load(std::sync::atomic::Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    broker.start_again();
+    for s in sends {
+        s.await.unwrap().expect("acknowledged, before or after the restart");
+    }
+    assert!(during < N, "the restart came before the burst ended ({during} of {N} done)");
+    let mut seen = std::collections::HashSet::new();
+    while seen.len() < N {
+        let got = tokio::time::timeout(Duration::from_secs(20), rx.recv())
+            .await
+            .unwrap_or_else(|_| panic!("the terminal got {} of {N}", seen.len()))
+            .unwrap();
+        seen.insert(got);
+    }
+    listening.abort();
 }
 
 /// Throughput with an instant hub, against a bare rumqttc consumer that

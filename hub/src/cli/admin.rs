@@ -370,6 +370,17 @@ pub async fn ticket(cmd: TicketCommand) -> anyhow::Result<ExitCode> {
             for e in store.ticket_events(&id).await? {
                 println!("  {} {}: {}", time(e.at), e.kind, e.detail);
             }
+            for f in store.feedback_of(&id).await? {
+                let state = if f.state == "dead" { "refused for good" } else { "waiting" };
+                println!(
+                    "  {} feedback: {} of {} {state} ({} attempt(s)){}",
+                    time(f.created_at),
+                    f.destination,
+                    f.status,
+                    f.attempts,
+                    f.last_error.map(|e| format!(": {e}")).unwrap_or_default()
+                );
+            }
             for l in store.duplicate_links_of(&id).await? {
                 let what = if l.other_id == l.ticket_id {
                     format!("{} {} joined this ticket", l.system, l.record_id)

@@ -291,6 +291,30 @@ impl Store {
             .collect())
     }
 
+    /// A ticket's messages still waiting for their agency, or refused.
+    pub async fn feedback_of(&self, ticket_id: &str) -> Result<Vec<FeedbackEntry>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, destination, ticket_id, status, state, attempts, last_error, created_at FROM feedback_outbox
+              WHERE ticket_id = $1 ORDER BY id",
+        )
+        .bind(ticket_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| FeedbackEntry {
+                id: r.get(0),
+                destination: r.get(1),
+                ticket_id: r.get(2),
+                status: r.get(3),
+                state: r.get(4),
+                attempts: r.get(5),
+                last_error: r.get(6),
+                created_at: r.get(7),
+            })
+            .collect())
+    }
+
     /// Pending messages per destination, for `hub status` and metrics.
     pub async fn feedback_depths(&self) -> Result<Vec<(String, i64)>, StoreError> {
         let rows = sqlx::query(
