@@ -401,13 +401,9 @@ fn platform_token(c: &mut Checker, platform: &PlatformSection, env: &dyn Env) ->
 /// The secrets callbacks are signed with: `HUB_PLATFORM_SECRET` (several
 /// comma-separated during a change), else `platform.secrets`. A secret
 /// shorter than 16 bytes is refused: it could be guessed. None is allowed
-/// (callbacks wait at the platform, answered 503) but warned about.
-fn callback_secrets(
-    c: &mut Checker,
-    platform: &PlatformSection,
-    env: &dyn Env,
-    warnings: &mut Vec<ConfigError>,
-) -> Vec<String> {
+/// (callbacks wait at the platform, answered 503), with a warning when the
+/// hub listens.
+fn callback_secrets(c: &mut Checker, platform: &PlatformSection, env: &dyn Env) -> Vec<String> {
     let (secrets, span) = match (env.var("HUB_PLATFORM_SECRET"), &platform.secrets) {
         (Some(v), _) => (v.split(',').map(|s| s.trim().to_string()).collect::<Vec<_>>(), None),
         (None, Some(list)) => (list.get_ref().iter().map(|s| s.trim().to_string()).collect(), Some(list.span())),
@@ -416,14 +412,6 @@ fn callback_secrets(
     let secrets: Vec<String> = secrets.into_iter().filter(|s| !s.is_empty()).collect();
     if secrets.iter().any(|s| s.len() < 16) {
         c.at(span, "a callback secret (HUB_PLATFORM_SECRET or platform.secrets) is shorter than 16 bytes: use the secret the platform issued");
-    }
-    if secrets.is_empty() && env.speaks_to_platform() {
-        warnings.push(ConfigError {
-            origin: "platform".into(),
-            line: None,
-            column: None,
-            message: "no callback secret (HUB_PLATFORM_SECRET): the platform's status callbacks are answered 503 and wait at the platform until one is set".into(),
-        });
     }
     secrets
 }
@@ -538,7 +526,7 @@ impl Settings {
                 ),
             });
         }
-        let secrets = callback_secrets(&mut c, &file.platform, env, &mut warnings);
+        let secrets = callback_secrets(&mut c, &file.platform, env);
         let deadlines = {
             let d = DeadlineSettings::default();
             let remind_at = match &file.deadlines.remind_at {
@@ -809,6 +797,27 @@ impl Settings {
         }
 
         if c.errors.is_empty() {
+            for source in &sources {
+                if let Some(why) = crate::feedback::unreachable(source) {
+                    warnings.push(ConfigError { origin: origin.to_string(), line: None, column: None, message: why });
+                }
+            }
+            if platform.secrets.is_empty() && listen.is_some() && env.speaks_to_platform() {
+                warnings.push(ConfigError {
+                    origin: origin.to_string(),
+                    line: None,
+                    column: None,
+                    message: "no callback secret (HUB_PLATFORM_SECRET or platform.secrets): the platform's status callbacks are answered 503 and wait at the platform until one is set".into(),
+                });
+            }
+            if !platform.secrets.is_empty() && listen.is_none() {
+                warnings.push(ConfigError {
+                    origin: origin.to_string(),
+                    line: None,
+                    column: None,
+                    message: "a callback secret is set but the hub listens nowhere (server.listen / HUB_LISTEN): the platform's callbacks cannot reach it".into(),
+                });
+            }
             Ok(Settings {
                 deadlines,
                 database_url,
@@ -1473,14 +1482,15 @@ shared_group = "hubs"
                 && shown.contains("[calendar] holidays"),
             "{shown}"
         );
-        assert!(Settings::builtin(&day(2026, 3, 1)).unwrap().warnings.is_empty());
+        let early = Settings::builtin(&day(2026, 3, 1)).unwrap().warnings;
+        assert!(early.iter().all(|w| !w.message.contains("holiday")), "{early:?}");
 
         let dir = std::env::temp_dir().join(format!("hub-calendar-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("h.csv"), "date,type\n2026-10-01,holiday\n2027-01-01,holiday\n").unwrap();
         let text = "[calendar]\nholidays = \"h.csv\"\n\n[[sources]]\nname = \"h\"\nmapping = \"builtin:hotline\"\ntransport = \"http\"\nlisten = \"127.0.0.1:1\"\nopen = true\n";
         let s = Settings::parse_in(text, "hub.toml", &dir, &day(2026, 12, 4)).unwrap();
-        assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+        assert!(s.warnings.iter().all(|w| !w.message.contains("holiday")), "{:?}", s.warnings);
         std::fs::write(dir.join("h.csv"), "date,type\n2027-01-01,off\n").unwrap();
         let shown = Settings::parse_in(text, "hub.toml", &dir, &day(2026, 12, 4)).unwrap_err().to_string();
         assert!(

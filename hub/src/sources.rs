@@ -11,7 +11,7 @@ use connectors::mqtt::{MqttConnector, Notifier};
 use connectors::outbound::{AmqpSender, HttpSender, MqttSender, Sender};
 
 use crate::config::{MappingRef, Settings, SourceSettings, Transport};
-use crate::mapping::{CanonicalMapper, Mapper, Mappings, feedback};
+use crate::mapping::{CanonicalMapper, Mapper, Mappings};
 
 pub fn mapper(source: &SourceSettings) -> Arc<dyn Mapper> {
     match &source.mapping {
@@ -37,29 +37,24 @@ pub fn connector(source: &SourceSettings) -> Result<BoxedConnector, String> {
 /// its records come from (the hotline's RabbitMQ, the terminals' MQTT
 /// broker, the court feed's base URL).
 pub fn feedback_sender(source: &SourceSettings, hub_id: &str) -> Option<Result<Arc<dyn Sender>, String>> {
-    let MappingRef::File { mapper, .. } = &source.mapping else { return None };
-    let spec = mapper.feedback()?;
+    let spec = crate::feedback::reach(source)?;
     let name = &source.name;
-    Some(match (spec.transport, &source.transport) {
-        (feedback::Transport::Amqp, Transport::Amqp(c)) => Ok(Arc::new(AmqpSender::new(
+    Some(match &source.transport {
+        Transport::Amqp(c) => Ok(Arc::new(AmqpSender::new(
             &c.url,
             spec.exchange.as_deref().unwrap_or_default(),
             &format!("{name}-feedback"),
             Duration::from_secs(30),
         ))),
-        (feedback::Transport::Mqtt, Transport::Mqtt(c)) => {
-            // Its own client id: the broker allows one connection per id,
-            // and every hub sharing the broker needs its own.
-            Notifier::start(c, format!("{name}-notify-{hub_id}"))
-                .map(|n| Arc::new(MqttSender(n)) as Arc<dyn Sender>)
-                .map_err(|e| format!("source `{name}`: the notification publisher: {e}"))
-        }
-        (feedback::Transport::Http, Transport::CourtFeed(c)) => HttpSender::new(&c.base_url, Duration::from_secs(30))
+        // Its own client id: the broker allows one connection per id, and
+        // every hub sharing the broker needs its own.
+        Transport::Mqtt(c) => Notifier::start(c, format!("{name}-notify-{hub_id}"))
+            .map(|n| Arc::new(MqttSender(n)) as Arc<dyn Sender>)
+            .map_err(|e| format!("source `{name}`: the notification publisher: {e}")),
+        Transport::CourtFeed(c) => HttpSender::new(&c.base_url, Duration::from_secs(30))
             .map(|h| Arc::new(h) as Arc<dyn Sender>)
             .map_err(|e| format!("source `{name}`: {e}")),
-        (t, _) => Err(format!(
-            "source `{name}`: its mapping's [feedback] goes over {t:?}, which this source's transport does not reach (amqp needs an amqp source, mqtt an mqtt source, http a court_feed source)"
-        )),
+        Transport::Http(_) | Transport::FileDrop(_) => return None,
     })
 }
 
