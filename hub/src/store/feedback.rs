@@ -171,6 +171,18 @@ impl Store {
         lease_ms: i64,
     ) -> Result<Vec<FeedbackMessage>, StoreError> {
         let now = now_ms();
+        // Most looks find nothing: a read first, so that an idle sender
+        // does not take the writer's turn (SQLite has one) every poll.
+        let due: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM feedback_outbox WHERE destination = $1 AND state = 'pending' AND next_attempt_at <= $2 LIMIT 1",
+        )
+        .bind(destination)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        if due.is_none() {
+            return Ok(Vec::new());
+        }
         let mut w = self.begin_write().await?;
         if self.backend == Backend::Postgres {
             // Hubs sharing the database lease one destination in turn.
