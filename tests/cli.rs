@@ -93,7 +93,8 @@ fn mapping_export_writes_the_shipped_mappings_and_test_takes_builtin_names() {
 }
 
 /// The README's first command, shortened: RabbitMQ, the embedded broker,
-/// the court feed and the platform, all with faults; it must reconcile.
+/// the court feed and the platform, all with faults, and the platform's
+/// callbacks carried back to every agency; it must reconcile.
 #[test]
 fn the_demo_reconciles_every_agency() {
     let (code, out) = run(&["demo", "--duration", "8s", "--rate", "15"]);
@@ -102,6 +103,12 @@ fn the_demo_reconciles_every_agency() {
         assert!(out.contains(&format!("[ok] {source}: every record sent is stored once")), "{source}: {out}");
     }
     assert!(!out.contains("FAILED") && !out.contains("LEFT OUT"), "{out}");
+    // The way back: the platform's callbacks told to every origin once.
+    assert!(out.contains("[ok] callbacks: every event the platform sent was taken"), "{out}");
+    for origin in ["hotline", "petition", "terminal"] {
+        assert!(out.contains(&format!("[ok] {origin}: every change the hub told arrived once as a change")), "{out}");
+    }
+    assert!(out.contains("[ok] court: every mediation outcome applied reached the court once"), "{out}");
     e2e::assert_no_personal_numbers_in(&out);
 }
 

@@ -120,6 +120,15 @@ mod tests {
         );
     }
 
+    /// The platform simulator's signing is tested against the same vector
+    /// (computed outside Rust), so the two cannot drift apart unnoticed.
+    #[test]
+    fn a_known_vector_verifies() {
+        let sig = "sha256=a80d8d73402807f88e4d237e52d35a74186443537f29330619737c44bea08a1e";
+        assert_eq!(sign(b"s3cret-for-callbacks", "1765000000", BODY), sig);
+        assert_eq!(Secrets::new(["s3cret-for-callbacks"]).verify(Some("1765000000"), Some(sig), BODY, NOW), Ok(()));
+    }
+
     #[test]
     fn any_change_to_body_timestamp_or_secret_is_refused() {
         let secrets = Secrets::new(["s3cret-for-callbacks"]);

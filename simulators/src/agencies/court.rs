@@ -126,6 +126,8 @@ struct Feed {
     /// per case: (matter index, case number, status index)
     cases: Vec<(u64, u64, usize)>,
     outcomes: HashSet<String>,
+    /// `Idempotency-Key`s of the outcomes posted: a resend carries its first one.
+    outcome_keys: HashSet<String>,
 }
 
 impl Feed {
@@ -152,6 +154,17 @@ pub struct CourtStats {
     pub throttled: u64,
     pub outcomes_accepted: u64,
     pub outcomes_conflict: u64,
+    /// Outcomes posted, resends included.
+    pub outcomes_heard: u64,
+    /// Distinct `Idempotency-Key`s among them (one per change the hub told).
+    pub outcome_keys: u64,
+}
+
+impl CourtStats {
+    /// Outcomes posted again under a key heard before.
+    pub fn outcome_resends(&self) -> u64 {
+        self.outcomes_heard.saturating_sub(self.outcome_keys)
+    }
 }
 
 struct Shared {
@@ -189,6 +202,7 @@ impl CourtFeedServer {
             changes: Vec::new(),
             cases: Vec::new(),
             outcomes: HashSet::new(),
+            outcome_keys: HashSet::new(),
         };
         let shared = Arc::new(Shared {
             feed: Mutex::new(feed),
@@ -327,7 +341,7 @@ async fn feed_handler(State(s): State<Arc<Shared>>, Query(q): Query<FeedQuery>, 
     r
 }
 
-async fn outcome_handler(State(s): State<Arc<Shared>>, body: String) -> Response {
+async fn outcome_handler(State(s): State<Arc<Shared>>, headers: HeaderMap, body: String) -> Response {
     let mut reader = quick_xml::Reader::from_str(&body);
     let mut case_no = None;
     let mut result = None;
@@ -359,8 +373,14 @@ async fn outcome_handler(State(s): State<Arc<Shared>>, body: String) -> Response
     if res != "AGREED" && res != "FAILED" {
         return (StatusCode::BAD_REQUEST, "result").into_response();
     }
-    let fresh = s.feed.lock().expect("feed").outcomes.insert(no);
+    let key = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    let (fresh, new_key) = {
+        let mut feed = s.feed.lock().expect("feed");
+        (feed.outcomes.insert(no), !key.is_empty() && feed.outcome_keys.insert(key))
+    };
     let mut st = s.stats.lock().expect("stats");
+    st.outcomes_heard += 1;
+    st.outcome_keys += u64::from(new_key);
     if fresh {
         st.outcomes_accepted += 1;
         StatusCode::CREATED.into_response()
@@ -492,10 +512,11 @@ mod tests {
         assert_eq!(r.status(), 429);
         assert_eq!(r.headers()[header::RETRY_AFTER], "1");
         let o = "<Outcome caseNo=\"(2024)吉0402民诉前调100号\" result=\"AGREED\" at=\"2024-07-15T15:20:00+08:00\"><Note>调解成功</Note></Outcome>";
-        let r1 = c.post(format!("{base}/mediation/outcomes")).body(o).send().await.unwrap();
-        let r2 = c.post(format!("{base}/mediation/outcomes")).body(o).send().await.unwrap();
+        let post = || c.post(format!("{base}/mediation/outcomes")).header("idempotency-key", "fb-1").body(o).send();
+        let (r1, r2) = (post().await.unwrap(), post().await.unwrap());
         assert_eq!((r1.status().as_u16(), r2.status().as_u16()), (201, 409));
-        assert_eq!(s.stats().outcomes_accepted, 1);
+        let st = s.stats();
+        assert_eq!((st.outcomes_accepted, st.outcomes_heard, st.outcome_keys, st.outcome_resends()), (1, 2, 1, 1));
     }
 
     #[test]

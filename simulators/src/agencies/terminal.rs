@@ -179,6 +179,12 @@ pub fn parse_mqtt_url(url: &str) -> Result<(String, u16)> {
 }
 
 impl TerminalFleet {
+    /// The notify topics of the fleet's first `workers` workers, where the
+    /// hub tells each of what happened to the matters it reported.
+    pub fn notify_topics(&self, workers: u32) -> Vec<String> {
+        (0..u64::from(workers)).map(|n| Worker::new(self.seed, n).topic(&self.topic_root, "notify")).collect()
+    }
+
     /// Run `workers` terminals publishing `rate` messages/s in total for
     /// `duration`; a share `bad_share` is bad input. Waits (up to 5 s) for the
     /// last acknowledgements.

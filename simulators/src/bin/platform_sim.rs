@@ -6,7 +6,8 @@ use std::time::Duration;
 use anyhow::Result;
 use clap::Parser;
 use simulators::platform::{
-    Faults, PlatformSim, SimConfig, Stats, Window, parse::millis, parse_duration, parse_rate, parse_window,
+    CallbackConfig, Faults, PlatformSim, SimConfig, Stats, Window, parse::millis, parse_duration, parse_rate,
+    parse_window,
 };
 
 /// Simulated city governance platform: accepts tickets on
@@ -74,6 +75,15 @@ struct Args {
     /// Answer 422 for any ticket whose title contains TEXT.
     #[arg(long, value_name = "TEXT")]
     reject_title_contains: Option<String>,
+
+    /// Report what happens to each accepted ticket with signed status
+    /// callbacks to the hub's listener at URL (e.g. http://127.0.0.1:9400).
+    #[arg(long, value_name = "URL", requires = "callback_secret")]
+    callbacks_to: Option<String>,
+
+    /// The secret callbacks are signed with (the hub's HUB_PLATFORM_SECRET).
+    #[arg(long, env = "PLATFORM_CALLBACK_SECRET", hide_env_values = true, value_name = "SECRET")]
+    callback_secret: Option<String>,
 }
 
 impl Args {
@@ -152,6 +162,13 @@ async fn main() -> Result<()> {
     let sim = PlatformSim::new(SimConfig { token: args.token.clone(), faults: faults.clone() });
     let server = sim.bind(&args.listen).await?;
     tracing::info!(url = %server.base_url(), ?faults, "platform simulator listening");
+    let callbacks = match (&args.callbacks_to, &args.callback_secret) {
+        (Some(to), Some(secret)) => {
+            tracing::info!(to = %to, "status callbacks on");
+            Some(sim.send_callbacks(CallbackConfig::new(to.clone(), secret.clone()))?)
+        }
+        _ => None,
+    };
 
     let mut tick = tokio::time::interval(Duration::from_secs(5));
     tick.tick().await; // the first tick is immediate
@@ -164,6 +181,10 @@ async fn main() -> Result<()> {
         }
     }
 
+    if let Some(callbacks) = callbacks {
+        let (stats, _) = callbacks.finish(Duration::from_secs(5)).await;
+        println!("{}", serde_json::to_string_pretty(&stats)?);
+    }
     server.stop().await;
     println!("{}", serde_json::to_string_pretty(&sim.stats())?);
     Ok(())
@@ -222,5 +243,12 @@ mod tests {
         assert_eq!(defaults.listen, "127.0.0.1:8080");
         assert_eq!(defaults.faults().retry_after_secs, 1);
         assert!(Args::try_parse_from(["platform-sim", "--error-rate", "2"]).is_err());
+        let to = ["platform-sim", "--callbacks-to", "http://127.0.0.1:9400"];
+        assert!(
+            Args::try_parse_from(to).is_err() || std::env::var("PLATFORM_CALLBACK_SECRET").is_ok(),
+            "a secret is needed"
+        );
+        let with = Args::try_parse_from([&to[..], &["--callback-secret", "s"]].concat()).unwrap();
+        assert_eq!(with.callbacks_to.as_deref(), Some("http://127.0.0.1:9400"));
     }
 }

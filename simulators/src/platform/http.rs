@@ -92,7 +92,13 @@ fn handle_put(shared: &Shared, ticket_id: &str, headers: &HeaderMap, body: Bytes
         return (Answer::json(forced.status, &body), delay);
     }
     let reject = checked.as_ref().ok().and_then(|c| extra_rejection(&faults, &c.title, &mut rng));
+    let reported = shared.reports_tickets().then(|| body.clone());
     let answer = shared.store.put(Put { ticket_id, key, checked, body, reject, now_ms });
+    if let Some(body) = reported
+        && answer.status == 201
+    {
+        shared.ticket_accepted(ticket_id, &body);
+    }
     (answer, delay)
 }
 

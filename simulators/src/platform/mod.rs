@@ -17,9 +17,14 @@
 //! out has still had its change applied, which is the case idempotency keys
 //! exist for.
 //!
+//! Told where the hub listens ([`PlatformSim::send_callbacks`]), it also
+//! reports what happens to the tickets it accepts, as signed status
+//! callbacks ([`callbacks`]).
+//!
 //! Extra endpoints for tools and tests: `GET /sim/stats`, `GET /sim/tickets`,
 //! `GET /sim/tickets/{id}`, `GET`/`PUT /sim/faults` (no auth), `GET /healthz`.
 
+pub mod callbacks;
 mod faults;
 mod http;
 pub mod parse;
@@ -32,6 +37,7 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
+pub use callbacks::{AppliedEvent, CallbackConfig, CallbackSender, CallbackStats};
 pub use faults::{Faults, TitleAnswer, Window};
 pub use parse::{parse_duration, parse_rate, parse_window};
 pub use server::ServerHandle;
@@ -122,6 +128,8 @@ pub(crate) struct Shared {
     token: String,
     faults: RwLock<Arc<Faults>>,
     store: state::Store,
+    /// Where newly accepted tickets go while callbacks are being sent.
+    accepted: std::sync::Mutex<Option<tokio::sync::mpsc::UnboundedSender<callbacks::plan::Accepted>>>,
 }
 
 impl Shared {
@@ -137,6 +145,24 @@ impl Shared {
 
     pub(crate) fn set_faults(&self, faults: Faults) {
         *self.faults.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(faults);
+    }
+
+    pub(crate) fn set_accepted(&self, to: Option<tokio::sync::mpsc::UnboundedSender<callbacks::plan::Accepted>>) {
+        *self.accepted.lock().unwrap_or_else(|e| e.into_inner()) = to;
+    }
+
+    /// Whether a callback sender waits for new tickets.
+    pub(crate) fn reports_tickets(&self) -> bool {
+        self.accepted.lock().unwrap_or_else(|e| e.into_inner()).is_some()
+    }
+
+    /// A ticket was created: its handling is reported, if callbacks are on.
+    pub(crate) fn ticket_accepted(&self, ticket_id: &str, body: &[u8]) {
+        let guard = self.accepted.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(to) = guard.as_ref() {
+            let body: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+            let _ = to.send(callbacks::plan::Accepted::from_body(ticket_id, &body));
+        }
     }
 }
 
@@ -154,6 +180,7 @@ impl PlatformSim {
                 token: config.token,
                 faults: RwLock::new(Arc::new(config.faults)),
                 store: state::Store::default(),
+                accepted: std::sync::Mutex::new(None),
             }),
         }
     }
@@ -193,6 +220,13 @@ impl PlatformSim {
     /// The faults in force.
     pub fn faults(&self) -> Faults {
         (*self.shared.faults()).clone()
+    }
+
+    /// From now on, reports what happens to each ticket it accepts with
+    /// signed callbacks to the hub at `config.target`, until
+    /// [`CallbackSender::finish`].
+    pub fn send_callbacks(&self, config: CallbackConfig) -> anyhow::Result<CallbackSender> {
+        CallbackSender::start(self.shared.clone(), config)
     }
 
     /// Milliseconds since this simulator was created, the clock of [`Window`]s.

@@ -32,6 +32,27 @@ impl RunNames {
     pub fn queue(&self, source: &str) -> String {
         format!("{}.hub.{source}", self.prefix)
     }
+    /// The agency's feedback exchange, as the run's mapping copies name it.
+    pub fn feedback_exchange(&self, agency: Agency) -> String {
+        format!("{}.{}", self.prefix, agency.feedback_exchange())
+    }
+    /// The queue the agency hears its feedback through.
+    pub fn feedback_queue(&self, agency: Agency) -> String {
+        format!("{}.agency.{}", self.prefix, agency.feedback_exchange())
+    }
+}
+
+/// Terminals in the demo's fleet.
+pub const WORKERS: u32 = 40;
+
+/// The demo's fleet of grid workers' terminals.
+pub fn fleet(names: &RunNames, faults: bool) -> TerminalFleet {
+    TerminalFleet {
+        seed: 13,
+        topic_root: "grid".into(),
+        disconnect_share: if faults { 0.02 } else { 0.0 },
+        client_prefix: format!("{}-terminal", names.prefix),
+    }
 }
 
 /// What each agency sent, once it is done.
@@ -93,14 +114,9 @@ pub fn start(
     let hotline = amqp(Agency::Hotline, 11);
     let petition = amqp(Agency::Petition, 11);
     let terminal = {
-        let fleet = TerminalFleet {
-            seed: 13,
-            topic_root: "grid".into(),
-            disconnect_share: if load.faults { 0.02 } else { 0.0 },
-            client_prefix: format!("{}-terminal", names.prefix),
-        };
+        let fleet = fleet(names, load.faults);
         let (url, load) = (mqtt_url.to_string(), load.clone());
-        tokio::spawn(async move { fleet.run(&url, 40, load.rate, load.duration, load.bad_share).await })
+        tokio::spawn(async move { fleet.run(&url, WORKERS, load.rate, load.duration, load.bad_share).await })
     };
     // The court: new cases and cases moving on, about `rate` changes a second.
     let court_task = {
@@ -183,7 +199,7 @@ pub async fn queue_depth(url: &str, queue: &str) -> Option<u32> {
     depth
 }
 
-/// Deletes the run's exchanges and queues.
+/// Deletes the run's exchanges and queues, the feedback ones included.
 pub async fn clean_up(url: &str, names: &RunNames) {
     let Ok(conn) = lapin::Connection::connect(url, lapin::ConnectionProperties::default()).await else { return };
     let Ok(ch) = conn.create_channel().await else { return };
@@ -195,7 +211,10 @@ pub async fn clean_up(url: &str, names: &RunNames) {
         let _ = ch.exchange_delete(format!("{queue}.dlx").as_str().into(), Default::default()).await;
     }
     for agency in [Agency::Hotline, Agency::Petition] {
-        let _ = ch.exchange_delete(names.exchange(agency).as_str().into(), Default::default()).await;
+        let _ = ch.queue_delete(names.feedback_queue(agency).as_str().into(), Default::default()).await;
+        for exchange in [names.exchange(agency), names.feedback_exchange(agency)] {
+            let _ = ch.exchange_delete(exchange.as_str().into(), Default::default()).await;
+        }
     }
     let _ = conn.close(200, "demo done".into()).await;
 }

@@ -1,12 +1,17 @@
 //! `hub demo`: the whole system on one machine. The hub runs on an embedded
 //! SQLite file and an embedded MQTT broker with the shipped mappings; the
 //! agency simulators send realistic records (and some bad ones) through
-//! their real transports; the platform simulator answers with faults. It
-//! ends with a per-source summary and a reconciliation that accounts for
-//! every record sent, and exits non-zero if that fails.
+//! their real transports; the platform simulator answers with faults and
+//! reports what happens to the tickets with signed callbacks, which the
+//! hub carries back to every agency that brought the matter in. It ends
+//! with a per-source summary and a reconciliation that accounts for every
+//! record sent and every status change told back, and exits non-zero if
+//! that fails.
 
 mod agencies;
+mod loopback;
 mod report;
+mod told;
 
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
@@ -69,6 +74,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     };
     let sim = PlatformSim::new(SimConfig { token: TOKEN.into(), faults: platform_faults.clone() });
     let server = sim.bind("127.0.0.1:0").await.context("cannot start the platform simulator")?;
+    // The hub's listener, where the platform's callbacks go.
+    let listen = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .context("cannot find a free port for the hub's listener")?;
 
     // The transports: the embedded broker, RabbitMQ if it answers, the court's feed.
     let broker = tokio::task::spawn_blocking(|| connectors::mqtt::EmbeddedBroker::start_on_free_port(1883))
@@ -78,8 +87,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let rabbit = agencies::rabbitmq_answers(&args.amqp_url).await;
     let court = agencies::court_feed(faults).await?;
 
-    let settings =
-        demo_settings(&names, rabbit.then_some(args.amqp_url.as_str()), &broker.url(), &court, &server, &db)?;
+    let mappings = loopback::write_mappings(&dir, &names)?;
+    let amqp_url = rabbit.then_some(args.amqp_url.as_str());
+    let settings = demo_settings(&names, amqp_url, &broker.url(), &court, &server, &db, listen, &mappings)?;
+    // The agencies listen on their back-channels before the hub can tell them anything.
+    let ears = loopback::listen(amqp_url, &broker.url(), &names, faults).await?;
     let hub = hub::Hub::start(settings).await.context("the hub could not start")?;
 
     println!("hub demo: {} at {}/s per agency", humantime::format_duration(args.duration), args.rate);
@@ -87,6 +99,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     println!("  platform   simulator at {}", server.base_url());
     println!("  terminals  embedded MQTT broker at {}", broker.url());
     println!("  court      feed simulator at {} ({})", court.base_url(), agencies::COURT);
+    println!(
+        "  callbacks  the platform reports to the hub at http://{listen}; every agency listens for its status messages"
+    );
     if rabbit {
         println!("  hotline, petition  RabbitMQ ({}), exchanges {}.*", redact(&args.amqp_url), names.prefix);
     } else {
@@ -110,20 +125,26 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     // fleet publishes, or the broker has nobody to keep messages for.
     tokio::time::sleep(Duration::from_millis(1500)).await;
 
+    let callback_config = loopback::callback_config(listen, SECRET, faults);
+    let forged = callback_config.forge_one;
+    let callbacks = sim.send_callbacks(callback_config)?;
     let load = Load { rate: args.rate, duration: args.duration, bad_share: args.bad_share, faults };
     let started = Instant::now();
-    let running = agencies::start(rabbit.then_some(args.amqp_url.as_str()), &broker.url(), &names, court, &load);
+    let court_outcomes = court.clone();
+    let running = agencies::start(amqp_url, &broker.url(), &names, court, &load);
     let mut next_progress = Instant::now() + Duration::from_secs(2);
     while !running.finished() {
         tokio::time::sleep(Duration::from_millis(200)).await;
         if Instant::now() >= next_progress {
             next_progress += Duration::from_secs(3);
-            report::progress(&hub, &sim, started).await;
+            report::progress(&hub, &sim, &callbacks.stats(), started).await;
         }
     }
     let sent = running.join().await?;
     println!("agencies done after {:.0?}; waiting for the hub to store and deliver everything…", started.elapsed());
     sim.set_faults(Faults::default());
+    // The tickets under way go on to their closure (a second round after a frown).
+    let (callback_stats, applied) = callbacks.finish(Duration::from_secs(60)).await;
 
     // Wait until the hub has every record and the platform every change.
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -140,23 +161,40 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         } else {
             true
         };
-        if (received && queues_empty && hub.store.outbox_depth().await? == 0) || Instant::now() >= deadline {
+        let told_all = hub.store.feedback_depths().await?.iter().all(|(_, n)| *n == 0);
+        if (received && queues_empty && told_all && hub.store.outbox_depth().await? == 0) || Instant::now() >= deadline
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
         if Instant::now() >= next_progress {
             next_progress += Duration::from_secs(3);
-            report::progress(&hub, &sim, started).await;
+            report::progress(&hub, &sim, &callback_stats, started).await;
         }
     }
+    // What the brokers took is on its way to the listeners: a grace period.
+    ears.settle(Duration::from_secs(10)).await;
     let metrics = hub.metrics.clone();
     hub.shutdown().await;
+    let heard = ears.stop().await;
     if rabbit {
         agencies::clean_up(&args.amqp_url, &names).await;
     }
     // Read the outcome from the file itself, after a clean shutdown.
     let store = hub::store::Store::open(&format!("sqlite://{}", db.display())).await?;
-    let ok = report::summary(&store, &sim, &metrics, &sent).await?;
+    let mut ok = report::summary(&store, &sim, &metrics, &sent).await?;
+    let told = told::read(&store).await?;
+    let court_stats = court_outcomes.stats();
+    let back = told::Back {
+        told: &told,
+        heard: &heard,
+        court: &court_stats,
+        callbacks: &callback_stats,
+        applied: &applied,
+        sim: &sim,
+        forged,
+    };
+    ok &= report::way_back(&back);
     store.close().await;
     server.stop().await;
     if args.db.is_none() {
@@ -167,7 +205,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// The demo's configuration, written as a user would write it: the shipped
-/// mappings, the contract's names under a per-run prefix.
+/// mappings (the AMQP agencies' as copies whose feedback exchanges carry
+/// the run's prefix), the contract's names under a per-run prefix, and
+/// the listener the platform's callbacks come to.
+#[allow(clippy::too_many_arguments)]
 fn demo_settings(
     names: &RunNames,
     amqp_url: Option<&str>,
@@ -175,17 +216,22 @@ fn demo_settings(
     court: &simulators::agencies::court::CourtFeedServer,
     platform: &simulators::platform::ServerHandle,
     db: &std::path::Path,
+    listen: std::net::SocketAddr,
+    mappings: &std::path::Path,
 ) -> anyhow::Result<Settings> {
     use simulators::agencies::amqp::Agency;
     let mut text = format!(
-        "[store]\nurl = \"sqlite://{}\"\n\n[platform]\nurl = \"{}\"\ntoken = \"{TOKEN}\"\nsecrets = [\"{SECRET}\"]\n\n[delivery]\npause_max = \"2s\"\nretry_max = \"5s\"\n",
+        "[store]\nurl = \"sqlite://{}\"\n\n[platform]\nurl = \"{}\"\ntoken = \"{TOKEN}\"\nsecrets = [\"{SECRET}\"]\n\n[delivery]\npause_max = \"2s\"\nretry_max = \"5s\"\n\n[server]\nlisten = \"{listen}\"\n",
         db.display(),
         platform.base_url()
     );
     if let Some(url) = amqp_url {
         for (source, agency) in [("hotline", Agency::Hotline), ("petition", Agency::Petition)] {
+            // The run's copy of the mapping: its feedback exchange carries the run's prefix.
+            let mapping = mappings.join(format!("{source}.toml"));
             text.push_str(&format!(
-                "\n[[sources]]\nname = \"{source}\"\nmapping = \"builtin:{source}\"\ntransport = \"amqp\"\nurl = \"{url}\"\nexchange = \"{}\"\nqueue = \"{}\"\n",
+                "\n[[sources]]\nname = \"{source}\"\nmapping = \"{}\"\ntransport = \"amqp\"\nurl = \"{url}\"\nexchange = \"{}\"\nqueue = \"{}\"\n",
+                mapping.display(),
                 names.exchange(agency),
                 names.queue(source),
             ));

@@ -7,9 +7,10 @@ use std::time::Instant;
 
 use hub::metrics::Metrics;
 use hub::store::Store;
-use simulators::platform::PlatformSim;
+use simulators::platform::{CallbackStats, PlatformSim};
 
 use super::agencies::Sent;
+use super::told::Back;
 
 /// Distinct records each source must have stored: every message the
 /// agency had confirmed, bad ones included (they are kept in quarantine,
@@ -46,7 +47,7 @@ fn messages_sent(sent: &Sent, source: &str) -> u64 {
     }
 }
 
-pub async fn progress(hub: &hub::Hub, sim: &PlatformSim, started: Instant) {
+pub async fn progress(hub: &hub::Hub, sim: &PlatformSim, callbacks: &CallbackStats, started: Instant) {
     let depth = hub.store.outbox_depth().await.unwrap_or(-1);
     let mut per_source: std::collections::BTreeMap<String, u64> = Default::default();
     for ((system, _), n) in hub.metrics.records() {
@@ -54,13 +55,15 @@ pub async fn progress(hub: &hub::Hub, sim: &PlatformSim, started: Instant) {
     }
     let sources: Vec<String> = per_source.iter().map(|(s, n)| format!("{s} {n}")).collect();
     println!(
-        "[{:>4.0}s] in: {}  | delivered {}  waiting {}  retries {}  platform tickets {}{}",
+        "[{:>4.0}s] in: {}  | delivered {}  waiting {}  retries {}  platform tickets {}  | callbacks {} applied {}{}",
         started.elapsed().as_secs_f64(),
         if sources.is_empty() { "-".to_string() } else { sources.join(", ") },
         hub.metrics.delivered.load(Ordering::Relaxed),
         depth,
         hub.metrics.retried.load(Ordering::Relaxed),
         sim.stats().tickets,
+        callbacks.events,
+        callbacks.applied,
         if hub.metrics.delivery_paused.load(Ordering::Relaxed) == 1 { "  (platform paused)" } else { "" },
     );
 }
@@ -147,15 +150,36 @@ pub async fn summary(store: &Store, sim: &PlatformSim, metrics: &Metrics, sent: 
         stats.applied as i64 == totals.revisions - totals.dead_letters,
     ));
     println!("\nreconciliation");
-    let mut ok = true;
-    for (what, holds) in checks {
-        println!("  [{}] {what}", if holds { "ok" } else { "FAILED" });
-        ok &= holds;
-    }
+    let ok = print_checks(checks);
     if !ok {
         println!(
             "the reconciliation FAILED: see the lines above (`hub status`, `hub quarantine list` on a kept --db tell more)"
         );
     }
     Ok(ok)
+}
+
+/// Prints each check; true if all hold.
+fn print_checks(checks: Vec<(String, bool)>) -> bool {
+    let mut ok = true;
+    for (what, holds) in checks {
+        println!("  [{}] {what}", if holds { "ok" } else { "FAILED" });
+        ok &= holds;
+    }
+    ok
+}
+
+/// The way back: what the platform reported, what each origin was told
+/// and heard, and its reconciliation (`told.rs` says what is expected);
+/// true if it holds.
+pub fn way_back(back: &Back<'_>) -> bool {
+    back.print();
+    println!("\nreconciliation of the way back");
+    let ok = print_checks(back.checks());
+    if !ok {
+        println!(
+            "the way back FAILED: see the lines above (`hub callbacks list`, `hub ticket show ID` on a kept --db tell more)"
+        );
+    }
+    ok
 }
