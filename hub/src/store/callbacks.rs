@@ -271,18 +271,26 @@ async fn apply(
         }
     };
     if effect != Effect::Stale {
-        // The origins hear what happened: a frown is heard as the reopening it caused.
-        let told = if effect == Effect::Reopened { EventStatus::Reopened } else { status };
-        let change = feedback::Told {
-            key: event_id,
-            status: told,
-            department: event.department.as_deref(),
-            note: event.note.as_deref(),
-            at: event.at,
-            due_at: event.due_at,
-            mediation: event.mediation.as_ref().map(|m| (m.case_no.as_str(), m.result.as_str())),
-        };
-        feedback::enqueue(tx, plan, &ticket, &change, now).await?;
+        // The origins hear what happened: the event's own status, then,
+        // when a frown came with it (on `closed`, say), the reopening it
+        // caused, each under its own message id.
+        let reopen_key = format!("{event_id}:reopened");
+        let mut told = vec![(event_id, status)];
+        if effect == Effect::Reopened && status != EventStatus::Reopened {
+            told.push((reopen_key.as_str(), EventStatus::Reopened));
+        }
+        for (key, status) in told {
+            let change = feedback::Told {
+                key,
+                status,
+                department: event.department.as_deref(),
+                note: event.note.as_deref(),
+                at: event.at,
+                due_at: event.due_at,
+                mediation: event.mediation.as_ref().map(|m| (m.case_no.as_str(), m.result.as_str())),
+            };
+            feedback::enqueue(tx, plan, &ticket, &change, now).await?;
+        }
         super::deadlines::track(tx, &ticket, event.at).await?;
         sqlx::query("UPDATE tickets SET handling = $2 WHERE ticket_id = $1")
             .bind(&ticket_id)

@@ -276,7 +276,12 @@ impl Caused {
                 }
             }
         }
-        let applied = applied.iter().map(|e| (e.ticket_id.clone(), e.told.clone(), e.at_ms)).collect();
+        let applied = applied
+            .iter()
+            .flat_map(|e| {
+                [(e.ticket_id.clone(), e.status.clone(), e.at_ms), (e.ticket_id.clone(), e.told.clone(), e.at_ms)]
+            })
+            .collect();
         Caused { tickets_of, applied, own: own.clone() }
     }
 

@@ -170,3 +170,19 @@ on_both!(the_origins_hear_each_change_once_in_order_and_a_refusal_is_kept, |stor
     assert_eq!(history.iter().filter(|l| l.starts_with("canon told of")).count(), 2, "{history:?}");
     assert!(history.iter().any(|l| l.contains("canon refused urged for good: answered 404")), "{history:?}");
 });
+
+on_both!(a_frown_on_closure_is_told_as_the_closure_then_the_reopening, |store, _url| {
+    let m = &simulators::canonical::matters(46, 1, "FR")[0];
+    let StoredOutcome::Created { ticket_id, .. } = one(&store, item(m, 1)).await else { panic!("not created") };
+    store.set_feedback_plan(canon_plan());
+    let frown = callback(
+        &ticket_id,
+        "closed",
+        "2026-12-06T10:00:00+08:00",
+        serde_json::json!({"evaluation": {"result": "unsatisfied", "by": "citizen"}}),
+    );
+    assert!(matches!(store.take_callback("f", &frown).await.unwrap(), CallbackOutcome::Reopened { .. }));
+    let told = store.lease_feedback("canon", "a", 10, 60_000).await.unwrap();
+    assert_eq!(told.iter().map(|m| m.status.as_str()).collect::<Vec<_>>(), ["closed", "reopened"]);
+    assert_ne!(told[0].message_id, told[1].message_id);
+});

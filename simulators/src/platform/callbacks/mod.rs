@@ -135,7 +135,10 @@ pub struct CallbackStats {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AppliedEvent {
     pub ticket_id: String,
-    /// The status the origins hear: the event's, or `reopened` for a frown.
+    /// The event's own status: the origins hear it.
+    pub status: String,
+    /// What the origins hear besides: `reopened` when the event's frown
+    /// reopened the matter (the event's own status otherwise).
     pub told: String,
     /// The event's `at`, in Unix milliseconds.
     pub at_ms: i64,
@@ -345,6 +348,7 @@ fn record(inner: &Inner, p: &Planned, answer: &Answer) {
         let mediation = p.body["mediation"]["result"].as_str().map(str::to_string);
         let event = AppliedEvent {
             ticket_id: p.body["ticketId"].as_str().unwrap_or_default().to_string(),
+            status: p.status.to_string(),
             told,
             at_ms,
             mediation,
