@@ -38,6 +38,44 @@ fn mappings(dir: &std::path::Path, exchange: &str) {
     }
 }
 
+/// The hotline's side: its orders exchange, and a durable queue bound to
+/// its feedback exchange. The connection is returned to be kept open.
+async fn hotline_side(orders: &str, feedback: &str, queue: &str) -> (Connection, lapin::Channel) {
+    let amqp = Connection::connect(AMQP_URL, ConnectionProperties::default()).await.unwrap();
+    let channel = amqp.create_channel().await.unwrap();
+    let durable = ExchangeDeclareOptions { durable: true, ..Default::default() };
+    for x in [orders, feedback] {
+        channel.exchange_declare(x.into(), ExchangeKind::Topic, durable, FieldTable::default()).await.unwrap();
+    }
+    let options = QueueDeclareOptions { durable: true, ..Default::default() };
+    channel.queue_declare(queue.into(), options, FieldTable::default()).await.unwrap();
+    let bind = QueueBindOptions::default();
+    channel.queue_bind(queue.into(), feedback.into(), "feedback.#".into(), bind, FieldTable::default()).await.unwrap();
+    (amqp, channel)
+}
+
+/// A grid worker's terminal: a client to publish reports with, and what
+/// arrives on the worker's notify topic.
+async fn terminal_side(sfx: &str, worker: &str) -> (AsyncClient, mpsc::UnboundedReceiver<serde_json::Value>) {
+    let mut options = MqttOptions::new(format!("terminal-{sfx}"), "127.0.0.1", 1883);
+    options.set_keep_alive(Duration::from_secs(10));
+    let (mqtt, mut eventloop) = AsyncClient::new(options, 100);
+    let (notified_tx, notified) = mpsc::unbounded_channel::<serde_json::Value>();
+    tokio::spawn(async move {
+        loop {
+            match eventloop.poll().await {
+                Ok(Event::Incoming(Packet::Publish(p))) => {
+                    let _ = notified_tx.send(serde_json::from_slice(&p.payload).unwrap_or_default());
+                }
+                Ok(_) => {}
+                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        }
+    });
+    mqtt.subscribe(format!("grid/220402/{worker}/notify"), QoS::AtLeastOnce).await.unwrap();
+    (mqtt, notified)
+}
+
 async fn callback(client: &reqwest::Client, endpoint: u16, event_id: &str, body: &serde_json::Value) -> u16 {
     let ts = chrono::Utc::now().timestamp().to_string();
     let body = body.to_string();
@@ -106,52 +144,14 @@ client_id = "hub-feedback-{sfx}"
     .unwrap();
 
     // The hotline's side: its orders exchange, and a queue on its feedback exchange.
-    let amqp = Connection::connect(AMQP_URL, ConnectionProperties::default()).await.unwrap();
-    let channel = amqp.create_channel().await.unwrap();
-    let durable = ExchangeDeclareOptions { durable: true, ..Default::default() };
-    for x in [&orders, &feedback] {
-        channel.exchange_declare(x.as_str().into(), ExchangeKind::Topic, durable, FieldTable::default()).await.unwrap();
-    }
-    channel
-        .queue_declare(
-            queue.as_str().into(),
-            QueueDeclareOptions { durable: true, ..Default::default() },
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
-    channel
-        .queue_bind(
-            queue.as_str().into(),
-            feedback.as_str().into(),
-            "feedback.#".into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+    let (_amqp, channel) = hotline_side(&orders, &feedback, &queue).await;
     let mut heard = channel
         .basic_consume(queue.as_str().into(), "test".into(), BasicConsumeOptions::default(), FieldTable::default())
         .await
         .unwrap();
 
     // The worker's terminal: reports, and listens on its notify topic.
-    let mut options = MqttOptions::new(format!("terminal-{sfx}"), "127.0.0.1", 1883);
-    options.set_keep_alive(Duration::from_secs(10));
-    let (mqtt, mut eventloop) = AsyncClient::new(options, 100);
-    let (notified_tx, mut notified) = mpsc::unbounded_channel::<serde_json::Value>();
-    tokio::spawn(async move {
-        loop {
-            match eventloop.poll().await {
-                Ok(Event::Incoming(Packet::Publish(p))) => {
-                    let _ = notified_tx.send(serde_json::from_slice(&p.payload).unwrap_or_default());
-                }
-                Ok(_) => {}
-                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
-            }
-        }
-    });
-    mqtt.subscribe(format!("grid/220402/{worker}/notify"), QoS::AtLeastOnce).await.unwrap();
+    let (mqtt, mut notified) = terminal_side(&sfx, &worker).await;
 
     let mut hub = HubProcess::start(&cfg);
     let mut order: serde_json::Value =
@@ -382,30 +382,7 @@ poll_interval = "1s"
         ),
     )
     .unwrap();
-    let amqp = Connection::connect(AMQP_URL, ConnectionProperties::default()).await.unwrap();
-    let channel = amqp.create_channel().await.unwrap();
-    let durable = ExchangeDeclareOptions { durable: true, ..Default::default() };
-    for x in [&orders, &feedback] {
-        channel.exchange_declare(x.as_str().into(), ExchangeKind::Topic, durable, FieldTable::default()).await.unwrap();
-    }
-    channel
-        .queue_declare(
-            queue.as_str().into(),
-            QueueDeclareOptions { durable: true, ..Default::default() },
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
-    channel
-        .queue_bind(
-            queue.as_str().into(),
-            feedback.as_str().into(),
-            "feedback.#".into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+    let (_amqp, channel) = hotline_side(&orders, &feedback, &queue).await;
 
     let mut hub = HubProcess::start(&cfg);
     let mut order: serde_json::Value =
@@ -553,22 +530,7 @@ client_id = "hub-deadline-{sfx}"
         ),
     )
     .unwrap();
-    let mut options = MqttOptions::new(format!("terminal-{sfx}"), "127.0.0.1", 1883);
-    options.set_keep_alive(Duration::from_secs(10));
-    let (mqtt, mut eventloop) = AsyncClient::new(options, 100);
-    let (notified_tx, mut notified) = mpsc::unbounded_channel::<serde_json::Value>();
-    tokio::spawn(async move {
-        loop {
-            match eventloop.poll().await {
-                Ok(Event::Incoming(Packet::Publish(p))) => {
-                    let _ = notified_tx.send(serde_json::from_slice(&p.payload).unwrap_or_default());
-                }
-                Ok(_) => {}
-                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
-            }
-        }
-    });
-    mqtt.subscribe(format!("grid/220402/{worker}/notify"), QoS::AtLeastOnce).await.unwrap();
+    let (mqtt, mut notified) = terminal_side(&sfx, &worker).await;
 
     let mut hub = HubProcess::start(&cfg);
     // Reported 20 hours ago with 24 hours to go: past 80% of its time.

@@ -142,6 +142,20 @@ pub(crate) async fn enqueue(
     Ok(queued)
 }
 
+/// A line of the outbox as `hub feedback list` shows it.
+fn entry(r: &sqlx::any::AnyRow) -> FeedbackEntry {
+    FeedbackEntry {
+        id: r.get(0),
+        destination: r.get(1),
+        ticket_id: r.get(2),
+        status: r.get(3),
+        state: r.get(4),
+        attempts: r.get(5),
+        last_error: r.get(6),
+        created_at: r.get(7),
+    }
+}
+
 const COLUMNS: &str = "id, destination, ticket_id, status, message_id, address, body, content_type, attempts";
 
 fn message(r: &sqlx::any::AnyRow) -> FeedbackMessage {
@@ -288,19 +302,7 @@ impl Store {
             "SELECT id, destination, ticket_id, status, state, attempts, last_error, created_at FROM feedback_outbox {filter} ORDER BY id LIMIT $1"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(limit).fetch_all(&self.pool).await?;
-        Ok(rows
-            .iter()
-            .map(|r| FeedbackEntry {
-                id: r.get(0),
-                destination: r.get(1),
-                ticket_id: r.get(2),
-                status: r.get(3),
-                state: r.get(4),
-                attempts: r.get(5),
-                last_error: r.get(6),
-                created_at: r.get(7),
-            })
-            .collect())
+        Ok(rows.iter().map(entry).collect())
     }
 
     /// A ticket's messages still waiting for their agency, or refused.
@@ -312,19 +314,7 @@ impl Store {
         .bind(ticket_id)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .iter()
-            .map(|r| FeedbackEntry {
-                id: r.get(0),
-                destination: r.get(1),
-                ticket_id: r.get(2),
-                status: r.get(3),
-                state: r.get(4),
-                attempts: r.get(5),
-                last_error: r.get(6),
-                created_at: r.get(7),
-            })
-            .collect())
+        Ok(rows.iter().map(entry).collect())
     }
 
     /// Pending messages per destination, for `hub status` and metrics.
