@@ -103,6 +103,7 @@ fn the_demo_reconciles_every_agency() {
         assert!(out.contains(&format!("[ok] {source}: every record sent is stored once")), "{source}: {out}");
     }
     assert!(!out.contains("FAILED") && !out.contains("LEFT OUT"), "{out}");
+    assert!(!out.contains("a vital part of the hub died"), "a clean stop is not a death: {out}");
     // The way back: the platform's callbacks told to every origin once.
     assert!(out.contains("[ok] callbacks: every event the platform sent was taken"), "{out}");
     for origin in ["hotline", "petition", "terminal"] {

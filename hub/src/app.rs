@@ -349,8 +349,11 @@ impl Hub {
                 tracing::error!(connector = %name, "the connector's supervisor panicked");
             }
         }
-        self.intake.take();
+        // Asked first, then the last handle dropped: intake ending because
+        // its channel closed is then a stop asked for, not a death (the
+        // other order raced, and a clean shutdown could log one).
         self.intake_stop.cancel();
+        self.intake.take();
         let _ = (&mut self.intake_task).await;
         self.delivery_stop.cancel();
         let _ = (&mut self.dispatcher).await;
