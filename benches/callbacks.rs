@@ -178,6 +178,18 @@ token = "test-token"
 secrets = ["{SECRET}"]
 [server]
 listen = "127.0.0.1:{listen}"
+# The bench's records are one template each; merged as duplicates, a
+# ticket would have hundreds of origins to tell. One record, one ticket.
+[dedup]
+enabled = false
+
+# Tickets whose origin has no back-channel: the throughput run's.
+[[sources]]
+name = "canon"
+mapping = "canonical"
+transport = "http"
+listen = "127.0.0.1:{canon_port}"
+open = true
 
 [[sources]]
 name = "hotline"
@@ -204,14 +216,16 @@ court = "吉0402"
 poll_interval = "60s"
 "#,
         db = db.url,
-        platform = server.base_url()
+        platform = server.base_url(),
+        canon_port = free_port(),
     );
     let no_env: [(&str, &str); 0] = [];
     let settings = Settings::parse_in(&text, "bench.toml", &dir, &no_env).expect("bench config");
     let hub = Hub::start(settings).await.expect("hub");
     let intake = hub.intake();
 
-    // Tickets: 1/4 of `n` plain ones for the throughput run, and per_channel of each origin.
+    // Tickets: n/4 without a back-channel for the throughput run (4
+    // callbacks each), and per_channel of each origin for the latencies.
     let order = |i: usize| {
         let mut v: serde_json::Value =
             serde_json::from_str(include_str!("../mappings/samples/hotline-created.json")).unwrap();
@@ -241,8 +255,10 @@ poll_interval = "60s"
     };
     // (kind, the key its origin hears it by, the record)
     let plain = n.div_ceil(4);
-    let records: Vec<(&str, String, RawRecord)> = (0..plain)
-        .map(|i| ("plain", String::new(), order(100_000 + i)))
+    let matters = simulators::canonical::matters(91, plain, "CBBENCH");
+    let records: Vec<(&str, String, RawRecord)> = matters
+        .iter()
+        .map(|m| ("plain", String::new(), RawRecord::new("canon", ContentType::Json, m.payload(1))))
         .chain((0..per_channel).map(|i| ("hotline", format!("hotline:LY12345-20261204-{i:06}"), order(i))))
         .chain((0..per_channel).map(|i| ("terminal", format!("terminal:B{sfx}-20261204-{i:04}"), report(i))))
         .chain((0..per_channel).map(|i| ("court", format!("court:(2024)吉0402民诉前调{}号", 5000 + i), case(i))))

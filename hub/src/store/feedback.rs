@@ -187,14 +187,15 @@ impl Store {
         let now = now_ms();
         // Most looks find nothing: a read first, so that an idle sender
         // does not take the writer's turn (SQLite has one) every poll.
-        let due: Option<i64> = sqlx::query_scalar(
-            "SELECT id FROM feedback_outbox WHERE destination = $1 AND state = 'pending' AND next_attempt_at <= $2 LIMIT 1",
+        // Only the head counts: the messages behind one that waits for its
+        // next attempt wait with it.
+        let head: Option<i64> = sqlx::query_scalar(
+            "SELECT next_attempt_at FROM feedback_outbox WHERE destination = $1 AND state = 'pending' ORDER BY id LIMIT 1",
         )
         .bind(destination)
-        .bind(now)
         .fetch_optional(&self.pool)
         .await?;
-        if due.is_none() {
+        if head.is_none_or(|at| at > now) {
             return Ok(Vec::new());
         }
         let mut w = self.begin_write().await?;
