@@ -40,6 +40,13 @@ pub enum SendError {
 /// Delivers [`Outbound`] messages to one agency.
 pub trait Sender: Send + Sync + 'static {
     fn send<'a>(&'a self, message: &'a Outbound) -> BoxFuture<'a, Result<(), SendError>>;
+
+    /// Whether messages sent at once still arrive in the order they were
+    /// sent (one AMQP channel, one MQTT connection). HTTP requests on a
+    /// pool of connections do not: they go one after the other.
+    fn keeps_order(&self) -> bool {
+        true
+    }
 }
 
 /// Publishes to one exchange with publisher confirms, connecting when first
@@ -142,6 +149,10 @@ impl HttpSender {
 }
 
 impl Sender for HttpSender {
+    fn keeps_order(&self) -> bool {
+        false
+    }
+
     fn send<'a>(&'a self, m: &'a Outbound) -> BoxFuture<'a, Result<(), SendError>> {
         Box::pin(async move {
             let answer = self
@@ -165,9 +176,10 @@ impl Sender for HttpSender {
                     .and_then(|v| self.retry_after.wait(v, std::time::SystemTime::now()));
                 return Err(SendError::Retry { reason: format!("answered {status}"), after });
             }
-            let text = answer.text().await.unwrap_or_default();
-            let text: String = text.chars().take(200).collect();
-            Err(SendError::Refused { reason: format!("answered {status}: {text}") })
+            // The status only: an agency's error text may quote what it
+            // was sent (a name, a phone number), and this reason is logged
+            // and kept in the ticket's history.
+            Err(SendError::Refused { reason: format!("answered {status}") })
         })
     }
 }

@@ -7,6 +7,9 @@
 CREATE TABLE callbacks (
     id           INTEGER PRIMARY KEY AUTOINCREMENT,
     event_id     TEXT    NOT NULL UNIQUE,
+    -- SHA-256 of what was signed ({X-Timestamp}.{body}): the same signed
+    -- bytes under another event id are a replay, not a new event.
+    digest       TEXT    UNIQUE,
     ticket_id    TEXT,
     status       TEXT,
     at           INTEGER,

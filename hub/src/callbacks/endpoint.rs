@@ -71,7 +71,7 @@ pub async fn events(State(c): State<Callbacks>, request: Request) -> Response {
         c.metrics.callback("refused");
         return answer(StatusCode::BAD_REQUEST, json!({"error": "X-Event-Id is missing or not an event id"}));
     };
-    match c.store.take_callback(event_id, &body).await {
+    match c.store.take_signed_callback(event_id, header(headers, "x-timestamp"), &body).await {
         Ok(outcome) => {
             c.metrics.callback(outcome.label());
             tracing::debug!(event_id, outcome = outcome.label(), "platform callback taken");

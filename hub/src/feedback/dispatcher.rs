@@ -5,9 +5,11 @@
 //! 429) waits with jittered backoff (or the `Retry-After` asked for, within
 //! bounds) and holds the messages behind it; a refusal for good (a 4xx) is
 //! kept as dead with the answer, raised as an ALARM, and the rest go on.
-//! A batch is sent together and its results recorded in one commit; a
-//! message that fails while later ones of its batch get through is the one
-//! case where an agency hears two changes out of order.
+//! A batch is sent together over a transport that keeps the order (AMQP,
+//! MQTT), one after the other over HTTP, and its results recorded in one
+//! commit; over AMQP and MQTT, a message that fails while later ones of its
+//! batch get through is the one case where an agency hears two changes out
+//! of order.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -76,11 +78,31 @@ pub async fn run(
                 content_type: m.content_type.clone(),
             })
             .collect();
+        let sender = &destination.sender;
+        let sending = async {
+            if sender.keeps_order() {
+                futures::future::join_all(outbound.iter().map(|o| sender.send(o))).await
+            } else {
+                // One after the other, up to the first that must wait.
+                let mut sent = Vec::with_capacity(outbound.len());
+                for o in &outbound {
+                    let r = sender.send(o).await;
+                    let wait = matches!(r, Err(SendError::Retry { .. }));
+                    sent.push(r);
+                    if wait {
+                        break;
+                    }
+                }
+                sent
+            }
+        };
         let sent = tokio::select! {
-            sent = futures::future::join_all(outbound.iter().map(|o| destination.sender.send(o))) => sent,
+            sent = sending => sent,
             // The leases lapse; the messages are sent again by the next start.
             _ = stop.cancelled() => break,
         };
+        // Messages not sent (behind one that must wait) are released by the settling.
+        let batch: Vec<FeedbackMessage> = batch.into_iter().take(sent.len()).collect();
         let results: Vec<(FeedbackMessage, FeedbackResult)> = batch
             .into_iter()
             .zip(sent)

@@ -110,6 +110,27 @@ impl Store {
     /// [`Store::set_feedback_plan`]) is told of the change through the
     /// feedback outbox, in the same transaction.
     pub async fn take_callback(&self, event_id: &str, body: &[u8]) -> Result<CallbackOutcome, StoreError> {
+        self.take_signed_callback(event_id, None, body).await
+    }
+
+    /// [`Store::take_callback`] for a callback signed at `timestamp` (its
+    /// `X-Timestamp`): the same signed bytes sent again under another event
+    /// id, a replay by whoever saw them, are answered as seen before and
+    /// not applied again.
+    pub async fn take_signed_callback(
+        &self,
+        event_id: &str,
+        timestamp: Option<&str>,
+        body: &[u8],
+    ) -> Result<CallbackOutcome, StoreError> {
+        let digest = timestamp.map(|ts| {
+            use sha2::{Digest, Sha256};
+            let mut h = Sha256::new();
+            h.update(ts.trim().as_bytes());
+            h.update(b".");
+            h.update(body);
+            h.finalize().iter().map(|b| format!("{b:02x}")).collect::<String>()
+        });
         let plan = self.feedback_plan();
         let now = now_ms();
         let mut w = self.begin_write().await?;
@@ -130,8 +151,8 @@ impl Store {
             Err(_) => (None, None, None),
         };
         let inserted = sqlx::query(
-            "INSERT INTO callbacks (event_id, ticket_id, status, at, received_at, body, outcome, state)
-             VALUES ($1, $2, $3, $4, $5, $6, 'pending', 'done') ON CONFLICT (event_id) DO NOTHING RETURNING id",
+            "INSERT INTO callbacks (event_id, ticket_id, status, at, received_at, body, outcome, state, digest)
+             VALUES ($1, $2, $3, $4, $5, $6, 'pending', 'done', $7) ON CONFLICT DO NOTHING RETURNING id",
         )
         .bind(event_id)
         .bind(ticket_id.clone())
@@ -139,10 +160,12 @@ impl Store {
         .bind(at)
         .bind(now)
         .bind(body.to_vec())
+        .bind(digest)
         .fetch_optional(&mut *w.tx)
         .await?;
         let Some(row) = inserted else {
-            // Another hub took it meanwhile.
+            // Another hub took this event meanwhile, or these signed bytes
+            // came before under another id (a replay): seen before.
             return Ok(CallbackOutcome::Duplicate { held: None });
         };
         let id: i64 = row.get(0);
@@ -252,7 +275,13 @@ async fn apply(
     let (label, outcome) = match effect {
         Effect::Stale => ("stale", CallbackOutcome::Stale { ticket_id: ticket_id.clone() }),
         Effect::Applied => {
-            h.impose(&mut ticket.draft);
+            // An event that sets no status (urged) leaves the ticket's own
+            // (a withdrawal stays a withdrawal).
+            if status.ticket_status().is_some() {
+                h.impose(&mut ticket.draft);
+            } else {
+                h.overlay(&mut ticket.draft);
+            }
             let body = serde_json::to_string(&ticket).expect("a ticket always serializes");
             sqlx::query("UPDATE tickets SET status = $2, body = $3, updated_at = $4 WHERE ticket_id = $1")
                 .bind(&ticket_id)

@@ -127,9 +127,16 @@ fn frowned(applied: &Applied, ticket: &Ticket) -> bool {
         && ticket.draft.evaluation == applied.draft.evaluation
 }
 
+/// Whether a ticket ends its batch reopened: dissatisfied and not closed.
+fn frowned_last(ticket: &Ticket) -> bool {
+    ticket.draft.evaluation.as_ref().is_some_and(|e| e.result == EvaluationResult::Unsatisfied)
+        && ticket.draft.status == crate::ticket::Status::InProgress
+}
+
 /// A worker's frown reopened `ticket` (its revision, back in progress, is
 /// already planned): the platform's side of its state says so, its history
-/// too, and every origin with a back-channel is told `reopened`.
+/// too, and every origin with a back-channel is told `reopened`. Returns
+/// the handling as written.
 async fn reopen(
     tx: &mut Transaction<'static, Any>,
     plan: &Plan,
@@ -137,7 +144,7 @@ async fn reopen(
     mut handling: Handling,
     raw_id: i64,
     now: i64,
-) -> Result<(), StoreError> {
+) -> Result<Handling, StoreError> {
     let at = ticket.draft.evaluation.as_ref().map_or_else(|| ticket.draft.reported_at, |e| e.at);
     handling.status = Some(crate::ticket::Status::InProgress);
     handling.reopened += 1;
@@ -167,7 +174,7 @@ async fn reopen(
         mediation: None,
     };
     super::feedback::enqueue(tx, plan, ticket, &change, now).await?;
-    Ok(())
+    Ok(handling)
 }
 
 /// Every revision the hub sends carries what the platform said of the
@@ -530,7 +537,7 @@ pub(crate) async fn store_pending(
                     continue;
                 }
                 carry(ticket, &handlings);
-                if frowned(applied, ticket) {
+                if frowned(applied, ticket) && !w.reopened.iter().any(|(t, _)| *t == ticket_id) {
                     w.reopened.push((ticket_id.clone(), raw_id));
                 }
                 let revision = ticket.revision;
@@ -567,8 +574,12 @@ pub(crate) async fn store_pending(
         }
     }
     for (ticket_id, raw_id) in &w.reopened {
-        if let Some(ticket) = tickets.get(ticket_id) {
-            reopen(tx, plan, ticket, handlings.remove(ticket_id).unwrap_or_default(), *raw_id, now).await?;
+        // Reopened as the batch leaves it: a smile that closed it after the
+        // frown, in the same batch, has the last word.
+        if let Some(ticket) = tickets.get(ticket_id).filter(|t| frowned_last(t)) {
+            let handling = handlings.get(ticket_id).cloned().unwrap_or_default();
+            let handling = reopen(tx, plan, ticket, handling, *raw_id, now).await?;
+            handlings.insert(ticket_id.clone(), handling);
         }
     }
     if let Some(first_seq) = dup.first_seq {

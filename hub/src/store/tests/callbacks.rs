@@ -186,3 +186,34 @@ on_both!(a_frown_on_closure_is_told_as_the_closure_then_the_reopening, |store, _
     assert_eq!(told.iter().map(|m| m.status.as_str()).collect::<Vec<_>>(), ["closed", "reopened"]);
     assert_ne!(told[0].message_id, told[1].message_id);
 });
+
+on_both!(signed_bytes_replayed_under_another_event_id_are_not_applied_again, |store, _url| {
+    let m = &simulators::canonical::matters(47, 1, "RP")[0];
+    let StoredOutcome::Created { ticket_id, .. } = one(&store, item(m, 1)).await else { panic!("not created") };
+    let frown = callback(
+        &ticket_id,
+        "closed",
+        "2026-12-06T10:00:00+08:00",
+        serde_json::json!({"evaluation": {"result": "unsatisfied", "by": "citizen"}}),
+    );
+    let first = store.take_signed_callback("e1", Some("1765000000"), &frown).await.unwrap();
+    assert!(matches!(first, CallbackOutcome::Reopened { revision: 2, .. }), "{first:?}");
+    let replay = store.take_signed_callback("e-forged-id", Some("1765000000"), &frown).await.unwrap();
+    assert_eq!(replay, CallbackOutcome::Duplicate { held: None });
+    assert_eq!(store.ticket(&ticket_id).await.unwrap().ticket.revision, 2, "reopened once");
+    assert_eq!(store.handling(&ticket_id).await.unwrap().unwrap().reopened, 1);
+});
+
+on_both!(an_urging_leaves_a_withdrawn_matter_withdrawn, |store, _url| {
+    let m = &simulators::canonical::matters(48, 1, "UW")[0];
+    let StoredOutcome::Created { ticket_id, .. } = one(&store, item(m, 1)).await else { panic!("not created") };
+    let d = callback(&ticket_id, "dispatched", "2026-12-04T09:00:00+08:00", serde_json::json!({}));
+    store.take_callback("d", &d).await.unwrap();
+    sqlx::query("UPDATE tickets SET body = REPLACE(body, '\"status\":\"dispatched\"', '\"status\":\"withdrawn\"')")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let u = callback(&ticket_id, "urged", "2026-12-05T09:00:00+08:00", serde_json::json!({}));
+    assert!(matches!(store.take_callback("u", &u).await.unwrap(), CallbackOutcome::Applied { .. }));
+    assert_eq!(store.ticket(&ticket_id).await.unwrap().ticket.draft.status, crate::ticket::Status::Withdrawn);
+});
