@@ -125,7 +125,7 @@ impl Sender for MqttSender {
 }
 
 /// POSTs to `{base}{address}`; 2xx and 409 (the other side has it already)
-/// are success, 429 and 5xx are tried again (after `Retry-After`), any
+/// are success, 408, 429 and 5xx are tried again (after `Retry-After`), any
 /// other answer is refused for good.
 pub struct HttpSender {
     base: String,
@@ -168,7 +168,10 @@ impl Sender for HttpSender {
             if status.is_success() || status == reqwest::StatusCode::CONFLICT {
                 return Ok(());
             }
-            if status == reqwest::StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
+            if status == reqwest::StatusCode::TOO_MANY_REQUESTS
+                || status == reqwest::StatusCode::REQUEST_TIMEOUT
+                || status.is_server_error()
+            {
                 let after = answer
                     .headers()
                     .get(reqwest::header::RETRY_AFTER)

@@ -103,11 +103,14 @@ pub async fn run(
         };
         // Messages not sent (behind one that must wait) are released by the settling.
         let batch: Vec<FeedbackMessage> = batch.into_iter().take(sent.len()).collect();
+        // One wait per batch: the messages of one outage wait together,
+        // not each a step further along the backoff.
+        let mut wait = None;
         let results: Vec<(FeedbackMessage, FeedbackResult)> = batch
             .into_iter()
             .zip(sent)
             .map(|(m, sent)| {
-                let result = judge(&m, sent, &mut backoff, &mut failing, &metrics);
+                let result = judge(&m, sent, &mut backoff, &mut wait, &mut failing, &metrics);
                 (m, result)
             })
             .collect();
@@ -123,6 +126,7 @@ fn judge(
     m: &FeedbackMessage,
     sent: Result<(), SendError>,
     backoff: &mut backoff::ExponentialBackoff,
+    batch_wait: &mut Option<Duration>,
     failing: &mut bool,
     metrics: &Metrics,
 ) -> FeedbackResult {
@@ -143,7 +147,9 @@ fn judge(
             FeedbackResult::Dead { error: reason }
         }
         Err(SendError::Retry { reason, after }) => {
-            let wait = after.unwrap_or_else(|| backoff.next_backoff().unwrap_or(Duration::from_secs(60)));
+            let wait = after.unwrap_or_else(|| {
+                *batch_wait.get_or_insert_with(|| backoff.next_backoff().unwrap_or(Duration::from_secs(60)))
+            });
             metrics.feedback(&m.destination, "retried");
             if !*failing {
                 tracing::warn!(destination = %m.destination, %reason, retry_in = ?wait,
