@@ -167,7 +167,7 @@ pub(super) async fn open(settings: &Settings) -> anyhow::Result<Store> {
     Ok(store)
 }
 
-fn time(ms: i64) -> String {
+pub(super) fn time(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
         .map(|t| t.with_timezone(&hub::ticket::beijing()).format("%Y-%m-%d %H:%M:%S%:z").to_string())
         .unwrap_or_else(|| ms.to_string())

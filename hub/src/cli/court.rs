@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::Subcommand;
 use connectors::court::{META_DEFECT, META_FEED, META_FEED_CURSOR, page_next};
 
-use super::admin::open;
+use super::admin::{open, time};
 use super::{ConfigArg, load};
 
 #[derive(Subcommand, Debug)]
@@ -44,18 +44,13 @@ pub async fn run(cmd: CourtCommand) -> anyhow::Result<ExitCode> {
                 println!("every agreed case has its legal document");
             }
             for p in pending {
-                let at = |ms: i64| {
-                    chrono::DateTime::from_timestamp_millis(ms)
-                        .map(|t| t.with_timezone(&hub::ticket::beijing()).format("%Y-%m-%d %H:%M").to_string())
-                        .unwrap_or_default()
-                };
                 println!(
                     "{} {} ticket {} agreed {}{}",
                     if p.alarmed_at.is_some() { "ALARM  " } else { "waiting" },
                     p.case_no,
                     p.ticket_id,
-                    at(p.agreed_at),
-                    p.alarmed_at.map(|a| format!(", no document at the cut-off ({})", at(a))).unwrap_or_default()
+                    time(p.agreed_at),
+                    p.alarmed_at.map(|a| format!(", no document at the cut-off ({})", time(a))).unwrap_or_default()
                 );
             }
         }

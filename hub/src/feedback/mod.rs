@@ -75,8 +75,4 @@ impl Plan {
     pub fn spec(&self, source: &str) -> Option<&FeedbackSpec> {
         self.0.get(source).map(Arc::as_ref)
     }
-
-    pub fn sources(&self) -> impl Iterator<Item = (&str, &Arc<FeedbackSpec>)> {
-        self.0.iter().map(|(k, v)| (k.as_str(), v))
-    }
 }
