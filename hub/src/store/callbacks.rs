@@ -85,7 +85,9 @@ fn read(body: &[u8]) -> Result<(PlatformEvent, EventStatus), String> {
 fn describe(status: EventStatus, e: &PlatformEvent, effect: Effect) -> String {
     let mut line = status.as_str().to_string();
     if let Some(d) = &e.department {
-        line.push_str(&format!(" to {}", clean(d, 80)));
+        // Sent to a department (派单, 上报); anything else was done by it.
+        let by = if matches!(status, EventStatus::Dispatched | EventStatus::Escalated) { "to" } else { "by" };
+        line.push_str(&format!(" {by} {}", clean(d, 80)));
     }
     if let Some(due) = e.due_at {
         line.push_str(&format!(", due {}", due.format("%Y-%m-%d %H:%M")));
