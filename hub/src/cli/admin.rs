@@ -116,6 +116,19 @@ pub enum CallbackCommand {
         #[arg(long)]
         reveal: bool,
     },
+    /// Apply a held callback again, as received (after the hub learnt its
+    /// status, or its ticket was restored); held again if it still cannot be.
+    Replay {
+        id: i64,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Close a held callback without applying it.
+    Dismiss {
+        id: i64,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
 }
 
 pub async fn callbacks(cmd: CallbackCommand) -> anyhow::Result<ExitCode> {
@@ -153,6 +166,23 @@ pub async fn callbacks(cmd: CallbackCommand) -> anyhow::Result<ExitCode> {
             }
             let text = String::from_utf8_lossy(&c.body);
             println!("body:\n{}", if reveal { text.into_owned() } else { hub::pii::mask_payload(&text) });
+        }
+        CallbackCommand::Replay { id, config } => {
+            let store = open(&load(&config)?).await?;
+            return Ok(match store.replay_callback(id).await? {
+                hub::store::CallbackOutcome::Held { reason } => {
+                    eprintln!("callback #{id} is still held: {reason}");
+                    ExitCode::FAILURE
+                }
+                done => {
+                    println!("callback #{id} {}", done.label());
+                    ExitCode::SUCCESS
+                }
+            });
+        }
+        CallbackCommand::Dismiss { id, config } => {
+            open(&load(&config)?).await?.dismiss_callback(id).await?;
+            println!("callback #{id} dismissed");
         }
     }
     Ok(ExitCode::SUCCESS)

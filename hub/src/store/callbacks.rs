@@ -101,6 +101,7 @@ fn describe(status: EventStatus, e: &PlatformEvent, effect: Effect) -> String {
     match effect {
         Effect::Stale => line.push_str(" (older than the last event applied: recorded, status unchanged)"),
         Effect::Reopened => line.push_str(" (reopened: sent back to in_progress)"),
+        Effect::Confirmed => line.push_str(" (sent back already: the origins are not told twice)"),
         Effect::Applied => {}
     }
     line
@@ -182,6 +183,44 @@ impl Store {
         Ok(outcome)
     }
 
+    /// Applies a held callback again, as received, under its own event id:
+    /// after the hub learnt its status, say, or its ticket was restored.
+    /// Held again, with the reason of now, if it still cannot be applied.
+    pub async fn replay_callback(&self, id: i64) -> Result<CallbackOutcome, StoreError> {
+        let plan = self.feedback_plan();
+        let now = now_ms();
+        let mut w = self.begin_write().await?;
+        let (event_id, body) = held_callback(&mut w.tx, self.backend, id).await?;
+        let outcome = match read(&body) {
+            Err(reason) => hold(&mut w.tx, id, reason).await?,
+            Ok((event, status)) => {
+                sqlx::query("UPDATE callbacks SET ticket_id = $2, status = $3, at = $4, state = 'done' WHERE id = $1")
+                    .bind(id)
+                    .bind(clean(&event.ticket_id, 256).into_owned())
+                    .bind(status.as_str())
+                    .bind(event.at.timestamp_millis())
+                    .execute(&mut *w.tx)
+                    .await?;
+                apply(&mut w.tx, self.backend, &plan, (id, &event_id), &event, status, now).await?
+            }
+        };
+        w.commit().await?;
+        self.feedback_queued.notify_waiters();
+        Ok(outcome)
+    }
+
+    /// Closes a held callback without applying it: a person decided it
+    /// has no ticket here to change.
+    pub async fn dismiss_callback(&self, id: i64) -> Result<(), StoreError> {
+        let mut w = self.begin_write().await?;
+        held_callback(&mut w.tx, self.backend, id).await?;
+        sqlx::query("UPDATE callbacks SET outcome = 'dismissed', state = 'done' WHERE id = $1")
+            .bind(id)
+            .execute(&mut *w.tx)
+            .await?;
+        w.commit().await
+    }
+
     /// Kept callbacks, newest first: only those waiting for a person when `open`.
     pub async fn callbacks(&self, open: bool, limit: i64) -> Result<Vec<StoredCallback>, StoreError> {
         let filter = if open { "WHERE state = 'open'" } else { "" };
@@ -241,6 +280,27 @@ fn callback_row(r: &sqlx::any::AnyRow) -> StoredCallback {
     }
 }
 
+/// A callback held for a person: its event id and body, locked for the
+/// transaction on PostgreSQL; anything else is refused with what it is.
+async fn held_callback(
+    tx: &mut Transaction<'static, Any>,
+    backend: Backend,
+    id: i64,
+) -> Result<(String, Vec<u8>), StoreError> {
+    let lock = if backend == Backend::Postgres { " FOR UPDATE" } else { "" };
+    let sql = format!("SELECT event_id, body, state, outcome FROM callbacks WHERE id = $1{lock}");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("no callback {id}")))?;
+    let (state, outcome): (String, String) = (row.get(2), row.get(3));
+    if state != "open" {
+        return Err(StoreError::Invalid(format!("callback {id} is not held for a person: it was {outcome}")));
+    }
+    Ok((row.get(0), row.get(1)))
+}
+
 async fn hold(tx: &mut Transaction<'static, Any>, id: i64, reason: String) -> Result<CallbackOutcome, StoreError> {
     let reason = clean(&reason, MAX_REASON_CHARS).into_owned();
     sqlx::query("UPDATE callbacks SET outcome = 'held', reason = $2, state = 'open' WHERE id = $1")
@@ -276,6 +336,7 @@ async fn apply(
     let ticket_id = ticket.ticket_id.clone();
     let (label, outcome) = match effect {
         Effect::Stale => ("stale", CallbackOutcome::Stale { ticket_id: ticket_id.clone() }),
+        Effect::Confirmed => ("confirmed", CallbackOutcome::Applied { ticket_id: ticket_id.clone() }),
         Effect::Applied => {
             // An event that sets no status (urged) leaves the ticket's own
             // (a withdrawal stays a withdrawal).
@@ -304,9 +365,13 @@ async fn apply(
     if effect != Effect::Stale {
         // The origins hear what happened: the event's own status, then,
         // when a frown came with it (on `closed`, say), the reopening it
-        // caused, each under its own message id.
+        // caused, each under its own message id. What they heard already
+        // they do not hear again.
         let reopen_key = format!("{event_id}:reopened");
-        let mut told = vec![(event_id, status)];
+        let mut told = Vec::new();
+        if effect != Effect::Confirmed {
+            told.push((event_id, status));
+        }
         if effect == Effect::Reopened && status != EventStatus::Reopened {
             told.push((reopen_key.as_str(), EventStatus::Reopened));
         }
@@ -323,7 +388,8 @@ async fn apply(
             feedback::enqueue(tx, plan, &ticket, &change, now).await?;
         }
         super::deadlines::track(tx, &ticket, event.at).await?;
-        sqlx::query("UPDATE tickets SET handling = $2 WHERE ticket_id = $1")
+        // The stamp moves: an intake that read this row before is planned again.
+        sqlx::query("UPDATE tickets SET handling = $2, stamp = stamp + 1 WHERE ticket_id = $1")
             .bind(&ticket_id)
             .bind(serde_json::to_string(&h).expect("handling always serializes"))
             .execute(&mut **tx)

@@ -313,7 +313,9 @@ pub(crate) async fn save(
     now: i64,
 ) -> Result<(), StoreError> {
     let body = serde_json::to_string(t).expect("a ticket always serializes");
-    sqlx::query("UPDATE tickets SET revision = $1, status = $2, body = $3, updated_at = $4 WHERE ticket_id = $5")
+    sqlx::query(
+        "UPDATE tickets SET revision = $1, status = $2, body = $3, updated_at = $4, stamp = stamp + 1 WHERE ticket_id = $5",
+    )
         .bind(t.revision)
         .bind(t.draft.status.as_str())
         .bind(body.clone())

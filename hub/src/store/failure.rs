@@ -37,7 +37,7 @@ impl StoreError {
     pub fn failure(&self) -> Failure {
         match self {
             StoreError::Db(e) => sqlx_failure(e),
-            StoreError::Migrate(_) | StoreError::UnsupportedUrl(_) => Failure::Database,
+            StoreError::Migrate(_) | StoreError::UnsupportedUrl(_) | StoreError::Conflict(_) => Failure::Database,
             StoreError::CorruptTicket { .. } | StoreError::NotFound(_) | StoreError::Invalid(_) => Failure::Record,
         }
     }

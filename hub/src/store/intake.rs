@@ -146,8 +146,7 @@ async fn reopen(
     now: i64,
 ) -> Result<Handling, StoreError> {
     let at = ticket.draft.evaluation.as_ref().map_or_else(|| ticket.draft.reported_at, |e| e.at);
-    handling.status = Some(crate::ticket::Status::InProgress);
-    handling.reopened += 1;
+    handling.send_back();
     handling.evaluation = ticket.draft.evaluation.clone();
     sqlx::query("UPDATE tickets SET handling = $2 WHERE ticket_id = $1")
         .bind(&ticket.ticket_id)
@@ -285,6 +284,10 @@ pub(crate) struct Pending<'a> {
 
 /// The bytes kept of a record that cannot be stored as it is, at most.
 /// Binary columns take any bytes; this only bounds the row.
+/// Times a batch is planned again at once when another hub changed one of
+/// its tickets meanwhile, before it is stored record by record.
+const CONFLICT_RETRIES: usize = 3;
+
 pub const UNSTORABLE_PAYLOAD_MAX: usize = 16 * 1024 * 1024;
 
 const RAW_COLUMNS: [&str; 13] = [
@@ -413,7 +416,9 @@ pub(crate) async fn store_pending(
         .collect::<HashSet<_>>()
         .into_iter()
         .collect();
-    let (mut tickets, mut handlings) = load_tickets(tx, backend, &wanted).await?;
+    let mut loaded = load_tickets(tx, backend, &wanted).await?;
+    #[cfg(test)]
+    pause::here().await;
 
     // 2b. Records that would open a ticket: is their matter already one?
     let mut dup = find_duplicates(tx, backend, index, pending, &live, &links, pre).await?;
@@ -421,16 +426,15 @@ pub(crate) async fn store_pending(
         .decisions
         .values()
         .filter_map(|d| match d {
-            Decision::Merge { ticket, .. } if !tickets.contains_key(ticket) => Some(ticket.clone()),
+            Decision::Merge { ticket, .. } if !loaded.tickets.contains_key(ticket) => Some(ticket.clone()),
             _ => None,
         })
         .filter(|t| !dup.opened.values().any(|o| o == t))
         .collect::<HashSet<_>>()
         .into_iter()
         .collect();
-    let (more, more_handlings) = load_tickets(tx, backend, &targets).await?;
-    tickets.extend(more);
-    handlings.extend(more_handlings);
+    loaded.extend(load_tickets(tx, backend, &targets).await?);
+    let Loaded { mut tickets, mut handlings, stamps } = loaded;
 
     // 3. Plan, in arrival order.
     let mut w = Writes::default();
@@ -566,7 +570,7 @@ pub(crate) async fn store_pending(
     }
 
     // 4. Write it.
-    write_plan(tx, backend, &w, &tickets, now).await?;
+    write_plan(tx, backend, &w, &tickets, &stamps, now).await?;
     for ticket_id in w.created.iter().chain(&w.updated) {
         if let Some(ticket) = tickets.get(ticket_id) {
             super::deadlines::track(tx, ticket, ticket.draft.reported_at).await?;
@@ -580,6 +584,21 @@ pub(crate) async fn store_pending(
             let handling = handlings.get(ticket_id).cloned().unwrap_or_default();
             let handling = reopen(tx, plan, ticket, handling, *raw_id, now).await?;
             handlings.insert(ticket_id.clone(), handling);
+        }
+    }
+    for ticket_id in &w.updated {
+        // A matter sent back that a source now says is done (a worker's
+        // smile that closes it): the next `reopened` or frown is news again.
+        let done = tickets
+            .get(ticket_id)
+            .is_some_and(|t| matches!(t.draft.status, crate::ticket::Status::Resolved | crate::ticket::Status::Closed));
+        if let Some(h) = handlings.get_mut(ticket_id).filter(|h| done && h.sent_back) {
+            h.sent_back = false;
+            sqlx::query("UPDATE tickets SET handling = $2 WHERE ticket_id = $1")
+                .bind(ticket_id)
+                .bind(serde_json::to_string(&*h).expect("handling always serializes"))
+                .execute(&mut **tx)
+                .await?;
         }
     }
     if let Some(first_seq) = dup.first_seq {
@@ -927,26 +946,46 @@ async fn load_links(
     Ok(links)
 }
 
-/// The tickets `ids`, and the platform's side of those that have one.
+/// Tickets as read for planning their next revisions.
+#[derive(Default)]
+struct Loaded {
+    tickets: HashMap<String, Ticket>,
+    /// The platform's side of those that have one.
+    handlings: HashMap<String, Handling>,
+    /// Each row's stamp as read: written back only where it is unchanged.
+    stamps: HashMap<String, i64>,
+}
+
+impl Loaded {
+    fn extend(&mut self, more: Loaded) {
+        self.tickets.extend(more.tickets);
+        self.handlings.extend(more.handlings);
+        self.stamps.extend(more.stamps);
+    }
+}
+
+/// The tickets `ids`, the platform's side of those that have one, and
+/// their stamps.
 async fn load_tickets(
     tx: &mut Transaction<'static, Any>,
     backend: Backend,
     ids: &[String],
-) -> Result<(HashMap<String, Ticket>, HashMap<String, Handling>), StoreError> {
-    let mut tickets = HashMap::with_capacity(ids.len());
-    let mut handlings = HashMap::new();
-    for r in batch::fetch_in(tx, backend, "SELECT ticket_id, body, handling FROM tickets", "ticket_id", ids).await? {
+) -> Result<Loaded, StoreError> {
+    let mut out = Loaded { tickets: HashMap::with_capacity(ids.len()), ..Loaded::default() };
+    let sql = "SELECT ticket_id, body, handling, stamp FROM tickets";
+    for r in batch::fetch_in(tx, backend, sql, "ticket_id", ids).await? {
         let id: String = r.get(0);
         let text: String = r.get(1);
         let ticket = serde_json::from_str(&text)
             .map_err(|source| StoreError::CorruptTicket { ticket_id: id.clone(), source })?;
         let handling: Option<String> = r.get(2);
         if let Some(h) = handling.and_then(|t| serde_json::from_str(&t).ok()) {
-            handlings.insert(id.clone(), h);
+            out.handlings.insert(id.clone(), h);
         }
-        tickets.insert(id, ticket);
+        out.stamps.insert(id.clone(), r.get(3));
+        out.tickets.insert(id, ticket);
     }
-    Ok((tickets, handlings))
+    Ok(out)
 }
 
 async fn write_plan(
@@ -954,6 +993,7 @@ async fn write_plan(
     backend: Backend,
     w: &Writes,
     tickets: &HashMap<String, Ticket>,
+    stamps: &HashMap<String, i64>,
     now: i64,
 ) -> Result<(), StoreError> {
     for chunk in w.raw_outcomes.chunks(MAX_ROWS) {
@@ -995,9 +1035,12 @@ async fn write_plan(
         q.execute(&mut **tx).await?;
     }
     for chunk in w.updated.chunks(MAX_ROWS) {
+        // Only rows nobody wrote since they were read (another hub's
+        // callback, on PostgreSQL): else the batch is planned again.
         let sql = format!(
-            "UPDATE tickets SET revision = v.column2, status = v.column3, body = v.column4, updated_at = v.column5 FROM {} AS v WHERE tickets.ticket_id = v.column1",
-            batch::values_table(backend, 5, chunk.len(), 1)
+            "UPDATE tickets SET revision = v.column2, status = v.column3, body = v.column4, updated_at = v.column5, stamp = tickets.stamp + 1
+               FROM {} AS v WHERE tickets.ticket_id = v.column1 AND tickets.stamp = v.column6",
+            batch::values_table(backend, 6, chunk.len(), 1)
         );
         let mut q = batch::query(sql);
         for id in chunk {
@@ -1007,9 +1050,17 @@ async fn write_plan(
                 .bind(t.revision)
                 .bind(t.draft.status.as_str())
                 .bind(last_body[id.as_str()])
-                .bind(now);
+                .bind(now)
+                .bind(stamps.get(id).copied().unwrap_or_default());
         }
-        q.execute(&mut **tx).await?;
+        let written = q.execute(&mut **tx).await?.rows_affected();
+        if written != chunk.len() as u64 {
+            return Err(StoreError::Conflict(format!(
+                "{} of {} tickets changed while their next revisions were planned",
+                chunk.len() as u64 - written,
+                chunk.len()
+            )));
+        }
     }
     // In key order, so that two hubs on one PostgreSQL take row locks alike.
     let mut opened: Vec<_> = w.links_new.iter().collect();
@@ -1137,7 +1188,16 @@ impl super::Store {
         items: &[IntakeItem],
         ahead: Option<Ahead>,
     ) -> Vec<Result<StoredOutcome, StoreError>> {
-        let results = match self.try_store_batch(items, ahead).await {
+        let mut first = self.try_store_batch(items, ahead).await;
+        for _ in 0..CONFLICT_RETRIES {
+            // Another hub changed a ticket this batch updates: plan it
+            // again on what is there now.
+            if !matches!(first, Err(StoreError::Conflict(_))) {
+                break;
+            }
+            first = self.try_store_batch(items, None).await;
+        }
+        let results = match first {
             Ok(outcomes) => return outcomes.into_iter().map(Ok).collect(),
             Err(err) if items.len() == 1 => vec![Err(err)],
             Err(err) => {
@@ -1336,7 +1396,14 @@ impl super::Store {
         items: &[IntakeItem],
         cursor: Option<(&str, &str, Option<&str>)>,
     ) -> Result<Vec<StoredOutcome>, StoreError> {
-        let err = match self.try_store_page(items, cursor).await {
+        let mut first = self.try_store_page(items, cursor).await;
+        for _ in 0..CONFLICT_RETRIES {
+            if !matches!(first, Err(StoreError::Conflict(_))) {
+                break;
+            }
+            first = self.try_store_page(items, cursor).await;
+        }
+        let err = match first {
             Ok(outcomes) => return Ok(outcomes),
             Err(err) if err.failure() == Failure::Database => return Err(err),
             Err(err) => err,
@@ -1400,5 +1467,47 @@ impl super::Store {
         .fetch_all(&self.pool)
         .await?;
         Ok(rows.into_iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
+    }
+}
+
+/// A place where a test holds a batch between reading its tickets and
+/// writing them, to change them from another hub meanwhile.
+#[cfg(test)]
+pub(crate) mod pause {
+    use std::sync::{Arc, Mutex};
+
+    use tokio::sync::oneshot;
+
+    /// Held once: the first batch to come by under [`Pause::scope`] says
+    /// so and waits for [`Pause::go`].
+    /// Where a batch says it arrived, and where it waits to go on.
+    type Held = (oneshot::Sender<()>, oneshot::Receiver<()>);
+
+    #[derive(Clone)]
+    pub struct Pause(Arc<Mutex<Option<Held>>>);
+
+    tokio::task_local! {
+        static PAUSE: Pause;
+    }
+
+    impl Pause {
+        /// The pause, a signal that a batch reached it, and the way to let it go.
+        pub fn new() -> (Pause, oneshot::Receiver<()>, oneshot::Sender<()>) {
+            let (reached, on_reached) = oneshot::channel();
+            let (go, on_go) = oneshot::channel();
+            (Pause(Arc::new(Mutex::new(Some((reached, on_go))))), on_reached, go)
+        }
+
+        pub async fn scope<F: std::future::Future>(self, f: F) -> F::Output {
+            PAUSE.scope(self, f).await
+        }
+    }
+
+    pub(super) async fn here() {
+        let Ok(held) = PAUSE.try_with(|p| p.0.lock().unwrap().take()) else { return };
+        if let Some((reached, go)) = held {
+            let _ = reached.send(());
+            let _ = go.await;
+        }
     }
 }

@@ -62,6 +62,10 @@ pub enum StoreError {
     NotFound(String),
     #[error("{0}")]
     Invalid(String),
+    /// Another hub wrote what this transaction read and meant to write
+    /// over; done again on what is there now.
+    #[error("conflict with another hub: {0}")]
+    Conflict(String),
 }
 
 /// What kind of JSON error, and where, without the text it quotes.

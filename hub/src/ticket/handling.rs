@@ -22,6 +22,11 @@ pub struct Handling {
     /// The `at` of the newest event applied: an older one is recorded and
     /// changes nothing.
     pub last_event_at: Option<Timestamp>,
+    /// Sent back (a frown, or `reopened`) and not resolved or closed since:
+    /// the platform's `reopened` for a matter the hub sent back, or another
+    /// frown on it, confirms what the origins were told already.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sent_back: bool,
 }
 
 /// What an event did to the ticket.
@@ -35,6 +40,10 @@ pub enum Effect {
     /// A dissatisfied rating sent the matter back: the hub tells the
     /// platform (a new revision) and the origins.
     Reopened,
+    /// It says what the ticket's state says already (a `reopened`, or a
+    /// frown, for a matter sent back and not resolved since): recorded,
+    /// the origins are not told twice.
+    Confirmed,
 }
 
 impl Handling {
@@ -46,8 +55,16 @@ impl Handling {
             return Effect::Stale;
         }
         self.last_event_at = Some(event.at);
+        if status == EventStatus::Reopened && self.sent_back {
+            return Effect::Confirmed;
+        }
         if let Some(s) = status.ticket_status() {
             self.status = Some(s);
+        }
+        match status {
+            EventStatus::Resolved | EventStatus::Closed => self.sent_back = false,
+            EventStatus::Reopened => self.sent_back = true,
+            _ => {}
         }
         if let Some(d) = event.department.as_ref().filter(|d| !d.trim().is_empty())
             && matches!(status, EventStatus::Dispatched | EventStatus::Escalated)
@@ -63,12 +80,21 @@ impl Handling {
         if let Some(e) = &event.evaluation {
             self.evaluation = Some(Evaluation { result: e.result, by: e.by.clone(), at: e.at.unwrap_or(event.at) });
             if e.result == EvaluationResult::Unsatisfied && status != EventStatus::Reopened {
-                self.status = Some(Status::InProgress);
-                self.reopened += 1;
+                if self.sent_back {
+                    return Effect::Confirmed;
+                }
+                self.send_back();
                 return Effect::Reopened;
             }
         }
         Effect::Applied
+    }
+
+    /// A frown sent the matter back to its department.
+    pub fn send_back(&mut self) {
+        self.status = Some(Status::InProgress);
+        self.reopened += 1;
+        self.sent_back = true;
     }
 
     /// The ticket as the platform's newest event leaves it: its status, as
@@ -162,5 +188,23 @@ mod tests {
         withdrawn.status = Status::Withdrawn;
         h.overlay(&mut withdrawn);
         assert_eq!(withdrawn.status, Status::Withdrawn, "the citizen's withdrawal is news");
+    }
+
+    #[test]
+    fn a_reopened_for_a_matter_sent_back_confirms_it_and_a_resolution_ends_that() {
+        let mut h = Handling::default();
+        let frown = |at: &str| {
+            event("closed", at, serde_json::json!({"evaluation": {"result": "unsatisfied", "by": "citizen"}}))
+        };
+        assert_eq!(apply(&mut h, &frown("2026-12-06T09:00:00+08:00")), Effect::Reopened);
+        let r = event("reopened", "2026-12-06T09:05:00+08:00", serde_json::json!({}));
+        assert_eq!(apply(&mut h, &r), Effect::Confirmed);
+        assert_eq!((h.reopened, h.sent_back), (1, true));
+        let done = event("resolved", "2026-12-07T09:00:00+08:00", serde_json::json!({}));
+        assert_eq!(apply(&mut h, &done), Effect::Applied);
+        assert!(!h.sent_back);
+        let r = event("reopened", "2026-12-08T09:00:00+08:00", serde_json::json!({}));
+        assert_eq!(apply(&mut h, &r), Effect::Applied, "the platform's own reopening is news");
+        assert_eq!((h.reopened, h.sent_back), (2, true));
     }
 }

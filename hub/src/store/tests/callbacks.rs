@@ -217,3 +217,125 @@ on_both!(an_urging_leaves_a_withdrawn_matter_withdrawn, |store, _url| {
     assert!(matches!(store.take_callback("u", &u).await.unwrap(), CallbackOutcome::Applied { .. }));
     assert_eq!(store.ticket(&ticket_id).await.unwrap().ticket.draft.status, crate::ticket::Status::Withdrawn);
 });
+
+on_both!(the_platforms_reopened_after_a_frown_is_not_told_twice, |store, _url| {
+    let m = &simulators::canonical::matters(49, 1, "RT")[0];
+    let StoredOutcome::Created { ticket_id, .. } = one(&store, item(m, 1)).await else { panic!("not created") };
+    store.set_feedback_plan(canon_plan());
+    let frown = callback(
+        &ticket_id,
+        "closed",
+        "2026-12-06T10:00:00+08:00",
+        serde_json::json!({"evaluation": {"result": "unsatisfied", "by": "citizen"}}),
+    );
+    assert!(matches!(store.take_callback("f", &frown).await.unwrap(), CallbackOutcome::Reopened { revision: 2, .. }));
+    // The platform follows the frown with its own `reopened`, and echoes the rating.
+    let reopened = callback(&ticket_id, "reopened", "2026-12-06T10:05:00+08:00", serde_json::json!({}));
+    assert!(matches!(store.take_callback("r", &reopened).await.unwrap(), CallbackOutcome::Applied { .. }));
+    let echo = callback(
+        &ticket_id,
+        "urged",
+        "2026-12-06T10:06:00+08:00",
+        serde_json::json!({"evaluation": {"result": "unsatisfied", "by": "citizen"}}),
+    );
+    assert!(matches!(store.take_callback("e", &echo).await.unwrap(), CallbackOutcome::Applied { .. }));
+    let told = store.lease_feedback("canon", "a", 10, 60_000).await.unwrap();
+    assert_eq!(told.iter().map(|m| m.status.as_str()).collect::<Vec<_>>(), ["closed", "reopened"]);
+    let h = store.handling(&ticket_id).await.unwrap().unwrap();
+    assert_eq!((h.reopened, h.sent_back), (1, true));
+    assert_eq!(store.ticket(&ticket_id).await.unwrap().ticket.revision, 2, "the platform is sent the reopening once");
+    let history: Vec<String> = store.ticket_events(&ticket_id).await.unwrap().into_iter().map(|e| e.detail).collect();
+    assert!(history.iter().any(|l| l.contains("not told twice")), "{history:?}");
+
+    // Resolved again, then frowned on again: that is a second reopening.
+    let resolved = callback(&ticket_id, "resolved", "2026-12-07T10:00:00+08:00", serde_json::json!({}));
+    store.take_callback("s", &resolved).await.unwrap();
+    let again = callback(
+        &ticket_id,
+        "closed",
+        "2026-12-08T10:00:00+08:00",
+        serde_json::json!({"evaluation": {"result": "unsatisfied", "by": "citizen"}}),
+    );
+    assert!(matches!(store.take_callback("f2", &again).await.unwrap(), CallbackOutcome::Reopened { revision: 3, .. }));
+    assert_eq!(store.handling(&ticket_id).await.unwrap().unwrap().reopened, 2);
+});
+
+/// Two hubs on one PostgreSQL: a callback applied by one while the other
+/// has read the ticket to plan a source's update. The update is planned
+/// again on the callback's state instead of writing over it.
+#[tokio::test]
+async fn a_callback_from_another_hub_during_an_update_is_not_written_over() {
+    use crate::store::intake::pause::Pause;
+    let db = TestDb::postgres().await;
+    let store = Store::open(&db.url).await.unwrap();
+    let other = Store::open(&db.url).await.unwrap();
+    let m = &simulators::canonical::matters(50, 1, "LU")[0];
+    let StoredOutcome::Created { ticket_id, .. } = one(&store, item(m, 1)).await else { panic!("not created") };
+
+    let (pause, reached, go) = Pause::new();
+    let update = item(m, 2);
+    let intake = {
+        let store = store.clone();
+        tokio::spawn(pause.scope(async move { store.store_batch(std::slice::from_ref(&update)).await }))
+    };
+    reached.await.unwrap();
+    let d = callback(
+        &ticket_id,
+        "dispatched",
+        "2026-12-04T09:00:00+08:00",
+        serde_json::json!({"department": "南康街道城管科", "dueAt": "2026-12-07T18:00:00+08:00"}),
+    );
+    assert!(matches!(other.take_callback("d", &d).await.unwrap(), CallbackOutcome::Applied { .. }));
+    go.send(()).unwrap();
+    let stored = intake.await.unwrap().remove(0).unwrap();
+    assert!(matches!(stored, StoredOutcome::Updated { revision: 2, .. }), "{stored:?}");
+
+    let t = store.ticket(&ticket_id).await.unwrap().ticket;
+    assert_eq!(t.draft.status, crate::ticket::Status::Dispatched, "the callback's state stands");
+    assert!(t.draft.due_at.is_some());
+    let h = store.handling(&ticket_id).await.unwrap().unwrap();
+    assert_eq!(h.department.as_deref(), Some("南康街道城管科"));
+    drop((store, other));
+    db.cleanup().await;
+}
+
+on_both!(a_held_callback_is_applied_again_when_its_ticket_is_back, |store, _url| {
+    let m = &simulators::canonical::matters(51, 1, "HR")[0];
+    let StoredOutcome::Created { ticket_id: original, .. } = one(&store, item(m, 1)).await else {
+        panic!("not created")
+    };
+    // The callback names a ticket this store does not hold (yet): one that
+    // comes back with a restore from a backup, say.
+    let ticket_id = format!("{original}-restored");
+    let restore = || {
+        sqlx::query(
+            "INSERT INTO tickets (ticket_id, revision, status, body, created_at, updated_at)
+             SELECT $2, revision, status, REPLACE(body, $1, $2), created_at, updated_at FROM tickets WHERE ticket_id = $1",
+        )
+        .bind(original.clone())
+        .bind(ticket_id.clone())
+        .execute(store.pool())
+    };
+    let d = callback(&ticket_id, "dispatched", "2026-12-04T09:00:00+08:00", serde_json::json!({}));
+    assert!(matches!(store.take_callback("d", &d).await.unwrap(), CallbackOutcome::Held { .. }));
+    let held = store.callbacks(true, 10).await.unwrap();
+    assert_eq!(held.len(), 1);
+    let id = held[0].id;
+    // Not there yet: held again, still open.
+    assert!(matches!(store.replay_callback(id).await.unwrap(), CallbackOutcome::Held { .. }));
+    assert_eq!(store.callbacks(true, 10).await.unwrap().len(), 1);
+    restore().await.unwrap();
+    assert_eq!(store.replay_callback(id).await.unwrap(), CallbackOutcome::Applied { ticket_id: ticket_id.clone() });
+    assert!(store.callbacks(true, 10).await.unwrap().is_empty());
+    assert_eq!(store.ticket(&ticket_id).await.unwrap().ticket.draft.status, crate::ticket::Status::Dispatched);
+    assert!(matches!(store.replay_callback(id).await, Err(StoreError::Invalid(_))), "applied once only");
+    // The same event again from the platform is still a duplicate.
+    assert_eq!(store.take_callback("d", &d).await.unwrap(), CallbackOutcome::Duplicate { held: None });
+
+    let unknown = callback(&ticket_id, "archived", "2026-12-05T09:00:00+08:00", serde_json::json!({}));
+    store.take_callback("u", &unknown).await.unwrap();
+    let id = store.callbacks(true, 10).await.unwrap()[0].id;
+    store.dismiss_callback(id).await.unwrap();
+    assert!(store.callbacks(true, 10).await.unwrap().is_empty());
+    assert_eq!(store.callback(id).await.unwrap().outcome, "dismissed");
+});

@@ -251,7 +251,8 @@ on_both!(a_workers_frown_reopens_the_matter_and_the_origins_are_told, |store, _u
     let smile = evaluation(6, T0 + 9 * HOUR);
     assert!(matches!(one(&store, smile).await, StoredOutcome::Updated { revision: 3, .. }));
     assert_eq!(store.ticket(&ticket_id).await.unwrap().ticket.draft.status, crate::ticket::Status::Closed);
-    assert_eq!(store.handling(&ticket_id).await.unwrap().unwrap().reopened, 1);
+    let h = store.handling(&ticket_id).await.unwrap().unwrap();
+    assert_eq!((h.reopened, h.sent_back), (1, false), "closed since: a later reopening is news");
 });
 
 on_both!(a_deadline_gives_one_reminder_and_one_overdue_mark_whichever_hub_looks, |store, url| {
