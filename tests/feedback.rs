@@ -308,7 +308,8 @@ async fn serve_court(court: Court) -> (String, tokio::task::JoinHandle<()>) {
             "/mediation/outcomes",
             post(|State(c): State<Court>, body: String| async move {
                 if c.down.load(Ordering::SeqCst) {
-                    return (axum::http::StatusCode::SERVICE_UNAVAILABLE, [("retry-after", "1")], String::new());
+                    // No Retry-After: the hub's own backoff paces its tries.
+                    return (axum::http::StatusCode::SERVICE_UNAVAILABLE, [("x-down", "1")], String::new());
                 }
                 c.outcomes.lock().unwrap().push(body);
                 (axum::http::StatusCode::OK, [("retry-after", "0")], String::new())
@@ -347,8 +348,8 @@ url = "{platform}"
 token = "test-token"
 secrets = ["{SECRET}"]
 [delivery]
-retry_initial = "100ms"
-retry_max = "1s"
+retry_initial = "50ms"
+retry_max = "250ms"
 [server]
 listen = "127.0.0.1:{endpoint}"
 
@@ -446,15 +447,23 @@ poll_interval = "1s"
         async move { sim.ticket(during).is_some() }
     })
     .await;
-    // Both messages wait, tried and not lost.
-    wait_for(Duration::from_secs(20), "both messages tried during the outage", || {
+    // Both messages wait, tried and not lost, for a long outage in
+    // simulated time: ten minutes at the default backoff cap (30 s) is
+    // twenty tries at the cap; here the cap is 250 ms.
+    wait_for(Duration::from_secs(60), "both messages tried twenty times during the outage", || {
         let hub = &hub;
         async move {
             let (_, listed) = hub.cli(&["feedback", "list"]);
-            listed.lines().filter(|l| l.contains("attempt(s)") && !l.contains("(0 attempt(s))")).count() == 2
+            let tries = |l: &str| {
+                let (head, _) = l.split_once(" attempt(s))")?;
+                head.rsplit('(').next()?.parse::<u32>().ok()
+            };
+            listed.lines().filter_map(tries).filter(|&n| n >= 20).count() == 2
         }
     })
     .await;
+    let (_, dead) = hub.cli(&["feedback", "list", "--dead"]);
+    assert!(!dead.contains("attempt(s)"), "nothing given up during the outage: {dead}");
     assert!(court.outcomes.lock().unwrap().is_empty());
 
     // Back: each arrives, once.
