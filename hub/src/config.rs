@@ -34,6 +34,11 @@ pub struct Settings {
     /// messages in memory only and lets anyone who reaches it in.
     pub embedded_mqtt: Option<SocketAddr>,
     pub deadlines: DeadlineSettings,
+    /// Who may use the admin API, the dashboard and Open311 (`[api] tokens`,
+    /// `HUB_API_TOKENS`); none by default, and then they are closed.
+    pub api_tokens: crate::api::auth::ApiTokens,
+    /// Open311 answers without a token (`[open311] public = true`).
+    pub open311_public: bool,
     /// What is valid but risky (a platform reached over plain http across
     /// the network): `hub check` prints these, `hub run` logs them at start.
     pub warnings: Vec<ConfigError>,
@@ -103,6 +108,10 @@ struct File {
     #[serde(default)]
     server: ServerSection,
     #[serde(default)]
+    api: ApiSection,
+    #[serde(default)]
+    open311: Open311Section,
+    #[serde(default)]
     deadlines: DeadlinesSection,
     #[serde(default)]
     dedup: DedupSection,
@@ -168,6 +177,21 @@ struct DedupSection {
     dispute_window: Option<Spanned<String>>,
     identifier_window: Option<Spanned<String>>,
     retention: Option<Spanned<String>>,
+}
+
+/// `[api]`: who may use the admin API and the dashboard.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ApiSection {
+    /// `role[@region]:sha256:<hex>`, see [`crate::api::auth`].
+    tokens: Option<Vec<Spanned<String>>>,
+}
+
+/// `[open311]`: whether the Open311 read API needs a viewer token.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Open311Section {
+    public: Option<bool>,
 }
 
 #[derive(Deserialize, Default)]
@@ -671,6 +695,18 @@ impl Settings {
             },
         };
 
+        let mut api_tokens = crate::api::auth::ApiTokens::default();
+        for t in file.api.tokens.iter().flatten() {
+            if let Err(e) = api_tokens.add_hashed(t.get_ref()) {
+                c.at(Some(t.span()), format!("api.tokens: {e}"));
+            }
+        }
+        if let Some(list) = env.var("HUB_API_TOKENS")
+            && let Err(e) = api_tokens.add_plain_list(&list)
+        {
+            c.at(None, format!("HUB_API_TOKENS: {e}"));
+        }
+
         let holidays = file.calendar.holidays.as_ref().and_then(|h| {
             match crate::mapping::declarative::HolidayTable::load(&base.join(h.get_ref())) {
                 Ok(table) => Some(table),
@@ -818,7 +854,17 @@ impl Settings {
                     message: "a callback secret is set but the hub listens nowhere (server.listen / HUB_LISTEN): the platform's callbacks cannot reach it".into(),
                 });
             }
+            if listen.is_some() && api_tokens.is_empty() {
+                warnings.push(ConfigError {
+                    origin: origin.to_string(),
+                    line: None,
+                    column: None,
+                    message: "no API tokens ([api] tokens or HUB_API_TOKENS): the admin API and the dashboard answer 401 to everyone".into(),
+                });
+            }
             Ok(Settings {
+                api_tokens,
+                open311_public: file.open311.public.unwrap_or(false),
                 deadlines,
                 database_url,
                 platform,

@@ -7,7 +7,9 @@
 //! acknowledge it at its source. [`delivery`] leases changes from the outbox
 //! and PUTs them to the platform. [`app`] starts and stops it all, [`config`]
 //! says how, [`sources`] is where configured sources become connectors.
+//! [`stats`] keeps the figures the centre's screen and [`api`] show.
 
+pub mod api;
 pub mod app;
 pub mod callbacks;
 pub mod config;
@@ -21,6 +23,7 @@ pub mod metrics;
 pub mod pii;
 pub mod server;
 pub mod sources;
+pub mod stats;
 pub mod store;
 pub mod ticket;
 
