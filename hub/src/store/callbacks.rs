@@ -358,7 +358,7 @@ async fn apply(
         Effect::Reopened => {
             h.impose(&mut ticket.draft);
             ticket.revision += 1;
-            save(tx, &ticket, "reopened", now).await?;
+            save(tx, backend, &ticket, "reopened", now).await?;
             ("reopened", CallbackOutcome::Reopened { ticket_id: ticket_id.clone(), revision: ticket.revision })
         }
     };
@@ -388,6 +388,8 @@ async fn apply(
             feedback::enqueue(tx, plan, &ticket, &change, now).await?;
         }
         super::deadlines::track(tx, &ticket, event.at).await?;
+        let changed = super::stats::Changed { ticket: &ticket, handling: Some(&h), at: event.at.timestamp_millis() };
+        super::stats::refresh(tx, backend, &[changed]).await?;
         // The stamp moves: an intake that read this row before is planned again.
         sqlx::query("UPDATE tickets SET handling = $2, stamp = stamp + 1 WHERE ticket_id = $1")
             .bind(&ticket_id)

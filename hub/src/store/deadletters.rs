@@ -116,7 +116,7 @@ impl Store {
             }
         };
         ticket.revision = current.revision + 1;
-        super::duplicates::save(&mut w.tx, &ticket, &format!("dead letter {id} replayed"), now).await?;
+        super::duplicates::save(&mut w.tx, self.backend, &ticket, &format!("dead letter {id} replayed"), now).await?;
         w.commit().await?;
         // The key `save` gave the outbox row: new, as the revision is new.
         let idempotency_key = format!("{}:{}", ticket.ticket_id, ticket.revision);

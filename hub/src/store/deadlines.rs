@@ -154,6 +154,7 @@ impl Store {
             if won {
                 record_event(&mut w.tx, &ticket_id, now, "deadline", "overdue: not resolved by its deadline", now)
                     .await?;
+                super::stats::mark_overdue(&mut w.tx, &ticket_id).await?;
                 pass.overdue += 1;
             }
             w.commit().await?;

@@ -167,8 +167,8 @@ impl Store {
         later.duplicate_of = Some(survivor.ticket_id.clone());
         later.revision += 1;
         let now = now_ms();
-        save(&mut w.tx, &later, "duplicate confirmed", now).await?;
-        save(&mut w.tx, &survivor, "duplicate absorbed", now).await?;
+        save(&mut w.tx, self.backend, &later, "duplicate confirmed", now).await?;
+        save(&mut w.tx, self.backend, &survivor, "duplicate absorbed", now).await?;
         move_records(&mut w.tx, self.backend, &later.ticket_id, &survivor.ticket_id, &moved).await?;
         decide_link(&mut w.tx, id, "confirmed", note, now).await?;
         w.tx.commit().await?;
@@ -197,9 +197,9 @@ impl Store {
         let new_id = uuid::Uuid::now_v7().simple().to_string();
         let own = Ticket::create(new_id.clone(), record.draft, record.source.clone());
         let now = now_ms();
-        save(&mut w.tx, &joined, "unmerged", now).await?;
+        save(&mut w.tx, self.backend, &joined, "unmerged", now).await?;
         insert_ticket(&mut w.tx, &own, now).await?;
-        save(&mut w.tx, &own, "unmerged", now).await?;
+        save(&mut w.tx, self.backend, &own, "unmerged", now).await?;
         move_records(&mut w.tx, self.backend, &joined.ticket_id, &new_id, std::slice::from_ref(&record.source)).await?;
         decide_link(&mut w.tx, id, "unmerged", note, now).await?;
         w.tx.commit().await?;
@@ -308,6 +308,7 @@ async fn insert_ticket(tx: &mut Transaction<'static, Any>, t: &Ticket, now: i64)
 /// Writes a ticket's new revision and the outbox row that carries it.
 pub(crate) async fn save(
     tx: &mut Transaction<'static, Any>,
+    backend: super::Backend,
     t: &Ticket,
     cause: &str,
     now: i64,
@@ -343,7 +344,7 @@ pub(crate) async fn save(
     .bind(now)
     .execute(&mut **tx)
     .await?;
-    Ok(())
+    super::stats::refresh_stored(tx, backend, t, now).await
 }
 
 /// Points records (their future versions, and their fingerprints) at another ticket.

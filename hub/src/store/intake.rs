@@ -601,6 +601,17 @@ pub(crate) async fn store_pending(
                 .await?;
         }
     }
+    // The figures follow, in the same transaction.
+    let changed: Vec<super::stats::Changed> = w
+        .created
+        .iter()
+        .chain(&w.updated)
+        .filter_map(|id| {
+            let ticket = tickets.get(id)?;
+            Some(super::stats::Changed { ticket, handling: handlings.get(id), at: now })
+        })
+        .collect();
+    super::stats::refresh(tx, backend, &changed).await?;
     if let Some(first_seq) = dup.first_seq {
         matching::insert_prints(tx, backend, first_seq, &dup.prints).await?;
     }

@@ -18,6 +18,7 @@ mod intake;
 mod matching;
 mod outbox;
 mod quarantine;
+mod stats;
 pub mod testing;
 pub mod text;
 mod tickets;
@@ -44,6 +45,7 @@ pub use intake::{Applied, IntakeItem, StoredOutcome};
 pub use matching::{BatchPrints, MatchIndex, Matching};
 pub use outbox::{DeliveryResult, LeaseRequest, LeasedChange};
 pub use quarantine::{QuarantineEntry, QuarantinedRecord};
+pub use stats::{CellFilter, DailyCount, Dimension};
 pub use tickets::{SourceCounts, StoredTicket, TicketSummary};
 
 #[derive(Debug, thiserror::Error)]

@@ -61,6 +61,9 @@ mod callbacks;
 /// The courts' same-day documents.
 mod courts;
 
+/// The statistics' aggregates.
+mod stats;
+
 on_both!(the_same_record_three_times_is_one_ticket_and_one_change, |store, _url| {
     let m = &simulators::canonical::matters(1, 1, "S")[0];
     let first = one(&store, item(m, 1)).await;

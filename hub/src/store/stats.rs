@@ -1,0 +1,422 @@
+//! The statistics' aggregates, kept in the transaction of every change to a
+//! ticket: its old contribution leaves the cell it was in, its new one
+//! joins the cell it is in now (`stats/facts.rs` says what they are). A
+//! request then sums cells (`stats_cells`, `stats_daily`), never tickets.
+
+use std::collections::{BTreeMap, HashMap};
+
+use sqlx::{Any, Row, Transaction};
+
+use super::batch::{self, MAX_ROWS};
+use super::{Backend, Store, StoreError};
+use crate::stats::facts::{BUCKETS, CellKey, Counts, Facts};
+use crate::ticket::Ticket;
+use crate::ticket::handling::Handling;
+
+const FACT_COLUMNS: [&str; 16] = [
+    "ticket_id",
+    "month",
+    "day",
+    "received_at",
+    "channel",
+    "region",
+    "county",
+    "township",
+    "category",
+    "department",
+    "status",
+    "due_at",
+    "finished_at",
+    "evaluation",
+    "reopened",
+    "overdue",
+];
+
+const KEY_COLUMNS: [&str; 6] = ["month", "channel", "county", "township", "category", "department"];
+const SUM_COLUMNS: [&str; 9] =
+    ["received", "finished", "timed", "on_time", "rated", "satisfied", "reopened", "overdue", "handling_ms"];
+const BUCKET_COLUMNS: [&str; BUCKETS] = ["h0", "h1", "h2", "h3", "h4", "h5", "h6", "h7", "h8", "h9", "h10", "h11"];
+
+/// One changed ticket: as it now stands, the platform's side of it, and
+/// when the change happened (epoch ms: a finish is dated by it).
+pub(crate) struct Changed<'a> {
+    pub ticket: &'a Ticket,
+    pub handling: Option<&'a Handling>,
+    pub at: i64,
+}
+
+fn fact_row(r: &sqlx::any::AnyRow) -> (String, Facts) {
+    let evaluation: Option<String> = r.get(13);
+    let facts = Facts {
+        key: CellKey {
+            month: r.get(1),
+            channel: r.get(4),
+            county: r.get(6),
+            township: r.get(7),
+            category: r.get(8),
+            department: r.get(9),
+        },
+        day: r.get(2),
+        received_at: r.get(3),
+        region: r.get(5),
+        status: r.get(10),
+        due_at: r.get(11),
+        finished_at: r.get(12),
+        evaluation: evaluation.and_then(|e| e.parse().ok()),
+        reopened: r.get(14),
+        overdue: r.get::<i64, _>(15) != 0,
+    };
+    (r.get(0), facts)
+}
+
+/// Moves the changed tickets' contributions. A ticket merged into another
+/// (`duplicate_of`) leaves the figures: its matter is counted once, there.
+pub(crate) async fn refresh(
+    tx: &mut Transaction<'static, Any>,
+    backend: Backend,
+    changed: &[Changed<'_>],
+) -> Result<(), StoreError> {
+    if changed.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<String> = changed.iter().map(|c| c.ticket.ticket_id.clone()).collect();
+    let select = format!("SELECT {} FROM ticket_facts", FACT_COLUMNS.join(", "));
+    let mut before: HashMap<String, Facts> = HashMap::with_capacity(ids.len());
+    for r in batch::fetch_in(tx, backend, &select, "ticket_id", &ids).await? {
+        let (id, f) = fact_row(&r);
+        before.insert(id, f);
+    }
+    let mut cells: BTreeMap<CellKey, Counts> = BTreeMap::new();
+    let mut daily: BTreeMap<(String, String, String, String, String), i64> = BTreeMap::new();
+    let mut upserts: BTreeMap<String, Facts> = BTreeMap::new();
+    let mut gone: Vec<String> = Vec::new();
+    for c in changed {
+        let id = &c.ticket.ticket_id;
+        // A ticket changed twice in one batch: the first change is "before".
+        let old = upserts.get(id).or_else(|| before.get(id)).cloned();
+        let new = c.ticket.duplicate_of.is_none().then(|| Facts::of(c.ticket, c.handling, old.as_ref(), c.at));
+        if old == new {
+            continue;
+        }
+        for (facts, sign) in [(&old, -1), (&new, 1)] {
+            let Some(f) = facts else { continue };
+            let contribution = if sign < 0 { f.contribution().negated() } else { f.contribution() };
+            cells.entry(f.key.clone()).or_default().add(&contribution);
+            let day = (
+                f.day.clone(),
+                f.key.county.clone(),
+                f.key.township.clone(),
+                f.key.category.clone(),
+                f.key.channel.clone(),
+            );
+            *daily.entry(day).or_default() += sign;
+        }
+        match new {
+            Some(f) => {
+                upserts.insert(id.clone(), f);
+            }
+            None => {
+                upserts.remove(id);
+                gone.push(id.clone());
+            }
+        }
+    }
+    let upserts: Vec<(String, Facts)> = upserts.into_iter().collect();
+    for chunk in upserts.chunks(MAX_ROWS) {
+        let updates: Vec<String> = FACT_COLUMNS[1..].iter().map(|c| format!("{c} = excluded.{c}")).collect();
+        let suffix = format!("ON CONFLICT (ticket_id) DO UPDATE SET {}", updates.join(", "));
+        let mut q = batch::query(batch::insert_sql(backend, "ticket_facts", &FACT_COLUMNS, chunk.len(), &suffix));
+        for (id, f) in chunk {
+            q = q
+                .bind(id.clone())
+                .bind(f.key.month.clone())
+                .bind(f.day.clone())
+                .bind(f.received_at)
+                .bind(f.key.channel.clone())
+                .bind(f.region.clone())
+                .bind(f.key.county.clone())
+                .bind(f.key.township.clone())
+                .bind(f.key.category.clone())
+                .bind(f.key.department.clone())
+                .bind(f.status.clone())
+                .bind(f.due_at)
+                .bind(f.finished_at)
+                .bind(f.evaluation.map(|e| e.as_str()))
+                .bind(f.reopened)
+                .bind(i64::from(f.overdue));
+        }
+        q.execute(&mut **tx).await?;
+    }
+    if !gone.is_empty() {
+        let sql = format!("DELETE FROM ticket_facts WHERE ticket_id IN ({})", batch::list(backend, gone.len()));
+        let mut q = batch::query(sql);
+        for id in &gone {
+            q = q.bind(id.clone());
+        }
+        q.execute(&mut **tx).await?;
+    }
+    // In key order, so that two hubs on one PostgreSQL take the cells' row locks alike.
+    let cells: Vec<(CellKey, Counts)> = cells.into_iter().filter(|(_, c)| !c.is_zero()).collect();
+    let columns: Vec<&str> = KEY_COLUMNS.iter().chain(&SUM_COLUMNS).chain(&BUCKET_COLUMNS).copied().collect();
+    for chunk in cells.chunks(MAX_ROWS / 2) {
+        let sums: Vec<String> = SUM_COLUMNS
+            .iter()
+            .chain(&BUCKET_COLUMNS)
+            .map(|c| format!("{c} = stats_cells.{c} + excluded.{c}"))
+            .collect();
+        let suffix = format!("ON CONFLICT ({}) DO UPDATE SET {}", KEY_COLUMNS.join(", "), sums.join(", "));
+        let mut q = batch::query(batch::insert_sql(backend, "stats_cells", &columns, chunk.len(), &suffix));
+        for (k, c) in chunk {
+            q = q
+                .bind(k.month.clone())
+                .bind(k.channel.clone())
+                .bind(k.county.clone())
+                .bind(k.township.clone())
+                .bind(k.category.clone())
+                .bind(k.department.clone())
+                .bind(c.received)
+                .bind(c.finished)
+                .bind(c.timed)
+                .bind(c.on_time)
+                .bind(c.rated)
+                .bind(c.satisfied)
+                .bind(c.reopened)
+                .bind(c.overdue)
+                .bind(c.handling_ms);
+            for b in c.buckets {
+                q = q.bind(b);
+            }
+        }
+        q.execute(&mut **tx).await?;
+    }
+    let daily: Vec<_> = daily.into_iter().filter(|(_, n)| *n != 0).collect();
+    for chunk in daily.chunks(MAX_ROWS) {
+        let suffix = "ON CONFLICT (day, county, township, category, channel) DO UPDATE SET received = stats_daily.received + excluded.received";
+        let mut q = batch::query(batch::insert_sql(
+            backend,
+            "stats_daily",
+            &["day", "county", "township", "category", "channel", "received"],
+            chunk.len(),
+            suffix,
+        ));
+        for ((day, county, township, category, channel), n) in chunk {
+            q = q
+                .bind(day.clone())
+                .bind(county.clone())
+                .bind(township.clone())
+                .bind(category.clone())
+                .bind(channel.clone())
+                .bind(*n);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// Refreshes one ticket whose platform side is stored with it.
+pub(crate) async fn refresh_stored(
+    tx: &mut Transaction<'static, Any>,
+    backend: Backend,
+    ticket: &Ticket,
+    at: i64,
+) -> Result<(), StoreError> {
+    let handling: Option<Option<String>> = sqlx::query_scalar("SELECT handling FROM tickets WHERE ticket_id = $1")
+        .bind(&ticket.ticket_id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    let handling: Option<Handling> = handling.flatten().and_then(|t| serde_json::from_str(&t).ok());
+    refresh(tx, backend, &[Changed { ticket, handling: handling.as_ref(), at }]).await
+}
+
+/// A ticket crossed its deadline unresolved: counted overdue, once.
+pub(crate) async fn mark_overdue(tx: &mut Transaction<'static, Any>, ticket_id: &str) -> Result<(), StoreError> {
+    let row = sqlx::query(
+        "UPDATE ticket_facts SET overdue = 1 WHERE ticket_id = $1 AND overdue = 0
+         RETURNING month, channel, county, township, category, department",
+    )
+    .bind(ticket_id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    if let Some(r) = row {
+        sqlx::query(
+            "UPDATE stats_cells SET overdue = overdue + 1
+              WHERE month = $1 AND channel = $2 AND county = $3 AND township = $4 AND category = $5 AND department = $6",
+        )
+        .bind(r.get::<String, _>(0))
+        .bind(r.get::<String, _>(1))
+        .bind(r.get::<String, _>(2))
+        .bind(r.get::<String, _>(3))
+        .bind(r.get::<String, _>(4))
+        .bind(r.get::<String, _>(5))
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Which way the figures are broken down.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Dimension {
+    Channel,
+    County,
+    Township,
+    Category,
+    Department,
+    Month,
+}
+
+impl Dimension {
+    pub const ALL: [Dimension; 6] = [
+        Dimension::Channel,
+        Dimension::County,
+        Dimension::Township,
+        Dimension::Category,
+        Dimension::Department,
+        Dimension::Month,
+    ];
+
+    pub fn column(self) -> &'static str {
+        match self {
+            Dimension::Channel => "channel",
+            Dimension::County => "county",
+            Dimension::Township => "township",
+            Dimension::Category => "category",
+            Dimension::Department => "department",
+            Dimension::Month => "month",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Dimension> {
+        Dimension::ALL.into_iter().find(|d| d.column() == s)
+    }
+}
+
+/// Which cells a figure sums: a range of cohort months and, for a scoped
+/// caller, a county (6 digits) or township (9 digits).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CellFilter {
+    /// `YYYY-MM`, inclusive.
+    pub from_month: String,
+    pub to_month: String,
+    pub region: Option<String>,
+}
+
+impl CellFilter {
+    fn clause(&self) -> (String, Vec<String>) {
+        let mut sql = String::from("month >= $1 AND month <= $2");
+        let mut args = vec![self.from_month.clone(), self.to_month.clone()];
+        if let Some(p) = &self.region {
+            let column = if p.len() <= 6 { "county" } else { "township" };
+            sql.push_str(&format!(" AND {column} = $3"));
+            args.push(p.get(..9).unwrap_or(p).to_string());
+        }
+        (sql, args)
+    }
+}
+
+fn counts_of(r: &sqlx::any::AnyRow, first: usize) -> Counts {
+    let get = |i: usize| -> i64 { r.try_get::<i64, _>(first + i).unwrap_or_default() };
+    let mut c = Counts {
+        received: get(0),
+        finished: get(1),
+        timed: get(2),
+        on_time: get(3),
+        rated: get(4),
+        satisfied: get(5),
+        reopened: get(6),
+        overdue: get(7),
+        handling_ms: get(8),
+        buckets: [0; BUCKETS],
+    };
+    for (i, b) in c.buckets.iter_mut().enumerate() {
+        *b = get(SUM_COLUMNS.len() + i);
+    }
+    c
+}
+
+fn sums_sql() -> String {
+    // CAST: PostgreSQL's SUM of BIGINT is NUMERIC, which the Any driver does not read.
+    SUM_COLUMNS
+        .iter()
+        .chain(&BUCKET_COLUMNS)
+        .map(|c| format!("CAST(COALESCE(SUM({c}), 0) AS BIGINT)"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl Store {
+    /// The sums of the cells `filter` selects, broken down `by` a
+    /// dimension, in the dimension's order.
+    pub async fn cell_sums(&self, filter: &CellFilter, by: Dimension) -> Result<Vec<(String, Counts)>, StoreError> {
+        let (clause, args) = filter.clause();
+        let col = by.column();
+        // A cell every ticket left (all its sums zero) is no group.
+        let sql = format!(
+            "SELECT {col}, {} FROM stats_cells WHERE {clause} GROUP BY {col} HAVING SUM(received) > 0 ORDER BY {col}",
+            sums_sql()
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for a in args {
+            q = q.bind(a);
+        }
+        Ok(q.fetch_all(&self.pool).await?.iter().map(|r| (r.get::<String, _>(0), counts_of(r, 1))).collect())
+    }
+
+    /// The sums of all the cells `filter` selects.
+    pub async fn cell_total(&self, filter: &CellFilter) -> Result<Counts, StoreError> {
+        let (clause, args) = filter.clause();
+        let sql = format!("SELECT {} FROM stats_cells WHERE {clause}", sums_sql());
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for a in args {
+            q = q.bind(a);
+        }
+        Ok(counts_of(&q.fetch_one(&self.pool).await?, 0))
+    }
+
+    /// Matters received per day from `from_day` to `to_day` (`YYYY-MM-DD`,
+    /// inclusive), per (day, county, township, category, channel), for
+    /// today's counts and the early warning's series; only a region's when
+    /// `region` is given.
+    pub async fn daily_received(
+        &self,
+        from_day: &str,
+        to_day: &str,
+        region: Option<&str>,
+    ) -> Result<Vec<DailyCount>, StoreError> {
+        let mut sql = String::from(
+            "SELECT day, county, township, category, channel, received FROM stats_daily WHERE day >= $1 AND day <= $2 AND received <> 0",
+        );
+        if let Some(p) = region {
+            sql.push_str(if p.len() <= 6 { " AND county = $3" } else { " AND township = $3" });
+        }
+        sql.push_str(" ORDER BY day");
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(from_day.to_string()).bind(to_day.to_string());
+        if let Some(p) = region {
+            q = q.bind(p.get(..9).unwrap_or(p).to_string());
+        }
+        Ok(q.fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| DailyCount {
+                day: r.get(0),
+                county: r.get(1),
+                township: r.get(2),
+                category: r.get(3),
+                channel: r.get(4),
+                received: r.get(5),
+            })
+            .collect())
+    }
+}
+
+/// Matters received on one day in one place, category and channel.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct DailyCount {
+    pub day: String,
+    pub county: String,
+    pub township: String,
+    pub category: String,
+    pub channel: String,
+    pub received: i64,
+}

@@ -1,0 +1,81 @@
+//! The statistics' aggregates follow every change in its transaction.
+
+use super::*;
+use crate::stats::figures::Figures;
+
+fn callback(ticket_id: &str, status: &str, at: &str, extra: serde_json::Value) -> Vec<u8> {
+    let mut v = serde_json::json!({"ticketId": ticket_id, "status": status, "at": at});
+    if let serde_json::Value::Object(m) = extra {
+        v.as_object_mut().unwrap().extend(m);
+    }
+    serde_json::to_vec(&v).unwrap()
+}
+
+fn july() -> CellFilter {
+    CellFilter { from_month: "2024-07".into(), to_month: "2024-07".into(), region: None }
+}
+
+on_both!(figures_follow_dispatch_resolution_rating_reopening_and_deadlines, |store, _url| {
+    let ms = simulators::canonical::matters(60, 3, "ST");
+    let mut ids = Vec::new();
+    for m in &ms {
+        let StoredOutcome::Created { ticket_id, .. } = one(&store, item(m, 1)).await else { panic!("not created") };
+        ids.push(ticket_id);
+    }
+    let (a, b, c) = (&ids[0], &ids[1], &ids[2]);
+    let take = |id: &str, body: Vec<u8>| {
+        let (store, id) = (store.clone(), id.to_string());
+        async move {
+            let out = store.take_callback(&id, &body).await.unwrap();
+            assert!(!matches!(out, CallbackOutcome::Held { .. }), "{out:?}");
+        }
+    };
+    let due = |d: &str, t: &str, due: &str| {
+        callback(d, "dispatched", t, serde_json::json!({"department": "甲局", "dueAt": due}))
+    };
+    take("a1", due(a, "2024-08-01T09:00:00+08:00", "2024-08-10T18:00:00+08:00")).await;
+    take("a2", callback(a, "resolved", "2024-08-02T09:00:00+08:00", serde_json::json!({}))).await;
+    let rated = |id: &str, t: &str, r: &str| {
+        callback(id, "closed", t, serde_json::json!({"evaluation": {"result": r, "by": "citizen"}}))
+    };
+    take("a3", rated(a, "2024-08-03T09:00:00+08:00", "satisfied")).await;
+    let b_due = callback(
+        b,
+        "dispatched",
+        "2024-08-01T09:00:00+08:00",
+        serde_json::json!({"department": "乙局", "dueAt": "2024-08-01T12:00:00+08:00"}),
+    );
+    take("b1", b_due).await;
+    take("b2", callback(b, "resolved", "2024-08-03T09:00:00+08:00", serde_json::json!({}))).await;
+
+    let t = Figures::of(&store.cell_total(&july()).await.unwrap());
+    assert_eq!((t.received, t.closed, t.on_time_rate, t.rated), (3, 2, Some(0.5), 1));
+
+    // A frown on B: back in progress, no longer closed, still rated.
+    take("b3", rated(b, "2024-08-04T09:00:00+08:00", "unsatisfied")).await;
+    let t = Figures::of(&store.cell_total(&july()).await.unwrap());
+    assert_eq!((t.received, t.closed, t.on_time_rate), (3, 1, Some(1.0)));
+    assert_eq!((t.rated, t.satisfaction_rate, t.reopened), (2, Some(0.5), 1));
+    let hours = t.avg_handling_hours.unwrap();
+    assert!(hours > 24.0, "A took days from its report to its resolution: {hours}");
+
+    // C crosses a deadline unresolved, and so does B, back in progress: overdue, once each.
+    take("c1", due(c, "2024-08-01T09:00:00+08:00", "2024-08-02T09:00:00+08:00")).await;
+    let later = chrono::DateTime::parse_from_rfc3339("2024-09-01T00:00:00+08:00").unwrap().timestamp_millis();
+    store.check_deadlines(0.8, later).await.unwrap();
+    store.check_deadlines(0.8, later + 60_000).await.unwrap();
+    assert_eq!(store.cell_total(&july()).await.unwrap().overdue, 2);
+
+    let by_department = store.cell_sums(&july(), Dimension::Department).await.unwrap();
+    let names: Vec<(&str, i64)> = by_department.iter().map(|(d, c)| (d.as_str(), c.received)).collect();
+    assert_eq!(names, [("乙局", 1), ("甲局", 2)]);
+    let by_county = store.cell_sums(&july(), Dimension::County).await.unwrap();
+    assert_eq!(by_county.iter().map(|(_, c)| c.received).sum::<i64>(), 3);
+    let (county, n) = (&by_county[0].0, by_county[0].1.received);
+    let scoped = CellFilter { region: Some(county.clone()), ..july() };
+    assert_eq!(store.cell_total(&scoped).await.unwrap().received, n);
+    let days = store.daily_received("2024-07-01", "2024-07-31", None).await.unwrap();
+    assert_eq!(days.iter().map(|d| d.received).sum::<i64>(), 3);
+    let empty = CellFilter { from_month: "2025-01".into(), to_month: "2025-12".into(), region: None };
+    assert_eq!(store.cell_total(&empty).await.unwrap().received, 0);
+});
