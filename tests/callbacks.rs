@@ -135,8 +135,15 @@ async fn callbacks_are_verified_applied_once_and_a_frown_reaches_the_platform() 
     assert_eq!(on_platform["dueAt"], "2026-12-09T18:00:00+08:00", "{on_platform}");
     assert_eq!(on_platform["evaluation"]["result"], "unsatisfied", "{on_platform}");
 
-    let metrics =
-        client.get(format!("http://127.0.0.1:{endpoint}/metrics")).send().await.unwrap().text().await.unwrap();
+    let metrics = client
+        .get(format!("http://127.0.0.1:{endpoint}/metrics"))
+        .bearer_auth(VIEWER_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(metrics.contains("hub_callbacks_total{outcome=\"duplicate\"} 2"), "{metrics}");
     assert!(metrics.contains("hub_callbacks_total{outcome=\"refused\"} 3"), "{metrics}");
     let status = hub.terminate();

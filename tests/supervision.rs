@@ -89,8 +89,15 @@ async fn an_http_source_on_a_taken_port_is_reported_not_ready_and_runs_once_the_
     );
     assert_eq!(report["store"], "ok", "{report}");
     assert_eq!(report["dispatcher"], "running", "{report}");
-    let metrics =
-        client.get(format!("http://127.0.0.1:{endpoint}/metrics")).send().await.unwrap().text().await.unwrap();
+    let metrics = client
+        .get(format!("http://127.0.0.1:{endpoint}/metrics"))
+        .bearer_auth(VIEWER_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(metrics.contains("hub_connector_up{source=\"canon\"} 0"), "{metrics}");
     assert!(hub.exited().is_none(), "the hub keeps running the rest");
     assert!(hub.log().contains("cannot listen on"), "the log names the port");
@@ -213,8 +220,15 @@ async fn a_broker_that_takes_the_connection_but_refuses_the_login_is_reported_no
     assert!(report["not_ready"].to_string().contains("connector hotline"), "{report}");
     assert!(!report.to_string().contains("not-the-password"), "no credentials shown: {report}");
     assert_eq!(report["connectors"]["canon"]["state"], "running", "{report}");
-    let metrics =
-        client.get(format!("http://127.0.0.1:{endpoint}/metrics")).send().await.unwrap().text().await.unwrap();
+    let metrics = client
+        .get(format!("http://127.0.0.1:{endpoint}/metrics"))
+        .bearer_auth(VIEWER_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(metrics.contains("hub_connector_up{source=\"hotline\"} 0"), "{metrics}");
     assert!(hub.exited().is_none(), "the hub keeps running the rest");
 

@@ -211,9 +211,16 @@ impl Hub {
                 secrets: Arc::new(crate::callbacks::verify::Secrets::new(&settings.platform.secrets)),
                 metrics: metrics.clone(),
             };
+            let api = crate::api::ApiState {
+                store: store.clone(),
+                metrics: metrics.clone(),
+                health: health.clone(),
+                open311_public: settings.open311_public,
+            };
+            let tokens = Arc::new(settings.api_tokens.clone());
             let stop = delivery_stop.clone();
             background.push(tokio::spawn(async move {
-                if let Err(e) = server::serve(listener, observed, callbacks, stop).await {
+                if let Err(e) = server::serve(listener, observed, callbacks, api, tokens, stop).await {
                     tracing::error!(error = %e, "the endpoint for /healthz, /readyz and /metrics failed");
                 }
             }));

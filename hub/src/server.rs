@@ -1,6 +1,7 @@
 //! The hub's own HTTP endpoint: `/healthz` (the process answers),
 //! `/readyz` (every part works: 200, or 503 naming what does not),
-//! `/metrics`, and the platform's callbacks (`callbacks/endpoint.rs`).
+//! `/metrics`, the platform's callbacks (`callbacks/endpoint.rs`) and the
+//! centre's admin API, dashboard and Open311 (`api/`).
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -53,6 +54,8 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     observed: Observed,
     callbacks: Callbacks,
+    api: crate::api::ApiState,
+    tokens: Arc<crate::api::auth::ApiTokens>,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     if let Ok(addr) = listener.local_addr() {
@@ -63,11 +66,16 @@ pub async fn serve(
         // The endpoint reads the body itself, bounded and with a deadline.
         .layer(DefaultBodyLimit::disable())
         .with_state(callbacks);
+    // Counters name sources and agencies: a viewer's token, as for the rest of the API.
+    let metrics = Router::new()
+        .route("/metrics", get(|_: crate::api::auth::Caller, State(o): State<Observed>| async move { o.render() }))
+        .layer(axum::Extension(tokens.clone()));
     let app = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready))
-        .route("/metrics", get(|State(o): State<Observed>| async move { o.render() }))
+        .merge(metrics)
         .with_state(observed)
-        .merge(way_back);
+        .merge(way_back)
+        .merge(crate::api::router(api, tokens));
     axum::serve(listener, app).with_graceful_shutdown(async move { shutdown.cancelled().await }).await
 }

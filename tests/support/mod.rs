@@ -70,6 +70,13 @@ pub fn hub_binary() -> PathBuf {
     bin
 }
 
+/// The admin API's tokens every test hub accepts (`HUB_API_TOKENS`).
+pub const VIEWER_TOKEN: &str = "e2e-viewer-token-0123456789";
+pub const OPERATOR_TOKEN: &str = "e2e-operator-token-0123456789";
+pub const ADMIN_TOKEN: &str = "e2e-admin-token-0123456789";
+pub const API_TOKENS: &str =
+    "viewer:e2e-viewer-token-0123456789,operator:e2e-operator-token-0123456789,admin:e2e-admin-token-0123456789";
+
 /// The real hub as a child process, configured by a file.
 pub struct HubProcess {
     pub config: PathBuf,
@@ -125,6 +132,7 @@ impl HubProcess {
             .args(["run", "--config"])
             .arg(&self.config)
             .env("RUST_LOG", "info,sqlx=warn")
+            .env("HUB_API_TOKENS", API_TOKENS)
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(log)

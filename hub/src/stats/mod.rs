@@ -3,3 +3,4 @@
 
 pub mod facts;
 pub mod figures;
+pub mod names;

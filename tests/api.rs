@@ -1,0 +1,121 @@
+//! The admin API through the real `hub` binary: tokens, roles, regions,
+//! the OpenAPI document and the figures.
+
+use std::time::Duration;
+
+use e2e::*;
+use simulators::canonical::matters;
+use simulators::platform::{Faults, PlatformSim, SimConfig};
+
+const DONGFENG_TOKEN: &str = "e2e-dongfeng-viewer-token-0123";
+
+fn config(dir: &std::path::Path, db_url: &str, platform: &str, source: u16, endpoint: u16) -> std::path::PathBuf {
+    let path = dir.join("hub.toml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"
+[store]
+url = "{db_url}"
+[platform]
+url = "{platform}"
+token = "test-token"
+[server]
+listen = "127.0.0.1:{endpoint}"
+
+[[sources]]
+name = "canon"
+mapping = "canonical"
+transport = "http"
+listen = "127.0.0.1:{source}"
+open = true
+"#
+        ),
+    )
+    .unwrap();
+    path
+}
+
+async fn get(client: &reqwest::Client, url: &str, token: Option<&str>) -> (u16, serde_json::Value) {
+    let mut req = client.get(url);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let r = req.send().await.unwrap();
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_answers_each_token_within_its_role_and_region() {
+    let db = TestDb::sqlite();
+    let dir = std::env::temp_dir().join(format!("hub-api-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let sim = PlatformSim::new(SimConfig { token: "test-token".into(), faults: Faults::default() });
+    let server = sim.bind("127.0.0.1:0").await.unwrap();
+    let (source, endpoint) = (free_port(), free_port());
+    let cfg = config(&dir, &db.url, &server.base_url(), source, endpoint);
+    let tokens = format!("{API_TOKENS},viewer@220421:{DONGFENG_TOKEN}");
+    let mut hub = HubProcess::start_with_env(&cfg, &[("HUB_API_TOKENS", tokens.as_str())]);
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
+    let base = format!("http://127.0.0.1:{endpoint}");
+
+    let ms = matters(77, 12, "API");
+    for m in &ms {
+        send_until_acknowledged(&client, &format!("http://127.0.0.1:{source}/records"), m.payload(1)).await;
+    }
+    let stats = format!("{base}/api/v1/stats?from=2024-07&to=2024-07&by=county");
+    wait_for(Duration::from_secs(20), "twelve matters in the figures", || {
+        let (client, stats) = (&client, &stats);
+        async move { get(client, stats, Some(VIEWER_TOKEN)).await.1["total"]["received"] == 12 }
+    })
+    .await;
+
+    // No token, a wrong one: 401, and nothing of the figures.
+    for token in [None, Some("not-a-token-0123456789")] {
+        let (status, body) = get(&client, &stats, token).await;
+        assert_eq!(status, 401, "{body}");
+        assert!(body.get("total").is_none());
+        assert_eq!(get(&client, &format!("{base}/metrics"), token).await.0, 401);
+        assert_eq!(get(&client, &format!("{base}/api/openapi.json"), token).await.0, 401);
+    }
+    assert_eq!(get(&client, &format!("{base}/healthz"), None).await.0, 200);
+
+    // The city's viewer sees every county; 东丰县's only its own, the same figure.
+    let (_, city) = get(&client, &stats, Some(VIEWER_TOKEN)).await;
+    let dongfeng_in_city = city["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["key"] == "220421")
+        .map_or(0, |r| r["figures"]["received"].as_i64().unwrap());
+    let (status, own) = get(&client, &stats, Some(DONGFENG_TOKEN)).await;
+    assert_eq!(status, 200, "{own}");
+    assert_eq!(own["region"], "220421");
+    assert_eq!(own["total"]["received"].as_i64().unwrap(), dongfeng_in_city, "{own}");
+    assert!(own["rows"].as_array().unwrap().iter().all(|r| r["key"] == "220421"), "{own}");
+    let elsewhere = format!("{stats}&region=220402");
+    assert_eq!(get(&client, &elsewhere, Some(DONGFENG_TOKEN)).await.0, 403);
+    assert_eq!(get(&client, &elsewhere, Some(VIEWER_TOKEN)).await.0, 200);
+    let named = city["rows"].as_array().unwrap().iter().filter_map(|r| r["name"].as_str()).collect::<Vec<_>>();
+    assert!(named.iter().all(|n| n.ends_with('区') || n.ends_with('县')), "{named:?}");
+
+    // Clear errors for bad input.
+    let (status, body) = get(&client, &format!("{base}/api/v1/stats?from=2024-13"), Some(VIEWER_TOKEN)).await;
+    assert_eq!(status, 400);
+    assert!(body["error"].as_str().unwrap().contains("2026-11"), "{body}");
+    assert_eq!(get(&client, &format!("{base}/api/v1/stats?by=weather"), Some(VIEWER_TOKEN)).await.0, 400);
+
+    // The document describes the routes, generated from the code.
+    let (status, doc) = get(&client, &format!("{base}/api/openapi.json"), Some(VIEWER_TOKEN)).await;
+    assert_eq!(status, 200);
+    assert!(doc["openapi"].as_str().unwrap().starts_with('3'), "{doc}");
+    assert!(doc["paths"]["/api/v1/stats"]["get"].is_object(), "{doc}");
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object(), "{doc}");
+
+    let status = hub.terminate();
+    assert!(status.success(), "{status:?}");
+    server.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
