@@ -114,6 +114,23 @@ async fn the_api_answers_each_token_within_its_role_and_region() {
     assert!(doc["paths"]["/api/v1/stats"]["get"].is_object(), "{doc}");
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object(), "{doc}");
 
+    // The monthly analysis: the same figures, in a page that fetches nothing, and CSV.
+    let out = dir.join("reports");
+    let (ok, said) = hub.cli(&["report", "--month", "2024-07", "--out", out.to_str().unwrap()]);
+    assert!(ok, "{said}");
+    assert!(said.contains("12 matters received in 2024-07"), "{said}");
+    let html = std::fs::read_to_string(out.join("report-2024-07.html")).unwrap();
+    assert!(html.contains("辽源市 2024-07 社会治理月度分析研判") && html.contains("<svg"), "{html}");
+    assert!(!html.contains("src=") && !html.contains("https://"), "self-contained");
+    let csv = std::fs::read_to_string(out.join("report-2024-07.csv")).unwrap();
+    assert!(csv.lines().nth(1).unwrap().starts_with("2024-07,220400,total,,合计,12,"), "{csv}");
+    for m in &ms {
+        let phone = m.record(1)["ticket"]["reporters"][0]["phone"].as_str().unwrap().to_string();
+        assert!(!html.contains(&phone) && !csv.contains(&phone), "no personal data in the report");
+    }
+    let (ok, said) = hub.cli(&["report", "--month", "2024-7"]);
+    assert!(!ok && said.contains("not a month like 2026-11"), "{said}");
+
     let status = hub.terminate();
     assert!(status.success(), "{status:?}");
     server.stop().await;

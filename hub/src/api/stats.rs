@@ -36,11 +36,11 @@ pub struct Period {
 }
 
 fn month(text: &str, what: &str) -> Result<String, ApiError> {
-    let ok = text.len() == 7
-        && text.as_bytes()[4] == b'-'
-        && text[..4].bytes().all(|b| b.is_ascii_digit())
-        && matches!(text[5..].parse::<u32>(), Ok(1..=12));
-    if ok { Ok(text.to_string()) } else { Err(ApiError::bad_request(format!("`{what}` must be a month like 2026-11"))) }
+    if crate::stats::report::is_month(text) {
+        Ok(text.to_string())
+    } else {
+        Err(ApiError::bad_request(format!("`{what}` must be a month like 2026-11")))
+    }
 }
 
 /// This month, Beijing time.

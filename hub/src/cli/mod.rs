@@ -5,6 +5,7 @@ mod court;
 mod demo;
 mod duplicates;
 mod mapping;
+mod report;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -82,6 +83,8 @@ enum Command {
     Duplicates(duplicates::DuplicatesCommand),
     /// Counts of tickets, deliveries, dead letters and quarantine; the oldest pending changes.
     Status(ConfigArg),
+    /// The monthly analysis (每月分析研判) as a self-contained HTML file and CSV.
+    Report(report::ReportArgs),
     /// Mapping files: try one on sample records.
     #[command(subcommand)]
     Mapping(mapping::MappingCommand),
@@ -178,6 +181,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Callbacks(cmd) => admin::callbacks(cmd).await,
         Command::Feedback(cmd) => admin::feedback(cmd).await,
         Command::Duplicates(cmd) => duplicates::run(cmd).await,
+        Command::Report(args) => report::run(args).await,
         Command::Status(c) => admin::status(&load(&c)?).await,
         Command::Mapping(cmd) => mapping::run(cmd),
     }

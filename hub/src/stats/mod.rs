@@ -4,3 +4,4 @@
 pub mod facts;
 pub mod figures;
 pub mod names;
+pub mod report;
