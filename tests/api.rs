@@ -114,6 +114,26 @@ async fn the_api_answers_each_token_within_its_role_and_region() {
     assert!(doc["paths"]["/api/v1/stats"]["get"].is_object(), "{doc}");
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object(), "{doc}");
 
+    // What the hub counts, for the operator's monitoring.
+    wait_for(Duration::from_secs(10), "the queues' gauges", || {
+        let (client, base) = (&client, &base);
+        async move {
+            let (_, text) = get(client, &format!("{base}/metrics"), Some(VIEWER_TOKEN)).await;
+            text.as_str().is_some_and(|t| t.contains("hub_queue_depth{destination=\"platform\"} 0"))
+        }
+    })
+    .await;
+    let (_, metrics) = get(&client, &format!("{base}/metrics"), Some(VIEWER_TOKEN)).await;
+    let metrics = metrics.as_str().unwrap().to_string();
+    for line in [
+        "hub_source_records_total{system=\"canon\",stage=\"received\"} 12",
+        "hub_source_records_total{system=\"canon\",stage=\"acknowledged\"} 12",
+        "hub_delivery_latency_seconds_count 12",
+        "hub_delivery_retries_by_cause_total{cause=\"failed\"} 0",
+    ] {
+        assert!(metrics.contains(line), "{line} in {metrics}");
+    }
+
     // The monthly analysis: the same figures, in a page that fetches nothing, and CSV.
     let out = dir.join("reports");
     let (ok, said) = hub.cli(&["report", "--month", "2024-07", "--out", out.to_str().unwrap()]);

@@ -232,6 +232,12 @@ impl Hub {
                     if let Ok(depth) = s.outbox_depth().await {
                         m.outbox_depth.store(depth, Ordering::Relaxed);
                     }
+                    if let Ok(queues) = s.queue_depths().await {
+                        let now = chrono::Utc::now().timestamp_millis();
+                        m.set_queues(queues.into_iter().map(|(destination, depth, oldest)| {
+                            (destination, depth, oldest.map_or(0.0, |t| (now - t).max(0) as f64 / 1000.0))
+                        }));
+                    }
                     tokio::select! {
                         _ = tokio::time::sleep(Duration::from_secs(2)) => {}
                         _ = stop.cancelled() => break,

@@ -283,8 +283,10 @@ fn answer(
         }
     };
     for ((submission, item), result) in submissions.into_iter().zip(&items).zip(results) {
+        metrics.source(&item.system, "received");
         let answer = match result {
             Ok(stored) => {
+                metrics.source(&item.system, "acknowledged");
                 metrics.record(&item.system, stored.label());
                 log_outcome(item, &stored);
                 if !item.warnings.is_empty()

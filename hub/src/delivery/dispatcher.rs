@@ -255,6 +255,8 @@ impl Dispatcher {
                     metrics::inc(&self.metrics.stale_answers);
                 } else {
                     metrics::inc(&self.metrics.delivered);
+                    let waited = chrono::Utc::now().timestamp_millis() - change.created_at;
+                    self.metrics.delivery_latency.observe(waited as f64 / 1000.0);
                 }
                 self.on_success();
                 DeliveryResult::Done

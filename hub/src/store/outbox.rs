@@ -28,6 +28,8 @@ pub struct LeasedChange {
     /// Who holds the lease, and until when: together, the lease's token.
     pub lease_owner: String,
     pub lease_until: i64,
+    /// When the change was queued (epoch ms): its delivery latency starts here.
+    pub created_at: i64,
 }
 
 /// What became of a delivery attempt, to be committed.
@@ -49,7 +51,7 @@ const LEASE_SQLITE: &str = "UPDATE outbox SET lease_owner = $1, lease_until = $2
         WHERE o.next_attempt_at <= $3 AND (o.lease_until IS NULL OR o.lease_until < $3)
           AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.ticket_id = o.ticket_id AND p.id < o.id)
         ORDER BY o.id LIMIT $4)
-    RETURNING id, ticket_id, revision, idempotency_key, body, attempts, lease_owner, lease_until";
+    RETURNING id, ticket_id, revision, idempotency_key, body, attempts, lease_owner, lease_until, created_at";
 
 const LEASE_POSTGRES: &str = "UPDATE outbox SET lease_owner = $1, lease_until = $2
     WHERE id IN (
@@ -58,7 +60,7 @@ const LEASE_POSTGRES: &str = "UPDATE outbox SET lease_owner = $1, lease_until = 
           AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.ticket_id = o.ticket_id AND p.id < o.id)
         ORDER BY o.id LIMIT $4
         FOR UPDATE SKIP LOCKED)
-    RETURNING id, ticket_id, revision, idempotency_key, body, attempts, lease_owner, lease_until";
+    RETURNING id, ticket_id, revision, idempotency_key, body, attempts, lease_owner, lease_until, created_at";
 
 /// A lease to take: who, how many changes at most, for how long.
 #[derive(Clone, Copy, Debug)]
@@ -124,6 +126,20 @@ impl Store {
         Ok(sqlx::query_scalar("SELECT COUNT(*) FROM outbox").fetch_one(&self.pool).await?)
     }
 
+    /// Per destination (`platform` and each agency's back-channel): the
+    /// messages waiting and the epoch ms of the oldest, for `/metrics`.
+    pub async fn queue_depths(&self) -> Result<Vec<(String, i64, Option<i64>)>, StoreError> {
+        let platform = sqlx::query("SELECT COUNT(*), MIN(created_at) FROM outbox").fetch_one(&self.pool).await?;
+        let mut out = vec![("platform".to_string(), platform.get(0), platform.get(1))];
+        let rows = sqlx::query(
+            "SELECT destination, COUNT(*), MIN(created_at) FROM feedback_outbox WHERE state = 'pending' GROUP BY destination ORDER BY destination",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        out.extend(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))));
+        Ok(out)
+    }
+
     /// The oldest pending changes, for `hub status`.
     pub async fn outbox_head(&self, limit: i64) -> Result<Vec<(i64, String, i64, i64, Option<String>)>, StoreError> {
         let rows = sqlx::query("SELECT id, ticket_id, revision, attempts, last_error FROM outbox ORDER BY id LIMIT $1")
@@ -157,6 +173,7 @@ async fn lease_in(
             attempts: r.get(5),
             lease_owner: r.get(6),
             lease_until: r.get(7),
+            created_at: r.get(8),
         })
         .collect();
     leased.sort_by_key(|c| c.id);
