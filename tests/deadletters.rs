@@ -99,6 +99,15 @@ async fn refused_changes_land_in_dead_letters_and_replay_after_the_fix() {
     assert!(ok && out.contains("BAD-1") && out.contains("reason:"), "{out}");
     let (ok, out) = hub.cli(&["quarantine", "replay", &qid]);
     assert!(!ok && out.contains("still does not map"), "{out}");
+    // In bulk: every open record of a source, with a summary.
+    let (ok, out) = hub.cli(&["quarantine", "replay", "--all", "--system", "canon"]);
+    assert!(!ok && out.contains("0 record(s) replayed, 1 still do not map"), "{out}");
+    let (ok, out) = hub.cli(&["quarantine", "replay", "--all", "--system", "no-such-source"]);
+    assert!(ok && out.contains("0 record(s) replayed, 0 still"), "{out}");
+    let (ok, out) = hub.cli(&["deadletters", "replay", "--all"]);
+    assert!(ok && out.contains("0 dead letter(s) queued again"), "{out}");
+    let (ok, out) = hub.cli(&["quarantine", "replay"]);
+    assert!(!ok && out.contains("<ID>"), "{out}");
 
     assert!(hub.terminate().success());
     assert_no_personal_numbers(&cfg.with_extension("log"));

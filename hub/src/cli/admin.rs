@@ -32,7 +32,12 @@ pub enum DeadLetterCommand {
     /// Send a dead letter's ticket again once the cause is fixed (on the
     /// platform's side, or in the body given with --body), as its newest revision.
     Replay {
-        id: i64,
+        /// The dead letter (or --all).
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        id: Option<i64>,
+        /// Every open dead letter, oldest first, with progress on stderr.
+        #[arg(long, conflicts_with = "body")]
+        all: bool,
         #[command(flatten)]
         config: ConfigArg,
         /// A corrected ticket (JSON) at the ticket's current revision (`hub
@@ -70,7 +75,15 @@ pub enum QuarantineCommand {
     },
     /// Run a quarantined record through the current mappings again.
     Replay {
-        id: i64,
+        /// The record (or --all).
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        id: Option<i64>,
+        /// Every open record (of one source with --system), oldest first,
+        /// with progress on stderr: after a mapping was fixed.
+        #[arg(long)]
+        all: bool,
+        #[arg(long, requires = "all", value_name = "SOURCE")]
+        system: Option<String>,
         #[command(flatten)]
         config: ConfigArg,
     },
@@ -197,6 +210,19 @@ pub(super) async fn open(settings: &Settings) -> anyhow::Result<Store> {
     Ok(store)
 }
 
+/// A progress bar on stderr for work over many items (hidden when stderr
+/// is not a terminal).
+pub(super) fn progress(len: u64, what: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(len);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {eta}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(what.to_string());
+    bar
+}
+
 pub(super) fn time(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
         .map(|t| t.with_timezone(&hub::ticket::beijing()).format("%Y-%m-%d %H:%M:%S%:z").to_string())
@@ -265,7 +291,24 @@ pub async fn deadletters(cmd: DeadLetterCommand) -> anyhow::Result<ExitCode> {
                 );
             }
         }
-        DeadLetterCommand::Replay { id, config, body } => {
+        DeadLetterCommand::Replay { id: None, all: true, config, .. } => {
+            let store = open(&load(&config)?).await?;
+            let open_letters = store.dead_letters(false).await?;
+            let bar = progress(open_letters.len() as u64, "replaying dead letters");
+            let mut failed = 0;
+            for d in &open_letters {
+                if let Err(e) = store.replay_dead_letter(d.id, None).await {
+                    failed += 1;
+                    bar.suspend(|| eprintln!("dead letter {}: {e}", d.id));
+                }
+                bar.inc(1);
+            }
+            bar.finish_and_clear();
+            println!("{} dead letter(s) queued again, {failed} could not be", open_letters.len() - failed);
+            return Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) });
+        }
+        DeadLetterCommand::Replay { id, config, body, .. } => {
+            let Some(id) = id else { anyhow::bail!("give a dead letter's id, or --all") };
             let store = open(&load(&config)?).await?;
             let body = match body {
                 Some(path) => {
@@ -333,7 +376,33 @@ pub async fn quarantine(cmd: QuarantineCommand) -> anyhow::Result<ExitCode> {
             };
             println!("payload:\n{}", if reveal { text } else { hub::pii::mask_payload(&text) });
         }
-        QuarantineCommand::Replay { id, config } => {
+        QuarantineCommand::Replay { id: None, all: true, system, config } => {
+            let settings = load(&config)?;
+            let store = open(&settings).await?;
+            let mappings = hub::sources::mappings(&settings);
+            let entries: Vec<_> = store
+                .quarantined(false)
+                .await?
+                .into_iter()
+                .filter(|q| system.as_deref().is_none_or(|s| s == q.system))
+                .collect();
+            let bar = progress(entries.len() as u64, "replaying quarantine");
+            let (mut stored, mut still) = (0, 0);
+            for q in &entries {
+                let record = store.quarantined_record(q.id).await?.record();
+                let item = hub::intake::prepare(&record, &mappings, &settings.intake);
+                match store.resolve_quarantine(q.id, &item).await? {
+                    hub::store::StoredOutcome::Quarantined { .. } => still += 1,
+                    _ => stored += 1,
+                }
+                bar.inc(1);
+            }
+            bar.finish_and_clear();
+            println!("{stored} record(s) replayed, {still} still do not map (hub quarantine list)");
+            return Ok(if still == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) });
+        }
+        QuarantineCommand::Replay { id, config, .. } => {
+            let Some(id) = id else { anyhow::bail!("give a record's id, or --all") };
             let settings = load(&config)?;
             let store = open(&settings).await?;
             let q = store.quarantined_record(id).await?;

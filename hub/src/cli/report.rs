@@ -34,13 +34,7 @@ pub async fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
         .map_err(|e| anyhow::anyhow!("--region: {e}"))?
         .and_then(|s| s.prefix().map(str::to_string));
     let store = open(&load(&args.config)?).await?;
-    let bar = indicatif::ProgressBar::new(report::STEPS);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg}")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
-    bar.set_prefix(format!("report {}", args.month));
+    let bar = super::admin::progress(report::STEPS, &format!("report {}", args.month));
     let gathered = report::gather(&store, &args.month, region, |step| {
         bar.set_message(step.to_string());
         bar.inc(1);
