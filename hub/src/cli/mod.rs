@@ -85,6 +85,9 @@ enum Command {
     Status(ConfigArg),
     /// The monthly analysis (每月分析研判) as a self-contained HTML file and CSV.
     Report(report::ReportArgs),
+    /// The figures' aggregates: rebuild them from the stored tickets.
+    #[command(subcommand)]
+    Stats(report::StatsCommand),
     /// Mapping files: try one on sample records.
     #[command(subcommand)]
     Mapping(mapping::MappingCommand),
@@ -182,6 +185,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Feedback(cmd) => admin::feedback(cmd).await,
         Command::Duplicates(cmd) => duplicates::run(cmd).await,
         Command::Report(args) => report::run(args).await,
+        Command::Stats(cmd) => report::stats(cmd).await,
         Command::Status(c) => admin::status(&load(&c)?).await,
         Command::Mapping(cmd) => mapping::run(cmd),
     }

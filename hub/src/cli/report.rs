@@ -57,3 +57,26 @@ pub async fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
     println!("{} matters received in {}; written {} and {}", r.total.received, r.month, html.display(), csv.display());
     Ok(ExitCode::SUCCESS)
 }
+
+#[derive(clap::Subcommand, Debug)]
+pub enum StatsCommand {
+    /// Count every stored ticket in the figures again (after an upgrade
+    /// from a version that kept none); counting twice changes nothing.
+    Rebuild {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+}
+
+pub async fn stats(cmd: StatsCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        StatsCommand::Rebuild { config } => {
+            let store = open(&load(&config)?).await?;
+            let bar = super::admin::progress(store.summary().await?.tickets.max(0) as u64, "counting tickets");
+            let n = store.rebuild_statistics(|page| bar.inc(page as u64)).await?;
+            bar.finish_and_clear();
+            println!("{n} tickets counted in the figures");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

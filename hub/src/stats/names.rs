@@ -33,6 +33,11 @@ pub fn category(code: &str) -> Option<&'static str> {
     CATEGORIES.get(code).map(String::as_str)
 }
 
+/// Every platform category code, in the table's order.
+pub fn category_codes() -> Vec<&'static str> {
+    rows("platform-categories").filter_map(|r| r.first().copied()).collect()
+}
+
 /// The counties and townships in the shipped table: (code, name, parent).
 pub fn divisions() -> Vec<(&'static str, &'static str, &'static str)> {
     rows("regions").filter_map(|r| Some((*r.first()?, *r.get(1)?, r.get(3).copied().unwrap_or_default()))).collect()

@@ -76,6 +76,16 @@ on_both!(figures_follow_dispatch_resolution_rating_reopening_and_deadlines, |sto
     assert_eq!(store.cell_total(&scoped).await.unwrap().received, n);
     let days = store.daily_received("2024-07-01", "2024-07-31", None).await.unwrap();
     assert_eq!(days.iter().map(|d| d.received).sum::<i64>(), 3);
+    // Counting again changes nothing; a store that kept no figures gets them.
+    let before = store.cell_total(&july()).await.unwrap();
+    assert_eq!(store.rebuild_statistics(|_| {}).await.unwrap(), 3);
+    assert_eq!(store.cell_total(&july()).await.unwrap(), before);
+    for table in ["ticket_facts", "stats_cells", "stats_daily"] {
+        sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table}"))).execute(store.pool()).await.unwrap();
+    }
+    store.rebuild_statistics(|_| {}).await.unwrap();
+    let rebuilt = store.cell_total(&july()).await.unwrap();
+    assert_eq!((rebuilt.received, rebuilt.finished, rebuilt.rated, rebuilt.reopened), (3, 1, 2, 1));
     let empty = CellFilter { from_month: "2025-01".into(), to_month: "2025-12".into(), region: None };
     assert_eq!(store.cell_total(&empty).await.unwrap().received, 0);
 });
