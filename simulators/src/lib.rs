@@ -8,3 +8,4 @@
 pub mod agencies;
 pub mod canonical;
 pub mod platform;
+pub mod surge;
