@@ -1,0 +1,20 @@
+-- Early-warning alerts (stats/warning.rs): a category rising in a township
+-- or county above its own baseline on a day. Raised once per (area,
+-- category, day, method), whichever hub looks first; kept with the
+-- figures that raised them, for the screen and the monthly analysis.
+CREATE TABLE alerts (
+    id             BIGSERIAL PRIMARY KEY,
+    area           TEXT    NOT NULL,
+    category       TEXT    NOT NULL,
+    day            TEXT    NOT NULL,
+    method         TEXT    NOT NULL,
+    count          BIGINT  NOT NULL,
+    baseline_mean  DOUBLE PRECISION    NOT NULL,
+    baseline_sd    DOUBLE PRECISION    NOT NULL,
+    statistic      DOUBLE PRECISION    NOT NULL,
+    threshold      DOUBLE PRECISION    NOT NULL,
+    evidence       TEXT    NOT NULL,
+    raised_at      BIGINT  NOT NULL,
+    UNIQUE (area, category, day, method)
+);
+CREATE INDEX alerts_by_day ON alerts (day);
