@@ -100,7 +100,13 @@ impl Store {
         let mut binds: Vec<Bind> = Vec::new();
         if let Some(prefix) = &q.region {
             let (lo, hi) = region_bounds(prefix);
-            clauses.push(format!("region >= ${} AND region <= ${}", next(), next()));
+            // On SQLite, newest first through the time index, skipping
+            // other regions: a page is found in a few hundred rows, where the
+            // region index would sort the whole county first (measured on
+            // 300 000 facts: 0.3 ms against 140 ms; 65 ms for an empty region).
+            // PostgreSQL's planner has statistics to choose with.
+            let column = if self.backend == super::Backend::Sqlite { "+region" } else { "region" };
+            clauses.push(format!("{column} >= ${} AND {column} <= ${}", next(), next()));
             binds.push(Bind::Text(lo));
             binds.push(Bind::Text(hi));
         }
