@@ -1,6 +1,7 @@
 //! End-to-end tests of the hub with real faults: the platform going away,
 //! the hub process killed with SIGKILL, the platform refusing changes.
 
+mod admin_api;
 mod api;
 mod brokers;
 mod callbacks;

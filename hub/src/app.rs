@@ -142,9 +142,10 @@ impl Hub {
         let (intake, rx, pages) = intake_channels(settings.intake.max_batch * 4);
 
         let intake_stop = CancellationToken::new();
+        let mappings = Arc::new(mappings);
         let worker = intake::Worker {
             store: store.clone(),
-            mappings: Arc::new(mappings),
+            mappings: mappings.clone(),
             metrics: metrics.clone(),
             settings: settings.intake.clone(),
             wake: wake.clone(),
@@ -216,6 +217,9 @@ impl Hub {
                 metrics: metrics.clone(),
                 health: health.clone(),
                 open311_public: settings.open311_public,
+                mappings: mappings.clone(),
+                intake: settings.intake.clone(),
+                sources: Arc::new(crate::api::sources::SourcesView::of(&settings)),
             };
             let tokens = Arc::new(settings.api_tokens.clone());
             let stop = delivery_stop.clone();

@@ -7,7 +7,11 @@
 //! the platform's HMAC-signed callback live in `server.rs` outside it.
 
 pub mod auth;
+pub mod paging;
+pub mod repairs;
+pub mod sources;
 pub mod stats;
+pub mod tickets;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,14 +42,21 @@ pub struct ApiState {
     pub health: Arc<Health>,
     /// Open311 answers without a token.
     pub open311_public: bool,
+    /// The mappings and intake settings a quarantine replay maps with
+    /// (the same as intake's), and the configured sources, for repairs.
+    pub mappings: Arc<crate::mapping::Mappings>,
+    pub intake: crate::intake::IntakeSettings,
+    pub sources: Arc<sources::SourcesView>,
 }
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Integration hub admin API", description = "Statistics, tickets, repairs and the live screen of the social-governance integration hub. Every route needs `Authorization: Bearer TOKEN` (roles viewer, operator, admin; a token may be scoped to a county or township)."),
-    paths(stats::figures, stats::departments, stats::today),
+    paths(stats::figures, stats::departments, stats::today,
+        tickets::search, tickets::show, repairs::quarantine_list, repairs::quarantine_show, repairs::quarantine_replay, repairs::dead_letter_list, repairs::dead_letter_show, repairs::dead_letter_replay, repairs::callback_list, repairs::callback_show, repairs::callback_replay, repairs::callback_dismiss, repairs::duplicate_list, repairs::duplicate_confirm, repairs::duplicate_reject, sources::sources),
     components(schemas(stats::FiguresReport, stats::Row, stats::DepartmentsReport, stats::TodayReport, stats::Count,
-        crate::stats::figures::Figures, crate::stats::figures::Ranked)),
+        crate::stats::figures::Figures, crate::stats::figures::Ranked,
+        tickets::TicketPage, tickets::TicketItem, tickets::TicketDetail, tickets::SourceItem, tickets::RevisionItem, tickets::HistoryItem, tickets::FeedbackItem, tickets::DuplicateItem, repairs::Replay, repairs::QuarantinePage, repairs::QuarantineItem, repairs::QuarantineDetail, repairs::DeadLetterPage, repairs::DeadLetterItem, repairs::DeadLetterDetail, repairs::DeadLetterFix, repairs::CallbackPage, repairs::CallbackItem, repairs::CallbackDetail, repairs::DuplicatePage, repairs::Decision, sources::SourcesReport, sources::SourceReport, sources::LastRecordReport, sources::SinceStart, sources::Totals)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;
@@ -69,6 +80,7 @@ pub fn router(state: ApiState, tokens: Arc<ApiTokens>) -> Router {
     let api = Router::new()
         .route("/api/openapi.json", axum::routing::get(openapi))
         .merge(stats::routes())
+        .merge(tickets::routes().merge(repairs::routes()).merge(sources::routes()))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
     api.layer(axum::Extension(tokens)).with_state(state)

@@ -88,6 +88,13 @@ impl Health {
         map.get(name).map(|c| c.state.clone())
     }
 
+    /// Each connector as last seen, by name: its state, restarts and what
+    /// it says of its link (the admin API's sources).
+    pub fn connectors(&self) -> BTreeMap<String, (ConnectorState, u64, LinkState)> {
+        let map = self.connectors.lock().unwrap_or_else(|e| e.into_inner());
+        map.iter().map(|(name, c)| (name.clone(), (c.state.clone(), c.restarts, c.link.state()))).collect()
+    }
+
     pub fn task(&self, name: &'static str, state: TaskState) {
         self.tasks.lock().unwrap_or_else(|e| e.into_inner()).insert(name, state);
     }

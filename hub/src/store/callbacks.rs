@@ -265,7 +265,7 @@ impl Store {
     }
 }
 
-fn callback_row(r: &sqlx::any::AnyRow) -> StoredCallback {
+pub(super) fn callback_row(r: &sqlx::any::AnyRow) -> StoredCallback {
     StoredCallback {
         id: r.get(0),
         event_id: r.get(1),

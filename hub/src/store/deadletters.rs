@@ -22,10 +22,10 @@ pub struct DeadLetter {
     pub created_at: i64,
 }
 
-const COLUMNS: &str =
+pub(super) const COLUMNS: &str =
     "id, ticket_id, revision, idempotency_key, body, status_code, response, attempts, state, created_at";
 
-fn from_row(r: sqlx::any::AnyRow) -> DeadLetter {
+pub(super) fn from_row(r: sqlx::any::AnyRow) -> DeadLetter {
     DeadLetter {
         id: r.get(0),
         ticket_id: r.get(1),

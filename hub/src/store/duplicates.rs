@@ -31,10 +31,10 @@ pub struct DuplicateLink {
     pub note: Option<String>,
 }
 
-const LINK_COLUMNS: &str =
+pub(super) const LINK_COLUMNS: &str =
     "id, ticket_id, other_id, system, record_id, score, reasons, state, created_at, decided_at, note";
 
-fn link(r: &sqlx::any::AnyRow) -> DuplicateLink {
+pub(super) fn link(r: &sqlx::any::AnyRow) -> DuplicateLink {
     let reasons: String = r.get(6);
     DuplicateLink {
         id: r.get(0),

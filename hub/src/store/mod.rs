@@ -5,6 +5,7 @@
 //! backends run the same SQL; the few places where the dialects differ
 //! (locking) ask [`Backend`]. Times are epoch milliseconds.
 
+mod admin;
 mod alerts;
 mod batch;
 mod callbacks;
@@ -35,6 +36,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{Any, AnyPool, Transaction};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
+pub use admin::{FoundTicket, LastRecord, TicketQuery, region_bounds};
 pub use alerts::StoredAlert;
 pub use callbacks::{CallbackOutcome, StoredCallback, TicketEvent};
 pub use courts::{PendingDocument, cut_off};
