@@ -7,6 +7,7 @@
 //! the platform's HMAC-signed callback live in `server.rs` outside it.
 
 pub mod auth;
+pub mod open311;
 pub mod stats;
 
 use std::sync::Arc;
@@ -43,9 +44,11 @@ pub struct ApiState {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Integration hub admin API", description = "Statistics, tickets, repairs and the live screen of the social-governance integration hub. Every route needs `Authorization: Bearer TOKEN` (roles viewer, operator, admin; a token may be scoped to a county or township)."),
-    paths(stats::figures, stats::departments, stats::today),
+    paths(stats::figures, stats::departments, stats::today,
+        open311::services_json, open311::services_xml, open311::requests_json, open311::requests_xml, open311::one_request),
     components(schemas(stats::FiguresReport, stats::Row, stats::DepartmentsReport, stats::TodayReport, stats::Count,
-        crate::stats::figures::Figures, crate::stats::figures::Ranked)),
+        crate::stats::figures::Figures, crate::stats::figures::Ranked,
+        open311::Service, open311::ServiceRequest, open311::Open311Error)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;
@@ -69,6 +72,7 @@ pub fn router(state: ApiState, tokens: Arc<ApiTokens>) -> Router {
     let api = Router::new()
         .route("/api/openapi.json", axum::routing::get(openapi))
         .merge(stats::routes())
+        .merge(open311::routes())
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
     api.layer(axum::Extension(tokens)).with_state(state)
