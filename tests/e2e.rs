@@ -13,5 +13,6 @@ mod duplicates;
 mod feedback;
 mod http_source;
 mod onboarding;
+mod open311;
 mod supervision;
 mod unstorable;
