@@ -14,5 +14,6 @@ mod duplicates;
 mod feedback;
 mod http_source;
 mod onboarding;
+mod open311;
 mod supervision;
 mod unstorable;

@@ -7,6 +7,7 @@
 //! the platform's HMAC-signed callback live in `server.rs` outside it.
 
 pub mod auth;
+pub mod open311;
 pub mod paging;
 pub mod repairs;
 pub mod sources;
@@ -53,10 +54,25 @@ pub struct ApiState {
 #[openapi(
     info(title = "Integration hub admin API", description = "Statistics, tickets, repairs and the live screen of the social-governance integration hub. Every route needs `Authorization: Bearer TOKEN` (roles viewer, operator, admin; a token may be scoped to a county or township)."),
     paths(stats::figures, stats::departments, stats::today,
-        tickets::search, tickets::show, repairs::quarantine_list, repairs::quarantine_show, repairs::quarantine_replay, repairs::dead_letter_list, repairs::dead_letter_show, repairs::dead_letter_replay, repairs::callback_list, repairs::callback_show, repairs::callback_replay, repairs::callback_dismiss, repairs::duplicate_list, repairs::duplicate_confirm, repairs::duplicate_reject, sources::sources),
-    components(schemas(stats::FiguresReport, stats::Row, stats::DepartmentsReport, stats::TodayReport, stats::Count,
+        tickets::search, tickets::show,
+        repairs::quarantine_list, repairs::quarantine_show, repairs::quarantine_replay,
+        repairs::dead_letter_list, repairs::dead_letter_show, repairs::dead_letter_replay,
+        repairs::callback_list, repairs::callback_show, repairs::callback_replay, repairs::callback_dismiss,
+        repairs::duplicate_list, repairs::duplicate_confirm, repairs::duplicate_reject,
+        sources::sources,
+        open311::services_json, open311::services_xml, open311::requests_json, open311::requests_xml, open311::one_request,
+    ),
+    components(schemas(
+        stats::FiguresReport, stats::Row, stats::DepartmentsReport, stats::TodayReport, stats::Count,
         crate::stats::figures::Figures, crate::stats::figures::Ranked,
-        tickets::TicketPage, tickets::TicketItem, tickets::TicketDetail, tickets::SourceItem, tickets::RevisionItem, tickets::HistoryItem, tickets::FeedbackItem, tickets::DuplicateItem, repairs::Replay, repairs::QuarantinePage, repairs::QuarantineItem, repairs::QuarantineDetail, repairs::DeadLetterPage, repairs::DeadLetterItem, repairs::DeadLetterDetail, repairs::DeadLetterFix, repairs::CallbackPage, repairs::CallbackItem, repairs::CallbackDetail, repairs::DuplicatePage, repairs::Decision, sources::SourcesReport, sources::SourceReport, sources::LastRecordReport, sources::SinceStart, sources::Totals)),
+        tickets::TicketPage, tickets::TicketItem, tickets::TicketDetail, tickets::SourceItem, tickets::RevisionItem,
+        tickets::HistoryItem, tickets::FeedbackItem, tickets::DuplicateItem,
+        repairs::Replay, repairs::QuarantinePage, repairs::QuarantineItem, repairs::QuarantineDetail,
+        repairs::DeadLetterPage, repairs::DeadLetterItem, repairs::DeadLetterDetail, repairs::DeadLetterFix,
+        repairs::CallbackPage, repairs::CallbackItem, repairs::CallbackDetail, repairs::DuplicatePage, repairs::Decision,
+        sources::SourcesReport, sources::SourceReport, sources::LastRecordReport, sources::SinceStart, sources::Totals,
+        open311::Service, open311::ServiceRequest, open311::Open311Error,
+    )),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;
@@ -81,6 +97,7 @@ pub fn router(state: ApiState, tokens: Arc<ApiTokens>) -> Router {
         .route("/api/openapi.json", axum::routing::get(openapi))
         .merge(stats::routes())
         .merge(tickets::routes().merge(repairs::routes()).merge(sources::routes()))
+        .merge(open311::routes())
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
     api.layer(axum::Extension(tokens)).with_state(state)
