@@ -6,7 +6,13 @@
 //! token (401) or to a role that may not (403); `/healthz`, `/readyz` and
 //! the platform's HMAC-signed callback live in `server.rs` outside it.
 
+pub mod alerts;
 pub mod auth;
+pub mod courts;
+pub mod dashboard;
+pub mod deadlines;
+pub mod live;
+pub mod screen;
 pub mod stats;
 
 use std::sync::Arc;
@@ -43,9 +49,11 @@ pub struct ApiState {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Integration hub admin API", description = "Statistics, tickets, repairs and the live screen of the social-governance integration hub. Every route needs `Authorization: Bearer TOKEN` (roles viewer, operator, admin; a token may be scoped to a county or township)."),
-    paths(stats::figures, stats::departments, stats::today),
+    paths(stats::figures, stats::departments, stats::today,
+        deadlines::deadlines, courts::pending, alerts::alerts, live::live),
     components(schemas(stats::FiguresReport, stats::Row, stats::DepartmentsReport, stats::TodayReport, stats::Count,
-        crate::stats::figures::Figures, crate::stats::figures::Ranked)),
+        crate::stats::figures::Figures, crate::stats::figures::Ranked,
+        screen::Place, deadlines::DeadlinesReport, deadlines::DueItem, courts::PendingReport, courts::PendingItem, alerts::AlertsReport, alerts::Alert, live::LiveEvent)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;
@@ -69,8 +77,11 @@ pub fn router(state: ApiState, tokens: Arc<ApiTokens>) -> Router {
     let api = Router::new()
         .route("/api/openapi.json", axum::routing::get(openapi))
         .merge(stats::routes())
+        .merge(deadlines::routes().merge(courts::routes()).merge(alerts::routes()).merge(dashboard::routes()))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        // A stream, outside the timeout; it ends when the hub stops.
+        .merge(live::routes());
     api.layer(axum::Extension(tokens)).with_state(state)
 }
 
