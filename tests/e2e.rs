@@ -7,6 +7,7 @@ mod callbacks;
 mod cli;
 mod court;
 mod crash;
+mod dashboard;
 mod deadletters;
 mod delivery;
 mod duplicates;

@@ -38,15 +38,17 @@
 
   function takeTokenFromAddress() {
     const hash = window.location.hash.replace(/^#/, "");
-    if (!hash) return;
+    if (!hash) return false;
     const params = new URLSearchParams(hash);
     const t = params.get("token");
-    if (t) {
+    if (!t) return false;
+    {
       sessionStorage.setItem(KEY, t.trim());
       params.delete("token");
       const rest = params.toString();
       history.replaceState(null, "", window.location.pathname + window.location.search + (rest ? "#" + rest : ""));
     }
+    return true;
   }
 
   function showLogin(message) {
@@ -212,7 +214,7 @@
       ...c.pending.slice(0, 6).map((p) =>
         el("li", { "data-ticket": p.ticketId, "data-case": p.caseNo },
           span("case", p.caseNo), span("where", where(p)),
-          span("when", (p.alarmedAt ? "已告警 " : "调解成功 ") + shortTime(p.agreedAt))))),
+          span("when", (p.alarmedAt ? "已告警 " : "调解成功 ") + shortTime(p.agreedAt)))),
     );
     setValue("courts-count", c.pending.length, fmtInt(c.pending.length));
     $("courts-empty").hidden = c.pending.length > 0;
@@ -224,7 +226,7 @@
         el("li", { "data-area": x.area, "data-category": x.category, "data-day": x.day, "data-count": String(x.count) },
           span("where", x.areaName || x.area), span("what", x.categoryName || x.category),
           span("count", x.count + "件（基线 " + Number(x.baselineMean).toFixed(1) + "）"),
-          span("method", x.method)))),
+          span("method", x.method))),
     );
     setValue("alerts-count", a.alerts.length, fmtInt(a.alerts.length));
     $("alerts-empty").hidden = a.alerts.length > 0;
@@ -248,7 +250,7 @@
       loads += 1;
       document.body.dataset.loads = String(loads);
       $("updated").dataset.value = new Date().toISOString();
-      $("updated").textContent = "数据更新于 " + new Date().toLocaleTimeString("zh-CN", { hour12: false });
+      $("updated").textContent = "数据更新于 " + new Date().toLocaleTimeString("zh-CN", { hour12: false, timeZone: "Asia/Shanghai" });
       $("error").textContent = "";
     } catch (e) {
       if (e instanceof Unauthorized) showLogin("令牌无效或已过期，请重新输入");
@@ -308,7 +310,7 @@
       poly.setAttribute("fill", "rgb(" + Math.round(18 + 30 * share) + "," + Math.round(51 + 70 * share) + "," + Math.round(90 + 110 * share) + ")");
       poly.dataset.month = String(n);
       const bubble = $("map").querySelector('circle[data-county="' + a.code + '"]');
-      bubble.setAttribute("r", n ? String(18 + 70 * Math.sqrt(share)) : "0");
+      bubble.setAttribute("r", n ? String(14 + 46 * Math.sqrt(share)) : "0");
       bubble.dataset.month = String(n);
       const count = $("map").querySelector('text.area-count[data-county="' + a.code + '"]');
       count.textContent = fmtInt(n);
@@ -451,6 +453,10 @@
       start();
     });
     $("logout").addEventListener("click", () => showLogin(""));
+    // A link with another token, opened in this tab.
+    window.addEventListener("hashchange", () => {
+      if (takeTokenFromAddress()) start();
+    });
     loadMap()
       .then(() => drawMapCounts(lastMonthByCounty))
       .catch(() => { $("error").textContent = "示意图无法加载"; });
