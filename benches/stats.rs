@@ -49,7 +49,12 @@ async fn template(store: &Store) -> Ticket {
 }
 
 /// Ticket `i` of a year of a city.
-fn ticket(t: &Ticket, i: u64, townships: &[(&str, &str, &str)], categories: &[&str]) -> (Ticket, Option<Handling>, i64) {
+fn ticket(
+    t: &Ticket,
+    i: u64,
+    townships: &[(&str, &str, &str)],
+    categories: &[&str],
+) -> (Ticket, Option<Handling>, i64) {
     let s = mix(i);
     let (code, name, county) = townships[(s % townships.len() as u64) as usize];
     // Categories are skewed: the first few are most of the matters.

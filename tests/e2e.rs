@@ -8,6 +8,7 @@ mod callbacks;
 mod cli;
 mod court;
 mod crash;
+mod dashboard;
 mod deadletters;
 mod delivery;
 mod duplicates;

@@ -76,6 +76,7 @@ pub async fn serve(
         .merge(metrics)
         .with_state(observed)
         .merge(way_back)
-        .merge(crate::api::router(api, tokens));
+        .merge(crate::api::router(api, tokens))
+        .layer(axum::Extension(crate::api::live::Shutdown(shutdown.clone())));
     axum::serve(listener, app).with_graceful_shutdown(async move { shutdown.cancelled().await }).await
 }

@@ -6,10 +6,16 @@
 //! token (401) or to a role that may not (403); `/healthz`, `/readyz` and
 //! the platform's HMAC-signed callback live in `server.rs` outside it.
 
+pub mod alerts;
 pub mod auth;
+pub mod courts;
+pub mod dashboard;
+pub mod deadlines;
+pub mod live;
 pub mod open311;
 pub mod paging;
 pub mod repairs;
+pub mod screen;
 pub mod sources;
 pub mod stats;
 pub mod tickets;
@@ -61,6 +67,7 @@ pub struct ApiState {
         repairs::duplicate_list, repairs::duplicate_confirm, repairs::duplicate_reject,
         sources::sources,
         open311::services_json, open311::services_xml, open311::requests_json, open311::requests_xml, open311::one_request,
+        deadlines::deadlines, courts::pending, alerts::alerts, live::live,
     ),
     components(schemas(
         stats::FiguresReport, stats::Row, stats::DepartmentsReport, stats::TodayReport, stats::Count,
@@ -72,6 +79,8 @@ pub struct ApiState {
         repairs::CallbackPage, repairs::CallbackItem, repairs::CallbackDetail, repairs::DuplicatePage, repairs::Decision,
         sources::SourcesReport, sources::SourceReport, sources::LastRecordReport, sources::SinceStart, sources::Totals,
         open311::Service, open311::ServiceRequest, open311::Open311Error,
+        screen::Place, deadlines::DeadlinesReport, deadlines::DueItem, courts::PendingReport, courts::PendingItem,
+        alerts::AlertsReport, alerts::Alert, live::LiveEvent,
     )),
     modifiers(&BearerAuth)
 )]
@@ -98,8 +107,11 @@ pub fn router(state: ApiState, tokens: Arc<ApiTokens>) -> Router {
         .merge(stats::routes())
         .merge(tickets::routes().merge(repairs::routes()).merge(sources::routes()))
         .merge(open311::routes())
+        .merge(deadlines::routes().merge(courts::routes()).merge(alerts::routes()).merge(dashboard::routes()))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        // A stream, outside the timeout; it ends when the hub stops.
+        .merge(live::routes());
     api.layer(axum::Extension(tokens)).with_state(state)
 }
 

@@ -352,8 +352,10 @@ impl Store {
     /// without running each ticket through intake.
     pub async fn count_in_statistics(&self, tickets: &[(Ticket, Option<Handling>, i64)]) -> Result<(), StoreError> {
         let mut w = self.begin_write().await?;
-        let changed: Vec<Changed> =
-            tickets.iter().map(|(ticket, handling, at)| Changed { ticket, handling: handling.as_ref(), at: *at }).collect();
+        let changed: Vec<Changed> = tickets
+            .iter()
+            .map(|(ticket, handling, at)| Changed { ticket, handling: handling.as_ref(), at: *at })
+            .collect();
         refresh(&mut w.tx, self.backend, &changed).await?;
         w.commit().await
     }

@@ -70,6 +70,9 @@ mod admin;
 /// Open311's rows.
 mod open311;
 
+/// The centre's screen: the live feed's numbers, lists by region.
+mod live;
+
 on_both!(the_same_record_three_times_is_one_ticket_and_one_change, |store, _url| {
     let m = &simulators::canonical::matters(1, 1, "S")[0];
     let first = one(&store, item(m, 1)).await;
