@@ -272,6 +272,8 @@ impl Hub {
             // mark, whichever hub gets there first.
             let (s, m, d, stop) = (store.clone(), metrics.clone(), settings.deadlines.clone(), delivery_stop.clone());
             background.push(tokio::spawn(async move {
+                const WARNING_EVERY: Duration = Duration::from_secs(300);
+                let mut last_warning = None;
                 loop {
                     match s.check_deadlines(d.remind_at, crate::store::now_ms()).await {
                         Ok(pass) if pass != Default::default() => {
@@ -295,6 +297,21 @@ impl Hub {
                     if let Ok(pending) = s.pending_documents().await {
                         let missing = pending.iter().filter(|p| p.alarmed_at.is_some()).count();
                         m.court_documents_missing.store(missing as i64, Ordering::Relaxed);
+                    }
+                    // The early warning, every few minutes (its series are daily).
+                    if last_warning.is_none_or(|t: std::time::Instant| t.elapsed() >= WARNING_EVERY) {
+                        last_warning = Some(std::time::Instant::now());
+                        let today = chrono::Utc::now().with_timezone(&crate::ticket::beijing()).date_naive();
+                        match crate::stats::alerts::check(&s, today, &crate::stats::warning::Params::default()).await {
+                            Ok(raised) => {
+                                for a in raised {
+                                    m.alerts_raised.fetch_add(1, Ordering::Relaxed);
+                                    tracing::warn!(area = %a.area, category = %a.category, day = %a.day, method = %a.method,
+                                        evidence = %a.evidence, "early warning: a category is rising above its baseline");
+                                }
+                            }
+                            Err(e) => tracing::warn!(error = %e, "cannot run the early warning; trying again"),
+                        }
                     }
                     tokio::select! {
                         _ = tokio::time::sleep(d.check_every) => {}

@@ -1,9 +1,10 @@
 //! `/api/v1/alerts`: the early warning's alerts, a day's count in an area
-//! and category well above its baseline. A stub for now, answering no
-//! alerts: the detector comes later and keeps [`Alert`]'s shape, which
-//! the screen already shows.
+//! and category well above its baseline (EARS C2, or a CUSUM for slow
+//! rises: `stats/warning.rs`, `docs/early-warning.md`), as raised by the
+//! hub's watcher (`stats/alerts.rs`), within the caller's region.
 
 use axum::Router;
+use axum::extract::{Query, State};
 use axum::routing::get;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -51,9 +52,44 @@ pub struct AlertsReport {
     pub alerts: Vec<Alert>,
 }
 
-/// The early warning's current alerts in the caller's region (none yet).
-#[utoipa::path(get, path = "/api/v1/alerts", tag = "screen",
-    responses((status = 200, body = AlertsReport), (status = 401)))]
-pub async fn alerts(_caller: Caller) -> Result<axum::Json<AlertsReport>, ApiError> {
-    Ok(axum::Json(AlertsReport { alerts: Vec::new() }))
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+pub struct Since {
+    /// Alerts of the last this many days (30, at most 366).
+    pub days: Option<i64>,
+}
+
+/// The early warning's alerts of the last days in the caller's region,
+/// newest first, each with the figures that raised it.
+#[utoipa::path(get, path = "/api/v1/alerts", tag = "screen", params(Since),
+    responses((status = 200, body = AlertsReport), (status = 400), (status = 401)))]
+pub async fn alerts(
+    caller: Caller,
+    State(s): State<ApiState>,
+    Query(q): Query<Since>,
+) -> Result<axum::Json<AlertsReport>, ApiError> {
+    let days = q.days.unwrap_or(30);
+    if !(1..=366).contains(&days) {
+        return Err(ApiError::bad_request("`days` must be 1 to 366"));
+    }
+    let today = chrono::Utc::now().with_timezone(&crate::ticket::beijing()).date_naive();
+    let since = (today - chrono::Duration::days(days - 1)).format("%Y-%m-%d").to_string();
+    let stored = s.store.alerts(&since, caller.scope.prefix(), super::MAX_PAGE).await?;
+    let alerts = stored
+        .into_iter()
+        .map(|a| Alert {
+            area_name: crate::stats::names::region(&a.area).map(str::to_string),
+            category_name: crate::stats::names::category(&a.category).map(str::to_string),
+            area: a.area,
+            category: a.category,
+            day: a.day,
+            count: a.count,
+            baseline_mean: a.baseline_mean,
+            baseline_sd: a.baseline_sd,
+            statistic: a.statistic,
+            threshold: a.threshold,
+            method: a.method,
+            evidence: a.evidence,
+        })
+        .collect();
+    Ok(axum::Json(AlertsReport { alerts }))
 }

@@ -2,6 +2,7 @@
 //! events happen rather than counted per request, and the early warning
 //! of frequent events computed on them.
 
+pub mod alerts;
 pub mod facts;
 pub mod figures;
 pub mod names;

@@ -29,6 +29,8 @@ pub struct Report {
     pub departments: Vec<Ranked>,
     /// Matters received per day of the month.
     pub daily: Vec<(String, i64)>,
+    /// Early-warning alerts of the month's days.
+    pub alerts: Vec<crate::store::StoredAlert>,
 }
 
 /// Whether `text` is a month written `YYYY-MM`.
@@ -57,7 +59,7 @@ fn days_of(month: &str) -> Option<(String, String)> {
 }
 
 /// The steps [`gather`] goes through, for a progress bar.
-pub const STEPS: u64 = 9;
+pub const STEPS: u64 = 10;
 
 /// Gathers a month's report; `step` is called after each of [`STEPS`] queries.
 pub async fn gather(
@@ -107,6 +109,8 @@ pub async fn gather(
     step("days");
     let departments = rank_departments(&department_rows);
     step("ranking");
+    let alerts = store.alerts(&first, region.as_deref(), 1000).await?.into_iter().filter(|a| a.day <= last).collect();
+    step("alerts");
     Ok(Report {
         month: month.to_string(),
         previous_month,
@@ -116,6 +120,7 @@ pub async fn gather(
         breakdowns,
         departments,
         daily: daily.into_iter().collect(),
+        alerts,
     })
 }
 
@@ -274,7 +279,23 @@ th:first-child,td:first-child,td.name{{text-align:left}} .kpi{{display:flex;gap:
                 pct(r.figures.satisfaction_rate)
             );
         }
-        h.push_str("</table>\n</body></html>\n");
+        h.push_str("</table>\n<h2>近期频发事件预警 Early-warning alerts</h2>\n");
+        if self.alerts.is_empty() {
+            h.push_str("<p>本月无预警 No alert this month.</p>\n");
+        } else {
+            h.push_str("<table><tr><th>日期</th><th>方法</th><th>依据 Evidence</th></tr>\n");
+            for a in &self.alerts {
+                let _ = writeln!(
+                    h,
+                    "<tr><td>{}</td><td>{}</td><td class=\"name\">{}</td></tr>",
+                    esc(&a.day),
+                    esc(&a.method),
+                    esc(&a.evidence)
+                );
+            }
+            h.push_str("</table>\n");
+        }
+        h.push_str("</body></html>\n");
         h
     }
 
@@ -391,6 +412,7 @@ mod tests {
             }],
             departments: vec![],
             daily: vec![("2026-11-01".into(), 3)],
+            alerts: vec![],
         };
         let html = r.html();
         assert!(!html.contains("<b>局</b>") && html.contains("&lt;b&gt;局&lt;/b&gt;"));

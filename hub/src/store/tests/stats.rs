@@ -89,3 +89,42 @@ on_both!(figures_follow_dispatch_resolution_rating_reopening_and_deadlines, |sto
     let empty = CellFilter { from_month: "2025-01".into(), to_month: "2025-12".into(), region: None };
     assert_eq!(store.cell_total(&empty).await.unwrap().received, 0);
 });
+
+on_both!(a_surge_in_a_township_raises_its_alerts_once, |store, _url| {
+    let m = &simulators::canonical::matters(62, 1, "SG")[0];
+    let StoredOutcome::Created { ticket_id, .. } = one(&store, item(m, 1)).await else { panic!("not created") };
+    let template = store.ticket(&ticket_id).await.unwrap().ticket;
+    let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 30).unwrap();
+    let mut tickets = Vec::new();
+    for back in 0..42i64 {
+        // Two a day (one on Sundays), then fifteen on the last day.
+        let n = if back == 0 {
+            15
+        } else if back % 7 == 0 {
+            1
+        } else {
+            2
+        };
+        for k in 0..n {
+            let mut t = template.clone();
+            t.ticket_id = format!("SURGE-{back}-{k}");
+            t.draft.category = "0101".to_string().try_into().unwrap();
+            t.draft.region.code = crate::ticket::RegionCode::parse("220421100000").unwrap();
+            let day = today - chrono::Duration::days(back);
+            t.draft.reported_at = chrono::DateTime::parse_from_rfc3339(&format!("{day}T10:00:00+08:00")).unwrap();
+            let at = t.draft.reported_at.timestamp_millis();
+            tickets.push((t, None, at));
+        }
+    }
+    store.count_in_statistics(&tickets).await.unwrap();
+    let raised = crate::stats::alerts::check(&store, today, &Default::default()).await.unwrap();
+    let areas: Vec<(&str, &str)> = raised.iter().map(|a| (a.area.as_str(), a.day.as_str())).collect();
+    assert!(areas.contains(&("220421100", "2026-11-30")), "the township: {raised:?}");
+    assert!(areas.contains(&("220421", "2026-11-30")), "and its county: {raised:?}");
+    let township = raised.iter().find(|a| a.area == "220421100").unwrap();
+    assert_eq!(township.count, 15);
+    assert!(township.evidence.contains("东丰镇") && township.evidence.contains("市政设施"), "{}", township.evidence);
+    assert!(crate::stats::alerts::check(&store, today, &Default::default()).await.unwrap().is_empty(), "once");
+    assert_eq!(store.alerts("2026-11-01", Some("220421"), 100).await.unwrap().len(), raised.len());
+    assert!(store.alerts("2026-11-01", Some("220402"), 100).await.unwrap().is_empty(), "another county's");
+});
