@@ -89,7 +89,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
 
     let mappings = loopback::write_mappings(&dir, &names)?;
     let amqp_url = rabbit.then_some(args.amqp_url.as_str());
-    let settings = demo_settings(&names, amqp_url, &broker.url(), &court, &server, &db, listen, &mappings)?;
+    // A viewer's token for this run only, so that a person can watch it on the screen.
+    let screen_token = format!("demo-{}", uuid::Uuid::new_v4().simple());
+    let mut settings = demo_settings(&names, amqp_url, &broker.url(), &court, &server, &db, listen, &mappings)?;
+    settings.api_tokens.add_plain_list(&format!("viewer:{screen_token}")).map_err(|e| anyhow::anyhow!(e))?;
     // The agencies listen on their back-channels before the hub can tell them anything.
     let ears = loopback::listen(amqp_url, &broker.url(), &names, faults).await?;
     let hub = hub::Hub::start(settings).await.context("the hub could not start")?;
@@ -102,6 +105,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     println!(
         "  callbacks  the platform reports to the hub at http://{listen}; every agency listens for its status messages"
     );
+    println!("  screen     http://{listen}/#token={screen_token}  (the centre's live dashboard, while the demo runs)");
     if rabbit {
         println!("  hotline, petition  RabbitMQ ({}), exchanges {}.*", redact(&args.amqp_url), names.prefix);
     } else {
