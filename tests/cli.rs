@@ -110,6 +110,7 @@ fn the_demo_reconciles_every_agency() {
         assert!(out.contains(&format!("[ok] {origin}: every change the hub told arrived once as a change")), "{out}");
     }
     assert!(out.contains("[ok] court: every mediation outcome applied reached the court once"), "{out}");
+    assert!(out.contains("/#token=demo-"), "the screen's address with the run's token: {out}");
     e2e::assert_no_personal_numbers_in(&out);
 }
 
