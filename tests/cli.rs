@@ -171,3 +171,35 @@ fn logs_to_a_pipe_have_no_colour_codes_and_json_lines_parse() {
         shown.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"))).collect();
     assert!(lines.iter().any(|l| l["fields"]["message"] == "starting the hub" && l["level"] == "INFO"), "{shown}");
 }
+
+#[test]
+fn a_new_token_goes_into_the_config_hashed_and_a_bad_one_is_refused_with_its_line() {
+    let (code, out) = run(&["token", "new", "--role", "operator", "--region", "220421100"]);
+    assert_eq!(code, 0, "{out}");
+    let token = out.lines().find_map(|l| l.strip_prefix("token:")).unwrap().trim().to_string();
+    let line = out.lines().find_map(|l| l.strip_prefix("config: ")).unwrap().to_string();
+    assert!(line.starts_with("[api] tokens = [\"operator@220421100:sha256:") && !line.contains(&token), "{line}");
+    assert!(out.contains(&format!("HUB_API_TOKENS=operator@220421100:{token}")), "{out}");
+
+    let dir = std::env::temp_dir().join(format!("hub-token-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = dir.join("hub.toml");
+    let tokens = line.trim_start_matches("[api] ");
+    std::fs::write(&cfg, format!("[server]\nlisten = \"127.0.0.1:9400\"\n\n[api]\n{tokens}\n")).unwrap();
+    let (code, out) = run(&["check", "--config", cfg.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    assert!(!out.contains("no API tokens"), "{out}");
+    std::fs::write(
+        &cfg,
+        "[server]\nlisten = \"127.0.0.1:9400\"\n\n[api]\ntokens = [\"viewer:in-the-clear-0123456789\"]\n",
+    )
+    .unwrap();
+    let (code, out) = run(&["check", "--config", cfg.to_str().unwrap()]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("hub.toml:5:") && out.contains("stored hashed"), "{out}");
+    // No token at all: valid, and said to be closed.
+    std::fs::write(&cfg, "[server]\nlisten = \"127.0.0.1:9400\"\n").unwrap();
+    let (code, out) = run(&["check", "--config", cfg.to_str().unwrap()]);
+    assert!(code == 0 && out.contains("answer 401 to everyone"), "{out}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -6,6 +6,7 @@ mod demo;
 mod duplicates;
 mod mapping;
 mod report;
+mod token;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -88,6 +89,9 @@ enum Command {
     /// The figures' aggregates: rebuild them from the stored tickets.
     #[command(subcommand)]
     Stats(report::StatsCommand),
+    /// Tokens for the admin API and the screen: make one, or hash one for the config.
+    #[command(subcommand)]
+    Token(token::TokenCommand),
     /// Mapping files: try one on sample records.
     #[command(subcommand)]
     Mapping(mapping::MappingCommand),
@@ -186,6 +190,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Duplicates(cmd) => duplicates::run(cmd).await,
         Command::Report(args) => report::run(args).await,
         Command::Stats(cmd) => report::stats(cmd).await,
+        Command::Token(cmd) => token::run(cmd),
         Command::Status(c) => admin::status(&load(&c)?).await,
         Command::Mapping(cmd) => mapping::run(cmd),
     }
