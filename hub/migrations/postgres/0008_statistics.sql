@@ -53,6 +53,31 @@ CREATE TABLE stats_cells (
     PRIMARY KEY (month, channel, county, township, category, department)
 );
 
+-- The same sums rolled up one dimension at a time, for the whole city
+-- (scope '') and for each county (scope = its 6 digits): a year's figures
+-- by any one dimension read at most a few hundred rows. `dim` is
+-- channel, county, township, category, department or total (value '').
+-- A township's figures are read from stats_cells, a few rows per month.
+CREATE TABLE stats_rollups (
+    month        TEXT    NOT NULL,
+    scope        TEXT    NOT NULL,
+    dim          TEXT    NOT NULL,
+    value        TEXT    NOT NULL,
+    received     BIGINT  NOT NULL,
+    finished     BIGINT  NOT NULL,
+    timed        BIGINT  NOT NULL,
+    on_time      BIGINT  NOT NULL,
+    rated        BIGINT  NOT NULL,
+    satisfied    BIGINT  NOT NULL,
+    reopened     BIGINT  NOT NULL,
+    overdue      BIGINT  NOT NULL,
+    handling_ms  BIGINT  NOT NULL,
+    h0 BIGINT NOT NULL, h1 BIGINT NOT NULL, h2 BIGINT NOT NULL, h3 BIGINT NOT NULL,
+    h4 BIGINT NOT NULL, h5 BIGINT NOT NULL, h6 BIGINT NOT NULL, h7 BIGINT NOT NULL,
+    h8 BIGINT NOT NULL, h9 BIGINT NOT NULL, h10 BIGINT NOT NULL, h11 BIGINT NOT NULL,
+    PRIMARY KEY (scope, dim, month, value)
+);
+
 -- Matters received per day, place, category and channel: today's counts
 -- and the early warning's daily series.
 CREATE TABLE stats_daily (

@@ -53,6 +53,31 @@ CREATE TABLE stats_cells (
     PRIMARY KEY (month, channel, county, township, category, department)
 );
 
+-- The same sums rolled up one dimension at a time, for the whole city
+-- (scope '') and for each county (scope = its 6 digits): a year's figures
+-- by any one dimension read at most a few hundred rows. `dim` is
+-- channel, county, township, category, department or total (value '').
+-- A township's figures are read from stats_cells, a few rows per month.
+CREATE TABLE stats_rollups (
+    month        TEXT    NOT NULL,
+    scope        TEXT    NOT NULL,
+    dim          TEXT    NOT NULL,
+    value        TEXT    NOT NULL,
+    received     INTEGER  NOT NULL,
+    finished     INTEGER  NOT NULL,
+    timed        INTEGER  NOT NULL,
+    on_time      INTEGER  NOT NULL,
+    rated        INTEGER  NOT NULL,
+    satisfied    INTEGER  NOT NULL,
+    reopened     INTEGER  NOT NULL,
+    overdue      INTEGER  NOT NULL,
+    handling_ms  INTEGER  NOT NULL,
+    h0 INTEGER NOT NULL, h1 INTEGER NOT NULL, h2 INTEGER NOT NULL, h3 INTEGER NOT NULL,
+    h4 INTEGER NOT NULL, h5 INTEGER NOT NULL, h6 INTEGER NOT NULL, h7 INTEGER NOT NULL,
+    h8 INTEGER NOT NULL, h9 INTEGER NOT NULL, h10 INTEGER NOT NULL, h11 INTEGER NOT NULL,
+    PRIMARY KEY (scope, dim, month, value)
+);
+
 -- Matters received per day, place, category and channel: today's counts
 -- and the early warning's daily series.
 CREATE TABLE stats_daily (

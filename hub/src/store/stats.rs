@@ -155,7 +155,27 @@ pub(crate) async fn refresh(
         }
         q.execute(&mut **tx).await?;
     }
-    // In key order, so that two hubs on one PostgreSQL take the cells' row locks alike.
+    // The rollups: each cell's difference again by one dimension at a
+    // time, for the city and for the cell's county.
+    let mut rollups: BTreeMap<(String, String, &'static str, String), Counts> = BTreeMap::new();
+    for (k, c) in &cells {
+        if c.is_zero() {
+            continue;
+        }
+        for scope in ["", k.county.as_str()] {
+            for (dim, value) in [
+                ("total", ""),
+                ("channel", k.channel.as_str()),
+                ("county", k.county.as_str()),
+                ("township", k.township.as_str()),
+                ("category", k.category.as_str()),
+                ("department", k.department.as_str()),
+            ] {
+                rollups.entry((scope.to_string(), k.month.clone(), dim, value.to_string())).or_default().add(c);
+            }
+        }
+    }
+    // In key order, so that two hubs on one PostgreSQL take the row locks alike.
     let cells: Vec<(CellKey, Counts)> = cells.into_iter().filter(|(_, c)| !c.is_zero()).collect();
     let columns: Vec<&str> = KEY_COLUMNS.iter().chain(&SUM_COLUMNS).chain(&BUCKET_COLUMNS).copied().collect();
     for chunk in cells.chunks(MAX_ROWS / 2) {
@@ -173,19 +193,25 @@ pub(crate) async fn refresh(
                 .bind(k.county.clone())
                 .bind(k.township.clone())
                 .bind(k.category.clone())
-                .bind(k.department.clone())
-                .bind(c.received)
-                .bind(c.finished)
-                .bind(c.timed)
-                .bind(c.on_time)
-                .bind(c.rated)
-                .bind(c.satisfied)
-                .bind(c.reopened)
-                .bind(c.overdue)
-                .bind(c.handling_ms);
-            for b in c.buckets {
-                q = q.bind(b);
-            }
+                .bind(k.department.clone());
+            q = bind_counts(q, c);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    let rollups: Vec<_> = rollups.into_iter().collect();
+    let rollup_columns: Vec<&str> =
+        ["scope", "month", "dim", "value"].iter().chain(&SUM_COLUMNS).chain(&BUCKET_COLUMNS).copied().collect();
+    for chunk in rollups.chunks(MAX_ROWS / 2) {
+        let sums: Vec<String> = SUM_COLUMNS
+            .iter()
+            .chain(&BUCKET_COLUMNS)
+            .map(|c| format!("{c} = stats_rollups.{c} + excluded.{c}"))
+            .collect();
+        let suffix = format!("ON CONFLICT (scope, dim, month, value) DO UPDATE SET {}", sums.join(", "));
+        let mut q = batch::query(batch::insert_sql(backend, "stats_rollups", &rollup_columns, chunk.len(), &suffix));
+        for ((scope, month, dim, value), c) in chunk {
+            q = q.bind(scope.clone()).bind(month.clone()).bind(*dim).bind(value.clone());
+            q = bind_counts(q, c);
         }
         q.execute(&mut **tx).await?;
     }
@@ -213,6 +239,26 @@ pub(crate) async fn refresh(
     Ok(())
 }
 
+fn bind_counts<'q>(
+    mut q: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments>,
+    c: &Counts,
+) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments> {
+    q = q
+        .bind(c.received)
+        .bind(c.finished)
+        .bind(c.timed)
+        .bind(c.on_time)
+        .bind(c.rated)
+        .bind(c.satisfied)
+        .bind(c.reopened)
+        .bind(c.overdue)
+        .bind(c.handling_ms);
+    for b in c.buckets {
+        q = q.bind(b);
+    }
+    q
+}
+
 /// Refreshes one ticket whose platform side is stored with it.
 pub(crate) async fn refresh_stored(
     tx: &mut Transaction<'static, Any>,
@@ -238,18 +284,40 @@ pub(crate) async fn mark_overdue(tx: &mut Transaction<'static, Any>, ticket_id: 
     .fetch_optional(&mut **tx)
     .await?;
     if let Some(r) = row {
+        let key: [String; 6] = [r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5)];
+        let [month, channel, county, township, category, department] = &key;
         sqlx::query(
             "UPDATE stats_cells SET overdue = overdue + 1
               WHERE month = $1 AND channel = $2 AND county = $3 AND township = $4 AND category = $5 AND department = $6",
         )
-        .bind(r.get::<String, _>(0))
-        .bind(r.get::<String, _>(1))
-        .bind(r.get::<String, _>(2))
-        .bind(r.get::<String, _>(3))
-        .bind(r.get::<String, _>(4))
-        .bind(r.get::<String, _>(5))
+        .bind(month)
+        .bind(channel)
+        .bind(county)
+        .bind(township)
+        .bind(category)
+        .bind(department)
         .execute(&mut **tx)
         .await?;
+        for scope in ["", county.as_str()] {
+            for (dim, value) in [
+                ("total", ""),
+                ("channel", channel.as_str()),
+                ("county", county.as_str()),
+                ("township", township.as_str()),
+                ("category", category.as_str()),
+                ("department", department.as_str()),
+            ] {
+                sqlx::query(
+                    "UPDATE stats_rollups SET overdue = overdue + 1 WHERE scope = $1 AND dim = $2 AND month = $3 AND value = $4",
+                )
+                .bind(scope)
+                .bind(dim)
+                .bind(month)
+                .bind(value)
+                .execute(&mut **tx)
+                .await?;
+            }
+        }
     }
     Ok(())
 }
@@ -303,6 +371,16 @@ pub struct CellFilter {
 }
 
 impl CellFilter {
+    /// The rollups' scope that holds these figures: the city's (`''`) or a
+    /// county's; none for a township, read from its cells.
+    fn rollup_scope(&self) -> Option<String> {
+        match &self.region {
+            None => Some(String::new()),
+            Some(p) if p.len() <= 6 => Some(p.clone()),
+            Some(_) => None,
+        }
+    }
+
     fn clause(&self) -> (String, Vec<String>) {
         let mut sql = String::from("month >= $1 AND month <= $2");
         let mut args = vec![self.from_month.clone(), self.to_month.clone()];
@@ -397,15 +475,38 @@ impl Store {
     }
 
     /// The sums of the cells `filter` selects, broken down `by` a
-    /// dimension, in the dimension's order.
+    /// dimension, in the dimension's order. The city's and a county's
+    /// figures come from the rollups (a few hundred rows for a year), a
+    /// township's from its own cells.
     pub async fn cell_sums(&self, filter: &CellFilter, by: Dimension) -> Result<Vec<(String, Counts)>, StoreError> {
-        let (clause, args) = filter.clause();
-        let col = by.column();
-        // A cell every ticket left (all its sums zero) is no group.
-        let sql = format!(
-            "SELECT {col}, {} FROM stats_cells WHERE {clause} GROUP BY {col} HAVING SUM(received) > 0 ORDER BY {col}",
-            sums_sql()
-        );
+        let (sql, args) = match filter.rollup_scope() {
+            Some(scope) => {
+                let (dim, group) = match by {
+                    Dimension::Month => ("total", "month"),
+                    other => (other.column(), "value"),
+                };
+                (
+                    format!(
+                        "SELECT {group}, {} FROM stats_rollups WHERE scope = $3 AND dim = $4 AND month >= $1 AND month <= $2
+                          GROUP BY {group} HAVING SUM(received) > 0 ORDER BY {group}",
+                        sums_sql()
+                    ),
+                    vec![filter.from_month.clone(), filter.to_month.clone(), scope, dim.to_string()],
+                )
+            }
+            None => {
+                let (clause, args) = filter.clause();
+                let col = by.column();
+                // A cell every ticket left (all its sums zero) is no group.
+                (
+                    format!(
+                        "SELECT {col}, {} FROM stats_cells WHERE {clause} GROUP BY {col} HAVING SUM(received) > 0 ORDER BY {col}",
+                        sums_sql()
+                    ),
+                    args,
+                )
+            }
+        };
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for a in args {
             q = q.bind(a);
@@ -415,8 +516,19 @@ impl Store {
 
     /// The sums of all the cells `filter` selects.
     pub async fn cell_total(&self, filter: &CellFilter) -> Result<Counts, StoreError> {
-        let (clause, args) = filter.clause();
-        let sql = format!("SELECT {} FROM stats_cells WHERE {clause}", sums_sql());
+        let (sql, args) = match filter.rollup_scope() {
+            Some(scope) => (
+                format!(
+                    "SELECT {} FROM stats_rollups WHERE scope = $3 AND dim = 'total' AND month >= $1 AND month <= $2",
+                    sums_sql()
+                ),
+                vec![filter.from_month.clone(), filter.to_month.clone(), scope],
+            ),
+            None => {
+                let (clause, args) = filter.clause();
+                (format!("SELECT {} FROM stats_cells WHERE {clause}", sums_sql()), args)
+            }
+        };
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for a in args {
             q = q.bind(a);

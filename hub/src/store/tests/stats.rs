@@ -74,13 +74,31 @@ on_both!(figures_follow_dispatch_resolution_rating_reopening_and_deadlines, |sto
     let (county, n) = (&by_county[0].0, by_county[0].1.received);
     let scoped = CellFilter { region: Some(county.clone()), ..july() };
     assert_eq!(store.cell_total(&scoped).await.unwrap().received, n);
+    // A county's figures (from the rollups) and its townships' (from the
+    // cells) agree with each other and with the city's.
+    let townships = store.cell_sums(&scoped, Dimension::Township).await.unwrap();
+    let mut summed = crate::stats::facts::Counts::default();
+    for (township, c) in &townships {
+        summed.add(c);
+        if township.is_empty() {
+            continue; // matters placed at county level only
+        }
+        let own = CellFilter { region: Some(township.clone()), ..july() };
+        assert_eq!(&store.cell_total(&own).await.unwrap(), c, "{township}");
+    }
+    assert_eq!(summed, store.cell_total(&scoped).await.unwrap());
+    let by_department_in_county = store.cell_sums(&scoped, Dimension::Department).await.unwrap();
+    assert_eq!(by_department_in_county.iter().map(|(_, c)| c.received).sum::<i64>(), n);
+    let months = store.cell_sums(&july(), Dimension::Month).await.unwrap();
+    assert_eq!(months.iter().map(|(m, c)| (m.as_str(), c.received)).collect::<Vec<_>>(), [("2024-07", 3)]);
+    assert_eq!(months[0].1, store.cell_total(&july()).await.unwrap(), "overdue and all, alike");
     let days = store.daily_received("2024-07-01", "2024-07-31", None).await.unwrap();
     assert_eq!(days.iter().map(|d| d.received).sum::<i64>(), 3);
     // Counting again changes nothing; a store that kept no figures gets them.
     let before = store.cell_total(&july()).await.unwrap();
     assert_eq!(store.rebuild_statistics(|_| {}).await.unwrap(), 3);
     assert_eq!(store.cell_total(&july()).await.unwrap(), before);
-    for table in ["ticket_facts", "stats_cells", "stats_daily"] {
+    for table in ["ticket_facts", "stats_cells", "stats_rollups", "stats_daily"] {
         sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table}"))).execute(store.pool()).await.unwrap();
     }
     store.rebuild_statistics(|_| {}).await.unwrap();
