@@ -110,7 +110,7 @@ impl LiveEvent {
 
 /// The hub's one broadcast of stored revisions.
 pub struct Feed {
-    tx: broadcast::Sender<Arc<LiveEvent>>,
+    tx: broadcast::Sender<Arc<Encoded>>,
     /// Whether the poller runs; it stops when no stream listens.
     running: Mutex<bool>,
 }
@@ -128,7 +128,7 @@ impl Feed {
 
     /// A receiver of every revision stored from now on; starts the poller
     /// if it is not running.
-    pub fn subscribe(self: &Arc<Self>, store: &Store) -> broadcast::Receiver<Arc<LiveEvent>> {
+    pub fn subscribe(self: &Arc<Self>, store: &Store) -> broadcast::Receiver<Arc<Encoded>> {
         // Subscribed before the poller's check under the lock, so the
         // poller never stops with a listener it did not count.
         let rx = self.tx.subscribe();
@@ -177,7 +177,7 @@ impl Feed {
                     failing = false;
                     for r in cursor.take(rows, Instant::now()) {
                         // No receiver is no error: the next look stops.
-                        let _ = self.tx.send(Arc::new(LiveEvent::of(&r)));
+                        let _ = self.tx.send(Arc::new(Encoded::of(&LiveEvent::of(&r))));
                     }
                 }
                 Err(e) => {
@@ -275,6 +275,25 @@ pub async fn live(
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
 
+/// An event as broadcast: encoded once for every screen watching, with
+/// what each stream needs to decide whether it is its caller's.
+#[derive(Debug)]
+pub struct Encoded {
+    pub id: i64,
+    pub region: String,
+    pub json: String,
+}
+
+impl Encoded {
+    pub fn of(ev: &LiveEvent) -> Encoded {
+        Encoded { id: ev.id, region: ev.region.clone(), json: serde_json::to_string(ev).unwrap_or_default() }
+    }
+
+    fn event(&self) -> Event {
+        Event::default().id(self.id.to_string()).event("revision").data(self.json.clone())
+    }
+}
+
 fn event_of(ev: &LiveEvent) -> Event {
     Event::default().id(ev.id.to_string()).event("revision").json_data(ev).unwrap_or_else(|_| Event::default())
 }
@@ -292,7 +311,7 @@ fn resync(last: Option<i64>) -> Event {
 /// until the client goes away or the hub stops.
 async fn relay(
     caller: Caller,
-    mut rx: broadcast::Receiver<Arc<LiveEvent>>,
+    mut rx: broadcast::Receiver<Arc<Encoded>>,
     resume: Option<i64>,
     backlog: Option<Vec<LiveRevision>>,
     last: i64,
@@ -329,7 +348,7 @@ async fn relay(
                     if ev.id <= floor || sent.remove(&ev.id) || !caller.scope.sees(&ev.region) {
                         continue;
                     }
-                    event_of(&ev)
+                    ev.event()
                 }
                 Err(broadcast::error::RecvError::Lagged(missed)) => {
                     tracing::info!(missed, "a live stream fell behind; telling its screen to reload");
