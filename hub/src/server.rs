@@ -50,6 +50,16 @@ async fn ready(State(o): State<Observed>) -> impl IntoResponse {
     (status, axum::Json(report))
 }
 
+async fn metrics(caller: crate::api::auth::Caller, State(o): State<Observed>) -> Result<String, crate::api::ApiError> {
+    if caller.scope.prefix().is_some() {
+        return Err(crate::api::ApiError(
+            StatusCode::FORBIDDEN,
+            "the counters are the whole city's: a token without a region is needed".into(),
+        ));
+    }
+    Ok(o.render())
+}
+
 pub async fn serve(
     listener: tokio::net::TcpListener,
     observed: Observed,
@@ -66,10 +76,9 @@ pub async fn serve(
         // The endpoint reads the body itself, bounded and with a deadline.
         .layer(DefaultBodyLimit::disable())
         .with_state(callbacks);
-    // Counters name sources and agencies: a viewer's token, as for the rest of the API.
-    let metrics = Router::new()
-        .route("/metrics", get(|_: crate::api::auth::Caller, State(o): State<Observed>| async move { o.render() }))
-        .layer(axum::Extension(tokens.clone()));
+    // Counters name sources and agencies: a viewer's token, as for the rest
+    // of the API; and they count the whole city, so not a region's token.
+    let metrics = Router::new().route("/metrics", get(metrics)).layer(axum::Extension(tokens.clone()));
     let app = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready))

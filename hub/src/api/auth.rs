@@ -84,6 +84,17 @@ impl Scope {
         self.0.as_deref()
     }
 
+    /// A county or township, as a token's region or a figure's must be:
+    /// the figures, the alerts and the screen's lists are kept per county
+    /// and township, so a village's scope would see its whole township.
+    pub fn parse_area(code: &str) -> Result<Scope, String> {
+        let scope = Scope::parse(code)?;
+        if scope.prefix().is_some_and(|p| p.len() > 9) {
+            return Err(format!("region `{}` is a village or community: give its township or county", code.trim()));
+        }
+        Ok(scope)
+    }
+
     /// Whether a matter in `region` (its 12-digit code) is in this scope.
     pub fn sees(&self, region: &str) -> bool {
         self.0.as_deref().is_none_or(|p| region.starts_with(p))
@@ -143,7 +154,7 @@ fn who(text: &str) -> Result<Caller, String> {
     };
     let role =
         Role::parse(role.trim()).ok_or_else(|| format!("`{}` is not a role (viewer, operator, admin)", role.trim()))?;
-    let scope = region.map(Scope::parse).transpose()?.unwrap_or_default();
+    let scope = region.map(Scope::parse_area).transpose()?.unwrap_or_default();
     Ok(Caller { role, scope })
 }
 
@@ -283,5 +294,9 @@ mod tests {
         assert!(t.add_plain_list("viewer@220400:long-enough-token-0123").unwrap_err().contains("whole city"));
         assert!(t.add_hashed("viewer:plain-token-0123456789").unwrap_err().contains("hashed"));
         assert_eq!(Scope::parse("220421100000").unwrap().prefix(), Some("220421100"));
+        // A village's token would see its whole township's figures and lists.
+        let e = t.add_plain_list("viewer@220421100201:long-enough-token-0123").unwrap_err();
+        assert!(e.contains("township or county"), "{e}");
+        assert_eq!(Scope::parse_area("220421100000").unwrap().prefix(), Some("220421100"));
     }
 }

@@ -76,7 +76,12 @@ impl Period {
         if to < from {
             return Err(ApiError::bad_request("`to` is before `from`"));
         }
-        Ok(CellFilter { from_month: from, to_month: to, region: region_of(caller, self.region.as_deref())? })
+        let region = region_of(caller, self.region.as_deref())?;
+        if region.as_deref().is_some_and(|p| p.len() > 9) {
+            // Cells are kept per township: a village's would be its township's.
+            return Err(ApiError::bad_request("figures are kept per county and township: give one of those"));
+        }
+        Ok(CellFilter { from_month: from, to_month: to, region })
     }
 }
 
@@ -238,4 +243,20 @@ pub async fn today(caller: Caller, State(s): State<ApiState>) -> Result<axum::Js
         month,
         region,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::auth::Role;
+
+    #[test]
+    fn figures_are_asked_for_a_county_or_township_only() {
+        let city = Caller { role: Role::Viewer, scope: Scope::city() };
+        let asked =
+            |region: &str| Period { from: Some("2026-11".into()), region: Some(region.into()), ..Period::default() };
+        assert_eq!(asked("220421100").filter(&city).unwrap().region.as_deref(), Some("220421100"));
+        // A village's code would have summed its whole township's cells.
+        assert_eq!(asked("220421100201").filter(&city).unwrap_err().0, 400);
+    }
 }

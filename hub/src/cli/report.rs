@@ -29,7 +29,7 @@ pub async fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
     let region = args
         .region
         .as_deref()
-        .map(hub::api::auth::Scope::parse)
+        .map(hub::api::auth::Scope::parse_area)
         .transpose()
         .map_err(|e| anyhow::anyhow!("--region: {e}"))?
         .and_then(|s| s.prefix().map(str::to_string));

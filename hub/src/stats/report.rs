@@ -109,7 +109,7 @@ pub async fn gather(
     step("days");
     let departments = rank_departments(&department_rows);
     step("ranking");
-    let alerts = store.alerts(&first, region.as_deref(), 1000).await?.into_iter().filter(|a| a.day <= last).collect();
+    let alerts = store.alerts_between(&first, &last, region.as_deref(), 1000).await?;
     step("alerts");
     Ok(Report {
         month: month.to_string(),

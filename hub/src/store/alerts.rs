@@ -68,15 +68,29 @@ impl Store {
         region: Option<&str>,
         limit: i64,
     ) -> Result<Vec<StoredAlert>, StoreError> {
+        self.alerts_between(since_day, "9999-12-31", region, limit).await
+    }
+
+    /// Alerts of days from `from_day` to `to_day` (inclusive), newest
+    /// first: a past month's, which later alerts must not crowd out of
+    /// the limit.
+    pub async fn alerts_between(
+        &self,
+        from_day: &str,
+        to_day: &str,
+        region: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<StoredAlert>, StoreError> {
         let mut sql = String::from(
             "SELECT id, area, category, day, method, count, baseline_mean, baseline_sd, statistic, threshold, evidence, raised_at
-               FROM alerts WHERE day >= $1",
+               FROM alerts WHERE day >= $1 AND day <= $2",
         );
         if region.is_some() {
-            sql.push_str(" AND area LIKE $3");
+            sql.push_str(" AND area LIKE $4");
         }
-        sql.push_str(" ORDER BY day DESC, statistic DESC LIMIT $2");
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(since_day.to_string()).bind(limit);
+        sql.push_str(" ORDER BY day DESC, statistic DESC LIMIT $3");
+        let mut q =
+            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(from_day.to_string()).bind(to_day.to_string()).bind(limit);
         if let Some(p) = region {
             // A county's token sees its county and its townships; a
             // township's only its own (a county-wide rise is not its area).

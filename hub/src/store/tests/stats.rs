@@ -145,4 +145,9 @@ on_both!(a_surge_in_a_township_raises_its_alerts_once, |store, _url| {
     assert!(crate::stats::alerts::check(&store, today, &Default::default()).await.unwrap().is_empty(), "once");
     assert_eq!(store.alerts("2026-11-01", Some("220421"), 100).await.unwrap().len(), raised.len());
     assert!(store.alerts("2026-11-01", Some("220402"), 100).await.unwrap().is_empty(), "another county's");
+    // A month's report reads that month's alerts, not the newest ones after it.
+    let october = store.alerts_between("2026-10-01", "2026-10-31", Some("220421"), 100).await.unwrap();
+    assert!(october.is_empty(), "{october:?}");
+    let last_day = store.alerts_between("2026-11-30", "2026-11-30", Some("220421"), 100).await.unwrap();
+    assert!(!last_day.is_empty() && last_day.iter().all(|a| a.day == "2026-11-30"), "{last_day:?}");
 });
