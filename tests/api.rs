@@ -95,6 +95,9 @@ async fn the_api_answers_each_token_within_its_role_and_region() {
     assert_eq!(own["region"], "220421");
     assert_eq!(own["total"]["received"].as_i64().unwrap(), dongfeng_in_city, "{own}");
     assert!(own["rows"].as_array().unwrap().iter().all(|r| r["key"] == "220421"), "{own}");
+    // The whole city's counters and sources are not a county's to read.
+    assert_eq!(get(&client, &format!("{base}/api/v1/sources"), Some(DONGFENG_TOKEN)).await.0, 403);
+    assert_eq!(get(&client, &format!("{base}/metrics"), Some(DONGFENG_TOKEN)).await.0, 403);
     let elsewhere = format!("{stats}&region=220402");
     assert_eq!(get(&client, &elsewhere, Some(DONGFENG_TOKEN)).await.0, 403);
     assert_eq!(get(&client, &elsewhere, Some(VIEWER_TOKEN)).await.0, 200);

@@ -153,7 +153,8 @@ fn who(text: &str) -> Result<Caller, String> {
         None => (text, None),
     };
     let role =
-        Role::parse(role.trim()).ok_or_else(|| format!("`{}` is not a role (viewer, operator, admin)", role.trim()))?;
+        // Not echoed: an entry written the wrong way round would print its token.
+        Role::parse(role.trim()).ok_or_else(|| "the part before `:` is not a role (viewer, operator, admin)".to_string())?;
     let scope = region.map(Scope::parse_area).transpose()?.unwrap_or_default();
     Ok(Caller { role, scope })
 }

@@ -113,6 +113,8 @@ pub struct Feed {
     tx: broadcast::Sender<Arc<Encoded>>,
     /// Whether the poller runs; it stops when no stream listens.
     running: Mutex<bool>,
+    /// Streams open at once at most ([`MAX_STREAMS`]): each holds a task and a buffer.
+    streams: Arc<tokio::sync::Semaphore>,
 }
 
 impl Default for Feed {
@@ -123,7 +125,11 @@ impl Default for Feed {
 
 impl Feed {
     pub fn new() -> Feed {
-        Feed { tx: broadcast::channel(CAPACITY).0, running: Mutex::new(false) }
+        Feed {
+            tx: broadcast::channel(CAPACITY).0,
+            running: Mutex::new(false),
+            streams: Arc::new(tokio::sync::Semaphore::new(MAX_STREAMS)),
+        }
     }
 
     /// A receiver of every revision stored from now on; starts the poller
@@ -255,6 +261,14 @@ pub async fn live(
     shutdown: Option<Extension<Shutdown>>,
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    // A screen per centre, a few spare: beyond that, a client that opens
+    // streams in a loop is refused, not served.
+    let Ok(permit) = feed.streams.clone().try_acquire_owned() else {
+        return Err(ApiError(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            format!("{MAX_STREAMS} live streams are open already; try again later"),
+        ));
+    };
     let resume = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
@@ -270,10 +284,16 @@ pub async fn live(
     };
     let stop = shutdown.map(|Extension(s)| s.0).unwrap_or_default();
     let (out, mut events) = mpsc::channel::<Event>(64);
-    tokio::spawn(relay(caller, rx, resume, backlog, last, out, stop));
+    tokio::spawn(async move {
+        relay(caller, rx, resume, backlog, last, out, stop).await;
+        drop(permit);
+    });
     let stream = futures::stream::poll_fn(move |cx| events.poll_recv(cx).map(|e| e.map(Ok)));
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
+
+/// Live streams open at once, per hub.
+pub const MAX_STREAMS: usize = 128;
 
 /// An event as broadcast: encoded once for every screen watching, with
 /// what each stream needs to decide whether it is its caller's.

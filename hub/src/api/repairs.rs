@@ -358,6 +358,16 @@ pub async fn dead_letter_replay(
         })?
     };
     visible_dead_letter(&s, &caller, id).await?;
+    // A region's operator may not move a matter out of the region.
+    if let Some(body) = &fix.body {
+        let region = body.pointer("/region/code").and_then(|c| c.as_str()).unwrap_or_default();
+        if !caller.scope.sees(region) {
+            return Err(ApiError(
+                axum::http::StatusCode::FORBIDDEN,
+                "the corrected ticket's region is outside this token's".into(),
+            ));
+        }
+    }
     let corrected = fix.body.map(|b| b.to_string());
     let r = s.store.replay_dead_letter(id, corrected.as_deref()).await?;
     tracing::info!(dead_letter = id, ticket_id = %r.ticket_id, revision = r.revision, "a dead letter was replayed through the admin API");

@@ -13,6 +13,9 @@ use crate::feedback::Plan;
 use crate::ticket::Ticket;
 use crate::ticket::handling::{Effect, Handling};
 
+/// Lines of a ticket's history read at most.
+pub const MAX_HISTORY: i64 = 1000;
+
 /// What taking a callback did, and so how it is answered.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CallbackOutcome {
@@ -242,15 +245,19 @@ impl Store {
         .ok_or_else(|| StoreError::NotFound(format!("no callback {id}")))
     }
 
-    /// A ticket's history, oldest first.
+    /// A ticket's history, oldest first: its last [`MAX_HISTORY`] lines
+    /// (a matter urged every hour for months stays readable).
     pub async fn ticket_events(&self, ticket_id: &str) -> Result<Vec<TicketEvent>, StoreError> {
-        let rows =
-            sqlx::query("SELECT at, recorded_at, kind, detail FROM ticket_events WHERE ticket_id = $1 ORDER BY id")
-                .bind(ticket_id)
-                .fetch_all(&self.pool)
-                .await?;
+        let rows = sqlx::query(
+            "SELECT at, recorded_at, kind, detail FROM ticket_events WHERE ticket_id = $1 ORDER BY id DESC LIMIT $2",
+        )
+        .bind(ticket_id)
+        .bind(MAX_HISTORY)
+        .fetch_all(&self.pool)
+        .await?;
         Ok(rows
             .iter()
+            .rev()
             .map(|r| TicketEvent { at: r.get(0), recorded_at: r.get(1), kind: r.get(2), detail: r.get(3) })
             .collect())
     }

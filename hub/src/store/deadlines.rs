@@ -142,6 +142,15 @@ impl Store {
         .await?;
         for ticket_id in past {
             let mut w = self.begin_write().await?;
+            if self.backend == super::Backend::Postgres {
+                // The ticket's row first, as intake and callbacks take it
+                // before the deadline's: its figures' facts are written
+                // under it, so a change in flight is not written over.
+                sqlx::query("SELECT 1 FROM tickets WHERE ticket_id = $1 FOR UPDATE")
+                    .bind(&ticket_id)
+                    .fetch_optional(&mut *w.tx)
+                    .await?;
+            }
             let won = sqlx::query(
                 "UPDATE deadlines SET overdue_at = $2 WHERE ticket_id = $1 AND overdue_at IS NULL AND closed = 0",
             )

@@ -125,10 +125,11 @@ impl Store {
         Ok(rows.iter().map(link).collect())
     }
 
-    /// The decisions that name a ticket, on either side.
+    /// The decisions that name a ticket, on either side: the first 500 (a
+    /// matter reported a thousand times reads as its first reports).
     pub async fn duplicate_links_of(&self, ticket_id: &str) -> Result<Vec<DuplicateLink>, StoreError> {
         let rows = super::batch::query(format!(
-            "SELECT {LINK_COLUMNS} FROM duplicate_links WHERE ticket_id = $1 OR other_id = $1 ORDER BY id"
+            "SELECT {LINK_COLUMNS} FROM duplicate_links WHERE ticket_id = $1 OR other_id = $1 ORDER BY id LIMIT 500"
         ))
         .bind(ticket_id.to_string())
         .fetch_all(&self.pool)

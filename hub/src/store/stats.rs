@@ -446,15 +446,16 @@ impl Store {
         let mut after = String::new();
         let mut total = 0;
         loop {
-            let rows = sqlx::query(
-                "SELECT ticket_id, body, handling, updated_at FROM tickets WHERE ticket_id > $1 AND revision > 0 ORDER BY ticket_id LIMIT 500",
-            )
-            .bind(&after)
-            .fetch_all(&self.pool)
-            .await?;
+            // Read in the writing transaction: on a running hub, a ticket
+            // changed meanwhile is counted as it is, not as it was.
+            let mut w = self.begin_write().await?;
+            let lock = if self.backend == Backend::Postgres { " FOR UPDATE" } else { "" };
+            let sql = format!(
+                "SELECT ticket_id, body, handling, updated_at FROM tickets WHERE ticket_id > $1 AND revision > 0 ORDER BY ticket_id LIMIT 500{lock}"
+            );
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&after).fetch_all(&mut *w.tx).await?;
             let Some(last) = rows.last() else { break };
             after = last.get(0);
-            let mut w = self.begin_write().await?;
             for r in &rows {
                 let id: String = r.get(0);
                 let body: String = r.get(1);
@@ -466,6 +467,19 @@ impl Store {
                 let handling: Option<Handling> = handling.and_then(|t| serde_json::from_str(&t).ok());
                 let changed = Changed { ticket: &ticket, handling: handling.as_ref(), at: r.get(3) };
                 refresh(&mut w.tx, self.backend, &[changed]).await?;
+            }
+            // Deadlines crossed before the figures were kept count too.
+            let ids: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+            let crossed = batch::fetch_in(
+                &mut w.tx,
+                self.backend,
+                "SELECT ticket_id FROM (SELECT ticket_id FROM deadlines WHERE overdue_at IS NOT NULL) AS crossed",
+                "ticket_id",
+                &ids,
+            )
+            .await?;
+            for r in crossed {
+                mark_overdue(&mut w.tx, &r.get::<String, _>(0)).await?;
             }
             w.commit().await?;
             total += rows.len();

@@ -104,6 +104,7 @@ on_both!(figures_follow_dispatch_resolution_rating_reopening_and_deadlines, |sto
     store.rebuild_statistics(|_| {}).await.unwrap();
     let rebuilt = store.cell_total(&july()).await.unwrap();
     assert_eq!((rebuilt.received, rebuilt.finished, rebuilt.rated, rebuilt.reopened), (3, 1, 2, 1));
+    assert_eq!(rebuilt.overdue, 2, "deadlines crossed before the figures were kept count");
     let empty = CellFilter { from_month: "2025-01".into(), to_month: "2025-12".into(), region: None };
     assert_eq!(store.cell_total(&empty).await.unwrap().received, 0);
 });
