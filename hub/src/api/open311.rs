@@ -638,16 +638,6 @@ struct Private {
 /// What is left of a masked number (`139****1234`): masked in full.
 static PARTIAL_NUMBER: LazyLock<regex::Regex> =
     LazyLock::new(|| regex::Regex::new(r"[+0-9０-９]*\*{2,}[0-9０-９Xx]*").expect("a valid pattern"));
-/// A building, unit or flat number anywhere in the text (3号楼, 2单元,
-/// 502室, 5栋): the house part of some address, whoever's it is.
-/// What follows it (`3号楼2单元301`, `5栋-2-402`) goes with it.
-static HOUSE: LazyLock<regex::Regex> = LazyLock::new(|| {
-    let n = "[0-9０-９一二三四五六七八九十百千零〇两]+";
-    regex::Regex::new(&format!(
-        r"{n}\s*(?:号楼|号院|单元|栋|幢|室|户)(?:[\s\-－]*{n}\s*(?:号楼|号院|单元|栋|幢|室|户|号|层|楼)?)*"
-    ))
-    .expect("a valid pattern")
-});
 /// A surname with an honorific (王女士, 李先生): who called, whoever it was.
 static HONORIFIC: LazyLock<regex::Regex> =
     LazyLock::new(|| regex::Regex::new(r"\p{Han}(女士|先生)").expect("a valid pattern"));
@@ -695,7 +685,7 @@ impl Private {
         }
         let out = crate::pii::scrub(&out);
         let out = PARTIAL_NUMBER.replace_all(&out, "***");
-        let out = HOUSE.replace_all(&out, "***");
+        let out = crate::pii::mask_houses(&out);
         HONORIFIC.replace_all(&out, "*$1").into_owned()
     }
 
