@@ -349,10 +349,19 @@ pub fn score(incoming: &Fingerprint, existing: &Fingerprint) -> Score {
     t.add(Evidence::Hours(hours), w);
 
     // Amounts: a claim's sum tells two loans or two unpaid wages apart.
+    // One channel rounds what another states (约8万 for 81,600): within 5%
+    // they agree, beyond 20% they differ, in between they say nothing.
     if !a.amounts.is_empty() && !b.amounts.is_empty() {
-        match a.amounts.iter().find(|x| b.amounts.contains(x)) {
-            Some(x) => t.add(Evidence::SameAmount(*x), 2.0),
-            None => t.add(Evidence::DifferentAmount(a.amounts[0], b.amounts[0]), -3.0),
+        let apart = |x: u32, y: u32| f64::from(x.abs_diff(y)) / f64::from(x.max(y)).max(1.0);
+        let closest = a
+            .amounts
+            .iter()
+            .flat_map(|&x| b.amounts.iter().map(move |&y| (apart(x, y), x, y)))
+            .min_by(|p, q| p.0.total_cmp(&q.0));
+        match closest {
+            Some((d, x, _)) if d <= 0.05 => t.add(Evidence::SameAmount(x), 2.0),
+            Some((d, _, _)) if d <= 0.20 => {}
+            _ => t.add(Evidence::DifferentAmount(a.amounts[0], b.amounts[0]), -3.0),
         }
     }
 
@@ -588,6 +597,20 @@ mod tests {
         assert!(text.contains("门牌相同: 义宁街") && text.contains("正文相似"), "{text}");
         // The house number with its street is an address: not in the reasons.
         assert!(!text.contains("12号"), "{text}");
+    }
+
+    #[test]
+    fn a_rounded_sum_agrees_with_the_stated_one_and_a_far_one_does_not() {
+        let d = |text: &str, at: &str| {
+            Fingerprint::of(&draft("complaint", "0401", text, "220422101", Some("渭津镇丰收村"), at))
+        };
+        let petition = d("本人在某建筑公司干活，老板拖欠我工资八万一千六百元至今不给。", "2024-10-05T09:00:00+08:00");
+        let terminal = d("丰收村工地工人反映被欠薪约8万元，情绪激动。", "2024-10-01T15:00:00+08:00");
+        let other = d("丰收村工地工人反映被欠薪约3万元，情绪激动。", "2024-10-01T16:00:00+08:00");
+        let same = score(&petition, &terminal).to_string();
+        assert!(same.contains("金额相同") && !same.contains("金额不同"), "{same}");
+        let differs = score(&petition, &other).to_string();
+        assert!(differs.contains("金额不同"), "{differs}");
     }
 
     #[test]

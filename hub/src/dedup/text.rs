@@ -557,12 +557,89 @@ pub(crate) fn take_event_ids_and_long_numbers(chars: &mut [char]) -> Vec<String>
     out
 }
 
-/// Amounts of money in yuan (`50000元`, `5万元`, `5万余元`, `50000.00`
-/// after 标的额): a claim's amount tells two loans apart.
+/// The value of a Chinese numeral's digit character.
+fn chinese_digit(c: char) -> Option<u64> {
+    Some(match c {
+        '零' | '〇' => 0,
+        '一' => 1,
+        '二' | '两' => 2,
+        '三' => 3,
+        '四' => 4,
+        '五' => 5,
+        '六' => 6,
+        '七' => 7,
+        '八' => 8,
+        '九' => 9,
+        _ => return None,
+    })
+}
+
+/// A number written in Chinese at `at` (`八万一千六百` = 81,600, `二百` =
+/// 200, `十五` = 15, `两万` = 20,000), and where it ends. Agencies write
+/// amounts, counts and lengths this way as often as in digits.
+pub(crate) fn chinese_number_at(chars: &[char], at: usize) -> Option<(u64, usize)> {
+    // A numeral starts with a digit, or with 十 (十五): `万元` and `数万元`
+    // name no sum.
+    if !chars.get(at).is_some_and(|&c| chinese_digit(c).is_some() || c == '十') {
+        return None;
+    }
+    let (mut total, mut section, mut digit) = (0u64, 0u64, None::<u64>);
+    let mut j = at;
+    while let Some(&c) = chars.get(j) {
+        if let Some(d) = chinese_digit(c) {
+            digit = Some(d);
+        } else {
+            let unit = match c {
+                '十' => 10,
+                '百' => 100,
+                '千' => 1000,
+                '万' => 10_000,
+                '亿' => 100_000_000,
+                _ => break,
+            };
+            if unit >= 10_000 {
+                section = (section + digit.take().unwrap_or(0)).max(if section == 0 { 1 } else { 0 });
+                total = total.saturating_add(section).saturating_mul(unit);
+                section = 0;
+            } else {
+                // 十五: a bare 十 is ten.
+                section = section.saturating_add(digit.take().unwrap_or(1).saturating_mul(unit));
+            }
+        }
+        j += 1;
+    }
+    if j == at {
+        return None;
+    }
+    let value = total.saturating_add(section).saturating_add(digit.unwrap_or(0));
+    (value > 0).then_some((value, j))
+}
+
+fn is_chinese_numeral(c: char) -> bool {
+    chinese_digit(c).is_some() || matches!(c, '十' | '百' | '千' | '万' | '亿')
+}
+
+/// Amounts of money in yuan (`50000元`, `5万元`, `5万余元`, `五万元`,
+/// `八万一千六百元`, `50000.00` after 标的额): a claim's amount tells two
+/// loans apart.
 pub(crate) fn amounts(chars: &[char]) -> Vec<u32> {
     let mut out: Vec<u32> = Vec::new();
     let mut i = 0;
     while i < chars.len() {
+        if is_chinese_numeral(chars[i])
+            && (i == 0 || !is_chinese_numeral(chars[i - 1]))
+            && let Some((value, mut j)) = chinese_number_at(chars, i)
+        {
+            if matches!(chars.get(j), Some('余' | '多' | '来')) {
+                j += 1;
+            }
+            let yuan = chars.get(j) == Some(&'元') || starts_with(chars, j, "块钱");
+            if yuan && (100..=u64::from(u32::MAX)).contains(&value) && !out.contains(&(value as u32)) && out.len() < 3 {
+                out.push(value as u32);
+            }
+            i = j.max(i + 1);
+            continue;
+        }
         if !chars[i].is_ascii_digit() || (i > 0 && (chars[i - 1].is_ascii_digit() || chars[i - 1] == '.')) {
             i += 1;
             continue;
@@ -716,6 +793,27 @@ pub(crate) fn shingles(chars: &[char]) -> Vec<u16> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chinese_numerals_read_as_numbers_and_amounts() {
+        let n = |s: &str| chinese_number_at(&s.chars().collect::<Vec<_>>(), 0).map(|(v, _)| v);
+        assert_eq!(n("八万一千六百"), Some(81_600));
+        assert_eq!(n("二百"), Some(200));
+        assert_eq!(n("十五"), Some(15));
+        assert_eq!(n("四十"), Some(40));
+        assert_eq!(n("两万"), Some(20_000));
+        assert_eq!(n("一万零五百"), Some(10_500));
+        assert_eq!(n("三千"), Some(3_000));
+        assert_eq!(n("万"), None, "a unit alone is no number");
+        assert_eq!(n("十万"), Some(100_000));
+        assert_eq!(n("来电"), None);
+        let a = |s: &str| amounts(&s.chars().collect::<Vec<_>>());
+        assert_eq!(a("老板拖欠我工资八万一千六百元至今不给"), [81_600]);
+        assert_eq!(a("欠薪五万元，另欠3000元"), [50_000, 3_000]);
+        assert_eq!(a("借款两万多元未还"), [20_000]);
+        assert_eq!(a("涉及农户四十来户"), Vec::<u32>::new(), "households are no money");
+        assert_eq!(a("损失数万元"), Vec::<u32>::new(), "several ten thousands is no sum");
+    }
 
     fn s(v: &[char]) -> String {
         v.iter().collect::<String>().split_whitespace().collect::<Vec<_>>().join(" ")
