@@ -16,34 +16,8 @@ const DONGFENG: (&str, &str, &str) = ("220421100000", "township", "东丰镇");
 const NANKANG: (&str, &str, &str) = ("220402002000", "township", "南康街道");
 
 fn config(dir: &std::path::Path, db_url: &str, platform: &str, source: u16, endpoint: u16) -> std::path::PathBuf {
-    let path = dir.join("hub.toml");
-    std::fs::write(
-        &path,
-        format!(
-            r#"
-[store]
-url = "{db_url}"
-[platform]
-url = "{platform}"
-token = "test-token"
-secrets = ["{SECRET}"]
-[delivery]
-retry_initial = "100ms"
-retry_max = "1s"
-[server]
-listen = "127.0.0.1:{endpoint}"
-
-[[sources]]
-name = "canon"
-mapping = "canonical"
-transport = "http"
-listen = "127.0.0.1:{source}"
-open = true
-"#
-        ),
-    )
-    .unwrap();
-    path
+    let platform_extra = format!("secrets = [\"{SECRET}\"]\n[delivery]\nretry_initial = \"100ms\"\nretry_max = \"1s\"");
+    CanonHub { db_url, platform, source, endpoint }.write(dir, "hub.toml", &platform_extra, "")
 }
 
 struct Api {

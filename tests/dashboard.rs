@@ -16,30 +16,7 @@ use simulators::platform::{Faults, PlatformSim, SimConfig};
 const DONGFENG_TOKEN: &str = "e2e-dongfeng-screen-token-0123";
 
 fn config(dir: &std::path::Path, db_url: &str, platform: &str, source: u16, endpoint: u16) -> std::path::PathBuf {
-    let path = dir.join("hub.toml");
-    std::fs::write(
-        &path,
-        format!(
-            r#"
-[store]
-url = "{db_url}"
-[platform]
-url = "{platform}"
-token = "test-token"
-[server]
-listen = "127.0.0.1:{endpoint}"
-
-[[sources]]
-name = "canon"
-mapping = "canonical"
-transport = "http"
-listen = "127.0.0.1:{source}"
-open = true
-"#
-        ),
-    )
-    .unwrap();
-    path
+    CanonHub { db_url, platform, source, endpoint }.write(dir, "hub.toml", "", "")
 }
 
 /// A matter reported a minute ago, so that it counts today and this month.

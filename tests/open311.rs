@@ -50,33 +50,14 @@ fn config(
     endpoint: u16,
     public: bool,
 ) -> std::path::PathBuf {
-    let path = dir.join(if public { "public.toml" } else { "hub.toml" });
-    std::fs::write(
-        &path,
-        format!(
-            r#"
-[store]
-url = "{db_url}"
-[platform]
-url = "{platform}"
-token = "test-token"
-secrets = ["{SECRET}"]
-[server]
-listen = "127.0.0.1:{endpoint}"
-[open311]
-public = {public}
-
-[[sources]]
-name = "canon"
-mapping = "canonical"
-transport = "http"
-listen = "127.0.0.1:{source}"
-open = true
-"#
-        ),
+    let name = if public { "public.toml" } else { "hub.toml" };
+    let platform_extra = format!("secrets = [\"{SECRET}\"]");
+    CanonHub { db_url, platform, source, endpoint }.write(
+        dir,
+        name,
+        &platform_extra,
+        &format!("[open311]\npublic = {public}"),
     )
-    .unwrap();
-    path
 }
 
 /// Every answer the test saw, to look for personal data at the end.

@@ -70,6 +70,34 @@ pub fn hub_binary() -> PathBuf {
     bin
 }
 
+/// A hub's config file `dir/name` for the tests of the centre's side: a
+/// store, the platform, a listener on `endpoint`, an open canonical HTTP
+/// source on `source`, and `extra` sections (`[platform]` lines such as
+/// `secrets`, `[delivery]`, `[open311]`…) appended as written.
+pub struct CanonHub<'a> {
+    pub db_url: &'a str,
+    pub platform: &'a str,
+    pub source: u16,
+    pub endpoint: u16,
+}
+
+impl CanonHub<'_> {
+    pub fn write(&self, dir: &Path, name: &str, platform_extra: &str, extra: &str) -> PathBuf {
+        let path = dir.join(name);
+        let CanonHub { db_url, platform, source, endpoint } = self;
+        std::fs::write(
+            &path,
+            format!(
+                "[store]\nurl = \"{db_url}\"\n[platform]\nurl = \"{platform}\"\ntoken = \"test-token\"\n{platform_extra}\n\
+                 [server]\nlisten = \"127.0.0.1:{endpoint}\"\n{extra}\n\n\
+                 [[sources]]\nname = \"canon\"\nmapping = \"canonical\"\ntransport = \"http\"\nlisten = \"127.0.0.1:{source}\"\nopen = true\n"
+            ),
+        )
+        .expect("write the config");
+        path
+    }
+}
+
 /// The admin API's tokens every test hub accepts (`HUB_API_TOKENS`).
 pub const VIEWER_TOKEN: &str = "e2e-viewer-token-0123456789";
 pub const OPERATOR_TOKEN: &str = "e2e-operator-token-0123456789";
