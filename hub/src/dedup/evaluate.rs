@@ -84,6 +84,14 @@ pub struct EvaluationReport {
     pub wrong: Vec<WrongDecision>,
 }
 
+impl EvaluationReport {
+    /// Possible duplicates a person must look at, per 100 records: each
+    /// costs someone's time, so it stands beside precision and recall.
+    pub fn review_load(&self) -> f64 {
+        if self.reports == 0 { 0.0 } else { self.possibles as f64 * 100.0 / self.reports as f64 }
+    }
+}
+
 impl fmt::Display for EvaluationReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
@@ -102,7 +110,13 @@ impl fmt::Display for EvaluationReport {
             self.thresholds.merge,
             self.thresholds.review
         )?;
-        writeln!(f, "possible duplicates: {}, {} of them of the same matter", self.possibles, self.possibles_right)?;
+        writeln!(
+            f,
+            "possible duplicates: {}, {} of them of the same matter; review load {:.1} per 100 records",
+            self.possibles,
+            self.possibles_right,
+            self.review_load()
+        )?;
         let wrong_merges = self.wrong.iter().filter(|w| matches!(w.mistake, Mistake::WrongMerge { .. })).count();
         writeln!(
             f,

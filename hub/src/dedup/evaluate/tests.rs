@@ -343,3 +343,86 @@ fn debug_pair() {
         );
     }
 }
+
+/// Issue #15's finding, measured: distinct hotline orders whose callers
+/// gave only a surname and an honorific (40 such names), each its own
+/// matter, so every merge is wrong. Printed beside the same orders with no
+/// name at all, to show what the names alone add. A measurement (target:
+/// under 1% merged), not yet a gate: `cargo test -p hub --lib
+/// honorific_names -- --ignored --nocapture`; `HONORIFIC_ORDERS` (3000).
+#[test]
+#[ignore]
+fn honorific_names_alone_merge_distinct_orders() {
+    const NAMES: [&str; 40] = [
+        "王女士",
+        "李先生",
+        "张女士",
+        "刘先生",
+        "陈女士",
+        "杨先生",
+        "赵女士",
+        "黄先生",
+        "周女士",
+        "吴先生",
+        "徐女士",
+        "孙先生",
+        "胡女士",
+        "朱先生",
+        "高女士",
+        "林先生",
+        "何女士",
+        "郭先生",
+        "马女士",
+        "罗先生",
+        "王师傅",
+        "李大爷",
+        "张阿姨",
+        "刘老师",
+        "陈大姐",
+        "杨师傅",
+        "赵大爷",
+        "黄阿姨",
+        "周老师",
+        "吴大姐",
+        "王先生",
+        "李女士",
+        "张先生",
+        "刘女士",
+        "陈先生",
+        "杨女士",
+        "赵先生",
+        "黄女士",
+        "周先生",
+        "吴女士",
+    ];
+    let n: usize = std::env::var("HONORIFIC_ORDERS").ok().and_then(|v| v.parse().ok()).unwrap_or(3000);
+    let hotline = mapper("hotline");
+    let mut named = Vec::with_capacity(n);
+    let mut nameless = Vec::with_capacity(n);
+    for (i, m) in simulators::agencies::content::matters(1515, n).iter().enumerate() {
+        let mut body = simulators::agencies::hotline::order_body(m, 1, false);
+        for (out, name) in [(&mut named, Some(NAMES[i % NAMES.len()])), (&mut nameless, None)] {
+            match name {
+                Some(name) => body["callerName"] = Value::from(name),
+                None => {
+                    body.as_object_mut().expect("an object").remove("callerName");
+                }
+            }
+            let rec = record("hotline", false, serde_json::to_vec(&body).expect("json"), Some("order.created"), None);
+            let Ok(mapped) = hotline.map(&rec) else { continue };
+            out.push((format!("M{i}"), mapped.applied.draft));
+        }
+    }
+    let named = evaluate(&named, Thresholds::default());
+    let nameless = evaluate(&nameless, Thresholds::default());
+    for (what, r) in [("40 honorific names", &named), ("no names", &nameless)] {
+        println!(
+            "{what}: {} of {} distinct orders merged ({:.2}%), {} possible ({:.1} per 100)",
+            r.merges,
+            r.reports,
+            r.merges as f64 * 100.0 / r.reports.max(1) as f64,
+            r.possibles,
+            r.review_load()
+        );
+    }
+}
