@@ -16,10 +16,18 @@ OUT = os.path.dirname(HERE)
 TZ = timezone(timedelta(hours=8))
 R = []          # (at, group, line)
 GROUP = [0]
+PIN = {}        # group number -> "tuning" | "heldout", for groups pinned by hand
 SEQ = {}
 
-def group():
+def group(part=None):
+    """Starts a matter group.  Without `part` the group's number decides its file
+    (number % 5 in (2, 4) -> held-out); part="heldout" or "tuning" pins it, so a
+    group of hard negatives can be sent to the held-out file without moving any
+    group written before it."""
+    assert part in (None, "tuning", "heldout"), part
     GROUP[0] += 1
+    if part:
+        PIN[GROUP[0]] = part
 
 def h(*parts):
     return hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()
@@ -166,7 +174,8 @@ def main():
         exec(compile(open(f, encoding="utf-8").read(), f, "exec"), env)
     tuning, heldout = [], []
     for at, g, m, line in sorted(R, key=lambda r: (r[0], r[2])):
-        (heldout if g % 5 in (2, 4) else tuning).append(line)
+        part = PIN.get(g) or ("heldout" if g % 5 in (2, 4) else "tuning")
+        (heldout if part == "heldout" else tuning).append(line)
     for name, lines in (("tuning", tuning), ("heldout", heldout)):
         with open(os.path.join(OUT, f"dedup-handwritten-{name}.jsonl"), "w", encoding="utf-8") as f:
             for l in lines:
