@@ -51,12 +51,7 @@ async fn ready(State(o): State<Observed>) -> impl IntoResponse {
 }
 
 async fn metrics(caller: crate::api::auth::Caller, State(o): State<Observed>) -> Result<String, crate::api::ApiError> {
-    if caller.scope.prefix().is_some() {
-        return Err(crate::api::ApiError(
-            StatusCode::FORBIDDEN,
-            "the counters are the whole city's: a token without a region is needed".into(),
-        ));
-    }
+    caller.require_city("the counters")?;
     Ok(o.render())
 }
 

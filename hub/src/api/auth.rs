@@ -123,6 +123,12 @@ impl Caller {
         if self.role >= role { Ok(()) } else { Err(Refused::Forbidden(role)) }
     }
 
+    /// `Err(403)` for a token with a region: `what` (the counters, the
+    /// sources' health) covers the whole city.
+    pub fn require_city(&self, what: &'static str) -> Result<(), Refused> {
+        if self.scope.prefix().is_none() { Ok(()) } else { Err(Refused::CityWide(what)) }
+    }
+
     /// Viewers see personal data masked.
     pub fn masks_personal_data(&self) -> bool {
         self.role == Role::Viewer
@@ -234,22 +240,30 @@ pub enum Refused {
     Unauthenticated,
     /// A token whose role may not do this (403).
     Forbidden(Role),
+    /// A region's token, for what covers the whole city (403).
+    CityWide(&'static str),
+}
+
+impl Refused {
+    pub(crate) fn status_and_message(&self) -> (StatusCode, String) {
+        match self {
+            Refused::Unauthenticated => (StatusCode::UNAUTHORIZED, "a valid bearer token is required".into()),
+            Refused::Forbidden(role) => (StatusCode::FORBIDDEN, format!("this needs the {} role", role.as_str())),
+            Refused::CityWide(what) => {
+                (StatusCode::FORBIDDEN, format!("{what} covers the whole city: it needs a token without a region"))
+            }
+        }
+    }
 }
 
 impl IntoResponse for Refused {
     fn into_response(self) -> Response {
-        match self {
-            Refused::Unauthenticated => (
-                StatusCode::UNAUTHORIZED,
-                [("www-authenticate", "Bearer")],
-                axum::Json(serde_json::json!({"error": "a valid bearer token is required"})),
-            )
-                .into_response(),
-            Refused::Forbidden(role) => (
-                StatusCode::FORBIDDEN,
-                axum::Json(serde_json::json!({"error": format!("this needs the {} role", role.as_str())})),
-            )
-                .into_response(),
+        let (status, message) = self.status_and_message();
+        let body = axum::Json(serde_json::json!({ "error": message }));
+        if status == StatusCode::UNAUTHORIZED {
+            (status, [("www-authenticate", "Bearer")], body).into_response()
+        } else {
+            (status, body).into_response()
         }
     }
 }

@@ -146,14 +146,8 @@ impl From<StoreError> for ApiError {
 
 impl From<auth::Refused> for ApiError {
     fn from(r: auth::Refused) -> ApiError {
-        match r {
-            auth::Refused::Unauthenticated => {
-                ApiError(StatusCode::UNAUTHORIZED, "a valid bearer token is required".into())
-            }
-            auth::Refused::Forbidden(role) => {
-                ApiError(StatusCode::FORBIDDEN, format!("this needs the {} role", role.as_str()))
-            }
-        }
+        let (status, message) = r.status_and_message();
+        ApiError(status, message)
     }
 }
 

@@ -169,13 +169,7 @@ fn time(ms: i64) -> String {
 #[utoipa::path(get, path = "/api/v1/sources", tag = "sources",
     responses((status = 200, body = SourcesReport), (status = 401)))]
 pub async fn sources(caller: Caller, State(s): State<ApiState>) -> Result<axum::Json<SourcesReport>, ApiError> {
-    // The sources' counts and errors are the whole city's: not for a region's token.
-    if caller.scope.prefix().is_some() {
-        return Err(ApiError(
-            axum::http::StatusCode::FORBIDDEN,
-            "the sources' health covers the whole city: it needs a token without a region".into(),
-        ));
-    }
+    caller.require_city("the sources' health")?;
     let connectors = s.health.connectors();
     let totals = s.sources.totals(&s.store).await?;
     let mut since: BTreeMap<String, SinceStart> = BTreeMap::new();
