@@ -162,17 +162,8 @@ pub(crate) async fn refresh(
         if c.is_zero() {
             continue;
         }
-        for scope in ["", k.county.as_str()] {
-            for (dim, value) in [
-                ("total", ""),
-                ("channel", k.channel.as_str()),
-                ("county", k.county.as_str()),
-                ("township", k.township.as_str()),
-                ("category", k.category.as_str()),
-                ("department", k.department.as_str()),
-            ] {
-                rollups.entry((scope.to_string(), k.month.clone(), dim, value.to_string())).or_default().add(c);
-            }
+        for (scope, dim, value) in rollup_rows(k) {
+            rollups.entry((scope.to_string(), k.month.clone(), dim, value.to_string())).or_default().add(c);
         }
     }
     // In key order, so that two hubs on one PostgreSQL take the row locks alike.
@@ -239,6 +230,20 @@ pub(crate) async fn refresh(
     Ok(())
 }
 
+/// The rollup rows a cell adds to: (scope, dimension, value) for the city
+/// (scope `''`) and the cell's county, one dimension at a time.
+fn rollup_rows(k: &CellKey) -> impl Iterator<Item = (&str, &'static str, &str)> {
+    let dims = [
+        ("total", ""),
+        ("channel", k.channel.as_str()),
+        ("county", k.county.as_str()),
+        ("township", k.township.as_str()),
+        ("category", k.category.as_str()),
+        ("department", k.department.as_str()),
+    ];
+    ["", k.county.as_str()].into_iter().flat_map(move |scope| dims.map(|(dim, value)| (scope, dim, value)))
+}
+
 fn bind_counts<'q>(
     mut q: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments>,
     c: &Counts,
@@ -284,39 +289,36 @@ pub(crate) async fn mark_overdue(tx: &mut Transaction<'static, Any>, ticket_id: 
     .fetch_optional(&mut **tx)
     .await?;
     if let Some(r) = row {
-        let key: [String; 6] = [r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5)];
-        let [month, channel, county, township, category, department] = &key;
+        let k = CellKey {
+            month: r.get(0),
+            channel: r.get(1),
+            county: r.get(2),
+            township: r.get(3),
+            category: r.get(4),
+            department: r.get(5),
+        };
         sqlx::query(
             "UPDATE stats_cells SET overdue = overdue + 1
               WHERE month = $1 AND channel = $2 AND county = $3 AND township = $4 AND category = $5 AND department = $6",
         )
-        .bind(month)
-        .bind(channel)
-        .bind(county)
-        .bind(township)
-        .bind(category)
-        .bind(department)
+        .bind(&k.month)
+        .bind(&k.channel)
+        .bind(&k.county)
+        .bind(&k.township)
+        .bind(&k.category)
+        .bind(&k.department)
         .execute(&mut **tx)
         .await?;
-        for scope in ["", county.as_str()] {
-            for (dim, value) in [
-                ("total", ""),
-                ("channel", channel.as_str()),
-                ("county", county.as_str()),
-                ("township", township.as_str()),
-                ("category", category.as_str()),
-                ("department", department.as_str()),
-            ] {
-                sqlx::query(
-                    "UPDATE stats_rollups SET overdue = overdue + 1 WHERE scope = $1 AND dim = $2 AND month = $3 AND value = $4",
-                )
-                .bind(scope)
-                .bind(dim)
-                .bind(month)
-                .bind(value)
-                .execute(&mut **tx)
-                .await?;
-            }
+        for (scope, dim, value) in rollup_rows(&k) {
+            sqlx::query(
+                "UPDATE stats_rollups SET overdue = overdue + 1 WHERE scope = $1 AND dim = $2 AND month = $3 AND value = $4",
+            )
+            .bind(scope)
+            .bind(dim)
+            .bind(&k.month)
+            .bind(value)
+            .execute(&mut **tx)
+            .await?;
         }
     }
     Ok(())
