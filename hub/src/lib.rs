@@ -19,6 +19,7 @@ pub mod diagnostic;
 pub mod feedback;
 pub mod intake;
 pub mod mapping;
+pub mod markup;
 pub mod metrics;
 pub mod pii;
 pub mod server;

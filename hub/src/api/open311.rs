@@ -731,27 +731,6 @@ fn public_address(ticket: &Value, private: &Private) -> Option<String> {
 
 // -------------------------------------------------------------------- XML
 
-/// Text for an XML element: `& < > " '` escaped, and the characters XML
-/// 1.0 does not allow at all (controls but tab, newline and carriage
-/// return; U+FFFE, U+FFFF) left out, so that no ticket's text makes the
-/// document ill-formed.
-pub fn xml_text(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\t' | '\n' | '\r' => out.push(c),
-            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => {}
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 /// `<?xml …?><root><item><field>…</field>…</item>…</root>`; an empty field
 /// is an empty element, as the spec's examples show.
 fn xml_document<I>(root: &str, item: &str, items: I) -> String
@@ -762,7 +741,7 @@ where
     for fields in items {
         out.push_str(&format!("\n  <{item}>"));
         for (name, value) in fields {
-            out.push_str(&format!("<{name}>{}</{name}>", xml_text(value.as_deref().unwrap_or_default())));
+            out.push_str(&format!("<{name}>{}</{name}>", crate::markup::escape(value.as_deref().unwrap_or_default())));
         }
         out.push_str(&format!("</{item}>"));
     }
@@ -887,9 +866,12 @@ mod tests {
 
     #[test]
     fn xml_text_is_escaped_and_well_formed() {
-        assert_eq!(xml_text(r#"<a href="x">A&B's</a>"#), "&lt;a href=&quot;x&quot;&gt;A&amp;B&apos;s&lt;/a&gt;");
-        assert_eq!(xml_text("井盖\u{0}破\u{1b}损\tok\n"), "井盖破损\tok\n");
-        assert_eq!(xml_text("]]>"), "]]&gt;");
+        assert_eq!(
+            crate::markup::escape(r#"<a href="x">A&B's</a>"#),
+            "&lt;a href=&quot;x&quot;&gt;A&amp;B&apos;s&lt;/a&gt;"
+        );
+        assert_eq!(crate::markup::escape("井盖\u{0}破\u{1b}损\tok\n"), "井盖破损\tok\n");
+        assert_eq!(crate::markup::escape("]]>"), "]]&gt;");
         let doc = xml_document("errors", "error", [vec![("code", Some("404".into())), ("description", None)]]);
         assert!(doc.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<errors>"), "{doc}");
         assert!(doc.contains("<error><code>404</code><description></description></error>"), "{doc}");

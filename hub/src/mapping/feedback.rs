@@ -280,7 +280,7 @@ impl FeedbackSpec {
                     let after = &rest[open + 1..];
                     let close = after.find('}').unwrap_or(after.len());
                     match value(n, &after[..close]) {
-                        Some(Value::Text(t)) => out.push_str(&xml_escape(&t)),
+                        Some(Value::Text(t)) => out.push_str(&crate::markup::escape(&t)),
                         Some(Value::Int(i)) => out.push_str(&i.to_string()),
                         None => {}
                     }
@@ -315,22 +315,6 @@ fn value(n: &Notice<'_>, name: &str) -> Option<Value> {
         "result" => n.mediation.and_then(|(_, r)| text(r)),
         other => other.strip_prefix("meta.").and_then(|m| n.meta.get(m)).and_then(|v| text(v)),
     }
-}
-
-fn xml_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c if c.is_control() && !matches!(c, '\n' | '\t' | '\r') => {}
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

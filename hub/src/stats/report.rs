@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use super::facts::Counts;
 use super::figures::{Figures, Ranked, rank_departments};
 use super::names;
+use crate::markup::escape;
 use crate::store::{CellFilter, DailyCount, Dimension, Store, StoreError};
 
 /// One breakdown of the month: its rows, biggest first.
@@ -136,21 +137,6 @@ fn hours(h: Option<f64>) -> String {
     h.map_or_else(|| "—".to_string(), |h| format!("{h:.1}"))
 }
 
-fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 /// A CSV field, quoted when it must be; a leading `=`, `+`, `-` or `@` is
 /// prefixed so that a spreadsheet does not run it as a formula.
 fn csv_field(s: &str) -> String {
@@ -233,7 +219,7 @@ th:first-child,td:first-child,td.name{{text-align:left}} .kpi{{display:flex;gap:
 <h1>{region} {month} 社会治理月度分析研判</h1>
 <p class="note">Monthly analysis of matters received in {month} (by the month each matter was received), from the hub's aggregates. Rates: 办结率 closed / received; 按期办结率 finished by the deadline among finished matters with one; 满意率 satisfied among rated (kept apart from closure).</p>
 <div class="kpi">"#,
-            month = esc(&self.month),
+            month = escape(&self.month),
         );
         let t = &self.total;
         let delta = |now: i64, before: i64| -> String {
@@ -254,12 +240,12 @@ th:first-child,td:first-child,td.name{{text-align:left}} .kpi{{display:flex;gap:
             ("平均办理时长 h", hours(t.avg_handling_hours), String::new()),
             ("P90 办理时长 h", hours(t.p90_handling_hours), String::new()),
         ] {
-            let _ = write!(h, "<div>{}<b>{}</b>{extra}</div>", esc(label), esc(&value));
+            let _ = write!(h, "<div>{}<b>{}</b>{extra}</div>", escape(label), escape(&value));
         }
         h.push_str("</div>\n<h2>每日受理 Received per day</h2>\n");
         h.push_str(&self.daily_chart());
         for b in &self.breakdowns {
-            let _ = writeln!(h, "<h2>{}</h2>", esc(b.title));
+            let _ = writeln!(h, "<h2>{}</h2>", escape(b.title));
             if matches!(b.by, Dimension::Channel | Dimension::County) {
                 h.push_str(&bar_chart(&b.rows.iter().map(|(_, n, f)| (n.clone(), f.received)).collect::<Vec<_>>()));
             }
@@ -271,7 +257,7 @@ th:first-child,td:first-child,td.name{{text-align:left}} .kpi{{display:flex;gap:
                 h,
                 "<tr><td>{}</td><td class=\"name\">{}</td><td>{:.3}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 r.rank,
-                esc(&r.department),
+                escape(&r.department),
                 r.score,
                 r.figures.received,
                 r.figures.closed,
@@ -288,9 +274,9 @@ th:first-child,td:first-child,td.name{{text-align:left}} .kpi{{display:flex;gap:
                 let _ = writeln!(
                     h,
                     "<tr><td>{}</td><td>{}</td><td class=\"name\">{}</td></tr>",
-                    esc(&a.day),
-                    esc(&a.method),
-                    esc(&a.evidence)
+                    escape(&a.day),
+                    escape(&a.method),
+                    escape(&a.evidence)
                 );
             }
             h.push_str("</table>\n");
@@ -322,7 +308,7 @@ th:first-child,td:first-child,td.name{{text-align:left}} .kpi{{display:flex;gap:
                 let _ = write!(
                     svg,
                     r##"<text x="{x:.1}" y="{ty}" font-size="11" fill="#566573">{}</text>"##,
-                    esc(day.get(5..).unwrap_or(day)),
+                    escape(day.get(5..).unwrap_or(day)),
                     ty = hgt - 6.0
                 );
             }
@@ -343,7 +329,7 @@ fn bar_chart(rows: &[(String, i64)]) -> String {
         let _ = write!(
             svg,
             r##"<text x="0" y="{ty:.1}" font-size="14">{}</text><rect x="200" y="{y:.1}" width="{width:.1}" height="{bh}" fill="#48c9b0"/><text x="{tx:.1}" y="{ty:.1}" font-size="13">{n}</text>"##,
-            esc(name),
+            escape(name),
             ty = y + 16.0,
             bh = row_h - 6.0,
             tx = 206.0 + width
@@ -361,8 +347,8 @@ fn figures_table(rows: &[(String, String, Figures)]) -> String {
         let _ = writeln!(
             t,
             "<tr><td class=\"name\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            esc(name),
-            esc(key),
+            escape(name),
+            escape(key),
             f.received,
             f.closed,
             pct(f.closure_rate),
