@@ -264,6 +264,12 @@ fn bind_counts<'q>(
     q
 }
 
+/// Tickets as they stand, each with the platform's side and its time, as
+/// changes to count.
+fn changed_of(tickets: &[(Ticket, Option<Handling>, i64)]) -> Vec<Changed<'_>> {
+    tickets.iter().map(|(ticket, handling, at)| Changed { ticket, handling: handling.as_ref(), at: *at }).collect()
+}
+
 /// Refreshes one ticket whose platform side is stored with it.
 pub(crate) async fn refresh_stored(
     tx: &mut Transaction<'static, Any>,
@@ -432,11 +438,7 @@ impl Store {
     /// without running each ticket through intake.
     pub async fn count_in_statistics(&self, tickets: &[(Ticket, Option<Handling>, i64)]) -> Result<(), StoreError> {
         let mut w = self.begin_write().await?;
-        let changed: Vec<Changed> = tickets
-            .iter()
-            .map(|(ticket, handling, at)| Changed { ticket, handling: handling.as_ref(), at: *at })
-            .collect();
-        refresh(&mut w.tx, self.backend, &changed).await?;
+        refresh(&mut w.tx, self.backend, &changed_of(tickets)).await?;
         w.commit().await
     }
 
@@ -458,6 +460,7 @@ impl Store {
             let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&after).fetch_all(&mut *w.tx).await?;
             let Some(last) = rows.last() else { break };
             after = last.get(0);
+            let mut read: Vec<(Ticket, Option<Handling>, i64)> = Vec::with_capacity(rows.len());
             for r in &rows {
                 let id: String = r.get(0);
                 let body: String = r.get(1);
@@ -466,10 +469,10 @@ impl Store {
                     continue;
                 };
                 let handling: Option<String> = r.get(2);
-                let handling: Option<Handling> = handling.and_then(|t| serde_json::from_str(&t).ok());
-                let changed = Changed { ticket: &ticket, handling: handling.as_ref(), at: r.get(3) };
-                refresh(&mut w.tx, self.backend, &[changed]).await?;
+                read.push((ticket, handling.and_then(|t| serde_json::from_str(&t).ok()), r.get(3)));
             }
+            // The page in one refresh: one read of its facts, one upsert per table.
+            refresh(&mut w.tx, self.backend, &changed_of(&read)).await?;
             // Deadlines crossed before the figures were kept count too.
             let ids: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
             let crossed = batch::fetch_in(
