@@ -41,8 +41,10 @@ pub struct PendingInRegion {
 fn region_clause(region: Option<&str>, n: usize) -> (String, Option<String>) {
     match region {
         None => (String::new(), None),
-        Some(p) if p.len() <= 6 => (format!(" AND f.county = ${n}"), Some(p.to_string())),
-        Some(p) => (format!(" AND f.township = ${n}"), Some(p.get(..9).unwrap_or(p).to_string())),
+        Some(p) => {
+            let (column, code) = super::stats::region_column(p);
+            (format!(" AND f.{column} = ${n}"), Some(code))
+        }
     }
 }
 

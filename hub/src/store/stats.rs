@@ -378,6 +378,17 @@ pub struct CellFilter {
     pub region: Option<String>,
 }
 
+/// The column a region's significant digits are kept in, beside a
+/// ticket's facts, cells and daily counts, and the value to compare: a
+/// county's 6 digits, or a township's 9.
+pub(super) fn region_column(prefix: &str) -> (&'static str, String) {
+    if prefix.len() <= 6 {
+        ("county", prefix.to_string())
+    } else {
+        ("township", prefix.get(..9).unwrap_or(prefix).to_string())
+    }
+}
+
 impl CellFilter {
     /// The rollups' scope that holds these figures: the city's (`''`) or a
     /// county's; none for a township, read from its cells.
@@ -393,9 +404,9 @@ impl CellFilter {
         let mut sql = String::from("month >= $1 AND month <= $2");
         let mut args = vec![self.from_month.clone(), self.to_month.clone()];
         if let Some(p) = &self.region {
-            let column = if p.len() <= 6 { "county" } else { "township" };
+            let (column, code) = region_column(p);
             sql.push_str(&format!(" AND {column} = $3"));
-            args.push(p.get(..9).unwrap_or(p).to_string());
+            args.push(code);
         }
         (sql, args)
     }
@@ -568,13 +579,14 @@ impl Store {
         let mut sql = String::from(
             "SELECT day, county, township, category, channel, received FROM stats_daily WHERE day >= $1 AND day <= $2 AND received <> 0",
         );
-        if let Some(p) = region {
-            sql.push_str(if p.len() <= 6 { " AND county = $3" } else { " AND township = $3" });
+        let region = region.map(region_column);
+        if let Some((column, _)) = &region {
+            sql.push_str(&format!(" AND {column} = $3"));
         }
         sql.push_str(" ORDER BY day");
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(from_day.to_string()).bind(to_day.to_string());
-        if let Some(p) = region {
-            q = q.bind(p.get(..9).unwrap_or(p).to_string());
+        if let Some((_, code)) = region {
+            q = q.bind(code);
         }
         Ok(q.fetch_all(&self.pool)
             .await?
