@@ -69,6 +69,24 @@ pub enum DuplicatesCommand {
         #[arg(long)]
         review: Option<f64>,
     },
+    /// Fit the scorer's weights to labelled sets (logistic regression over
+    /// every record-against-candidate decision) and write them as the CSV
+    /// the hub is built with. Fit on tuning sets only, never on a held-out one.
+    ///
+    /// Example: hub duplicates fit --set tests/data/dedup-handwritten-tuning.jsonl
+    /// --set tests/data/dedup-evaluation.jsonl --out hub/src/dedup/weights.csv
+    Fit {
+        /// A labelled set (repeat for several).
+        #[arg(long, required = true)]
+        set: Vec<PathBuf>,
+        /// Where to write the weights (printed only, without).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Standard deviation of the prior around each feature's prior weight:
+        /// smaller keeps weights closer to the priors.
+        #[arg(long, default_value_t = 2.0)]
+        sigma: f64,
+    },
 }
 
 pub async fn run(cmd: DuplicatesCommand) -> anyhow::Result<ExitCode> {
@@ -146,6 +164,7 @@ pub async fn run(cmd: DuplicatesCommand) -> anyhow::Result<ExitCode> {
             );
         }
         DuplicatesCommand::Evaluate { set, merge, review } => return evaluate(&set, merge, review),
+        DuplicatesCommand::Fit { set, out, sigma } => return fit(&set, out.as_deref(), sigma),
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -174,9 +193,112 @@ fn print_link(l: &DuplicateLink) {
     }
 }
 
+fn fit(sets: &[PathBuf], out: Option<&std::path::Path>, sigma: f64) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(sigma > 0.0 && sigma.is_finite(), "--sigma must be a positive number");
+    let rules = hub::dedup::CandidateRules::default();
+    let mut examples = Vec::new();
+    let mut all_reports = Vec::new();
+    let mut sizes = Vec::new();
+    for set in sets {
+        let (reports, _) = load_set(set)?;
+        let before = examples.len();
+        examples.extend(hub::dedup::examples(&reports, &rules));
+        sizes.push((before, examples.len()));
+        eprintln!("{}: {} records, {} decisions", set.display(), reports.len(), examples.len() - before);
+        all_reports.extend(reports);
+    }
+    // Each set counts alike, however many decisions it makes: a large
+    // generated set must not drown a small hand-written one.
+    let mean = examples.len() as f64 / sizes.len().max(1) as f64;
+    for (from, to) in sizes {
+        for e in &mut examples[from..to] {
+            e.weight = mean / (to - from).max(1) as f64;
+        }
+    }
+    print_gaps(&all_reports);
+    let fitted = hub::dedup::fit(&examples, sigma);
+    println!(
+        "{} decisions ({} same matter), {} iterations, log-loss {:.4} → {:.4}",
+        fitted.examples, fitted.positives, fitted.iterations, fitted.loss_before, fitted.loss_after
+    );
+    println!("{:<34} {:>7} {:>7} {:>7}", "feature", "prior", "fitted", "seen");
+    for (j, f) in hub::dedup::Feature::ALL.iter().enumerate() {
+        println!("{:<34} {:>7.2} {:>7.2} {:>7}", f.name(), f.prior(), fitted.weights.get(*f), fitted.support[j]);
+    }
+    if let Some(out) = out {
+        let names: Vec<String> = sets.iter().map(|s| s.display().to_string()).collect();
+        let comment = format!(
+            "Fitted by `hub duplicates fit` (logistic regression, prior sigma {sigma}) on:\n{}\n{} decisions, {} of them the same matter; log-loss {:.4} (priors {:.4}).",
+            names.join("\n"),
+            fitted.examples,
+            fitted.positives,
+            fitted.loss_after,
+            fitted.loss_before
+        );
+        std::fs::write(out, fitted.weights.to_csv(&comment))
+            .with_context(|| format!("cannot write {}", out.display()))?;
+        println!("written to {} (the hub is built with hub/src/dedup/weights.csv)", out.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Maps every line of the set with the shipped mappings, the way the
 /// connectors hand records over, and runs the decisions in arrival order.
 fn evaluate(set: &std::path::Path, merge: Option<f64>, review: Option<f64>) -> anyhow::Result<ExitCode> {
+    let (reports, unmapped) = load_set(set)?;
+    let base = hub::dedup::Thresholds::default();
+    let thresholds =
+        hub::dedup::Thresholds { merge: merge.unwrap_or(base.merge), review: review.unwrap_or(base.review) };
+    let started = std::time::Instant::now();
+    let report = hub::dedup::evaluate(&reports, thresholds);
+    println!("{report}");
+    let (precision, recall, pairs) = through_the_index(&reports, thresholds);
+    println!(
+        "through the hub's candidate index (anchors, places, identifiers; what intake runs): precision {precision:.3}, recall {recall:.3} over {pairs} same-matter pairs"
+    );
+    println!(
+        "{} records ({unmapped} left out), thresholds merge {} review {}, decided in {:.0?}",
+        reports.len(),
+        thresholds.merge,
+        thresholds.review,
+        started.elapsed()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// How long after a matter's first report each later channel's report came,
+/// by pair of channels: what the candidate windows are chosen from.
+fn print_gaps(reports: &[(String, hub::ticket::TicketDraft)]) {
+    use std::collections::BTreeMap;
+    let mut first: BTreeMap<&str, (String, i64)> = BTreeMap::new();
+    let mut gaps: BTreeMap<(String, String), Vec<f64>> = BTreeMap::new();
+    for (matter, draft) in reports {
+        let fp = hub::dedup::Fingerprint::of(draft);
+        let channel = fp.channel.map_or("?", |c| c.as_str()).to_string();
+        match first.get(matter.as_str()) {
+            None => {
+                first.insert(matter, (channel, fp.occurred));
+            }
+            Some((c, at)) => {
+                let days = (fp.occurred - at) as f64 / 86_400.0;
+                gaps.entry((c.clone(), channel)).or_default().push(days);
+            }
+        }
+    }
+    println!(
+        "days from a matter's first report to a later one, by channels (first → later): n, median, 90th percentile, most"
+    );
+    for ((a, b), mut v) in gaps {
+        v.sort_by(f64::total_cmp);
+        let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
+        println!("  {a:>15} → {b:<15} {:>4} {:>6.1} {:>6.1} {:>6.1}", v.len(), at(0.5), at(0.9), v[v.len() - 1]);
+    }
+}
+
+/// A labelled set, each line mapped with the shipped mappings the way the
+/// connectors hand records over: (matter, draft) in arrival order, and how
+/// many lines did not map.
+fn load_set(set: &std::path::Path) -> anyhow::Result<(Vec<(String, hub::ticket::TicketDraft)>, usize)> {
     use connectors::{ContentType, RawRecord};
     let text = std::fs::read_to_string(set).with_context(|| format!("cannot read the set {}", set.display()))?;
     let mut mappers = std::collections::HashMap::new();
@@ -220,24 +342,7 @@ fn evaluate(set: &std::path::Path, merge: Option<f64>, review: Option<f64>) -> a
             }
         }
     }
-    let base = hub::dedup::Thresholds::default();
-    let thresholds =
-        hub::dedup::Thresholds { merge: merge.unwrap_or(base.merge), review: review.unwrap_or(base.review) };
-    let started = std::time::Instant::now();
-    let report = hub::dedup::evaluate(&reports, thresholds);
-    println!("{report}");
-    let (precision, recall, pairs) = through_the_index(&reports, thresholds);
-    println!(
-        "through the hub's candidate index (anchors, places, identifiers; what intake runs): precision {precision:.3}, recall {recall:.3} over {pairs} same-matter pairs"
-    );
-    println!(
-        "{} records ({unmapped} left out), thresholds merge {} review {}, decided in {:.0?}",
-        reports.len(),
-        thresholds.merge,
-        thresholds.review,
-        started.elapsed()
-    );
-    Ok(ExitCode::SUCCESS)
+    Ok((reports, unmapped))
 }
 
 /// Replays the set through [`hub::store::MatchIndex`], the candidate search

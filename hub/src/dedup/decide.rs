@@ -74,6 +74,31 @@ pub fn decide<'a, T: PartialEq>(
     candidates: impl IntoIterator<Item = (T, &'a Fingerprint)>,
     thresholds: &Thresholds,
 ) -> Decision<T> {
+    let mut best: Option<(T, Score)> = None;
+    for (ticket, s) in ticket_scores(incoming, candidates) {
+        if best.as_ref().is_none_or(|(_, b)| s.value > b.value) {
+            best = Some((ticket, s));
+        }
+    }
+    // A ticket one of whose sources contradicts the record on a fact (another
+    // township, other people) is for a person to look at, however well the
+    // record agrees with its other sources.
+    let contradicted = |s: &Score| s.reasons.iter().any(|r| matches!(r.evidence, Evidence::TicketConflict(_)));
+    match best {
+        Some((ticket, score)) if score.value >= thresholds.merge && !contradicted(&score) => {
+            Decision::Merge { ticket, score }
+        }
+        Some((ticket, score)) if score.value >= thresholds.review => Decision::Possible { ticket, score },
+        _ => Decision::New,
+    }
+}
+
+/// The score of `incoming` against each candidate ticket (see [`decide`]):
+/// its best source's score, with every fact another source contradicts.
+pub fn ticket_scores<'a, T: PartialEq>(
+    incoming: &Fingerprint,
+    candidates: impl IntoIterator<Item = (T, &'a Fingerprint)>,
+) -> Vec<(T, Score)> {
     let mut tickets: Vec<(T, Score, Vec<Reason>)> = Vec::new();
     for (ticket, existing) in candidates {
         let s = score(incoming, existing);
@@ -100,22 +125,17 @@ pub fn decide<'a, T: PartialEq>(
             None => tickets.push((ticket, s, conflicts)),
         }
     }
-    let mut best: Option<(T, Score)> = None;
-    for (ticket, mut s, conflicts) in tickets {
-        for c in conflicts {
-            if !s.reasons.iter().any(|r| same_kind(&r.evidence, &c.evidence)) {
-                s.add(Evidence::TicketConflict(Box::new(c.evidence)), c.weight);
+    tickets
+        .into_iter()
+        .map(|(ticket, mut s, conflicts)| {
+            for c in conflicts {
+                if !s.reasons.iter().any(|r| same_kind(&r.evidence, &c.evidence)) {
+                    s.add(Evidence::TicketConflict(Box::new(c.evidence)), c.feature, c.x);
+                }
             }
-        }
-        if best.as_ref().is_none_or(|(_, b)| s.value > b.value) {
-            best = Some((ticket, s));
-        }
-    }
-    match best {
-        Some((ticket, score)) if score.value >= thresholds.merge => Decision::Merge { ticket, score },
-        Some((ticket, score)) if score.value >= thresholds.review => Decision::Possible { ticket, score },
-        _ => Decision::New,
-    }
+            (ticket, s)
+        })
+        .collect()
 }
 
 fn same_kind(a: &Evidence, b: &Evidence) -> bool {

@@ -20,6 +20,7 @@
 
 use crate::ticket::{Channel, Kind, RegionLevel, TicketDraft};
 
+use super::facts::{self, Organisation, Quantity, Unit};
 use super::place::Place;
 use super::text;
 
@@ -28,7 +29,7 @@ use super::text;
 pub const SKETCH: usize = 96;
 
 /// The format version written first by [`Fingerprint::to_bytes`].
-const FORMAT: u8 = 1;
+const FORMAT: u8 = 2;
 
 /// Category families as a bit set. A dispute category belongs to the
 /// family of what the dispute is about as well (a grid worker files a
@@ -92,6 +93,9 @@ pub enum KeyKind {
     Name = 3,
     CaseNo = 4,
     EventId = 5,
+    /// A surname with an honorific or a mask (`王女士`, `张先生`, `王某`):
+    /// what most records hold, and it identifies nobody.
+    WeakName = 6,
 }
 
 impl KeyKind {
@@ -102,6 +106,7 @@ impl KeyKind {
             3 => KeyKind::Name,
             4 => KeyKind::CaseNo,
             5 => KeyKind::EventId,
+            6 => KeyKind::WeakName,
             _ => return None,
         })
     }
@@ -109,7 +114,11 @@ impl KeyKind {
     /// Strong identifiers say who (or which record) it is; a name alone
     /// (`王某`) does not.
     pub fn strong(self) -> bool {
-        !matches!(self, KeyKind::Name)
+        !self.is_name()
+    }
+
+    pub fn is_name(self) -> bool {
+        matches!(self, KeyKind::Name | KeyKind::WeakName)
     }
 }
 
@@ -168,6 +177,14 @@ pub struct Fingerprint {
     pub shingles: u16,
     /// Bottom-k sketch: the smallest shingle hashes, ascending.
     pub sketch: Vec<u16>,
+    /// Counts and measures named in the text (户, 人, 米, 亩, 平方米).
+    pub quantities: Vec<Quantity>,
+    /// Villagers' groups named (bit n: group n), from the address and the text.
+    pub groups: u32,
+    /// Organisations named: their kind, and their own name unless masked.
+    pub organisations: Vec<Organisation>,
+    /// Months the text says it happened in (`year * 12 + month - 1`).
+    pub months: Vec<u32>,
 }
 
 impl Fingerprint {
@@ -213,10 +230,14 @@ impl Fingerprint {
             keys.push(Key::new(KeyKind::EventId, &event));
         }
         let amounts = text::amounts(&chars);
+        let quantities = facts::quantities(&chars);
+        let organisations = facts::organisations(&chars);
+        let months = facts::months(&chars, local_month(draft.occurred_at.timestamp()));
+        let mut groups = facts::groups(&chars);
         let mut surnames: Vec<char> = Vec::new();
         for name in text::names(&chars) {
             surnames.extend(name.chars().next());
-            keys.push(Key::new(KeyKind::Name, &name));
+            keys.push(Key::new(text::name_kind(&name), &name));
         }
 
         // Identifiers of the record and its reporters.
@@ -238,7 +259,7 @@ impl Fingerprint {
                 keys.push(Key::new(KeyKind::IdNumber, &id.as_str().to_ascii_uppercase()));
             }
             if let Some(n) = r.name.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
-                keys.push(Key::new(KeyKind::Name, n));
+                keys.push(Key::new(text::name_kind(n), n));
                 surnames.extend(n.chars().next().filter(|c| text::is_han(*c)));
             }
         }
@@ -269,6 +290,7 @@ impl Fingerprint {
         if town.is_none() {
             town = towns.into_iter().next();
         }
+        groups |= facts::groups(&addr);
         let mut place = Place::parse(&addr, false);
         let (said, spans) = Place::parse_spans(&chars, true);
         place.fill_from(said);
@@ -280,6 +302,7 @@ impl Fingerprint {
         let shingles = u16::try_from(all.len()).unwrap_or(u16::MAX);
         let sketch = all.into_iter().take(SKETCH).collect();
 
+        let groups = groups | place.group.map_or(0, |g| if g < 32 { 1u32 << g } else { 0 });
         let fingerprint = Fingerprint {
             kind: draft.kind,
             channel,
@@ -296,6 +319,10 @@ impl Fingerprint {
             town,
             shingles,
             sketch,
+            quantities,
+            groups,
+            organisations,
+            months,
         };
         (fingerprint, chars)
     }
@@ -387,6 +414,21 @@ impl Fingerprint {
         for h in self.sketch.iter().take(255) {
             b.extend_from_slice(&h.to_le_bytes());
         }
+        b.push(self.quantities.len().min(255) as u8);
+        for q in self.quantities.iter().take(255) {
+            b.push(q.unit as u8 | u8::from(q.approx) << 7);
+            b.extend_from_slice(&q.value.to_le_bytes());
+        }
+        b.extend_from_slice(&self.groups.to_le_bytes());
+        b.push(self.organisations.len().min(255) as u8);
+        for o in self.organisations.iter().take(255) {
+            b.push(o.industry);
+            put_str(&mut b, o.name.as_deref().unwrap_or(""));
+        }
+        b.push(self.months.len().min(255) as u8);
+        for m in self.months.iter().take(255) {
+            b.extend_from_slice(&m.to_le_bytes());
+        }
         b
     }
 
@@ -441,6 +483,23 @@ impl Fingerprint {
         for _ in 0..r.u8()? {
             sketch.push(r.u16()?);
         }
+        let mut quantities = Vec::new();
+        for _ in 0..r.u8()? {
+            let u = r.u8()?;
+            let unit = Unit::from_u8(u & 0x7F)?;
+            quantities.push(Quantity { unit, value: r.u32()?, approx: u & 0x80 != 0 });
+        }
+        let groups = r.u32()?;
+        let mut organisations = Vec::new();
+        for _ in 0..r.u8()? {
+            let industry = r.u8()?;
+            let name = Some(r.str()?).filter(|n| !n.is_empty());
+            organisations.push(Organisation { industry, name });
+        }
+        let mut months = Vec::new();
+        for _ in 0..r.u8()? {
+            months.push(r.u32()?);
+        }
         if r.at != bytes.len() || !sketch.is_sorted() || sketch.windows(2).any(|w| w[0] == w[1]) {
             return None;
         }
@@ -460,6 +519,10 @@ impl Fingerprint {
             town,
             shingles,
             sketch,
+            quantities,
+            groups,
+            organisations,
+            months,
         })
     }
 
@@ -493,6 +556,14 @@ fn case_key(case: &str) -> String {
     case.chars().map(text::fold).filter(|c| !c.is_whitespace()).collect()
 }
 
+/// The month (`year * 12 + month - 1`) of a Unix time in China (UTC+8),
+/// what a text's `去年12月` is read against.
+fn local_month(unix: i64) -> u32 {
+    use chrono::Datelike;
+    chrono::DateTime::from_timestamp(unix.saturating_add(8 * 3600), 0)
+        .map_or(0, |t| u32::try_from(t.year()).unwrap_or(0) * 12 + t.month0())
+}
+
 fn put_str(b: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
     let mut n = bytes.len().min(255);
@@ -519,6 +590,9 @@ impl<'a> Reader<'a> {
     }
     fn u16(&mut self) -> Option<u16> {
         Some(u16::from_le_bytes(self.take(2)?.try_into().ok()?))
+    }
+    fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
     }
     fn f32(&mut self) -> Option<f32> {
         let v = f32::from_le_bytes(self.take(4)?.try_into().ok()?);

@@ -39,17 +39,24 @@
 
 mod decide;
 mod evaluate;
+mod facts;
 mod fingerprint;
+mod fit;
 mod place;
 mod score;
 #[cfg(test)]
 pub(crate) mod testing;
 mod text;
+mod weights;
 
 pub use decide::{
     Admission, CandidateQuery, CandidateRules, Decision, Thresholds, TicketRef, candidates, decide, regions_overlap,
+    ticket_scores,
 };
 pub use evaluate::{EvaluationReport, Mistake, WrongDecision, evaluate, evaluate_with};
+pub use facts::{Organisation, Quantity, Unit};
 pub use fingerprint::{Fingerprint, Key, KeyKind, SKETCH, SourceIds, family};
+pub use fit::{Example, Fitted, examples, fit};
 pub use place::{Place, street_key};
 pub use score::{Evidence, Reason, Score, haversine_m, score, text_similarity};
+pub use weights::{Feature, Weights};

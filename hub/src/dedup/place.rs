@@ -110,7 +110,11 @@ impl Place {
             // Community or village: NN社区 / NN小区 / NN村.
             let community = if starts_with(chars, i, "社区") || starts_with(chars, i, "小区") {
                 Some(("社区", 2))
-            } else if c == '村' && chars.get(i.wrapping_sub(1)) != Some(&'农') {
+            } else if c == '村'
+                // 农村, and words that are not a village's name: 同村 (系同村村民),
+                // 本村, 邻村, 全村, 进村, 回村 …
+                && !chars.get(i.wrapping_sub(1)).is_some_and(|p| "农同本该邻外全进回各两出下乡到我他此村".contains(*p))
+            {
                 Some(("村", 1))
             } else {
                 None
@@ -259,6 +263,7 @@ mod tests {
         assert_eq!((p.community.as_deref(), p.building, p.unit), (Some("康宁社区"), Some(3), Some(2)));
         let v = place("东辽县白泉镇永安村三组", false);
         assert_eq!((v.community.as_deref(), v.group), (Some("永安村"), Some(3)));
+        assert_eq!(place("申请人与被申请人系同村村民", true).community, None);
         let t = place("我是永安村3组村民，村里说不清楚，在农村", true);
         assert_eq!((t.community.as_deref(), t.group), (Some("永安村"), Some(3)));
         assert!(place("商铺沿街摆放，上街", true).streets.is_empty());

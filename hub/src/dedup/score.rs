@@ -29,33 +29,26 @@ use std::fmt;
 
 use crate::ticket::Channel;
 
+use super::facts::{Quantity, Unit, months_agree};
 use super::fingerprint::{Fingerprint, KeyKind, family};
 use super::place::{Place, street_key};
+use super::weights::{Feature, w};
 
-/// Log-odds before any evidence: two records of one township, window and
-/// category family are more often two matters than one.
-const BIAS: f64 = -2.0;
-
-/// Text similarity (0..1) at which the text neither speaks for nor against.
-/// Two channels' wordings of one matter share a good part of their
-/// characters and some bigrams once boilerplate and the place are out
-/// (typically 0.1–0.4); texts about different things share next to nothing.
-const TEXT_NEUTRAL: f64 = 0.07;
-/// Log-odds per unit of similarity above and below the neutral point, and
-/// the bounds of what text can do: nothing in common speaks strongly
-/// against; much in common speaks for, but a channel's stock phrasing of one
-/// kind of problem (every property complaint reads alike) must not outweigh
-/// a different place or person.
-const TEXT_WEIGHT_UP: f64 = 25.0;
-const TEXT_WEIGHT_DOWN: f64 = 40.0;
-const TEXT_MIN: f64 = -3.0;
-const TEXT_MAX: f64 = 3.0;
-
-fn text_weight(s: f64) -> f64 {
-    if s >= TEXT_NEUTRAL {
-        (TEXT_WEIGHT_UP * (s - TEXT_NEUTRAL)).min(TEXT_MAX)
-    } else {
-        (TEXT_WEIGHT_DOWN * (s - TEXT_NEUTRAL)).max(TEXT_MIN)
+/// The text feature of a similarity (0..1): bins, so that the fit can
+/// learn where two channels' wordings of one matter usually fall (they
+/// share some characters and bigrams once boilerplate and the place are
+/// out, typically 0.1–0.4) without text outweighing a different place or
+/// person: a channel's stock phrasing of one kind of problem (every
+/// property complaint reads alike) must not carry a merge.
+fn text_feature(s: f64) -> Feature {
+    match s {
+        s if s < 0.02 => Feature::TextNone,
+        s if s < 0.05 => Feature::TextTrace,
+        s if s < 0.09 => Feature::TextLow,
+        s if s < 0.13 => Feature::TextSome,
+        s if s < 0.18 => Feature::TextMuch,
+        s if s < 0.25 => Feature::TextHigh,
+        _ => Feature::TextSame,
     }
 }
 /// Shared identifiers count in full from this text similarity up, not at
@@ -121,6 +114,25 @@ pub enum Evidence {
     TicketConflict(Box<Evidence>),
     SameAmount(u32),
     DifferentAmount(u32, u32),
+    /// A count or measure both texts give (`约40户` and `41户`).
+    SameQuantity(Quantity, Quantity),
+    DifferentQuantity(Quantity, Quantity),
+    /// One organisation as far as the texts tell (its kind is shown, not
+    /// its name: a business can be named after a person).
+    SameOrganisation(&'static str),
+    /// Two named organisations with nothing in their names in common.
+    DifferentOrganisation(&'static str, &'static str),
+    /// The months the texts say it happened in (`year * 12 + month - 1`).
+    SameMonth(u32),
+    DifferentMonth(u32, u32),
+}
+
+fn quantity(q: &Quantity) -> String {
+    format!("{}{}{}", if q.approx { "约" } else { "" }, q.value, q.unit.label())
+}
+
+fn month(m: u32) -> String {
+    format!("{}年{}月", m / 12, m % 12 + 1)
 }
 
 impl fmt::Display for Evidence {
@@ -156,6 +168,7 @@ impl fmt::Display for Evidence {
                 KeyKind::Phone => "same phone",
                 KeyKind::IdNumber => "same ID number",
                 KeyKind::Name => "same name",
+                KeyKind::WeakName => "same form of address (王女士, 王某: tells nobody apart, not weighed)",
                 KeyKind::CaseNo => "same court case number",
                 KeyKind::EventId => "same terminal event",
             }),
@@ -168,6 +181,12 @@ impl fmt::Display for Evidence {
             Evidence::TicketConflict(e) => write!(f, "another source of the ticket: {e}"),
             Evidence::SameAmount(a) => write!(f, "金额相同: {a}元"),
             Evidence::DifferentAmount(a, b) => write!(f, "金额不同: {a}元 / {b}元"),
+            Evidence::SameQuantity(a, b) => write!(f, "数量相符: {} / {}", quantity(a), quantity(b)),
+            Evidence::DifferentQuantity(a, b) => write!(f, "数量不符: {} / {}", quantity(a), quantity(b)),
+            Evidence::SameOrganisation(k) => write!(f, "同一单位: {k}"),
+            Evidence::DifferentOrganisation(a, b) => write!(f, "单位名称不同: {a} / {b}"),
+            Evidence::SameMonth(m) => write!(f, "发生时间相符: {}", month(*m)),
+            Evidence::DifferentMonth(a, b) => write!(f, "发生时间不符: {} / {}", month(*a), month(*b)),
         }
     }
 }
@@ -177,6 +196,10 @@ impl fmt::Display for Evidence {
 pub struct Reason {
     pub evidence: Evidence,
     pub weight: f64,
+    /// The kind of evidence and its value, whose product with the
+    /// feature's weight is `weight`: what the fit learns from.
+    pub feature: Feature,
+    pub x: f64,
 }
 
 impl fmt::Display for Reason {
@@ -197,10 +220,21 @@ pub struct Score {
 impl Score {
     /// Adds a piece of evidence found outside the pair (another source of
     /// the same ticket) and recomputes the value.
-    pub(crate) fn add(&mut self, evidence: Evidence, weight: f64) {
-        self.reasons.push(Reason { evidence, weight });
-        let logit = BIAS + self.reasons.iter().map(|r| r.weight).sum::<f64>();
+    pub(crate) fn add(&mut self, evidence: Evidence, feature: Feature, x: f64) {
+        self.reasons.push(Reason { evidence, weight: w(feature) * x, feature, x });
+        let logit = w(Feature::Bias) + self.reasons.iter().map(|r| r.weight).sum::<f64>();
         self.value = 1.0 / (1.0 + (-logit).exp());
+    }
+
+    /// The value of each feature (indexed by `Feature as usize`), the bias 1:
+    /// one row of the fit's design matrix.
+    pub fn features(&self) -> Vec<f64> {
+        let mut x = vec![0.0; Feature::ALL.len()];
+        x[Feature::Bias as usize] = 1.0;
+        for r in &self.reasons {
+            x[r.feature as usize] += r.x;
+        }
+        x
     }
 }
 
@@ -246,15 +280,21 @@ struct Tally {
 }
 
 impl Tally {
-    fn add(&mut self, evidence: Evidence, weight: f64) {
+    /// Evidence of one feature with value `x` (1 for a fact).
+    fn add(&mut self, evidence: Evidence, feature: Feature, x: f64) {
+        let weight = w(feature) * x;
         self.sum += weight;
-        self.reasons.push(Reason { evidence, weight });
+        self.reasons.push(Reason { evidence, weight, feature, x });
+    }
+
+    fn fact(&mut self, evidence: Evidence, feature: Feature) {
+        self.add(evidence, feature, 1.0);
     }
 }
 
 /// How alike `incoming` is to `existing` (symmetric but for rounding).
 pub fn score(incoming: &Fingerprint, existing: &Fingerprint) -> Score {
-    let mut t = Tally { sum: BIAS, reasons: Vec::with_capacity(10) };
+    let mut t = Tally { sum: w(Feature::Bias), reasons: Vec::with_capacity(12) };
     let (a, b) = (incoming, existing);
     let shared = shared_keys(a, b);
     // One person's reports share their home whatever they are about: where
@@ -270,16 +310,16 @@ pub fn score(incoming: &Fingerprint, existing: &Fingerprint) -> Score {
     // Text.
     let text = text_similarity(a, b);
     match text {
-        Some(s) => t.add(Evidence::Text(s), text_weight(s)),
-        None => t.add(Evidence::NoText, 0.0),
+        Some(s) => t.fact(Evidence::Text(s), text_feature(s)),
+        None => t.add(Evidence::NoText, Feature::Bias, 0.0),
     }
     let mut content = text.map_or(1.0, |s| ((s - CONTENT_FLOOR) / (CONTENT_FULL - CONTENT_FLOOR)).clamp(0.0, 1.0));
 
     // Category.
     if a.families & b.families == 0 {
-        t.add(Evidence::DifferentFamily, -3.0);
+        t.fact(Evidence::DifferentFamily, Feature::DifferentFamily);
     } else if a.category == b.category && a.category != 9999 {
-        t.add(Evidence::SameCategory(a.category), 1.0);
+        t.fact(Evidence::SameCategory(a.category), Feature::SameCategory);
     } else if a.category != 9999 && b.category != 9999 {
         // Channels classify one matter differently, but only between a
         // domain and a dispute category (a leak is 房屋漏水 on the hotline,
@@ -287,7 +327,7 @@ pub fn score(incoming: &Fingerprint, existing: &Fingerprint) -> Score {
         // disagreeing is a different problem.
         let domain = |c: u16| !(600..700).contains(&c) && !(800..900).contains(&c);
         if a.channel.is_some() && a.channel == b.channel || domain(a.category) && domain(b.category) {
-            t.add(Evidence::DifferentCategory(a.category, b.category), -2.5);
+            t.fact(Evidence::DifferentCategory(a.category, b.category), Feature::DifferentCategory);
             // The content is what the matter is about: a shared reporter of
             // two differently classified problems does not make them one.
             content = 0.0;
@@ -300,21 +340,23 @@ pub fn score(incoming: &Fingerprint, existing: &Fingerprint) -> Score {
     let village = |r: u64| !r.is_multiple_of(1000);
     if a.area().is_multiple_of(1000) || b.area().is_multiple_of(1000) {
         match (&a.town, &b.town) {
-            (Some(x), Some(y)) if x != y => t.add(Evidence::DifferentTownship(x.clone(), y.clone()), -5.0),
-            (Some(_), Some(_)) => t.add(Evidence::SameTownship, 0.0),
-            _ => t.add(Evidence::CoarseRegion, 0.0),
+            (Some(x), Some(y)) if x != y => {
+                t.fact(Evidence::DifferentTownship(x.clone(), y.clone()), Feature::DifferentTownship)
+            }
+            (Some(_), Some(_)) => t.add(Evidence::SameTownship, Feature::Bias, 0.0),
+            _ => t.add(Evidence::CoarseRegion, Feature::Bias, 0.0),
         }
     } else if a.area() != b.area() {
         let name = |f: &Fingerprint| f.town.clone().unwrap_or_else(|| f.area().to_string());
-        t.add(Evidence::DifferentTownship(name(a), name(b)), -5.0);
+        t.fact(Evidence::DifferentTownship(name(a), name(b)), Feature::DifferentTownship);
     } else if village(ra) && village(rb) {
         if ra == rb {
-            t.add(Evidence::SameVillage, 1.0 * place_weight);
+            t.add(Evidence::SameVillage, Feature::SameVillage, place_weight);
         } else {
-            t.add(Evidence::DifferentVillage, -2.5);
+            t.fact(Evidence::DifferentVillage, Feature::DifferentVillage);
         }
     } else {
-        t.add(Evidence::SameTownship, 0.0);
+        t.add(Evidence::SameTownship, Feature::Bias, 0.0);
     }
 
     place(&mut t, a, b, place_weight);
@@ -322,14 +364,14 @@ pub fn score(incoming: &Fingerprint, existing: &Fingerprint) -> Score {
     // Coordinates: a phone's GPS is good to a few tens of metres.
     if let (Some(x), Some(y)) = (a.geo, b.geo) {
         let m = haversine_m(x, y);
-        let w = match m {
-            m if m <= 50.0 => 1.5,
-            m if m <= 150.0 => 0.5,
-            m if m <= 400.0 => -1.0,
-            m if m <= 1000.0 => -2.0,
-            _ => -3.0,
+        let f = match m {
+            m if m <= 50.0 => Feature::Within50m,
+            m if m <= 150.0 => Feature::Within150m,
+            m if m <= 400.0 => Feature::Within400m,
+            m if m <= 1000.0 => Feature::Within1km,
+            _ => Feature::Beyond1km,
         };
-        t.add(Evidence::Distance(m), w);
+        t.fact(Evidence::Distance(m), f);
     }
 
     // Time: calls and grid reports of one thing come within hours or days;
@@ -337,16 +379,16 @@ pub fn score(incoming: &Fingerprint, existing: &Fingerprint) -> Score {
     // (and a petition's time is only its date), but rarely after a month.
     let hours = (a.occurred - b.occurred).unsigned_abs() as f64 / 3600.0;
     let slow = |f: &Fingerprint| matches!(f.channel, Some(Channel::Petition | Channel::CourtMediation));
-    let w = match hours {
-        h if h <= 2.0 => 1.0,
-        h if h <= 12.0 => 0.5,
-        h if h <= 72.0 => 0.0,
-        h if h <= 720.0 && (slow(a) || slow(b)) => 0.0,
-        h if h <= 240.0 => -0.5,
-        h if h <= 720.0 => -1.0,
-        _ => -2.5,
+    let f = match hours {
+        h if h <= 2.0 => Feature::Within2h,
+        h if h <= 12.0 => Feature::Within12h,
+        h if h <= 72.0 => Feature::Within3d,
+        h if h <= 720.0 && (slow(a) || slow(b)) => Feature::LaterChannel30d,
+        h if h <= 240.0 => Feature::Within10d,
+        h if h <= 720.0 => Feature::Within30d,
+        _ => Feature::Beyond30d,
     };
-    t.add(Evidence::Hours(hours), w);
+    t.fact(Evidence::Hours(hours), f);
 
     // Amounts: a claim's sum tells two loans or two unpaid wages apart.
     // One channel rounds what another states (约8万 for 81,600): within 5%
@@ -359,22 +401,81 @@ pub fn score(incoming: &Fingerprint, existing: &Fingerprint) -> Score {
             .flat_map(|&x| b.amounts.iter().map(move |&y| (apart(x, y), x, y)))
             .min_by(|p, q| p.0.total_cmp(&q.0));
         match closest {
-            Some((d, x, _)) if d <= 0.05 => t.add(Evidence::SameAmount(x), 2.0),
+            Some((d, x, _)) if d <= 0.05 => t.fact(Evidence::SameAmount(x), Feature::SameAmount),
             Some((d, _, _)) if d <= 0.20 => {}
-            _ => t.add(Evidence::DifferentAmount(a.amounts[0], b.amounts[0]), -3.0),
+            _ => t.fact(Evidence::DifferentAmount(a.amounts[0], b.amounts[0]), Feature::DifferentAmount),
         }
     }
+
+    facts(&mut t, a, b);
 
     identity(&mut t, a, b, &shared, content);
 
     Score { value: 1.0 / (1.0 + (-t.sum).exp()), reasons: t.reasons }
 }
 
+/// Counts, measures, organisations and months both texts name.
+fn facts(t: &mut Tally, a: &Fingerprint, b: &Fingerprint) {
+    let mut agree: Option<(Quantity, Quantity)> = None;
+    let mut differ: Option<(Quantity, Quantity)> = None;
+    for x in &a.quantities {
+        for y in &b.quantities {
+            match x.agrees(y) {
+                Some(true) if agree.is_none() => agree = Some((*x, *y)),
+                Some(false) if differ.is_none() => differ = Some((*x, *y)),
+                _ => {}
+            }
+        }
+    }
+    let count = |q: &Quantity| matches!(q.unit, Unit::Households | Unit::People);
+    if let Some((x, y)) = agree {
+        let f = if count(&x) { Feature::SameCount } else { Feature::SameMeasure };
+        t.fact(Evidence::SameQuantity(x, y), f);
+    } else if let Some((x, y)) = differ {
+        let f = if count(&x) { Feature::DifferentCount } else { Feature::DifferentMeasure };
+        t.fact(Evidence::DifferentQuantity(x, y), f);
+    }
+
+    let mut org: Option<Option<bool>> = None;
+    let mut labels = ("", "");
+    for x in &a.organisations {
+        for y in &b.organisations {
+            match x.agrees(y) {
+                Some(true) => {
+                    org = Some(Some(true));
+                    labels = (x.kind_label(), y.kind_label());
+                }
+                Some(false) if org.is_none() => {
+                    org = Some(Some(false));
+                    labels = (x.kind_label(), y.kind_label());
+                }
+                _ => {}
+            }
+        }
+    }
+    match org {
+        Some(Some(true)) => t.fact(Evidence::SameOrganisation(labels.0), Feature::SameOrganisation),
+        Some(Some(false)) => {
+            t.fact(Evidence::DifferentOrganisation(labels.0, labels.1), Feature::DifferentOrganisation)
+        }
+        _ => {}
+    }
+
+    match months_agree(&a.months, &b.months) {
+        Some(true) => {
+            let m = a.months.iter().find(|m| b.months.iter().any(|n| m.abs_diff(*n) <= 1));
+            t.fact(Evidence::SameMonth(m.copied().unwrap_or(a.months[0])), Feature::SameMonthSaid);
+        }
+        Some(false) => t.fact(Evidence::DifferentMonth(a.months[0], b.months[0]), Feature::DifferentMonthSaid),
+        None => {}
+    }
+}
+
 /// Shared identifiers, weighted by how much the texts agree (`content`,
 /// 0..=1); and, for a personal matter, evidence that the people differ.
 /// How many keys of each kind the two share (indexed by `KeyKind as usize`).
-fn shared_keys(a: &Fingerprint, b: &Fingerprint) -> [u8; 6] {
-    let mut shared = [0u8; 6];
+fn shared_keys(a: &Fingerprint, b: &Fingerprint) -> [u8; 7] {
+    let mut shared = [0u8; 7];
     let (mut i, mut j) = (0, 0);
     while i < a.keys.len() && j < b.keys.len() {
         let (x, y) = (a.keys[i], b.keys[j]);
@@ -391,12 +492,12 @@ fn shared_keys(a: &Fingerprint, b: &Fingerprint) -> [u8; 6] {
     shared
 }
 
-fn identity(t: &mut Tally, a: &Fingerprint, b: &Fingerprint, shared: &[u8; 6], content: f64) {
+fn identity(t: &mut Tally, a: &Fingerprint, b: &Fingerprint, shared: &[u8; 7], content: f64) {
     let has = |k: KeyKind| shared[k as usize] > 0;
     // The same source record: a case number or event id quoted by another channel.
     for k in [KeyKind::CaseNo, KeyKind::EventId] {
         if has(k) {
-            t.add(Evidence::Same(k), 6.0);
+            t.fact(Evidence::Same(k), Feature::SameRecord);
             return;
         }
     }
@@ -404,35 +505,38 @@ fn identity(t: &mut Tally, a: &Fingerprint, b: &Fingerprint, shared: &[u8; 6], c
     let kinds = |f: &Fingerprint, k: KeyKind| f.keys.iter().any(|x| x.kind == k);
     // Two court records with different case numbers are two cases.
     if kinds(a, KeyKind::CaseNo) && kinds(b, KeyKind::CaseNo) {
-        t.add(Evidence::DifferentCases, -3.0);
+        t.fact(Evidence::DifferentCases, Feature::DifferentCases);
     }
     if has(KeyKind::Phone) {
-        t.add(Evidence::Same(KeyKind::Phone), 2.5 * content);
+        t.add(Evidence::Same(KeyKind::Phone), Feature::SamePhone, content);
     }
     if has(KeyKind::IdNumber) {
-        t.add(Evidence::Same(KeyKind::IdNumber), if has(KeyKind::Phone) { 0.5 } else { 2.5 } * content);
+        let f = if has(KeyKind::Phone) { Feature::SameIdNumberAndPhone } else { Feature::SameIdNumber };
+        t.add(Evidence::Same(KeyKind::IdNumber), f, content);
     }
-    if has(KeyKind::Name) {
+    if has(KeyKind::Name) || has(KeyKind::WeakName) {
         // Both parties of a dispute named alike says more than one name;
         // one party alike and the other not says it is another dispute.
-        let names = |f: &Fingerprint| f.keys.iter().filter(|k| k.kind == KeyKind::Name).count();
-        let n = shared[KeyKind::Name as usize];
+        let names = |f: &Fingerprint| f.keys.iter().filter(|k| k.kind.is_name()).count();
+        let full = shared[KeyKind::Name as usize];
+        let n = full + shared[KeyKind::WeakName as usize];
         if n == 1 && names(a) >= 2 && names(b) >= 2 {
-            t.add(Evidence::OtherPartyDiffers, -2.0);
+            t.fact(Evidence::OtherPartyDiffers, Feature::OtherPartyDiffers);
+        } else if person {
+            t.add(Evidence::Same(KeyKind::Name), Feature::SameNameOfKnownPerson, content);
+        } else if full >= 2 {
+            t.add(Evidence::Same(KeyKind::Name), Feature::SameFullNames, content);
+        } else if full == 1 {
+            t.add(Evidence::Same(KeyKind::Name), Feature::SameFullName, content);
         } else {
-            let w = if person {
-                0.2
-            } else if n >= 2 {
-                2.0
-            } else {
-                1.2
-            };
-            t.add(Evidence::Same(KeyKind::Name), w * content);
+            // 王女士, 张先生, 王某: what most records hold, and it tells
+            // nobody apart. Shown, never weighed (see `Feature::fitted`).
+            t.add(Evidence::Same(KeyKind::WeakName), Feature::SameWeakName, content);
         }
     }
     if person && content < 1.0 {
         // One reporter, two problems: that is two tickets.
-        t.add(Evidence::SameReporterDifferentContent, content - 1.0);
+        t.add(Evidence::SameReporterDifferentContent, Feature::SameReporterDifferentContent, 1.0 - content);
     }
     // A personal matter (one's wages, one's loan, one's land) of two
     // different people is two matters, and so is a dispute between other
@@ -444,9 +548,9 @@ fn identity(t: &mut Tally, a: &Fingerprint, b: &Fingerprint, shared: &[u8; 6], c
     let dispute = |f: u16| known(f) && f & (family::DISPUTE | family::PERSONAL) != 0;
     if personal(a.families) || personal(b.families) || dispute(a.families) && dispute(b.families) {
         if !has(KeyKind::IdNumber) && kinds(a, KeyKind::IdNumber) && kinds(b, KeyKind::IdNumber) {
-            t.add(Evidence::DifferentPeople, -4.0);
+            t.fact(Evidence::DifferentPeople, Feature::DifferentPeople);
         } else if !person && kinds(a, KeyKind::Phone) && kinds(b, KeyKind::Phone) {
-            t.add(Evidence::DifferentReporters, -1.5);
+            t.fact(Evidence::DifferentReporters, Feature::DifferentReporters);
         }
     }
     let parties_named = (personal(a.families) || personal(b.families)) || (dispute(a.families) && dispute(b.families));
@@ -456,7 +560,7 @@ fn identity(t: &mut Tally, a: &Fingerprint, b: &Fingerprint, shared: &[u8; 6], c
         && !b.surnames.is_empty()
         && !a.surnames.iter().any(|c| b.surnames.contains(c))
     {
-        t.add(Evidence::DifferentSurnames, -2.5);
+        t.fact(Evidence::DifferentSurnames, Feature::DifferentSurnames);
     }
 }
 
@@ -472,11 +576,11 @@ fn place(t: &mut Tally, a: &Fingerprint, b: &Fingerprint, agree: f64) {
                 match (p.house, q.house) {
                     (Some(x), Some(y)) if first(p) && first(q) => {
                         if x == y {
-                            t.add(Evidence::SameHouse(s.to_string()), 3.0 * agree);
+                            t.add(Evidence::SameHouse(s.to_string()), Feature::SameHouse, agree);
                         } else {
                             // A neighbouring door is a caller's approximation; far along the street is elsewhere.
-                            let w = if x.abs_diff(y) <= 4 { -1.0 } else { -3.0 };
-                            t.add(Evidence::DifferentHouse { street: s.to_string(), apart: x.abs_diff(y) }, w);
+                            let f = if x.abs_diff(y) <= 4 { Feature::NearbyHouse } else { Feature::DifferentHouse };
+                            t.fact(Evidence::DifferentHouse { street: s.to_string(), apart: x.abs_diff(y) }, f);
                         }
                     }
                     _ if crossings => {
@@ -485,42 +589,45 @@ fn place(t: &mut Tally, a: &Fingerprint, b: &Fingerprint, agree: f64) {
                         };
                         let name = |x: &Place| format!("{}/{}口", x.streets[0], x.streets[1]);
                         if both(p, q) {
-                            t.add(Evidence::SameAddress(name(p)), 2.5 * agree);
+                            t.add(Evidence::SameAddress(name(p)), Feature::SameCrossing, agree);
                         } else {
-                            t.add(Evidence::DifferentCrossing(name(p), name(q)), -1.5);
+                            t.fact(Evidence::DifferentCrossing(name(p), name(q)), Feature::DifferentCrossing);
                         }
                     }
-                    _ => t.add(Evidence::SameStreet(s.to_string()), 0.6 * agree),
+                    _ => t.add(Evidence::SameStreet(s.to_string()), Feature::SameStreet, agree),
                 }
             }
-            None => t.add(Evidence::DifferentStreets(p.streets[0].clone(), q.streets[0].clone()), -2.0),
+            None => t.fact(
+                Evidence::DifferentStreets(p.streets[0].clone(), q.streets[0].clone()),
+                Feature::DifferentStreets,
+            ),
         }
     }
     let mut same_community = true;
     if let (Some(x), Some(y)) = (&p.community, &q.community) {
         if x == y {
-            t.add(Evidence::SameCommunity(x.clone()), 1.5 * agree);
+            t.add(Evidence::SameCommunity(x.clone()), Feature::SameCommunity, agree);
         } else {
             same_community = false;
-            t.add(Evidence::DifferentCommunity(x.clone(), y.clone()), -4.0);
+            t.fact(Evidence::DifferentCommunity(x.clone(), y.clone()), Feature::DifferentCommunity);
         }
     }
     if let (Some(x), Some(y)) = (p.building, q.building)
         && same_community
     {
         if x == y {
-            t.add(Evidence::SameBuilding(x), 1.5 * agree);
+            t.add(Evidence::SameBuilding(x), Feature::SameBuilding, agree);
         } else {
-            t.add(Evidence::DifferentBuilding(x, y), -3.0);
+            t.fact(Evidence::DifferentBuilding(x, y), Feature::DifferentBuilding);
         }
     }
-    if let (Some(x), Some(y)) = (p.group, q.group)
-        && same_community
-    {
-        if x == y {
-            t.add(Evidence::SameGroup(x), 1.0 * agree);
+    // Villagers' groups, as sets: 三组至五组 and 四组 are one place.
+    let first = |g: u32| g.trailing_zeros() as u8;
+    if a.groups != 0 && b.groups != 0 && same_community {
+        if a.groups & b.groups != 0 {
+            t.add(Evidence::SameGroup(first(a.groups & b.groups)), Feature::SameGroup, agree);
         } else {
-            t.add(Evidence::DifferentGroup(x, y), -2.0);
+            t.fact(Evidence::DifferentGroup(first(a.groups), first(b.groups)), Feature::DifferentGroup);
         }
     }
 }

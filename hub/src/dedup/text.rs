@@ -6,6 +6,8 @@
 //! Everything here is a hand-written scanner over `char`s: no regular
 //! expression, no allocation per character, nothing that can panic on input.
 
+use super::fingerprint::KeyKind;
+
 /// splitmix64 finaliser: spreads a 64-bit value over all bits, so the low
 /// and high halves of a hash are both usable (bottom-k keeps the smallest).
 pub(crate) fn mix64(mut x: u64) -> u64 {
@@ -115,6 +117,10 @@ fn quantity_unit(c: char) -> bool {
             | '户'
             | '人'
             | '天'
+            | '米'
+            | '月'
+            | '日'
+            | '位'
     )
 }
 
@@ -132,7 +138,10 @@ pub(crate) fn normalize(text: &str) -> Vec<char> {
             while j < folded.len() && (cn_digit(folded[j]).is_some() || cn_unit(folded[j]).is_some()) {
                 j += 1;
             }
-            let unit_follows = folded.get(j).is_some_and(|&u| quantity_unit(u));
+            // `四十来户`, `二百多米`: an estimate is still a quantity.
+            let unit_follows = folded.get(j).is_some_and(|&u| quantity_unit(u))
+                || matches!(folded.get(j), Some('来' | '多' | '余'))
+                    && folded.get(j + 1).is_some_and(|&u| quantity_unit(u));
             // 二〇二三 (a year) and lone units are left as they are.
             let year_like = folded[start..j].contains(&'〇');
             if unit_follows
@@ -615,7 +624,7 @@ pub(crate) fn chinese_number_at(chars: &[char], at: usize) -> Option<(u64, usize
     (value > 0).then_some((value, j))
 }
 
-fn is_chinese_numeral(c: char) -> bool {
+pub(crate) fn is_chinese_numeral(c: char) -> bool {
     chinese_digit(c).is_some() || matches!(c, '十' | '百' | '千' | '万' | '亿')
 }
 
@@ -706,6 +715,27 @@ pub(crate) fn names(chars: &[char]) -> Vec<String> {
         }
     }
     out
+}
+
+/// Whether a person's name as written can tell people apart: a full name
+/// (`张建国`) can; a surname with an honorific or a mask (`王女士`, `张先生`,
+/// `李师傅`, `王某`, `刘某某`), a familiar form (`老王`, `小李`) or a lone
+/// character cannot — the hotline's `callerName` is usually one of these.
+pub(crate) fn name_kind(name: &str) -> KeyKind {
+    const HONORIFICS: &[&str] = &[
+        "女士", "先生", "师傅", "老人", "大爷", "大妈", "大娘", "阿姨", "老师", "小姐", "同志", "老汉", "大姐", "大哥",
+        "奶奶", "爷爷", "叔", "婶", "哥", "姐", "总", "经理", "老板", "医生", "主任", "书记", "村长",
+    ];
+    let name = name.trim();
+    let n = name.chars().count();
+    let familiar = n == 2 && (name.starts_with('老') || name.starts_with('小'));
+    if n < 2 || familiar || name.contains('某') || name.contains('*') || name.contains('＊') || name.contains('×') {
+        return KeyKind::WeakName;
+    }
+    if HONORIFICS.iter().any(|h| name.ends_with(h)) {
+        return KeyKind::WeakName;
+    }
+    KeyKind::Name
 }
 
 /// Characters too common to say anything alone (they still count inside bigrams).

@@ -106,8 +106,27 @@ fn the_evaluation_set_meets_the_targets() {
         }
     }
     assert!(report.matters >= 300 && report.true_pairs >= 300, "{report}");
+    // The generated set is the scorer's third figure now (its texts share
+    // the simulators' phrasing): these are floors against regressions, set
+    // a little under what the shipped weights give (0.982 / 0.907).
     assert!(report.precision >= 0.98, "precision {:.3}\n{report}", report.precision);
     assert!(report.recall >= 0.90, "recall {:.3}\n{report}", report.recall);
+}
+
+/// The hand-written tuning set: floors against regressions, a little under
+/// today's 0.976 / 0.576, 11.6 per 100. The held-out
+/// set is never a gate here: it is measured and reported only
+/// (`hub duplicates evaluate --set tests/data/dedup-handwritten-heldout.jsonl`).
+#[test]
+fn the_handwritten_tuning_set_keeps_its_figures() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/data/dedup-handwritten-tuning.jsonl");
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let reports: Vec<(String, TicketDraft)> = map_lines(&text).into_iter().map(|(m, d, _)| (m, d)).collect();
+    let report = evaluate(&reports, Thresholds::default());
+    println!("{report}");
+    assert!(report.precision >= 0.97, "precision {:.3}\n{report}", report.precision);
+    assert!(report.recall >= 0.55, "recall {:.3}\n{report}", report.recall);
+    assert!(report.review_load() <= 12.5, "review load {:.1}\n{report}", report.review_load());
 }
 
 /// The same generator with seeds the weights were never looked at with:
@@ -347,11 +366,14 @@ fn debug_pair() {
 /// Issue #15's finding, measured: distinct hotline orders whose callers
 /// gave only a surname and an honorific (40 such names), each its own
 /// matter, so every merge is wrong. Printed beside the same orders with no
-/// name at all, to show what the names alone add. A measurement (target:
-/// under 1% merged), not yet a gate: `cargo test -p hub --lib
-/// honorific_names -- --ignored --nocapture`; `HONORIFIC_ORDERS` (3000).
+/// name at all, to show what the names alone add: a gate, the names may
+/// add under 1% of merges (they add none by design: a surname with an
+/// honorific is shown, never weighed). Run with more orders:
+/// `HONORIFIC_ORDERS=10000 cargo test -p hub --lib honorific_names -- --nocapture`
+/// (3000 by default). On 10,000: 2.24% merged with the names, 2.10%
+/// without; what merges is the simulators' templated content, where two
+/// distinct orders in one building read alike.
 #[test]
-#[ignore]
 fn honorific_names_alone_merge_distinct_orders() {
     const NAMES: [&str; 40] = [
         "王女士",
@@ -425,4 +447,6 @@ fn honorific_names_alone_merge_distinct_orders() {
             r.review_load()
         );
     }
+    let added = named.merges.saturating_sub(nameless.merges) as f64 / named.reports.max(1) as f64;
+    assert!(added < 0.01, "the names alone added {:.2}% merges", added * 100.0);
 }
