@@ -45,6 +45,7 @@ mod score;
 #[cfg(test)]
 pub(crate) mod testing;
 mod text;
+mod vocabulary;
 
 pub use decide::{
     Admission, CandidateQuery, CandidateRules, Decision, Thresholds, TicketRef, candidates, decide, regions_overlap,
@@ -53,3 +54,4 @@ pub use evaluate::{EvaluationReport, Mistake, WrongDecision, evaluate, evaluate_
 pub use fingerprint::{Fingerprint, Key, KeyKind, SKETCH, SourceIds, family};
 pub use place::{Place, street_key};
 pub use score::{Evidence, Reason, Score, haversine_m, score, text_similarity};
+pub use vocabulary::families_of_text;
