@@ -307,7 +307,12 @@ impl Fingerprint {
             kind: draft.kind,
             channel,
             category,
-            families: family::of(category),
+            // 9999: the families its text names, if it names any.
+            families: Some(category)
+                .filter(|c| *c == 9999)
+                .map(|_| super::vocabulary::families_of_text(source))
+                .filter(|f| *f != 0)
+                .unwrap_or_else(|| family::of(category)),
             region,
             level: draft.region.level,
             occurred: draft.occurred_at.timestamp(),

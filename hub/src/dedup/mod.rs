@@ -47,6 +47,7 @@ mod score;
 #[cfg(test)]
 pub(crate) mod testing;
 mod text;
+mod vocabulary;
 mod weights;
 
 pub use decide::{
@@ -59,4 +60,5 @@ pub use fingerprint::{Fingerprint, Key, KeyKind, SKETCH, SourceIds, family};
 pub use fit::{Example, Fitted, examples, fit};
 pub use place::{Place, street_key};
 pub use score::{Evidence, Reason, Score, haversine_m, score, text_similarity};
+pub use vocabulary::families_of_text;
 pub use weights::{Feature, Weights};

@@ -51,6 +51,17 @@ pub(crate) struct Run<'a> {
     slots: Vec<SlotState>,
     errors: Vec<(usize, String)>,
     pub warnings: Vec<String>,
+    /// What the last lookup or `classify` that knew its code found: the
+    /// key, or the word (for the warning of a fallback).
+    last_hit: Option<Hit>,
+}
+
+/// What a lookup or `classify` found.
+#[derive(Debug, Clone)]
+struct Hit {
+    table: usize,
+    /// The word a `classify` found; None for a lookup.
+    word: Option<String>,
 }
 
 /// What came out of a run.
@@ -66,7 +77,15 @@ pub(crate) struct Outcome {
 
 impl<'a> Run<'a> {
     pub fn new(m: &'a Compiled, doc: &'a Doc, record: &'a RawRecord) -> Self {
-        Run { m, doc, record, slots: vec![SlotState::Absent; m.slots.len()], errors: Vec::new(), warnings: Vec::new() }
+        Run {
+            m,
+            doc,
+            record,
+            slots: vec![SlotState::Absent; m.slots.len()],
+            errors: Vec::new(),
+            warnings: Vec::new(),
+            last_hit: None,
+        }
     }
 
     pub fn run(mut self) -> Outcome {
@@ -231,15 +250,23 @@ impl<'a> Run<'a> {
             Source::Test(c) => Some(Val::Bool(self.cond(c, cur)?)),
             Source::First(alts) => {
                 let mut found = None;
+                // Whether an earlier alternative failed (an unknown code):
+                // a later lookup that gives the value is then a fallback.
+                let mut missed = false;
                 for alt in alts {
+                    self.last_hit = None;
                     match self.eval(alt, cur, label) {
                         Ok(Some(v)) => {
+                            if missed {
+                                self.fell_back(alt, &v, label);
+                            }
                             found = Some(v);
                             break;
                         }
                         Ok(None) => {}
                         Err(Fail::Msg(msg)) if alt.on_error == OnError::Warn => {
                             self.warnings.push(format!("{label} (one alternative) left out: {msg}"));
+                            missed = true;
                         }
                         Err(f) => return Err(f),
                     }
@@ -290,9 +317,27 @@ impl<'a> Run<'a> {
                     let t = &self.m.tables[*table];
                     t.find(&key)
                         .map(|row| t.cell(row, *column).to_string())
-                        .map(|s| (!s.is_empty()).then_some(Val::Str(s)))
+                        .map(|s| (!s.is_empty()).then(|| (Val::Str(s), String::new())))
                 }
-                LookupKind::Map(map) => map.get(&key).map(|v| Some(v.clone())),
+                LookupKind::Map(map) => map.get(&key).map(|v| Some((v.clone(), String::new()))),
+                LookupKind::Words { table, column, words } => {
+                    let t = &self.m.tables[*table];
+                    transform::find_word(&key, words).map(|(word, row)| {
+                        let s = t.cell(row, *column).to_string();
+                        (!s.is_empty()).then(|| (Val::Str(s), word.to_string()))
+                    })
+                }
+            };
+            let found = match (found, &lookup.what) {
+                (Some(Some((hit, word))), LookupKind::Words { table, .. }) => {
+                    self.last_hit = Some(Hit { table: *table, word: Some(word) });
+                    Some(Some(hit))
+                }
+                (Some(Some((hit, _))), LookupKind::Table { table, .. }) => {
+                    self.last_hit = Some(Hit { table: *table, word: None });
+                    Some(Some(hit))
+                }
+                (found, _) => found.map(|f| f.map(|(hit, _)| hit)),
             };
             match found {
                 Some(Some(hit)) => v = hit,
@@ -300,6 +345,9 @@ impl<'a> Run<'a> {
                 None => {
                     let what = match &lookup.what {
                         LookupKind::Table { table, .. } => format!("is not in table `{}`", self.m.tables[*table].name),
+                        LookupKind::Words { table, .. } => {
+                            format!("has none of the words of table `{}`", self.m.tables[*table].name)
+                        }
                         LookupKind::Map(map) => {
                             let mut keys: Vec<&str> = map.keys().map(String::as_str).collect();
                             keys.sort_unstable();
@@ -410,9 +458,11 @@ impl<'a> Run<'a> {
     /// A code the table or map does not know: the default (counted, with a
     /// warning) or, for a closed set without default, an error.
     fn unknown(&mut self, e: &Expr, counter: usize, key: &str, what: String, label: &str) -> R {
+        self.last_hit = None;
         let c = &self.m.counters[counter];
         c.count.fetch_add(1, Ordering::Relaxed);
-        {
+        // A sensitive value (a description, a name) is not an example.
+        if !e.sensitive {
             let mut examples = c.examples.lock().unwrap_or_else(|p| p.into_inner());
             let example = crate::pii::scrub(&short(key));
             let len = examples.len();
@@ -435,6 +485,40 @@ impl<'a> Run<'a> {
             }
             None => Err(Fail::Msg(format!("{} {what}", subject(e, key, self.m)))),
         }
+    }
+
+    /// A later alternative gave the value after an earlier one failed (did
+    /// not know the code): counted per field and table (or value), with a
+    /// warning that says how.
+    fn fell_back(&mut self, alt: &Expr, v: &Val, label: &str) {
+        let Some(counter) = alt.fallback else { return };
+        let c = &self.m.fallbacks[counter];
+        c.count.fetch_add(1, Ordering::Relaxed);
+        let hit = self.last_hit.take();
+        let how = match &hit {
+            Some(Hit { table, word: Some(word) }) => {
+                format!("mapped by the word `{word}` of table `{}` instead", self.m.tables[*table].name)
+            }
+            Some(Hit { table, word: None }) => format!("mapped by table `{}` instead", self.m.tables[*table].name),
+            None => "none of the alternatives before gave a value; the next one gave".to_string(),
+        };
+        let example = match hit {
+            Some(Hit { word: Some(word), .. }) => Some(word),
+            _ if !alt.sensitive => Some(v.text().into_owned()),
+            _ => None,
+        };
+        if let Some(example) = example {
+            let mut examples = c.examples.lock().unwrap_or_else(|p| p.into_inner());
+            let len = examples.len();
+            match examples.get_mut(&example) {
+                Some(n) => *n += 1,
+                None if len < MAX_EXAMPLES => {
+                    examples.insert(example, 1);
+                }
+                None => {}
+            }
+        }
+        self.warnings.push(format!("{label}: {how}: `{}`", v.text()));
     }
 
     fn operand_value(&self, op: &Operand, cur: Option<Node<'a>>) -> Result<Option<Val>, Fail> {

@@ -57,6 +57,7 @@ const EXPR_KEYS: &[&str] = &[
     "capture",
     "one_of",
     "lookup",
+    "classify",
     "column",
     "map",
     "datetime",
@@ -131,6 +132,7 @@ struct Loader<'t> {
     holidays: Vec<Holidays>,
     holiday_index: HashMap<usize, Option<usize>>,
     counters: Vec<Counter>,
+    fallbacks: Vec<Counter>,
     names: HashMap<String, usize>,
     uses: Vec<usize>,
     checked_columns: HashSet<(usize, usize, &'static str)>,
@@ -160,6 +162,7 @@ pub(crate) fn compile(text: &str, origin: &str, tables: TableSource<'_>) -> Resu
         holidays: Vec::new(),
         holiday_index: HashMap::new(),
         counters: Vec::new(),
+        fallbacks: Vec::new(),
         names: HashMap::new(),
         uses: Vec::new(),
         checked_columns: HashSet::new(),
@@ -610,6 +613,7 @@ impl Loader<'_> {
             court,
             evaluation,
             counters: std::mem::take(&mut self.counters),
+            fallbacks: std::mem::take(&mut self.fallbacks),
             past_holidays: Default::default(),
             fixed,
             dedup,
@@ -950,6 +954,27 @@ impl Loader<'_> {
                 if alts.len() != items.len() {
                     return None;
                 }
+                for (i, alt) in alts.iter_mut().enumerate().skip(1) {
+                    let table = match (&alt.lookup, &alt.source) {
+                        (
+                            Some(Lookup {
+                                what: LookupKind::Table { table, .. } | LookupKind::Words { table, .. },
+                                ..
+                            }),
+                            _,
+                        ) => self.tables[*table].name.clone(),
+                        (Some(Lookup { what: LookupKind::Map(_), .. }), _) => "(map in the mapping file)".to_string(),
+                        (None, Source::Value(v)) => format!("(the value {})", v.text()),
+                        (None, _) => format!("(alternative {})", i + 1),
+                    };
+                    self.fallbacks.push(Counter {
+                        field: ctx.field.to_string(),
+                        table,
+                        count: AtomicU64::new(0),
+                        examples: Mutex::new(Default::default()),
+                    });
+                    alt.fallback = Some(self.fallbacks.len() - 1);
+                }
                 let mut e = self.constant(Val::Bool(false), span, ctx);
                 e.source = Source::First(alts);
                 Some(e)
@@ -983,6 +1008,7 @@ impl Loader<'_> {
             sensitive: personal || ctx.field == "address",
             message: None,
             out: VType::Any,
+            fallback: None,
         }
     }
 
@@ -1188,12 +1214,21 @@ impl Loader<'_> {
                 other => self.at(v.span(), format!("{loc}.one_of must be a list, not {}", other.type_str())),
             }
         }
-        match (t.get("lookup"), t.get("map")) {
-            (Some(_), Some(m)) => self.at(m.span(), format!("{loc}: give `lookup` or `map`, not both")),
+        let by_words = t.get("classify");
+        let lookup = match (t.get("lookup"), by_words) {
+            (Some(_), Some(c)) => {
+                self.at(c.span(), format!("{loc}: give `lookup` or `classify`, not both"));
+                None
+            }
+            (l, c) => l.or(c),
+        };
+        let step = if by_words.is_some() { "classify" } else { "lookup" };
+        match (lookup, t.get("map")) {
+            (Some(_), Some(m)) => self.at(m.span(), format!("{loc}: give `{step}` or `map`, not both")),
             (Some(lv), None) => {
-                if let Some(name) = self.string(lv, &key_loc("lookup")) {
+                if let Some(name) = self.string(lv, &key_loc(step)) {
                     let name = name.to_string();
-                    if let Some(table) = self.table(&name, lv.span(), &key_loc("lookup")) {
+                    if let Some(table) = self.table(&name, lv.span(), &key_loc(step)) {
                         let column = match t.get("column") {
                             Some(cv) => self.string(cv, &key_loc("column")).and_then(|c| {
                                 let found = self.tables[table].column(c);
@@ -1208,7 +1243,7 @@ impl Loader<'_> {
                             }),
                             None if self.tables[table].columns.len() >= 2 => Some(1),
                             None => {
-                                self.at(lv.span(), format!("{loc}.lookup: table `{name}` has only a key column; it needs a second column with the values"));
+                                self.at(lv.span(), format!("{loc}.{step}: table `{name}` has only a key column; it needs a second column with the values"));
                                 None
                             }
                         };
@@ -1218,7 +1253,12 @@ impl Loader<'_> {
                                 self.at(k.span(), format!("{loc}.column: the key column gives back what was looked up; name a value column"));
                             }
                             let counter = self.counter(ctx.field, &name);
-                            e.lookup = Some(Lookup { what: LookupKind::Table { table, column }, counter });
+                            let what = if by_words.is_some() {
+                                LookupKind::Words { table, column, words: words_of(&self.tables[table]) }
+                            } else {
+                                LookupKind::Table { table, column }
+                            };
+                            e.lookup = Some(Lookup { what, counter });
                         }
                     }
                 }
@@ -1240,7 +1280,7 @@ impl Loader<'_> {
             }
             (None, None) => {
                 if let Some((k, _)) = t.get_key_value("column") {
-                    self.at(k.span(), format!("{loc}: `column` only goes with `lookup`"));
+                    self.at(k.span(), format!("{loc}: `column` only goes with `lookup` or `classify`"));
                 }
             }
         }
@@ -1442,7 +1482,7 @@ impl Loader<'_> {
         }
         if let Some(l) = &e.lookup {
             t = match &l.what {
-                LookupKind::Table { .. } => VType::Text,
+                LookupKind::Table { .. } | LookupKind::Words { .. } => VType::Text,
                 LookupKind::Map(map) => {
                     let types: HashSet<VType> = map.values().map(Val::vtype).collect();
                     if types.len() == 1 { types.into_iter().next().unwrap_or(VType::Any) } else { VType::Any }
@@ -1574,7 +1614,10 @@ impl Loader<'_> {
                     self.check_value(sink, v, e.span.clone(), loc);
                 }
             }
-            Some(Lookup { what: LookupKind::Table { table, column }, .. }) if !transforms_after_lookup => {
+            Some(Lookup {
+                what: LookupKind::Table { table, column } | LookupKind::Words { table, column, .. },
+                ..
+            }) if !transforms_after_lookup => {
                 let tag = sink_tag(sink);
                 if self.checked_columns.insert((*table, *column, tag)) {
                     let t = &self.tables[*table];
@@ -1655,6 +1698,18 @@ impl Loader<'_> {
         }
         order
     }
+}
+
+/// The keys of a word table (`classify`), longest first; of equal length,
+/// in the table's order.
+fn words_of(table: &Table) -> Vec<(String, usize)> {
+    let mut words: Vec<(String, usize)> = table
+        .rows()
+        .enumerate()
+        .filter_map(|(i, (_, row))| row.first().filter(|k| !k.is_empty()).map(|k| (k.clone(), i)))
+        .collect();
+    words.sort_by_key(|(w, _)| std::cmp::Reverse(w.chars().count()));
+    words
 }
 
 fn sink_tag(sink: Sink) -> &'static str {

@@ -164,22 +164,15 @@ impl DeclarativeMapper {
     /// Unknown codes per lookup, for every lookup of the mapping (also those
     /// that never missed, with a count of 0).
     pub fn unknown_codes(&self) -> Vec<UnknownCodes> {
-        self.compiled
-            .counters
-            .iter()
-            .map(|c| UnknownCodes {
-                field: c.field.clone(),
-                table: c.table.clone(),
-                count: c.count.load(Ordering::Relaxed),
-                examples: c
-                    .examples
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .iter()
-                    .map(|(k, v)| (k.clone(), *v))
-                    .collect(),
-            })
-            .collect()
+        counts(&self.compiled.counters)
+    }
+
+    /// Values a later alternative gave after an earlier one did not know the
+    /// code (a cause of action mapped by its name, a category by the words
+    /// of its text), per field and table, with what was used (the words, or
+    /// the values): for every alternative that can, also with a count of 0.
+    pub fn fallbacks(&self) -> Vec<UnknownCodes> {
+        counts(&self.compiled.fallbacks)
     }
 
     /// Uses `table` for every working-day deadline instead of the holiday
@@ -213,7 +206,7 @@ impl DeclarativeMapper {
     }
 
     /// The counters as Prometheus text (`hub_mapping_unknown_codes_total`,
-    /// `hub_deadlines_past_holidays_total`).
+    /// `hub_mapping_fallbacks_total`, `hub_deadlines_past_holidays_total`).
     pub fn render_metrics(&self, system: &str) -> String {
         use std::fmt::Write;
         let mut out = String::new();
@@ -223,6 +216,16 @@ impl DeclarativeMapper {
                 "hub_deadlines_past_holidays_total{{system=\"{}\"}} {}",
                 escape_label(system),
                 self.deadlines_past_holidays()
+            );
+        }
+        for c in self.fallbacks() {
+            let _ = writeln!(
+                out,
+                "hub_mapping_fallbacks_total{{system=\"{}\",field=\"{}\",table=\"{}\"}} {}",
+                escape_label(system),
+                escape_label(&c.field),
+                escape_label(&c.table),
+                c.count
             );
         }
         for c in self.unknown_codes() {
@@ -273,6 +276,24 @@ impl DeclarativeMapper {
             }
         }
     }
+}
+
+fn counts(counters: &[spec::Counter]) -> Vec<UnknownCodes> {
+    counters
+        .iter()
+        .map(|c| UnknownCodes {
+            field: c.field.clone(),
+            table: c.table.clone(),
+            count: c.count.load(Ordering::Relaxed),
+            examples: c
+                .examples
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .map(|(k, v)| (k.clone(), *v))
+                .collect(),
+        })
+        .collect()
 }
 
 fn escape_label(s: &str) -> String {

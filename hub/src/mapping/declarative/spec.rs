@@ -140,6 +140,10 @@ pub(crate) struct Expr {
     /// For checks: the message when the check fails.
     pub message: Option<String>,
     pub out: VType,
+    /// An alternative after the first of a list, with a lookup or
+    /// `classify`: its counter in [`Compiled::fallbacks`], counted when it
+    /// gives the value after an earlier alternative did not know the code.
+    pub fallback: Option<usize>,
 }
 
 #[derive(Debug)]
@@ -187,8 +191,18 @@ pub(crate) struct Lookup {
 
 #[derive(Debug)]
 pub(crate) enum LookupKind {
-    Table { table: usize, column: usize },
+    Table {
+        table: usize,
+        column: usize,
+    },
     Map(HashMap<String, Val>),
+    /// `classify`: the longest of the table's keys found in the text
+    /// (`(key, row)`, longest first; of equal length, in the table's order).
+    Words {
+        table: usize,
+        column: usize,
+        words: Vec<(String, usize)>,
+    },
 }
 
 #[derive(Debug)]
@@ -326,6 +340,9 @@ pub(crate) struct Compiled {
     pub court: Option<CourtSpec>,
     pub evaluation: Option<Block>,
     pub counters: Vec<Counter>,
+    /// Values taken from a later alternative (a lookup or `classify`) after
+    /// an earlier one did not know the code: per field and table.
+    pub fallbacks: Vec<Counter>,
     /// Deadlines counted into a year the holiday table does not cover
     /// (`hub_deadlines_past_holidays_total`).
     pub past_holidays: std::sync::atomic::AtomicU64,

@@ -416,11 +416,26 @@ fn bad_petition_is_quarantined_for_its_division_and_class_not_its_id() {
     assert!(w.contains("reporters[0].idNumber left out: the check digit"), "{w}");
     assert!(w.contains("reporters[0].phone left out"), "{w}");
     assert!(!w.contains("197001011231"), "{w}");
-    // A subcode of a known class that the table lacks: 9999, counted.
+    // A subcode of a known class that the table lacks: by the words of the
+    // content (耕地地力保护补贴), counted.
     let text = String::from_utf8(sample("petition-registered.json")).unwrap().replace("\"0401\"", "\"0499\"");
+    let out = ok(&m, &RawRecord::new("petition", ContentType::Json, text.clone()));
+    assert_eq!(out.applied.draft.category.as_str(), "0503");
+    assert_eq!(out.applied.draft.kind, Kind::Help);
+    let w = out.warnings.join("\n");
+    assert!(w.contains("category: mapped by the word `地力保护补贴` of table `matter-words` instead: `0503`"), "{w}");
+    // And a content that says nothing the table knows: 9999.
+    let zynr = serde_json::from_str::<serde_json::Value>(&text).unwrap()["zynr"].as_str().unwrap().to_string();
+    let text = text.replace(&zynr, "请求有关部门依法处理。");
     let out = ok(&m, &RawRecord::new("petition", ContentType::Json, text));
     assert_eq!(out.applied.draft.category.as_str(), "9999");
-    assert_eq!(out.applied.draft.kind, Kind::Help);
+    let unknown = m.unknown_codes();
+    let by_code = unknown.iter().find(|c| c.field == "category" && c.table == "petition-categories").unwrap();
+    assert!(by_code.examples.contains(&("0499".to_string(), 2)), "{by_code:?}");
+    let fell = m.fallbacks();
+    let count = |table: &str| fell.iter().find(|c| c.field == "category" && c.table == table).map(|c| c.count);
+    // 9999 twice: the quarantined petition of class 7777 above went that way too.
+    assert_eq!((count("matter-words"), count("(the value 9999)")), (Some(1), Some(2)));
 }
 
 // ---- court -----------------------------------------------------------------------
@@ -511,6 +526,75 @@ fn court_gb18030_case_decodes_and_maps() {
         assert_eq!(doc["name"], "司法确认裁定书");
         assert_eq!(doc["no"], "（2024）吉0422诉前调确12号");
         assert!(d.title.as_str().starts_with("【土地承包经营权纠纷】承包地边界争议"));
+    }
+}
+
+/// A court case of page one with another cause: `code` and name.
+fn court_with_cause(m: &DeclarativeMapper, code: &str, name: &str) -> Mapped {
+    let doc = String::from_utf8(cases(&sample("court-feed-page1.xml"))[0].clone()).unwrap();
+    let changed =
+        doc.replace("<Cause code=\"9062\">相邻关系纠纷</Cause>", &format!("<Cause code=\"{code}\">{name}</Cause>"));
+    assert_ne!(doc, changed);
+    ok(m, &court_case(changed.into_bytes()))
+}
+
+#[test]
+fn court_causes_map_by_code_then_name_then_words_and_each_fallback_is_counted() {
+    let m = mapper("court");
+    let category = |out: &Mapped| out.applied.draft.category.as_str().to_string();
+    // A known code: no warning about the cause.
+    let out = court_with_cause(&m, "9222", "民间借贷纠纷");
+    assert_eq!(category(&out), "0603");
+    assert!(!out.warnings.join("\n").contains("category"), "{:?}", out.warnings);
+    // An unknown code, a name of the SPC's list.
+    let out = court_with_cause(&m, "8801", "物业服务合同纠纷");
+    assert_eq!(category(&out), "0202");
+    let w = out.warnings.join("\n");
+    assert!(
+        w.contains("category (one alternative) left out: `/Case/Cause/@code` = `8801` is not in table `court-causes`"),
+        "{w}"
+    );
+    assert!(w.contains("category: mapped by table `civil-causes` instead: `0202`"), "{w}");
+    // Half-width punctuation and spaces are the same name.
+    assert_eq!(category(&court_with_cause(&m, "8802", "相邻用水, 排水纠纷")), "0605");
+    assert_eq!(category(&court_with_cause(&m, "8803", "追索劳动报酬纠纷")), "0604");
+    // A name not in the list: by its words, as a dispute (wages → 劳资纠纷).
+    let out = court_with_cause(&m, "8804", "农民工讨要工资纠纷");
+    assert_eq!(category(&out), "0604");
+    let w = out.warnings.join("\n");
+    assert!(
+        w.contains(
+            "category (one alternative) left out: `cause_key` = `农民工讨要工资纠纷` is not in table `civil-causes`"
+        ),
+        "{w}"
+    );
+    assert!(w.contains("category: mapped by the word `工资` of table `matter-words` instead: `0604`"), "{w}");
+    // Neither: 9999, said and counted.
+    let out = court_with_cause(&m, "8805", "其他纠纷");
+    assert_eq!(category(&out), "9999");
+    let w = out.warnings.join("\n");
+    assert!(w.contains("`cause_name` = `其他纠纷` has none of the words of table `matter-words`"), "{w}");
+    assert!(w.contains("category: none of the alternatives before gave a value; the next one gave: `9999`"), "{w}");
+
+    let unknown = m.unknown_codes();
+    let missed = |table: &str| unknown.iter().find(|c| c.field == "category" && c.table == table).unwrap().clone();
+    assert_eq!(missed("court-causes").count, 5);
+    assert_eq!(missed("civil-causes").count, 2);
+    assert_eq!(missed("civil-causes").examples, vec![("其他纠纷".into(), 1), ("农民工讨要工资纠纷".into(), 1)]);
+    assert_eq!(missed("matter-words").count, 1);
+    let fell = m.fallbacks();
+    let by = |table: &str| fell.iter().find(|c| c.field == "category" && c.table == table).unwrap().clone();
+    assert_eq!(by("civil-causes").count, 3);
+    assert_eq!(by("matter-words").count, 1);
+    assert_eq!(by("matter-words").examples, vec![("工资".into(), 1)]);
+    assert_eq!(by("(the value 9999)").count, 1);
+    let metrics = m.render_metrics("court");
+    for line in [
+        "hub_mapping_fallbacks_total{system=\"court\",field=\"category\",table=\"civil-causes\"} 3",
+        "hub_mapping_fallbacks_total{system=\"court\",field=\"category\",table=\"matter-words\"} 1",
+        "hub_mapping_unknown_codes_total{system=\"court\",field=\"category\",table=\"court-causes\"} 5",
+    ] {
+        assert!(metrics.contains(line), "{metrics}");
     }
 }
 

@@ -182,6 +182,13 @@ pub(crate) fn replace_all(text: &str, pairs: &[(String, String)]) -> String {
 }
 
 /// At most `n` characters; a cut text ends with `…`.
+/// The longest of `words` (longest first; of equal length, in the table's
+/// order) that occurs in `text`; of equal length, the one listed first. With
+/// its row.
+pub(crate) fn find_word<'w>(text: &str, words: &'w [(String, usize)]) -> Option<(&'w str, usize)> {
+    words.iter().find(|(word, _)| text.contains(word.as_str())).map(|(word, row)| (word.as_str(), *row))
+}
+
 pub(crate) fn truncate_chars(text: &str, n: usize) -> String {
     if text.chars().count() <= n {
         return text.to_string();
@@ -231,5 +238,18 @@ mod tests {
         assert_eq!(replace_all("（2024）吉0402", &pairs), "(2024)吉0402");
         assert_eq!(truncate_chars("井井井井", 3), "井井…");
         assert_eq!(truncate_chars("井井", 3), "井井");
+    }
+
+    #[test]
+    fn the_longest_word_then_the_first_listed_wins() {
+        let mut words: Vec<(String, usize)> =
+            ["劳动", "劳动报酬", "工资", "借款", "物业"].iter().enumerate().map(|(i, w)| (w.to_string(), i)).collect();
+        words.sort_by_key(|(w, _)| std::cmp::Reverse(w.chars().count()));
+        assert_eq!(find_word("追索劳动报酬纠纷", &words), Some(("劳动报酬", 1)));
+        // Of equal length, the one listed first, wherever it is in the text.
+        assert_eq!(find_word("物业拖欠工资", &words), Some(("工资", 2)));
+        assert_eq!(find_word("拖欠工资，物业", &words), Some(("工资", 2)));
+        assert_eq!(find_word("井盖破损", &words), None);
+        assert_eq!(find_word("", &words), None);
     }
 }
