@@ -7,7 +7,6 @@ use sqlx::{Any, Row, Transaction};
 
 use super::matching::{self, PrintRow};
 use super::{Store, StoreError, now_ms};
-use crate::dedup::Fingerprint;
 use crate::mapping::Mapped;
 use crate::ticket::{Change, Patch, Source, Ticket, TicketDraft, Timestamp};
 
@@ -366,13 +365,13 @@ async fn move_records(
             .execute(&mut **tx)
             .await?;
         let print = sqlx::query(
-            "SELECT fingerprint FROM match_prints WHERE system = $1 AND record_id = $2 ORDER BY seq DESC LIMIT 1",
+            "SELECT fingerprint, print FROM match_prints WHERE system = $1 AND record_id = $2 ORDER BY seq DESC LIMIT 1",
         )
         .bind(s.system.clone())
         .bind(s.record_id.clone())
         .fetch_optional(&mut **tx)
         .await?;
-        if let Some(print) = print.and_then(|r| Fingerprint::from_hex(&r.get::<String, _>(0))) {
+        if let Some(print) = print.and_then(|r| matching::stored_print(&r, 0)) {
             rows.push(PrintRow {
                 ticket_id: to.to_string(),
                 system: s.system.clone(),

@@ -887,7 +887,8 @@ async fn find_duplicates(
     if new.is_empty() {
         return Ok(out);
     }
-    out.first_seq = Some(matching::take_clock(tx, new.len()).await?);
+    let first_seq = matching::take_clock(tx, new.len()).await?;
+    out.first_seq = Some(first_seq);
     // Decisions taken in advance stand if nothing they read has changed.
     // That is checked without the index's lock, which the scoring of the
     // next batch may hold: under the decision lock nobody commits
@@ -896,7 +897,7 @@ async fn find_duplicates(
     if let Some(pre) = pre
         && index.mark().holds(pre.seen, pre.ahead)
         && pre.new == new
-        && !matching::committed_after(tx, pre.seen).await?
+        && first_seq - 1 <= pre.seen
         && still_so(tx, backend, &pre.decided.checked).await?
     {
         out.stood = true;
@@ -937,12 +938,17 @@ async fn load_links(
 ) -> Result<HashMap<(String, String), Link>, StoreError> {
     let mut links = HashMap::with_capacity(keys.len());
     for chunk in keys.chunks(MAX_ROWS) {
+        // Padded to a power of two with the last key again, as
+        // `batch::fetch_in` does: a few statements stay prepared.
+        let padded = chunk.len().next_power_of_two().min(MAX_ROWS);
         let sql = format!(
             "SELECT l.system, l.record_id, l.ticket_id, l.whole_version, l.patch_version, l.patched FROM source_links l JOIN {} AS v ON l.system = v.column1 AND l.record_id = v.column2",
-            batch::values_table(backend, 2, chunk.len(), 1)
+            batch::values_table(backend, 2, padded, 1)
         );
         let mut q = batch::query(sql);
-        for (system, record_id) in chunk {
+        for (system, record_id) in
+            chunk.iter().chain(std::iter::repeat_n(&chunk[chunk.len() - 1], padded - chunk.len()))
+        {
             q = q.bind(system.clone()).bind(record_id.clone());
         }
         for r in q.fetch_all(&mut **tx).await? {

@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 use sqlx::{Any, Row, Transaction};
 
-use super::batch::{self, MAX_ROWS};
+use super::batch;
 use super::{Backend, StoreError};
 use crate::dedup::{CandidateQuery, CandidateRules, Decision, Fingerprint, Score, Thresholds, decide};
 
@@ -571,7 +571,7 @@ impl MatchIndex {
             return self.load(tx, chrono::Utc::now().timestamp()).await;
         }
         let rows = sqlx::query(
-            "SELECT seq, ticket_id, system, record_id, fingerprint FROM match_prints WHERE seq > $1 ORDER BY seq",
+            "SELECT seq, ticket_id, system, record_id, fingerprint, print FROM match_prints WHERE seq > $1 ORDER BY seq",
         )
         .bind(self.seen)
         .fetch_all(&mut **tx)
@@ -583,8 +583,7 @@ impl MatchIndex {
         for r in rows {
             let seq: i64 = r.get(0);
             self.mark.set(seq, None);
-            let hex: String = r.get(4);
-            match Fingerprint::from_hex(&hex) {
+            match stored_print(&r, 4) {
                 Some(print) => {
                     let (ticket_id, system, record_id): (String, String, String) = (r.get(1), r.get(2), r.get(3));
                     self.add(&ticket_id, &system, &record_id, print);
@@ -614,7 +613,7 @@ impl MatchIndex {
         // `+seq`: no index on seq for this one (SQLite would walk the whole
         // table by its key); the one on `occurred` finds the window.
         let mut rows = sqlx::query(
-            "SELECT seq, ticket_id, system, record_id, fingerprint FROM match_prints WHERE occurred >= $1 AND +seq > $2 AND +seq <= $3",
+            "SELECT seq, ticket_id, system, record_id, fingerprint, print FROM match_prints WHERE occurred >= $1 AND +seq > $2 AND +seq <= $3",
         )
         .bind(from)
         .bind(self.seen)
@@ -624,8 +623,7 @@ impl MatchIndex {
         rows.sort_unstable_by_key(|r| r.get::<i64, _>(0));
         let n = rows.len();
         for r in rows {
-            let hex: String = r.get(4);
-            match Fingerprint::from_hex(&hex) {
+            match stored_print(&r, 4) {
                 Some(print) => {
                     let (ticket_id, system, record_id): (String, String, String) = (r.get(1), r.get(2), r.get(3));
                     self.add(&ticket_id, &system, &record_id, print);
@@ -641,6 +639,15 @@ impl MatchIndex {
         self.mark.set(last, None);
         self.prune_at = (2 * self.entries.len()).max(PRUNE_FLOOR);
         Ok(n)
+    }
+}
+
+/// A stored fingerprint: its bytes in `print` (column `at + 1`), or in
+/// rows written before that column, its hex in `fingerprint` (column `at`).
+pub(crate) fn stored_print(r: &sqlx::any::AnyRow, at: usize) -> Option<Fingerprint> {
+    match r.try_get::<Option<Vec<u8>>, _>(at + 1).ok().flatten() {
+        Some(bytes) => Fingerprint::from_bytes(&bytes),
+        None => Fingerprint::from_hex(&r.try_get::<String, _>(at).ok()?),
     }
 }
 
@@ -753,15 +760,10 @@ pub(crate) fn token() -> u64 {
     NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
-/// Whether fingerprints were committed after `seq`.
-pub(crate) async fn committed_after(tx: &mut Transaction<'static, Any>, seq: i64) -> Result<bool, StoreError> {
-    let row =
-        sqlx::query("SELECT seq FROM match_prints WHERE seq > $1 LIMIT 1").bind(seq).fetch_optional(&mut **tx).await?;
-    Ok(row.is_some())
-}
-
 /// Takes the decision lock (the row of `match_clock`) and reserves `n`
-/// sequence numbers; returns the first.
+/// sequence numbers; returns the first. Every fingerprint row is numbered
+/// from here, so the number before the first is the newest one committed
+/// (or reserved): none was committed after `seen` if it is not above.
 pub(crate) async fn take_clock(tx: &mut Transaction<'static, Any>, n: usize) -> Result<i64, StoreError> {
     let row = sqlx::query("UPDATE match_clock SET seq = seq + $1 WHERE id = 1 RETURNING seq")
         .bind(n as i64)
@@ -799,16 +801,21 @@ pub(crate) struct PrintRow {
     pub print: Fingerprint,
 }
 
-/// Writes fingerprints with one multi-row statement per chunk.
+/// Rows per statement for the tables a deciding transaction writes
+/// ([`batch::shaped`]): a full batch is one statement.
+const SHAPED_ROWS: usize = 256;
+
+/// Writes fingerprints with one multi-row statement per chunk: their bytes
+/// ([`Fingerprint::to_bytes`]) in `print`, half the row their hex was.
 pub(crate) async fn insert_prints(
     tx: &mut Transaction<'static, Any>,
     backend: Backend,
     first_seq: i64,
     rows: &[PrintRow],
 ) -> Result<(), StoreError> {
-    const COLUMNS: [&str; 6] = ["seq", "ticket_id", "system", "record_id", "occurred", "fingerprint"];
+    const COLUMNS: [&str; 7] = ["seq", "ticket_id", "system", "record_id", "occurred", "fingerprint", "print"];
     let mut seq = first_seq;
-    for chunk in rows.chunks(MAX_ROWS) {
+    for chunk in batch::shaped(rows, SHAPED_ROWS) {
         let mut q = batch::query(batch::insert_sql(backend, "match_prints", &COLUMNS, chunk.len(), ""));
         for r in chunk {
             q = q
@@ -817,7 +824,8 @@ pub(crate) async fn insert_prints(
                 .bind(r.system.clone())
                 .bind(r.record_id.clone())
                 .bind(r.print.occurred)
-                .bind(r.print.to_hex());
+                .bind("")
+                .bind(r.print.to_bytes());
             seq += 1;
         }
         q.execute(&mut **tx).await?;
@@ -843,7 +851,7 @@ pub(crate) async fn insert_links(
 ) -> Result<(), StoreError> {
     const COLUMNS: [&str; 8] =
         ["ticket_id", "other_id", "system", "record_id", "score", "reasons", "state", "created_at"];
-    for chunk in rows.chunks(MAX_ROWS) {
+    for chunk in batch::shaped(rows, SHAPED_ROWS) {
         let mut q = batch::query(batch::insert_sql(backend, "duplicate_links", &COLUMNS, chunk.len(), ""));
         for r in chunk {
             let reasons: Vec<String> = r.score.reasons.iter().map(ToString::to_string).collect();
