@@ -326,7 +326,11 @@ pub fn score(incoming: &Fingerprint, existing: &Fingerprint) -> Score {
         // 邻里纠纷 on the terminal): one channel, or two domain categories,
         // disagreeing is a different problem.
         let domain = |c: u16| !(600..700).contains(&c) && !(800..900).contains(&c);
-        if a.channel.is_some() && a.channel == b.channel || domain(a.category) && domain(b.category) {
+        // Two channels picking neighbouring categories of one domain (物业管理
+        // 0202 and 供热 0203 for one cold building; 土地承包 0501 and 征地补偿
+        // 0503) is how classifiers differ, not a different problem.
+        let neighbours = a.category / 100 == b.category / 100 && a.channel != b.channel;
+        if a.channel.is_some() && a.channel == b.channel || domain(a.category) && domain(b.category) && !neighbours {
             t.fact(Evidence::DifferentCategory(a.category, b.category), Feature::DifferentCategory);
             // The content is what the matter is about: a shared reporter of
             // two differently classified problems does not make them one.
