@@ -122,6 +122,7 @@ impl Place {
             if let Some((class, len)) = community
                 && i >= 2
                 && name_ok(chars[i - 2], chars[i - 1])
+                && !not_a_community_name(chars[i - 2], chars[i - 1])
             {
                 if p.community.is_none() {
                     p.community = Some(format!("{}{}{class}", chars[i - 2], chars[i - 1]));
@@ -219,6 +220,18 @@ fn name_ok(a: char, b: char) -> bool {
     is_han(a) && is_han(b) && !not_name_start(a) && !not_place_name_char(a) && !not_place_name_char(b)
 }
 
+/// Two characters before 村 or 社区 that are prose, not a name: 填埋村集体
+/// 灌溉渠 (filled in the village's canal), 建议社区协调, 把钱给村里, 弃管小区.
+fn not_a_community_name(a: char, b: char) -> bool {
+    const WORDS: &[&str] = &[
+        "填埋", "建议", "弃管", "要求", "通知", "反映", "联系", "告诉", "属于", "位于", "来到", "回到", "进入", "离开",
+        "归还", "占用", "整个", "附近", "周边", "所在", "原来", "隔壁", "当地", "交给", "还给", "报告", "协调", "希望",
+        "请求", "由于", "通过", "经过", "找过", "去过", "整治", "管理", "老旧", "各个", "多个", "两个", "这个", "那个",
+    ];
+    let word: String = [a, b].iter().collect();
+    WORDS.contains(&word.as_str()) || "给把被向对由从让请到于在跟和与".contains(b)
+}
+
 /// `义宁街康宁路`: another street right after (a crossing written without 与).
 fn street_follows(chars: &[char], at: usize) -> bool {
     matches!(chars.get(at + 2), Some('街' | '路')) && name_ok(chars[at], chars[at + 1])
@@ -264,6 +277,8 @@ mod tests {
         let v = place("东辽县白泉镇永安村三组", false);
         assert_eq!((v.community.as_deref(), v.group), (Some("永安村"), Some(3)));
         assert_eq!(place("申请人与被申请人系同村村民", true).community, None);
+        assert_eq!(place("被申请人填埋村集体灌溉渠约200米", true).community, None);
+        assert_eq!(place("他把钱给村里了", true).community, None);
         let t = place("我是永安村3组村民，村里说不清楚，在农村", true);
         assert_eq!((t.community.as_deref(), t.group), (Some("永安村"), Some(3)));
         assert!(place("商铺沿街摆放，上街", true).streets.is_empty());

@@ -331,7 +331,13 @@ pub fn score(incoming: &Fingerprint, existing: &Fingerprint) -> Score {
         // 0503) is how classifiers differ, not a different problem.
         let neighbours = a.category / 100 == b.category / 100 && a.channel != b.channel;
         if a.channel.is_some() && a.channel == b.channel || domain(a.category) && domain(b.category) && !neighbours {
-            t.fact(Evidence::DifferentCategory(a.category, b.category), Feature::DifferentCategory);
+            // One channel's two categories are two problems; two channels'
+            // classifiers disagree more often (a broken traffic light is
+            // 市政设施 to one and 交通安全 to another): that counts less. The
+            // fit put both near -1 (docs/duplicates.md).
+            let same_channel = a.channel.is_some() && a.channel == b.channel;
+            let f = if same_channel { Feature::DifferentCategory } else { Feature::DifferentCategoryAcrossChannels };
+            t.fact(Evidence::DifferentCategory(a.category, b.category), f);
             // The content is what the matter is about: a shared reporter of
             // two differently classified problems does not make them one.
             content = 0.0;
@@ -550,7 +556,13 @@ fn identity(t: &mut Tally, a: &Fingerprint, b: &Fingerprint, shared: &[u8; 7], c
     let known = |f: u16| f != family::ALL;
     let personal = |f: u16| known(f) && f & family::PERSONAL != 0;
     let dispute = |f: u16| known(f) && f & (family::DISPUTE | family::PERSONAL) != 0;
-    if personal(a.families) || personal(b.families) || dispute(a.families) && dispute(b.families) {
+    // A matter of many (forty households, twelve workers) is reported by
+    // many: different people say nothing against it being one.
+    let group = |f: &Fingerprint| {
+        f.quantities.iter().any(|q| matches!(q.unit, Unit::Households | Unit::People) && q.value >= 3)
+    };
+    let many = group(a) || group(b);
+    if !many && (personal(a.families) || personal(b.families) || dispute(a.families) && dispute(b.families)) {
         if !has(KeyKind::IdNumber) && kinds(a, KeyKind::IdNumber) && kinds(b, KeyKind::IdNumber) {
             t.fact(Evidence::DifferentPeople, Feature::DifferentPeople);
         } else if !person && kinds(a, KeyKind::Phone) && kinds(b, KeyKind::Phone) {

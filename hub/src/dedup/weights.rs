@@ -56,6 +56,7 @@ features! {
     // What the matter is.
     SameCategory = "same_category", 1.0;
     DifferentCategory = "different_category", -2.5;
+    DifferentCategoryAcrossChannels = "different_category_across_channels", -1.0;
     DifferentFamily = "different_family", -3.0;
     SameFamilyByText = "same_family_by_text", 0.0;
     // Where.
