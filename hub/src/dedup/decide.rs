@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::ticket::{Channel, Kind};
 
-use super::fingerprint::Fingerprint;
+use super::fingerprint::{Fingerprint, KeyKind};
 use super::score::{Evidence, Reason, Score, score};
 
 /// Where the score must be to join a ticket, or to be shown to a person.
@@ -230,7 +230,7 @@ impl CandidateRules {
     /// call after a petition finds it too).
     pub fn admits(&self, incoming: &Fingerprint, existing: &Fingerprint) -> Option<Admission> {
         let apart = (incoming.occurred - existing.occurred).unsigned_abs();
-        let shares_key = incoming.keys.iter().any(|k| {
+        let shares_key = incoming.keys.iter().filter(|k| k.kind != KeyKind::WeakName).any(|k| {
             existing.keys.iter().any(|e| e.hash == k.hash && e.kind == k.kind)
                 && (k.kind.strong() || regions_overlap(incoming.area(), existing.area()))
         });

@@ -344,8 +344,9 @@ impl Fingerprint {
     }
 
     /// The identifier keys the store indexes (one row per key and ticket).
+    /// A weak name (`王女士`) is not among them: it finds nobody.
     pub fn key_hashes(&self) -> impl Iterator<Item = u64> + '_ {
-        self.keys.iter().map(|k| k.hash)
+        self.keys.iter().filter(|k| k.kind != KeyKind::WeakName).map(|k| k.hash)
     }
 
     pub fn has_strong_identity(&self) -> bool {

@@ -3,18 +3,20 @@
 //! weigh, solved by Newton's method with a Gaussian prior around each
 //! feature's prior weight ([`Feature::prior`]).
 //!
-//! The pairs are the decisions the hub takes: each record, in arrival
-//! order, against each candidate ticket, where tickets are grouped as they
-//! would be if every earlier decision had been right (so one wrong merge
-//! early does not poison what the fit sees later). The label is whether the
-//! ticket holds the record's matter.
+//! The pairs are what the hub weighs: each record, in arrival order,
+//! against each source of each candidate ticket, where tickets are grouped
+//! as they would be if every earlier decision had been right (so one wrong
+//! merge early does not poison what the fit sees later). The label is
+//! whether the source is of the record's matter. Pairs, not each ticket's
+//! best source: which source is best depends on the weights being fitted.
 
 use std::collections::HashMap;
 
 use crate::ticket::TicketDraft;
 
-use super::decide::{CandidateRules, candidates, ticket_scores};
+use super::decide::{CandidateRules, candidates};
 use super::fingerprint::Fingerprint;
+use super::score::score;
 use super::weights::{Feature, Weights};
 
 /// One decision: the features of a record against a candidate ticket, and
@@ -48,7 +50,10 @@ pub fn examples(reports: &[(String, TicketDraft)], rules: &CandidateRules) -> Ve
     for (label, draft) in reports {
         let fp = Fingerprint::of(draft);
         let open = tickets.iter().enumerate().map(|(t, (_, prints))| (t, prints.as_slice()));
-        for (ticket, score) in ticket_scores(&fp, candidates(&fp, open, rules)) {
+        // Every candidate source, not each ticket's best: which source is
+        // best depends on the weights being fitted.
+        for (ticket, source) in candidates(&fp, open, rules) {
+            let score = score(&fp, source);
             out.push(Example { x: score.features(), same: tickets[ticket].0 == *label, weight: 1.0 });
         }
         match by_matter.get(label.as_str()) {

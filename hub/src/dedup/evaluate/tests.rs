@@ -108,13 +108,13 @@ fn the_evaluation_set_meets_the_targets() {
     assert!(report.matters >= 300 && report.true_pairs >= 300, "{report}");
     // The generated set is the scorer's third figure now (its texts share
     // the simulators' phrasing): these are floors against regressions, set
-    // a little under what the shipped weights give (0.980 / 0.916).
-    assert!(report.precision >= 0.975, "precision {:.3}\n{report}", report.precision);
-    assert!(report.recall >= 0.90, "recall {:.3}\n{report}", report.recall);
+    // a little under what the shipped weights give (0.995 / 0.827).
+    assert!(report.precision >= 0.98, "precision {:.3}\n{report}", report.precision);
+    assert!(report.recall >= 0.80, "recall {:.3}\n{report}", report.recall);
 }
 
 /// The hand-written tuning set: floors against regressions, a little under
-/// today's 0.979 / 0.669, 10.5 per 100. The held-out
+/// today's 1.000 / 0.705, 9.4 per 100. The held-out
 /// set is never a gate here: it is measured and reported only
 /// (`hub duplicates evaluate --set tests/data/dedup-handwritten-heldout.jsonl`).
 #[test]
@@ -124,9 +124,9 @@ fn the_handwritten_tuning_set_keeps_its_figures() {
     let reports: Vec<(String, TicketDraft)> = map_lines(&text).into_iter().map(|(m, d, _)| (m, d)).collect();
     let report = evaluate(&reports, Thresholds::default());
     println!("{report}");
-    assert!(report.precision >= 0.97, "precision {:.3}\n{report}", report.precision);
-    assert!(report.recall >= 0.64, "recall {:.3}\n{report}", report.recall);
-    assert!(report.review_load() <= 11.5, "review load {:.1}\n{report}", report.review_load());
+    assert!(report.precision >= 0.98, "precision {:.3}\n{report}", report.precision);
+    assert!(report.recall >= 0.68, "recall {:.3}\n{report}", report.recall);
+    assert!(report.review_load() <= 10.0, "review load {:.1}\n{report}", report.review_load());
 }
 
 /// The same generator with seeds the weights were never looked at with:
@@ -370,9 +370,10 @@ fn debug_pair() {
 /// add under 1% of merges (they add none by design: a surname with an
 /// honorific is shown, never weighed). Run with more orders:
 /// `HONORIFIC_ORDERS=10000 cargo test -p hub --lib honorific_names -- --nocapture`
-/// (3000 by default). On 10,000: 2.24% merged with the names, 2.10%
-/// without; what merges is the simulators' templated content, where two
-/// distinct orders in one building read alike.
+/// (3000 by default). On 10,000: 2.50% merged with the names, 2.58%
+/// without (a weak name is not even a key to find candidates by); what
+/// merges is the simulators' templated content, where two distinct orders
+/// in one building read alike.
 #[test]
 fn honorific_names_alone_merge_distinct_orders() {
     const NAMES: [&str; 40] = [
