@@ -24,6 +24,19 @@ use crate::ticket::{
 
 /// At most this many distinct unknown codes are remembered per lookup.
 const MAX_EXAMPLES: usize = 50;
+
+/// Counts one example of a counter, keeping at most [`MAX_EXAMPLES`] distinct ones.
+fn note_example(examples: &std::sync::Mutex<std::collections::BTreeMap<String, u64>>, example: String) {
+    let mut examples = examples.lock().unwrap_or_else(|p| p.into_inner());
+    let len = examples.len();
+    match examples.get_mut(&example) {
+        Some(n) => *n += 1,
+        None if len < MAX_EXAMPLES => {
+            examples.insert(example, 1);
+        }
+        None => {}
+    }
+}
 /// At most this many errors are listed in a reason.
 const MAX_ERRORS: usize = 8;
 
@@ -463,16 +476,7 @@ impl<'a> Run<'a> {
         c.count.fetch_add(1, Ordering::Relaxed);
         // A sensitive value (a description, a name) is not an example.
         if !e.sensitive {
-            let mut examples = c.examples.lock().unwrap_or_else(|p| p.into_inner());
-            let example = crate::pii::scrub(&short(key));
-            let len = examples.len();
-            match examples.get_mut(&example) {
-                Some(n) => *n += 1,
-                None if len < MAX_EXAMPLES => {
-                    examples.insert(example, 1);
-                }
-                None => {}
-            }
+            note_example(&c.examples, crate::pii::scrub(&short(key)));
         }
         match &e.default {
             Some(d) => {
@@ -508,15 +512,7 @@ impl<'a> Run<'a> {
             _ => None,
         };
         if let Some(example) = example {
-            let mut examples = c.examples.lock().unwrap_or_else(|p| p.into_inner());
-            let len = examples.len();
-            match examples.get_mut(&example) {
-                Some(n) => *n += 1,
-                None if len < MAX_EXAMPLES => {
-                    examples.insert(example, 1);
-                }
-                None => {}
-            }
+            note_example(&c.examples, example);
         }
         self.warnings.push(format!("{label}: {how}: `{}`", v.text()));
     }
