@@ -12,8 +12,14 @@
 //!   [`Reason`]s a person can read (and no personal data in them).
 //! - [`decide`], [`CandidateRules`], [`CandidateQuery`] (`decide.rs`): which
 //!   open tickets are candidates, and merge / possible / new by [`Thresholds`].
-//! - [`evaluate()`] (`evaluate.rs`): precision and recall of merging on a
-//!   labelled set (`tests/data/dedup-evaluation.jsonl`).
+//! - [`facts`](Quantity) (`facts.rs`): counts, measures, villagers' groups,
+//!   organisations and months read out of the text, compared as facts.
+//! - [`Weights`] (`weights.rs`, `weights.csv`): one weight per kind of
+//!   evidence ([`Feature`]); [`fit()`] (`fit.rs`) fits them to labelled sets.
+//! - [`families_of_text`] (`vocabulary.rs`): what a 9999 record is about,
+//!   from the shared matter words.
+//! - [`evaluate()`] (`evaluate.rs`): precision, recall and review load of
+//!   merging on a labelled set (`tests/data/dedup-*.jsonl`; docs/duplicates.md).
 //!
 //! How the store uses it:
 //!
