@@ -602,19 +602,30 @@ impl MatchIndex {
     /// its own snapshot): every number up to the newest one seen first is
     /// committed, since numbers are handed out in commit order.
     pub(crate) async fn load(&mut self, tx: &mut Transaction<'static, Any>, now: i64) -> Result<usize, StoreError> {
-        let row = sqlx::query("SELECT MAX(seq), MAX(occurred) FROM match_prints").fetch_one(&mut **tx).await?;
-        let (Some(last), Some(newest)) = (row.try_get::<Option<i64>, _>(0)?, row.try_get::<Option<i64>, _>(1)?) else {
+        let row = sqlx::query("SELECT MAX(seq) FROM match_prints").fetch_one(&mut **tx).await?;
+        let Some(last) = row.try_get::<Option<i64>, _>(0)? else {
+            return Ok(0);
+        };
+        let Some(newest) = newest_occurred(tx).await? else {
             return Ok(0);
         };
         if last <= self.seen {
             return Ok(0);
         }
         let from = cutoff(newest.max(self.newest).min(now), &self.rules);
-        // `+seq`: no index on seq for this one (SQLite would walk the whole
-        // table by its key); the one on `occurred` finds the window.
+        // The batches that hold anything from `from` on, then their rows by
+        // the table's key (CROSS JOIN: SQLite takes the tables in this
+        // order), each row checked on its own.
         let mut rows = sqlx::query(
-            "SELECT seq, ticket_id, system, record_id, fingerprint, print FROM match_prints WHERE occurred >= $1 AND +seq > $2 AND +seq <= $3",
+            "SELECT p.seq, p.ticket_id, p.system, p.record_id, p.fingerprint, p.print \
+             FROM match_print_spans s CROSS JOIN match_prints p \
+             WHERE s.max_occurred >= $1 AND s.last_seq > $2 AND s.first_seq <= $3 \
+             AND p.seq >= s.first_seq AND p.seq <= s.last_seq \
+             AND p.occurred >= $4 AND p.seq > $5 AND p.seq <= $6",
         )
+        .bind(from)
+        .bind(self.seen)
+        .bind(last)
         .bind(from)
         .bind(self.seen)
         .bind(last)
@@ -655,32 +666,73 @@ fn cutoff(reference: i64, rules: &CandidateRules) -> i64 {
     reference.saturating_sub(i64::try_from(rules.reach().as_secs()).unwrap_or(i64::MAX))
 }
 
-/// Rows deleted per statement by [`delete_expired`]: each is its own short
-/// transaction, so the writer is never held for long.
+/// The newest `occurred` of the fingerprint rows, from the batches'
+/// ranges: a batch's newest row is never expired while the batch stays.
+async fn newest_occurred(tx: &mut Transaction<'static, Any>) -> Result<Option<i64>, StoreError> {
+    let row = sqlx::query("SELECT MAX(max_occurred) FROM match_print_spans").fetch_one(&mut **tx).await?;
+    Ok(row.try_get::<Option<i64>, _>(0)?)
+}
+
+/// Sequence numbers looked through per statement by [`delete_expired`]:
+/// each is its own short transaction, so the writer is never held for long.
 pub(crate) const DELETE_BATCH: i64 = 5_000;
 
-/// Deletes up to [`DELETE_BATCH`] fingerprint rows older than `retention`
-/// before the newest one (or before `now`, if that one is dated later);
-/// returns how many went. Rows past the rules' reach are never read again
-/// by matching; an un-merge after that leaves the record out of matching.
+/// Deletes the fingerprint rows older than `retention` before the newest
+/// one (or before `now`, if that one is dated later) among the first
+/// [`DELETE_BATCH`] sequence numbers (and the rest of the last batch
+/// there) from the oldest batch of fingerprints that holds any; returns
+/// how many went, or `None` when no batch holds any more. Rows past the
+/// rules' reach are never read again by matching; an un-merge after that
+/// leaves the record out of matching.
+///
+/// Batches are found by the range of their `occurred`; the rows of a
+/// batch may be dated far apart, so each row is checked on its own and
+/// the batch's range moves up past what was deleted (or the batch goes
+/// with its last row): every call starts past the last one.
 pub(crate) async fn delete_expired(
     tx: &mut Transaction<'static, Any>,
     retention: std::time::Duration,
     now: i64,
-) -> Result<u64, StoreError> {
-    let row = sqlx::query("SELECT MAX(occurred) FROM match_prints").fetch_one(&mut **tx).await?;
-    let Some(newest) = row.try_get::<Option<i64>, _>(0)? else {
-        return Ok(0);
+) -> Result<Option<u64>, StoreError> {
+    let Some(newest) = newest_occurred(tx).await? else {
+        return Ok(None);
     };
     let before = newest.min(now).saturating_sub(i64::try_from(retention.as_secs()).unwrap_or(i64::MAX));
-    let done = sqlx::query(
-        "DELETE FROM match_prints WHERE seq IN (SELECT seq FROM match_prints WHERE occurred < $1 ORDER BY occurred LIMIT $2)",
+    let row = sqlx::query("SELECT MIN(first_seq) FROM match_print_spans WHERE min_occurred < $1")
+        .bind(before)
+        .fetch_one(&mut **tx)
+        .await?;
+    let Some(from) = row.try_get::<Option<i64>, _>(0)? else {
+        return Ok(None);
+    };
+    let row = sqlx::query("SELECT MAX(last_seq) FROM match_print_spans WHERE first_seq >= $1 AND first_seq < $2")
+        .bind(from)
+        .bind(from.saturating_add(DELETE_BATCH))
+        .fetch_one(&mut **tx)
+        .await?;
+    let to = row.try_get::<Option<i64>, _>(0)?.unwrap_or(from);
+    let done = sqlx::query("DELETE FROM match_prints WHERE seq >= $1 AND seq <= $2 AND occurred < $3")
+        .bind(from)
+        .bind(to)
+        .bind(before)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query("DELETE FROM match_print_spans WHERE first_seq >= $1 AND first_seq <= $2 AND max_occurred < $3")
+        .bind(from)
+        .bind(to)
+        .bind(before)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query(
+        "UPDATE match_print_spans SET min_occurred = $1 WHERE first_seq >= $2 AND first_seq <= $3 AND min_occurred < $4",
     )
     .bind(before)
-    .bind(DELETE_BATCH)
+    .bind(from)
+    .bind(to)
+    .bind(before)
     .execute(&mut **tx)
     .await?;
-    Ok(done.rows_affected())
+    Ok(Some(done.rows_affected()))
 }
 
 /// Fingerprints not in the index yet that a decision must see: those of
@@ -776,7 +828,7 @@ pub(crate) async fn take_clock(tx: &mut Transaction<'static, Any>, n: usize) -> 
 impl super::Store {
     /// Deletes the fingerprint rows older than `retention` (see
     /// [`delete_expired`]), one short write transaction per
-    /// [`DELETE_BATCH`] rows so intake is never held up for long; returns
+    /// [`DELETE_BATCH`] sequence numbers so intake is never held up for long; returns
     /// how many went.
     pub async fn delete_expired_prints(&self, retention: std::time::Duration) -> Result<u64, StoreError> {
         let mut total = 0;
@@ -784,9 +836,9 @@ impl super::Store {
             let mut w = self.begin_write().await?;
             let n = delete_expired(&mut w.tx, retention, chrono::Utc::now().timestamp()).await?;
             w.commit().await?;
-            total += n;
-            if n < DELETE_BATCH as u64 {
-                return Ok(total);
+            match n {
+                Some(n) => total += n,
+                None => return Ok(total),
             }
             tokio::task::yield_now().await;
         }
@@ -829,6 +881,20 @@ pub(crate) async fn insert_prints(
             seq += 1;
         }
         q.execute(&mut **tx).await?;
+    }
+    // The batch's range, where loading and expiry find its rows: one row
+    // appended, where an index on `occurred` took a B-tree insert per print.
+    let occurred = || rows.iter().map(|r| r.print.occurred);
+    if let (Some(min), Some(max)) = (occurred().min(), occurred().max()) {
+        sqlx::query(
+            "INSERT INTO match_print_spans (first_seq, last_seq, min_occurred, max_occurred) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(first_seq)
+        .bind(seq - 1)
+        .bind(min)
+        .bind(max)
+        .execute(&mut **tx)
+        .await?;
     }
     Ok(())
 }
@@ -914,6 +980,21 @@ mod tests {
         .bind(system.to_string())
         .bind(print.occurred)
         .bind(print.to_hex())
+        .execute(&mut *w.tx)
+        .await
+        .unwrap();
+        // One range per 256 rows, as the intake writes them.
+        sqlx::query(
+            "WITH RECURSIVE n(i) AS (SELECT $1 UNION ALL SELECT i + 256 FROM n WHERE i + 256 <= $2) \
+             INSERT INTO match_print_spans (first_seq, last_seq, min_occurred, max_occurred) \
+             SELECT i, CASE WHEN i + 255 < $3 THEN i + 255 ELSE $4 END, $5, $6 FROM n",
+        )
+        .bind(first)
+        .bind(first + n - 1)
+        .bind(first + n - 1)
+        .bind(first + n - 1)
+        .bind(print.occurred)
+        .bind(print.occurred)
         .execute(&mut *w.tx)
         .await
         .unwrap();
