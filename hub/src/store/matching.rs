@@ -1143,6 +1143,73 @@ mod tests {
         db.cleanup().await;
     }
 
+    /// Batches whose rows are dated far apart, as the simulator sends
+    /// them: a fresh hub loads exactly the rows within reach, expiry
+    /// deletes exactly the expired ones, whatever their batch.
+    async fn batches_dated_far_apart(db: TestDb) {
+        let store = Store::open(&db.url).await.unwrap();
+        let recent = print("义宁街下水井塌陷", "2024-07-15T09:40:00+08:00");
+        let dated = |days: i64| {
+            let mut p = recent.clone();
+            p.occurred -= days * DAY;
+            p
+        };
+        // Every third row 200 days old (expired), every third three months
+        // old (kept, not loaded), every third recent.
+        let ages = [200, 90, 0];
+        let rows: Vec<PrintRow> = (0..900)
+            .map(|i| PrintRow {
+                ticket_id: format!("T{i}"),
+                system: "hotline".into(),
+                record_id: format!("R{i}"),
+                print: dated(ages[i % 3]),
+            })
+            .collect();
+        for batch in rows.chunks(300) {
+            let mut w = store.begin_write().await.unwrap();
+            let first = take_clock(&mut w.tx, batch.len()).await.unwrap();
+            insert_prints(&mut w.tx, store.backend(), first, batch).await.unwrap();
+            w.commit().await.unwrap();
+        }
+        let loaded = |store: Store| async move {
+            let mut index = store.matching.lock().await;
+            let mut tx = store.pool().begin().await.unwrap();
+            index.sync(&mut tx).await.unwrap();
+            tx.rollback().await.unwrap();
+            let held = (index.held(), index.seen());
+            drop(index);
+            store.close().await;
+            held
+        };
+        store.close().await;
+        assert_eq!(loaded(Store::open(&db.url).await.unwrap()).await, (300, 900));
+
+        let store = Store::open(&db.url).await.unwrap();
+        let retention = std::time::Duration::from_secs(180 * DAY as u64);
+        assert_eq!(store.delete_expired_prints(retention).await.unwrap(), 300);
+        let count = |sql: &'static str| {
+            let pool = store.pool().clone();
+            async move { sqlx::query(sql).fetch_one(&pool).await.unwrap().get::<i64, _>(0) }
+        };
+        assert_eq!(count("SELECT COUNT(*) FROM match_prints").await, 600);
+        assert_eq!(count("SELECT MIN(occurred) FROM match_prints").await, dated(90).occurred);
+        assert_eq!(count("SELECT COUNT(*) FROM match_print_spans").await, 3, "every batch keeps rows");
+        assert_eq!(store.delete_expired_prints(retention).await.unwrap(), 0);
+        store.close().await;
+        assert_eq!(loaded(Store::open(&db.url).await.unwrap()).await, (300, 900));
+        db.cleanup().await;
+    }
+
+    #[tokio::test]
+    async fn batches_dated_far_apart_sqlite() {
+        batches_dated_far_apart(TestDb::sqlite()).await;
+    }
+
+    #[tokio::test]
+    async fn batches_dated_far_apart_postgres() {
+        batches_dated_far_apart(TestDb::postgres().await).await;
+    }
+
     #[tokio::test]
     async fn expired_rows_leave_the_table_sqlite() {
         expired_rows_leave_the_table(TestDb::sqlite()).await;
