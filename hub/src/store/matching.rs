@@ -614,23 +614,34 @@ impl MatchIndex {
         }
         let from = cutoff(newest.max(self.newest).min(now), &self.rules);
         // The batches that hold anything from `from` on, then their rows by
-        // the table's key (CROSS JOIN: SQLite takes the tables in this
-        // order), each row checked on its own.
-        let mut rows = sqlx::query(
-            "SELECT p.seq, p.ticket_id, p.system, p.record_id, p.fingerprint, p.print \
-             FROM match_print_spans s CROSS JOIN match_prints p \
-             WHERE s.max_occurred >= $1 AND s.last_seq > $2 AND s.first_seq <= $3 \
-             AND p.seq >= s.first_seq AND p.seq <= s.last_seq \
-             AND p.occurred >= $4 AND p.seq > $5 AND p.seq <= $6",
+        // the table's key, each row checked on its own: one range scan per
+        // run of such batches (a join left PostgreSQL comparing every row
+        // with every batch when the rows of a batch are dated far apart).
+        let spans = sqlx::query(
+            "SELECT first_seq, last_seq FROM match_print_spans \
+             WHERE max_occurred >= $1 AND last_seq > $2 AND first_seq <= $3 ORDER BY first_seq",
         )
-        .bind(from)
-        .bind(self.seen)
-        .bind(last)
         .bind(from)
         .bind(self.seen)
         .bind(last)
         .fetch_all(&mut **tx)
         .await?;
+        let mut rows = Vec::new();
+        for (lo, hi) in seq_runs(spans.iter().map(|r| (r.get::<i64, _>(0), r.get::<i64, _>(1)))) {
+            rows.extend(
+                sqlx::query(
+                    "SELECT seq, ticket_id, system, record_id, fingerprint, print FROM match_prints \
+                     WHERE seq >= $1 AND seq <= $2 AND seq > $3 AND seq <= $4 AND occurred >= $5",
+                )
+                .bind(lo)
+                .bind(hi)
+                .bind(self.seen)
+                .bind(last)
+                .bind(from)
+                .fetch_all(&mut **tx)
+                .await?,
+            );
+        }
         rows.sort_unstable_by_key(|r| r.get::<i64, _>(0));
         let n = rows.len();
         for r in rows {
@@ -660,6 +671,22 @@ pub(crate) fn stored_print(r: &sqlx::any::AnyRow, at: usize) -> Option<Fingerpri
         Some(bytes) => Fingerprint::from_bytes(&bytes),
         None => Fingerprint::from_hex(&r.try_get::<String, _>(at).ok()?),
     }
+}
+
+/// Sequence numbers closer than this between two batches are read in one
+/// range scan: a few rows more cost less than another statement.
+const RUN_GAP: i64 = 4096;
+
+/// The batches' ranges (in order) joined into runs to read with one scan.
+fn seq_runs(spans: impl Iterator<Item = (i64, i64)>) -> Vec<(i64, i64)> {
+    let mut runs: Vec<(i64, i64)> = Vec::new();
+    for (first, last) in spans {
+        match runs.last_mut() {
+            Some(run) if first.saturating_sub(run.1) <= RUN_GAP => run.1 = run.1.max(last),
+            _ => runs.push((first, last)),
+        }
+    }
+    runs
 }
 
 fn cutoff(reference: i64, rules: &CandidateRules) -> i64 {
@@ -1141,6 +1168,13 @@ mod tests {
         assert_eq!(store.delete_expired_prints(retention).await.unwrap(), 0);
         store.close().await;
         db.cleanup().await;
+    }
+
+    #[test]
+    fn near_batches_are_read_in_one_scan() {
+        let spans = [(1, 256), (257, 300), (4000, 4100), (9000, 9001), (9002, 9002)];
+        assert_eq!(seq_runs(spans.into_iter()), vec![(1, 4100), (9000, 9002)]);
+        assert_eq!(seq_runs(std::iter::empty()), vec![]);
     }
 
     /// Batches whose rows are dated far apart, as the simulator sends
