@@ -14,3 +14,15 @@ CREATE TABLE match_print_spans (
 INSERT INTO match_print_spans (first_seq, last_seq, min_occurred, max_occurred)
     SELECT MIN(seq), MAX(seq), MIN(occurred), MAX(occurred) FROM match_prints GROUP BY seq / 256;
 DROP INDEX match_prints_by_occurred;
+
+-- The same for the index on (system, record_id): the hotline's order
+-- numbers hold the date, so its inserts landed all over it too. It only
+-- found a record's fingerprint for an un-merge or a confirmation; the
+-- record's source link, found by its key anyway, now keeps the number of
+-- its fingerprint row (the newest; every row of a record holds the same).
+ALTER TABLE source_links ADD COLUMN print_seq INTEGER;
+UPDATE source_links SET print_seq = (
+    SELECT MAX(p.seq) FROM match_prints p
+     WHERE p.system = source_links.system AND p.record_id = source_links.record_id
+);
+DROP INDEX match_prints_by_record;
