@@ -365,7 +365,8 @@ async fn move_records(
             .execute(&mut **tx)
             .await?;
         let print = sqlx::query(
-            "SELECT fingerprint, print FROM match_prints WHERE system = $1 AND record_id = $2 ORDER BY seq DESC LIMIT 1",
+            "SELECT p.fingerprint, p.print FROM source_links l JOIN match_prints p ON p.seq = l.print_seq \
+             WHERE l.system = $1 AND l.record_id = $2",
         )
         .bind(s.system.clone())
         .bind(s.record_id.clone())
@@ -383,6 +384,14 @@ async fn move_records(
     if !rows.is_empty() {
         let first = matching::take_clock(tx, rows.len()).await?;
         matching::insert_prints(tx, backend, first, &rows).await?;
+        for (r, seq) in rows.iter().zip(first..) {
+            sqlx::query("UPDATE source_links SET print_seq = $1 WHERE system = $2 AND record_id = $3")
+                .bind(seq)
+                .bind(r.system.clone())
+                .bind(r.record_id.clone())
+                .execute(&mut **tx)
+                .await?;
+        }
     }
     Ok(())
 }

@@ -570,7 +570,15 @@ pub(crate) async fn store_pending(
     }
 
     // 4. Write it.
-    write_plan(tx, backend, &w, &tickets, &stamps, now).await?;
+    // Each new record's fingerprint row, numbered in order by insert_prints.
+    let print_seqs: HashMap<(&str, &str), i64> = dup
+        .first_seq
+        .map(|first| {
+            dup.prints.iter().zip(first..).map(|(p, seq)| ((p.system.as_str(), p.record_id.as_str()), seq)).collect()
+        })
+        .unwrap_or_default();
+    write_plan(tx, backend, &w, &tickets, &stamps, &print_seqs, now).await?;
+    drop(print_seqs);
     for ticket_id in w.created.iter().chain(&w.updated) {
         if let Some(ticket) = tickets.get(ticket_id) {
             super::deadlines::track(tx, ticket, ticket.draft.reported_at).await?;
@@ -1011,6 +1019,7 @@ async fn write_plan(
     w: &Writes,
     tickets: &HashMap<String, Ticket>,
     stamps: &HashMap<String, i64>,
+    print_seqs: &HashMap<(&str, &str), i64>,
     now: i64,
 ) -> Result<(), StoreError> {
     for chunk in w.raw_outcomes.chunks(MAX_ROWS) {
@@ -1086,7 +1095,17 @@ async fn write_plan(
         let sql = batch::insert_sql(
             backend,
             "source_links",
-            &["system", "record_id", "ticket_id", "version", "whole_version", "patch_version", "patched", "linked_at"],
+            &[
+                "system",
+                "record_id",
+                "ticket_id",
+                "version",
+                "whole_version",
+                "patch_version",
+                "patched",
+                "linked_at",
+                "print_seq",
+            ],
             chunk.len(),
             "",
         );
@@ -1100,7 +1119,8 @@ async fn write_plan(
                 .bind(link.whole)
                 .bind(link.patched.as_ref().map(|(p, _)| *p))
                 .bind(link.patched.as_ref().map(|(_, kept)| kept.words()))
-                .bind(now);
+                .bind(now)
+                .bind(print_seqs.get(&(system.as_str(), record_id.as_str())).copied());
         }
         q.execute(&mut **tx).await?;
     }

@@ -602,24 +602,46 @@ impl MatchIndex {
     /// its own snapshot): every number up to the newest one seen first is
     /// committed, since numbers are handed out in commit order.
     pub(crate) async fn load(&mut self, tx: &mut Transaction<'static, Any>, now: i64) -> Result<usize, StoreError> {
-        let row = sqlx::query("SELECT MAX(seq), MAX(occurred) FROM match_prints").fetch_one(&mut **tx).await?;
-        let (Some(last), Some(newest)) = (row.try_get::<Option<i64>, _>(0)?, row.try_get::<Option<i64>, _>(1)?) else {
+        let row = sqlx::query("SELECT MAX(seq) FROM match_prints").fetch_one(&mut **tx).await?;
+        let Some(last) = row.try_get::<Option<i64>, _>(0)? else {
+            return Ok(0);
+        };
+        let Some(newest) = newest_occurred(tx).await? else {
             return Ok(0);
         };
         if last <= self.seen {
             return Ok(0);
         }
         let from = cutoff(newest.max(self.newest).min(now), &self.rules);
-        // `+seq`: no index on seq for this one (SQLite would walk the whole
-        // table by its key); the one on `occurred` finds the window.
-        let mut rows = sqlx::query(
-            "SELECT seq, ticket_id, system, record_id, fingerprint, print FROM match_prints WHERE occurred >= $1 AND +seq > $2 AND +seq <= $3",
+        // The batches that hold anything from `from` on, then their rows by
+        // the table's key, each row checked on its own: one range scan per
+        // run of such batches (a join left PostgreSQL comparing every row
+        // with every batch when the rows of a batch are dated far apart).
+        let spans = sqlx::query(
+            "SELECT first_seq, last_seq FROM match_print_spans \
+             WHERE max_occurred >= $1 AND last_seq > $2 AND first_seq <= $3 ORDER BY first_seq",
         )
         .bind(from)
         .bind(self.seen)
         .bind(last)
         .fetch_all(&mut **tx)
         .await?;
+        let mut rows = Vec::new();
+        for (lo, hi) in seq_runs(spans.iter().map(|r| (r.get::<i64, _>(0), r.get::<i64, _>(1)))) {
+            rows.extend(
+                sqlx::query(
+                    "SELECT seq, ticket_id, system, record_id, fingerprint, print FROM match_prints \
+                     WHERE seq >= $1 AND seq <= $2 AND seq > $3 AND seq <= $4 AND occurred >= $5",
+                )
+                .bind(lo)
+                .bind(hi)
+                .bind(self.seen)
+                .bind(last)
+                .bind(from)
+                .fetch_all(&mut **tx)
+                .await?,
+            );
+        }
         rows.sort_unstable_by_key(|r| r.get::<i64, _>(0));
         let n = rows.len();
         for r in rows {
@@ -651,36 +673,93 @@ pub(crate) fn stored_print(r: &sqlx::any::AnyRow, at: usize) -> Option<Fingerpri
     }
 }
 
+/// Sequence numbers closer than this between two batches are read in one
+/// range scan: a few rows more cost less than another statement.
+const RUN_GAP: i64 = 4096;
+
+/// The batches' ranges (in order) joined into runs to read with one scan.
+fn seq_runs(spans: impl Iterator<Item = (i64, i64)>) -> Vec<(i64, i64)> {
+    let mut runs: Vec<(i64, i64)> = Vec::new();
+    for (first, last) in spans {
+        match runs.last_mut() {
+            Some(run) if first.saturating_sub(run.1) <= RUN_GAP => run.1 = run.1.max(last),
+            _ => runs.push((first, last)),
+        }
+    }
+    runs
+}
+
 fn cutoff(reference: i64, rules: &CandidateRules) -> i64 {
     reference.saturating_sub(i64::try_from(rules.reach().as_secs()).unwrap_or(i64::MAX))
 }
 
-/// Rows deleted per statement by [`delete_expired`]: each is its own short
-/// transaction, so the writer is never held for long.
+/// The newest `occurred` of the fingerprint rows, from the batches'
+/// ranges: a batch's newest row is never expired while the batch stays.
+async fn newest_occurred(tx: &mut Transaction<'static, Any>) -> Result<Option<i64>, StoreError> {
+    let row = sqlx::query("SELECT MAX(max_occurred) FROM match_print_spans").fetch_one(&mut **tx).await?;
+    Ok(row.try_get::<Option<i64>, _>(0)?)
+}
+
+/// Sequence numbers looked through per statement by [`delete_expired`]:
+/// each is its own short transaction, so the writer is never held for long.
 pub(crate) const DELETE_BATCH: i64 = 5_000;
 
-/// Deletes up to [`DELETE_BATCH`] fingerprint rows older than `retention`
-/// before the newest one (or before `now`, if that one is dated later);
-/// returns how many went. Rows past the rules' reach are never read again
-/// by matching; an un-merge after that leaves the record out of matching.
+/// Deletes the fingerprint rows older than `retention` before the newest
+/// one (or before `now`, if that one is dated later) among the first
+/// [`DELETE_BATCH`] sequence numbers (and the rest of the last batch
+/// there) from the oldest batch of fingerprints that holds any; returns
+/// how many went, or `None` when no batch holds any more. Rows past the
+/// rules' reach are never read again by matching; an un-merge after that
+/// leaves the record out of matching.
+///
+/// Batches are found by the range of their `occurred`; the rows of a
+/// batch may be dated far apart, so each row is checked on its own and
+/// the batch's range moves up past what was deleted (or the batch goes
+/// with its last row): every call starts past the last one.
 pub(crate) async fn delete_expired(
     tx: &mut Transaction<'static, Any>,
     retention: std::time::Duration,
     now: i64,
-) -> Result<u64, StoreError> {
-    let row = sqlx::query("SELECT MAX(occurred) FROM match_prints").fetch_one(&mut **tx).await?;
-    let Some(newest) = row.try_get::<Option<i64>, _>(0)? else {
-        return Ok(0);
+) -> Result<Option<u64>, StoreError> {
+    let Some(newest) = newest_occurred(tx).await? else {
+        return Ok(None);
     };
     let before = newest.min(now).saturating_sub(i64::try_from(retention.as_secs()).unwrap_or(i64::MAX));
-    let done = sqlx::query(
-        "DELETE FROM match_prints WHERE seq IN (SELECT seq FROM match_prints WHERE occurred < $1 ORDER BY occurred LIMIT $2)",
+    let row = sqlx::query("SELECT MIN(first_seq) FROM match_print_spans WHERE min_occurred < $1")
+        .bind(before)
+        .fetch_one(&mut **tx)
+        .await?;
+    let Some(from) = row.try_get::<Option<i64>, _>(0)? else {
+        return Ok(None);
+    };
+    let row = sqlx::query("SELECT MAX(last_seq) FROM match_print_spans WHERE first_seq >= $1 AND first_seq < $2")
+        .bind(from)
+        .bind(from.saturating_add(DELETE_BATCH))
+        .fetch_one(&mut **tx)
+        .await?;
+    let to = row.try_get::<Option<i64>, _>(0)?.unwrap_or(from);
+    let done = sqlx::query("DELETE FROM match_prints WHERE seq >= $1 AND seq <= $2 AND occurred < $3")
+        .bind(from)
+        .bind(to)
+        .bind(before)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query("DELETE FROM match_print_spans WHERE first_seq >= $1 AND first_seq <= $2 AND max_occurred < $3")
+        .bind(from)
+        .bind(to)
+        .bind(before)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query(
+        "UPDATE match_print_spans SET min_occurred = $1 WHERE first_seq >= $2 AND first_seq <= $3 AND min_occurred < $4",
     )
     .bind(before)
-    .bind(DELETE_BATCH)
+    .bind(from)
+    .bind(to)
+    .bind(before)
     .execute(&mut **tx)
     .await?;
-    Ok(done.rows_affected())
+    Ok(Some(done.rows_affected()))
 }
 
 /// Fingerprints not in the index yet that a decision must see: those of
@@ -776,7 +855,7 @@ pub(crate) async fn take_clock(tx: &mut Transaction<'static, Any>, n: usize) -> 
 impl super::Store {
     /// Deletes the fingerprint rows older than `retention` (see
     /// [`delete_expired`]), one short write transaction per
-    /// [`DELETE_BATCH`] rows so intake is never held up for long; returns
+    /// [`DELETE_BATCH`] sequence numbers so intake is never held up for long; returns
     /// how many went.
     pub async fn delete_expired_prints(&self, retention: std::time::Duration) -> Result<u64, StoreError> {
         let mut total = 0;
@@ -784,9 +863,9 @@ impl super::Store {
             let mut w = self.begin_write().await?;
             let n = delete_expired(&mut w.tx, retention, chrono::Utc::now().timestamp()).await?;
             w.commit().await?;
-            total += n;
-            if n < DELETE_BATCH as u64 {
-                return Ok(total);
+            match n {
+                Some(n) => total += n,
+                None => return Ok(total),
             }
             tokio::task::yield_now().await;
         }
@@ -829,6 +908,20 @@ pub(crate) async fn insert_prints(
             seq += 1;
         }
         q.execute(&mut **tx).await?;
+    }
+    // The batch's range, where loading and expiry find its rows: one row
+    // appended, where an index on `occurred` took a B-tree insert per print.
+    let occurred = || rows.iter().map(|r| r.print.occurred);
+    if let (Some(min), Some(max)) = (occurred().min(), occurred().max()) {
+        sqlx::query(
+            "INSERT INTO match_print_spans (first_seq, last_seq, min_occurred, max_occurred) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(first_seq)
+        .bind(seq - 1)
+        .bind(min)
+        .bind(max)
+        .execute(&mut **tx)
+        .await?;
     }
     Ok(())
 }
@@ -914,6 +1007,21 @@ mod tests {
         .bind(system.to_string())
         .bind(print.occurred)
         .bind(print.to_hex())
+        .execute(&mut *w.tx)
+        .await
+        .unwrap();
+        // One range per 256 rows, as the intake writes them.
+        sqlx::query(
+            "WITH RECURSIVE n(i) AS (SELECT $1 UNION ALL SELECT i + 256 FROM n WHERE i + 256 <= $2) \
+             INSERT INTO match_print_spans (first_seq, last_seq, min_occurred, max_occurred) \
+             SELECT i, CASE WHEN i + 255 < $3 THEN i + 255 ELSE $4 END, $5, $6 FROM n",
+        )
+        .bind(first)
+        .bind(first + n - 1)
+        .bind(first + n - 1)
+        .bind(first + n - 1)
+        .bind(print.occurred)
+        .bind(print.occurred)
         .execute(&mut *w.tx)
         .await
         .unwrap();
@@ -1060,6 +1168,80 @@ mod tests {
         assert_eq!(store.delete_expired_prints(retention).await.unwrap(), 0);
         store.close().await;
         db.cleanup().await;
+    }
+
+    #[test]
+    fn near_batches_are_read_in_one_scan() {
+        let spans = [(1, 256), (257, 300), (4000, 4100), (9000, 9001), (9002, 9002)];
+        assert_eq!(seq_runs(spans.into_iter()), vec![(1, 4100), (9000, 9002)]);
+        assert_eq!(seq_runs(std::iter::empty()), vec![]);
+    }
+
+    /// Batches whose rows are dated far apart, as the simulator sends
+    /// them: a fresh hub loads exactly the rows within reach, expiry
+    /// deletes exactly the expired ones, whatever their batch.
+    async fn batches_dated_far_apart(db: TestDb) {
+        let store = Store::open(&db.url).await.unwrap();
+        let recent = print("义宁街下水井塌陷", "2024-07-15T09:40:00+08:00");
+        let dated = |days: i64| {
+            let mut p = recent.clone();
+            p.occurred -= days * DAY;
+            p
+        };
+        // Every third row 200 days old (expired), every third three months
+        // old (kept, not loaded), every third recent.
+        let ages = [200, 90, 0];
+        let rows: Vec<PrintRow> = (0..900)
+            .map(|i| PrintRow {
+                ticket_id: format!("T{i}"),
+                system: "hotline".into(),
+                record_id: format!("R{i}"),
+                print: dated(ages[i % 3]),
+            })
+            .collect();
+        for batch in rows.chunks(300) {
+            let mut w = store.begin_write().await.unwrap();
+            let first = take_clock(&mut w.tx, batch.len()).await.unwrap();
+            insert_prints(&mut w.tx, store.backend(), first, batch).await.unwrap();
+            w.commit().await.unwrap();
+        }
+        let loaded = |store: Store| async move {
+            let mut index = store.matching.lock().await;
+            let mut tx = store.pool().begin().await.unwrap();
+            index.sync(&mut tx).await.unwrap();
+            tx.rollback().await.unwrap();
+            let held = (index.held(), index.seen());
+            drop(index);
+            store.close().await;
+            held
+        };
+        store.close().await;
+        assert_eq!(loaded(Store::open(&db.url).await.unwrap()).await, (300, 900));
+
+        let store = Store::open(&db.url).await.unwrap();
+        let retention = std::time::Duration::from_secs(180 * DAY as u64);
+        assert_eq!(store.delete_expired_prints(retention).await.unwrap(), 300);
+        let count = |sql: &'static str| {
+            let pool = store.pool().clone();
+            async move { sqlx::query(sql).fetch_one(&pool).await.unwrap().get::<i64, _>(0) }
+        };
+        assert_eq!(count("SELECT COUNT(*) FROM match_prints").await, 600);
+        assert_eq!(count("SELECT MIN(occurred) FROM match_prints").await, dated(90).occurred);
+        assert_eq!(count("SELECT COUNT(*) FROM match_print_spans").await, 3, "every batch keeps rows");
+        assert_eq!(store.delete_expired_prints(retention).await.unwrap(), 0);
+        store.close().await;
+        assert_eq!(loaded(Store::open(&db.url).await.unwrap()).await, (300, 900));
+        db.cleanup().await;
+    }
+
+    #[tokio::test]
+    async fn batches_dated_far_apart_sqlite() {
+        batches_dated_far_apart(TestDb::sqlite()).await;
+    }
+
+    #[tokio::test]
+    async fn batches_dated_far_apart_postgres() {
+        batches_dated_far_apart(TestDb::postgres().await).await;
     }
 
     #[tokio::test]

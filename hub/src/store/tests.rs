@@ -460,6 +460,26 @@ on_both!(one_matter_through_two_channels_is_one_ticket_and_can_be_unmerged, |sto
     assert!(!after.ticket.draft.description.contains(crate::ticket::MERGED_MARK));
     assert_eq!(store.ticket(&own).await.unwrap().ticket.sources[0].system, "terminal");
     assert_eq!(store.duplicate_link(links[0].id).await.unwrap().state, "unmerged");
+    use sqlx::Row;
+    // Its fingerprint went with it (found through its source link), as the
+    // newest row of the record.
+    let prints: Vec<(i64, String)> = sqlx::query(
+        "SELECT p.seq, p.ticket_id FROM match_prints p JOIN source_links l ON l.system = p.system AND l.record_id = p.record_id \
+         WHERE l.system = 'terminal' ORDER BY p.seq",
+    )
+    .fetch_all(store.pool())
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| (r.get(0), r.get(1)))
+    .collect();
+    assert_eq!(prints.iter().map(|(_, t)| t.as_str()).collect::<Vec<_>>(), [ticket_id.as_str(), own.as_str()]);
+    let kept: Option<i64> = sqlx::query("SELECT print_seq FROM source_links WHERE system = 'terminal'")
+        .fetch_one(store.pool())
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(kept, Some(prints[1].0));
     assert!(
         store
             .unmerge(links[0].id, Unmerged { draft: after.ticket.draft, source: after.ticket.sources[0].clone() }, None)
