@@ -82,11 +82,11 @@ pub fn decide<'a, T: PartialEq>(
     }
     // A ticket one of whose sources contradicts the record on a fact (another
     // township, other people) is for a person to look at, however well the
-    // record agrees with its other sources: a fact that weighs against it
-    // (one the fit found to say nothing, as different ID numbers on a
-    // group's matter, is no contradiction).
+    // record agrees with its other sources: a fact that weighs clearly
+    // against it (not a neighbouring door, -1, nor one the fit found to say
+    // nothing, as different ID numbers on a group's matter).
     let contradicted =
-        |s: &Score| s.reasons.iter().any(|r| matches!(r.evidence, Evidence::TicketConflict(_)) && r.weight <= -1.0);
+        |s: &Score| s.reasons.iter().any(|r| matches!(r.evidence, Evidence::TicketConflict(_)) && r.weight < -1.0);
     match best {
         Some((ticket, score)) if score.value >= thresholds.merge && !contradicted(&score) => {
             Decision::Merge { ticket, score }

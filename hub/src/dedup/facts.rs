@@ -386,7 +386,10 @@ pub(crate) fn months(chars: &[char], now: u32) -> Vec<u32> {
             && chars.get(k).is_some_and(|c| c.is_ascii_digit() || chinese_number_at(chars, k).is_some())
         {
             let this = year * 12 + m - 1;
-            push(if this > now { this - 12 } else { this }, &mut out);
+            let latest = if this > now { this.checked_sub(12) } else { Some(this) };
+            if let Some(m) = latest {
+                push(m, &mut out);
+            }
             i = k;
             continue;
         }

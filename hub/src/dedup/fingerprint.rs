@@ -443,7 +443,11 @@ impl Fingerprint {
     /// from the ticket.
     pub fn from_bytes(bytes: &[u8]) -> Option<Fingerprint> {
         let mut r = Reader { b: bytes, at: 0 };
-        if r.u8()? != FORMAT {
+        // Format 1 (before counts, groups, organisations and months) is
+        // still read, with none of those: the rows stored before an upgrade
+        // keep matching until they expire.
+        let format = r.u8()?;
+        if format != FORMAT && format != 1 {
             return None;
         }
         let kind = kind_from(r.u8()?)?;
@@ -489,23 +493,11 @@ impl Fingerprint {
         for _ in 0..r.u8()? {
             sketch.push(r.u16()?);
         }
-        let mut quantities = Vec::new();
-        for _ in 0..r.u8()? {
-            let u = r.u8()?;
-            let unit = Unit::from_u8(u & 0x7F)?;
-            quantities.push(Quantity { unit, value: r.u32()?, approx: u & 0x80 != 0 });
-        }
-        let groups = r.u32()?;
-        let mut organisations = Vec::new();
-        for _ in 0..r.u8()? {
-            let industry = r.u8()?;
-            let name = Some(r.str()?).filter(|n| !n.is_empty());
-            organisations.push(Organisation { industry, name });
-        }
-        let mut months = Vec::new();
-        for _ in 0..r.u8()? {
-            months.push(r.u32()?);
-        }
+        let (quantities, groups, organisations, months) = if format == 1 {
+            (Vec::new(), place.group.map_or(0, |g| if g < 32 { 1u32 << g } else { 0 }), Vec::new(), Vec::new())
+        } else {
+            r.facts()?
+        };
         if r.at != bytes.len() || !sketch.is_sorted() || sketch.windows(2).any(|w| w[0] == w[1]) {
             return None;
         }
@@ -570,6 +562,9 @@ fn local_month(unix: i64) -> u32 {
         .map_or(0, |t| u32::try_from(t.year()).unwrap_or(0) * 12 + t.month0())
 }
 
+/// Quantities, villagers' groups, organisations and months, as stored.
+type Facts = (Vec<Quantity>, u32, Vec<Organisation>, Vec<u32>);
+
 fn put_str(b: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
     let mut n = bytes.len().min(255);
@@ -596,6 +591,27 @@ impl<'a> Reader<'a> {
     }
     fn u16(&mut self) -> Option<u16> {
         Some(u16::from_le_bytes(self.take(2)?.try_into().ok()?))
+    }
+    /// The facts format 2 added: quantities, groups, organisations, months.
+    fn facts(&mut self) -> Option<Facts> {
+        let mut quantities = Vec::new();
+        for _ in 0..self.u8()? {
+            let u = self.u8()?;
+            let unit = Unit::from_u8(u & 0x7F)?;
+            quantities.push(Quantity { unit, value: self.u32()?, approx: u & 0x80 != 0 });
+        }
+        let groups = self.u32()?;
+        let mut organisations = Vec::new();
+        for _ in 0..self.u8()? {
+            let industry = self.u8()?;
+            let name = Some(self.str()?).filter(|n| !n.is_empty());
+            organisations.push(Organisation { industry, name });
+        }
+        let mut months = Vec::new();
+        for _ in 0..self.u8()? {
+            months.push(self.u32()?);
+        }
+        Some((quantities, groups, organisations, months))
     }
     fn u32(&mut self) -> Option<u32> {
         Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
@@ -654,6 +670,19 @@ mod tests {
         assert!(bytes.len() < 400, "{} bytes", bytes.len());
         assert_eq!(Fingerprint::from_bytes(&bytes).as_ref(), Some(&f));
         assert_eq!(Fingerprint::from_hex(&f.to_hex()).as_ref(), Some(&f));
+    }
+
+    #[test]
+    fn blobs_stored_before_the_facts_are_still_read() {
+        let d = draft("help", "0101", "义宁街12号井盖塌陷", "220402", Some("义宁街12号"), "2024-07-15T09:40:00+08:00");
+        let fp = Fingerprint::of(&d);
+        assert!(fp.quantities.is_empty() && fp.organisations.is_empty() && fp.months.is_empty() && fp.groups == 0);
+        // Format 1 was format 2 without its last part: no quantities (1 byte),
+        // groups (4), organisations (1), months (1).
+        let mut old = fp.to_bytes();
+        old[0] = 1;
+        old.truncate(old.len() - 7);
+        assert_eq!(Fingerprint::from_bytes(&old), Some(fp));
     }
 
     #[test]

@@ -540,7 +540,7 @@ fn identity(t: &mut Tally, a: &Fingerprint, b: &Fingerprint, shared: &[u8; 7], c
             t.add(Evidence::Same(KeyKind::Name), Feature::SameFullName, content);
         } else {
             // 王女士, 张先生, 王某: what most records hold, and it tells
-            // nobody apart. Shown, never weighed (see `Feature::fitted`).
+            // nobody apart. Shown, never weighed (a fixed rule of the fit, `fit::FIXED`).
             t.add(Evidence::Same(KeyKind::WeakName), Feature::SameWeakName, content);
         }
     }

@@ -9,8 +9,11 @@
 //! Gaussian prior around each feature's `prior` below so that a feature the
 //! labelled sets rarely show keeps a sensible weight instead of swinging on
 //! two examples. The priors are the round numbers the scorer used before it
-//! was fitted; each says which way a piece of evidence should move an
-//! operator and roughly how far.
+//! was fitted (but one: "same reporter, different problem" went from -1 to
+//! -3 per unit of content difference when it became a fixed rule, so that
+//! one caller's two problems stay two tickets whatever else the fit moves);
+//! each says which way a piece of evidence should move an operator and
+//! roughly how far.
 
 use std::sync::LazyLock;
 

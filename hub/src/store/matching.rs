@@ -715,18 +715,23 @@ pub(crate) const DELETE_BATCH: i64 = 5_000;
 /// Batches are found by the range of their `occurred`; the rows of a
 /// batch may be dated far apart, so each row is checked on its own and
 /// the batch's range moves up past what was deleted (or the batch goes
-/// with its last row): every call starts past the last one.
+/// with its last row). `after` is where the previous call of one pass
+/// ended (the returned sequence number; 0 to start): with intake going on,
+/// `before` moves up between calls and the batches already looked at would
+/// hold expired rows again, so a pass only ever moves forward.
 pub(crate) async fn delete_expired(
     tx: &mut Transaction<'static, Any>,
     retention: std::time::Duration,
     now: i64,
-) -> Result<Option<u64>, StoreError> {
+    after: i64,
+) -> Result<Option<(u64, i64)>, StoreError> {
     let Some(newest) = newest_occurred(tx).await? else {
         return Ok(None);
     };
     let before = newest.min(now).saturating_sub(i64::try_from(retention.as_secs()).unwrap_or(i64::MAX));
-    let row = sqlx::query("SELECT MIN(first_seq) FROM match_print_spans WHERE min_occurred < $1")
+    let row = sqlx::query("SELECT MIN(first_seq) FROM match_print_spans WHERE min_occurred < $1 AND first_seq > $2")
         .bind(before)
+        .bind(after)
         .fetch_one(&mut **tx)
         .await?;
     let Some(from) = row.try_get::<Option<i64>, _>(0)? else {
@@ -759,7 +764,7 @@ pub(crate) async fn delete_expired(
     .bind(before)
     .execute(&mut **tx)
     .await?;
-    Ok(Some(done.rows_affected()))
+    Ok(Some((done.rows_affected(), to)))
 }
 
 /// Fingerprints not in the index yet that a decision must see: those of
@@ -858,13 +863,16 @@ impl super::Store {
     /// [`DELETE_BATCH`] sequence numbers so intake is never held up for long; returns
     /// how many went.
     pub async fn delete_expired_prints(&self, retention: std::time::Duration) -> Result<u64, StoreError> {
-        let mut total = 0;
+        let (mut total, mut after) = (0, 0);
         loop {
             let mut w = self.begin_write().await?;
-            let n = delete_expired(&mut w.tx, retention, chrono::Utc::now().timestamp()).await?;
+            let n = delete_expired(&mut w.tx, retention, chrono::Utc::now().timestamp(), after).await?;
             w.commit().await?;
             match n {
-                Some(n) => total += n,
+                Some((n, to)) => {
+                    total += n;
+                    after = to;
+                }
                 None => return Ok(total),
             }
             tokio::task::yield_now().await;

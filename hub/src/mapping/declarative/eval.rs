@@ -499,6 +499,9 @@ impl<'a> Run<'a> {
         let c = &self.m.fallbacks[counter];
         c.count.fetch_add(1, Ordering::Relaxed);
         let hit = self.last_hit.take();
+        // A value from a table is the table's; one taken from a sensitive
+        // input (a description, a name) is never quoted.
+        let quotable = hit.is_some() || !alt.sensitive;
         let how = match &hit {
             Some(Hit { table, word: Some(word) }) => {
                 format!("mapped by the word `{word}` of table `{}` instead", self.m.tables[*table].name)
@@ -514,7 +517,11 @@ impl<'a> Run<'a> {
         if let Some(example) = example {
             note_example(&c.examples, example);
         }
-        self.warnings.push(format!("{label}: {how}: `{}`", v.text()));
+        if !quotable {
+            self.warnings.push(format!("{label}: {how} (a value not quoted: it may hold personal data)"));
+        } else {
+            self.warnings.push(format!("{label}: {how}: `{}`", v.text()));
+        }
     }
 
     fn operand_value(&self, op: &Operand, cur: Option<Node<'a>>) -> Result<Option<Val>, Fail> {
