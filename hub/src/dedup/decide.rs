@@ -98,7 +98,7 @@ pub fn decide<'a, T: PartialEq>(
 
 /// The score of `incoming` against each candidate ticket (see [`decide`]):
 /// its best source's score, with every fact another source contradicts.
-pub fn ticket_scores<'a, T: PartialEq>(
+fn ticket_scores<'a, T: PartialEq>(
     incoming: &Fingerprint,
     candidates: impl IntoIterator<Item = (T, &'a Fingerprint)>,
 ) -> Vec<(T, Score)> {

@@ -58,7 +58,6 @@ mod weights;
 
 pub use decide::{
     Admission, CandidateQuery, CandidateRules, Decision, Thresholds, TicketRef, candidates, decide, regions_overlap,
-    ticket_scores,
 };
 pub use evaluate::{EvaluationReport, Mistake, WrongDecision, evaluate, evaluate_with};
 pub use facts::{Organisation, Quantity, Unit};

@@ -49,6 +49,7 @@ pub(crate) fn is_content(c: char) -> bool {
     is_han(c) || c.is_ascii_alphanumeric()
 }
 
+/// The value of a Chinese numeral's digit character.
 fn cn_digit(c: char) -> Option<u64> {
     Some(match c {
         '零' | '〇' => 0,
@@ -566,36 +567,19 @@ pub(crate) fn take_event_ids_and_long_numbers(chars: &mut [char]) -> Vec<String>
     out
 }
 
-/// The value of a Chinese numeral's digit character.
-fn chinese_digit(c: char) -> Option<u64> {
-    Some(match c {
-        '零' | '〇' => 0,
-        '一' => 1,
-        '二' | '两' => 2,
-        '三' => 3,
-        '四' => 4,
-        '五' => 5,
-        '六' => 6,
-        '七' => 7,
-        '八' => 8,
-        '九' => 9,
-        _ => return None,
-    })
-}
-
 /// A number written in Chinese at `at` (`八万一千六百` = 81,600, `二百` =
 /// 200, `十五` = 15, `两万` = 20,000), and where it ends. Agencies write
 /// amounts, counts and lengths this way as often as in digits.
 pub(crate) fn chinese_number_at(chars: &[char], at: usize) -> Option<(u64, usize)> {
     // A numeral starts with a digit, or with 十 (十五): `万元` and `数万元`
     // name no sum.
-    if !chars.get(at).is_some_and(|&c| chinese_digit(c).is_some() || c == '十') {
+    if !chars.get(at).is_some_and(|&c| cn_digit(c).is_some() || c == '十') {
         return None;
     }
     let (mut total, mut section, mut digit) = (0u64, 0u64, None::<u64>);
     let mut j = at;
     while let Some(&c) = chars.get(j) {
-        if let Some(d) = chinese_digit(c) {
+        if let Some(d) = cn_digit(c) {
             digit = Some(d);
         } else {
             let unit = match c {
@@ -625,7 +609,7 @@ pub(crate) fn chinese_number_at(chars: &[char], at: usize) -> Option<(u64, usize
 }
 
 pub(crate) fn is_chinese_numeral(c: char) -> bool {
-    chinese_digit(c).is_some() || matches!(c, '十' | '百' | '千' | '万' | '亿')
+    cn_digit(c).is_some() || matches!(c, '十' | '百' | '千' | '万' | '亿')
 }
 
 /// Amounts of money in yuan (`50000元`, `5万元`, `5万余元`, `五万元`,

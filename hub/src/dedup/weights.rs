@@ -61,7 +61,6 @@ features! {
     DifferentCategory = "different_category", -2.5;
     DifferentCategoryAcrossChannels = "different_category_across_channels", -1.0;
     DifferentFamily = "different_family", -3.0;
-    SameFamilyByText = "same_family_by_text", 0.0;
     // Where.
     DifferentTownship = "different_township", -5.0;
     SameVillage = "same_village_code", 1.0;

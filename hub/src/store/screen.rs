@@ -66,6 +66,22 @@ impl Store {
     /// Open tickets reminded or overdue in `region` (a county's or
     /// township's code; all when none), the soonest due first. Tickets
     /// without facts are listed only for the whole city.
+    /// Runs `sql` (its `$1` the limit, its `$2` the region's code when
+    /// [`region_clause`] gave one).
+    async fn rows_in_region(
+        &self,
+        sql: String,
+        region: Option<String>,
+        limit: i64,
+    ) -> Result<Vec<sqlx::any::AnyRow>, StoreError> {
+        // Only our own column names and a placeholder are formatted in.
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(limit);
+        if let Some(a) = region {
+            q = q.bind(a);
+        }
+        Ok(q.fetch_all(&self.pool).await?)
+    }
+
     pub async fn due_tickets_in(&self, region: Option<&str>, limit: i64) -> Result<Vec<DueInRegion>, StoreError> {
         let (clause, arg) = region_clause(region, 2);
         let sql = format!(
@@ -74,12 +90,7 @@ impl Store {
               WHERE d.closed = 0 AND (d.reminded_at IS NOT NULL OR d.overdue_at IS NOT NULL){clause}
               ORDER BY d.due_at, d.ticket_id LIMIT $1"
         );
-        // Only our own column names and a placeholder are formatted in.
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(limit);
-        if let Some(a) = arg {
-            q = q.bind(a);
-        }
-        let rows = q.fetch_all(&self.pool).await?;
+        let rows = self.rows_in_region(sql, arg, limit).await?;
         Ok(rows
             .iter()
             .map(|r| DueInRegion {
@@ -104,12 +115,7 @@ impl Store {
               WHERE c.documented_at IS NULL{clause}
               ORDER BY c.agreed_at, c.ticket_id LIMIT $1"
         );
-        // Only our own column names and a placeholder are formatted in.
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(limit);
-        if let Some(a) = arg {
-            q = q.bind(a);
-        }
-        let rows = q.fetch_all(&self.pool).await?;
+        let rows = self.rows_in_region(sql, arg, limit).await?;
         Ok(rows
             .iter()
             .map(|r| PendingInRegion {
