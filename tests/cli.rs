@@ -203,3 +203,35 @@ fn a_new_token_goes_into_the_config_hashed_and_a_bad_one_is_refused_with_its_lin
     assert!(code == 0 && out.contains("answer 401 to everyone"), "{out}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A fit written to a file can be tried without rebuilding, and
+/// cross-validation on a set prints figures pooled over its folds.
+#[test]
+fn duplicates_fit_writes_weights_evaluate_tries_them_and_folds_cross_validate() {
+    let dir = std::env::temp_dir().join(format!("hub-fit-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let weights = dir.join("weights.csv");
+    let set = "tests/data/dedup-handwritten-tuning.jsonl";
+    let (code, out) = run(&["duplicates", "fit", "--set", set, "--sigma", "1", "--out", weights.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    let written = std::fs::read_to_string(&weights).unwrap();
+    assert!(written.contains("prior sigma 1") && written.contains("\nsame_phone,"), "{written}");
+
+    let (code, out) = run(&["duplicates", "evaluate", "--set", set, "--weights", weights.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("with the weights of") && out.contains("precision") && out.contains("review load"), "{out}");
+
+    std::fs::write(&weights, "same_phone,lots\n").unwrap();
+    let (code, out) = run(&["duplicates", "evaluate", "--set", set, "--weights", weights.to_str().unwrap()]);
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("weights.csv: line 1") && out.contains("not a number"), "{out}");
+
+    let (code, out) = run(&["duplicates", "fit", "--set", set, "--folds", "3"]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(out.matches("fold ").count(), 3, "{out}");
+    assert!(out.contains("cross-validated (3 folds, sigma 2, others 1, merge ≥ 0.90"), "{out}");
+    let (code, out) = run(&["duplicates", "fit", "--set", set, "--folds", "1"]);
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("--folds must be between 2 and 50"), "{out}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -68,6 +68,10 @@ pub enum DuplicatesCommand {
         /// Override the review threshold.
         #[arg(long)]
         review: Option<f64>,
+        /// Weights to try instead of the ones the hub is built with (a CSV
+        /// `hub duplicates fit --out` wrote).
+        #[arg(long)]
+        weights: Option<PathBuf>,
     },
     /// Fit the scorer's weights to labelled sets (logistic regression over
     /// every record-against-candidate decision) and write them as the CSV
@@ -86,6 +90,23 @@ pub enum DuplicatesCommand {
         /// smaller keeps weights closer to the priors.
         #[arg(long, default_value_t = 2.0)]
         sigma: f64,
+        /// How much each set after the first counts, relative to the first
+        /// (1: every set alike, however many decisions it makes).
+        #[arg(long, default_value_t = 1.0)]
+        others_weight: f64,
+        /// Cross-validate on the first set: split its matters into this many
+        /// folds (neighbouring matter numbers together, so a hard negative
+        /// stays with the matter it confuses), fit without each fold and
+        /// decide it with those weights; prints the pooled figures. How to
+        /// choose --sigma, --others-weight and thresholds without a held-out set.
+        #[arg(long)]
+        folds: Option<usize>,
+        /// Merge threshold for the cross-validated figures.
+        #[arg(long, default_value_t = 0.9)]
+        merge: f64,
+        /// Review threshold for the cross-validated figures.
+        #[arg(long, default_value_t = 0.5)]
+        review: f64,
     },
 }
 
@@ -163,8 +184,26 @@ pub async fn run(cmd: DuplicatesCommand) -> anyhow::Result<ExitCode> {
                 l.system, l.record_id, l.ticket_id
             );
         }
-        DuplicatesCommand::Evaluate { set, merge, review } => return evaluate(&set, merge, review),
-        DuplicatesCommand::Fit { set, out, sigma } => return fit(&set, out.as_deref(), sigma),
+        DuplicatesCommand::Evaluate { set, merge, review, weights } => {
+            return match weights {
+                None => evaluate(&set, merge, review),
+                Some(path) => {
+                    let text = std::fs::read_to_string(&path)
+                        .with_context(|| format!("cannot read the weights {}", path.display()))?;
+                    let weights =
+                        hub::dedup::Weights::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+                    println!("with the weights of {}", path.display());
+                    hub::dedup::with_weights(&weights, || evaluate(&set, merge, review))
+                }
+            };
+        }
+        DuplicatesCommand::Fit { set, out, sigma, others_weight, folds, merge, review } => {
+            let fitting = Fitting { sigma, others_weight };
+            return match folds {
+                Some(k) => cross_validate(&set, fitting, k, hub::dedup::Thresholds { merge, review }),
+                None => fit(&set, out.as_deref(), fitting),
+            };
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -193,30 +232,59 @@ fn print_link(l: &DuplicateLink) {
     }
 }
 
-fn fit(sets: &[PathBuf], out: Option<&std::path::Path>, sigma: f64) -> anyhow::Result<ExitCode> {
-    anyhow::ensure!(sigma > 0.0 && sigma.is_finite(), "--sigma must be a positive number");
+/// How a fit is made: the prior's width and how much the sets after the
+/// first count.
+#[derive(Clone, Copy, Debug)]
+struct Fitting {
+    sigma: f64,
+    others_weight: f64,
+}
+
+impl Fitting {
+    fn check(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(self.sigma > 0.0 && self.sigma.is_finite(), "--sigma must be a positive number");
+        anyhow::ensure!(
+            self.others_weight > 0.0 && self.others_weight.is_finite(),
+            "--others-weight must be a positive number"
+        );
+        Ok(())
+    }
+
+    /// Fits on the examples of each set (the first one first). Each set
+    /// counts alike, however many decisions it makes (a large generated set
+    /// must not drown a small hand-written one), the later ones
+    /// `others_weight` times as much as the first.
+    fn fit(&self, sets: Vec<Vec<hub::dedup::Example>>) -> hub::dedup::Fitted {
+        let total: usize = sets.iter().map(Vec::len).sum();
+        let mean = total as f64 / sets.len().max(1) as f64;
+        let mut examples = Vec::with_capacity(total);
+        for (k, mut set) in sets.into_iter().enumerate() {
+            let share = if k == 0 { 1.0 } else { self.others_weight };
+            let each = share * mean / set.len().max(1) as f64;
+            for e in &mut set {
+                e.weight = each;
+            }
+            examples.extend(set);
+        }
+        hub::dedup::fit(&examples, self.sigma)
+    }
+}
+
+fn fit(sets: &[PathBuf], out: Option<&std::path::Path>, fitting: Fitting) -> anyhow::Result<ExitCode> {
+    fitting.check()?;
+    let sigma = fitting.sigma;
     let rules = hub::dedup::CandidateRules::default();
-    let mut examples = Vec::new();
+    let mut per_set = Vec::new();
     let mut all_reports = Vec::new();
-    let mut sizes = Vec::new();
     for set in sets {
         let (reports, _) = load_set(set)?;
-        let before = examples.len();
-        examples.extend(hub::dedup::examples(&reports, &rules));
-        sizes.push((before, examples.len()));
-        eprintln!("{}: {} records, {} decisions", set.display(), reports.len(), examples.len() - before);
+        let examples = hub::dedup::examples(&reports, &rules);
+        eprintln!("{}: {} records, {} decisions", set.display(), reports.len(), examples.len());
+        per_set.push(examples);
         all_reports.extend(reports);
     }
-    // Each set counts alike, however many decisions it makes: a large
-    // generated set must not drown a small hand-written one.
-    let mean = examples.len() as f64 / sizes.len().max(1) as f64;
-    for (from, to) in sizes {
-        for e in &mut examples[from..to] {
-            e.weight = mean / (to - from).max(1) as f64;
-        }
-    }
     print_gaps(&all_reports);
-    let fitted = hub::dedup::fit(&examples, sigma);
+    let fitted = fitting.fit(per_set);
     println!(
         "{} decisions ({} same matter), {} iterations, log-loss {:.4} → {:.4}",
         fitted.examples, fitted.positives, fitted.iterations, fitted.loss_before, fitted.loss_after
@@ -227,8 +295,9 @@ fn fit(sets: &[PathBuf], out: Option<&std::path::Path>, sigma: f64) -> anyhow::R
     }
     if let Some(out) = out {
         let names: Vec<String> = sets.iter().map(|s| s.display().to_string()).collect();
+        let others = fitting.others_weight;
         let comment = format!(
-            "Fitted by `hub duplicates fit` (logistic regression, prior sigma {sigma}) on:\n{}\n{} decisions, {} of them the same matter; log-loss {:.4} (priors {:.4}).",
+            "Fitted by `hub duplicates fit` (logistic regression, prior sigma {sigma}, sets after the first counting {others}) on:\n{}\n{} decisions, {} of them the same matter; log-loss {:.4} (priors {:.4}).",
             names.join("\n"),
             fitted.examples,
             fitted.positives,
@@ -240,6 +309,77 @@ fn fit(sets: &[PathBuf], out: Option<&std::path::Path>, sigma: f64) -> anyhow::R
         println!("written to {} (the hub is built with hub/src/dedup/weights.csv)", out.display());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// K-fold cross-validation on the first set: each fold's matters are
+/// decided with weights fitted on the other folds and every other set, and
+/// the pooled pairs give precision, recall and review load that were not
+/// fitted on what they measure.
+fn cross_validate(
+    sets: &[PathBuf],
+    fitting: Fitting,
+    folds: usize,
+    thresholds: hub::dedup::Thresholds,
+) -> anyhow::Result<ExitCode> {
+    fitting.check()?;
+    anyhow::ensure!((2..=50).contains(&folds), "--folds must be between 2 and 50");
+    let rules = hub::dedup::CandidateRules::default();
+    let (first, _) = load_set(&sets[0])?;
+    let mut others = Vec::new();
+    for set in &sets[1..] {
+        others.push(hub::dedup::examples(&load_set(set)?.0, &rules));
+    }
+    let fold_of = folds_by_matter_group(&first, folds);
+    let (mut merged, mut right, mut truth, mut possibles, mut records) = (0u64, 0u64, 0u64, 0usize, 0usize);
+    for k in 0..folds {
+        let (train, test): (Vec<_>, Vec<_>) = first.iter().cloned().zip(&fold_of).partition(|(_, fold)| **fold != k);
+        let train: Vec<_> = train.into_iter().map(|(r, _)| r).collect();
+        let test: Vec<_> = test.into_iter().map(|(r, _)| r).collect();
+        let mut per_set = vec![hub::dedup::examples(&train, &rules)];
+        per_set.extend(others.iter().cloned());
+        let fitted = fitting.fit(per_set);
+        let report = hub::dedup::with_weights(&fitted.weights, || hub::dedup::evaluate(&test, thresholds));
+        println!(
+            "fold {k}: {} records, precision {:.3}, recall {:.3}, review load {:.1}",
+            report.reports,
+            report.precision,
+            report.recall,
+            report.review_load()
+        );
+        merged += report.merged_pairs;
+        right += report.right_pairs;
+        truth += report.true_pairs;
+        possibles += report.possibles;
+        records += report.reports;
+    }
+    let ratio = |a: u64, b: u64| if b == 0 { 1.0 } else { a as f64 / b as f64 };
+    println!(
+        "cross-validated ({folds} folds, sigma {}, others {}, merge ≥ {:.2}, review ≥ {:.2}): precision {:.3}, recall {:.3}, review load {:.1} per 100 records",
+        fitting.sigma,
+        fitting.others_weight,
+        thresholds.merge,
+        thresholds.review,
+        ratio(right, merged),
+        ratio(right, truth),
+        possibles as f64 * 100.0 / records.max(1) as f64
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The fold of each report: matters grouped by their label without its last
+/// character (`H0101`, `H0102` → `H010`), so a hard negative written against
+/// a matter is decided in the same fold as that matter; groups dealt to the
+/// folds in order of first appearance.
+fn folds_by_matter_group(reports: &[(String, hub::ticket::TicketDraft)], folds: usize) -> Vec<usize> {
+    let group = |m: &str| m.char_indices().last().map_or(m.to_string(), |(i, _)| m[..i].to_string());
+    let mut order: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    reports
+        .iter()
+        .map(|(m, _)| {
+            let n = order.len();
+            *order.entry(group(m)).or_insert(n) % folds
+        })
+        .collect()
 }
 
 /// Maps every line of the set with the shipped mappings, the way the

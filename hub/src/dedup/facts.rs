@@ -105,7 +105,13 @@ pub(crate) fn quantities(chars: &[char]) -> Vec<Quantity> {
             let n = w.chars().count();
             i >= n && starts_with(chars, i - n, w)
         };
-        let mut approx = before("约") || before("近") || before("上") || before("将近") || before("大概");
+        let mut approx = before("约")
+            || before("近")
+            || before("上")
+            || before("将近")
+            || before("大概")
+            || before("不到")
+            || before("不足");
         if matches!(chars.get(j), Some('来' | '多' | '余')) {
             approx = true;
             j += 1;
@@ -117,6 +123,17 @@ pub(crate) fn quantities(chars: &[char]) -> Vec<Quantity> {
             Some('米') => (Some(Unit::Metres), 1),
             Some('平') if starts_with(chars, j, "平方米") => (Some(Unit::SquareMetres), 3),
             Some('平') if starts_with(chars, j, "平米") => (Some(Unit::SquareMetres), 2),
+            // `四十六平的平房`: square metres as people say them; not 四平
+            // (a city), 一平 (per square metre) or 平路, 平房 after a number.
+            Some('平')
+                if value >= 10
+                    && !matches!(
+                        chars.get(j + 1),
+                        Some('市' | '路' | '街' | '区' | '县' | '镇' | '村' | '方' | '房')
+                    ) =>
+            {
+                (Some(Unit::SquareMetres), 1)
+            }
             Some('㎡') => (Some(Unit::SquareMetres), 1),
             _ => (None, 0),
         };
@@ -458,6 +475,9 @@ mod tests {
         assert_eq!(q("灌溉渠约200米"), vec![(Unit::Metres, 200, true)]);
         assert_eq!(q("承包地3.5亩"), vec![(Unit::Mu, 3, false)]);
         assert_eq!(q("120平方米的门市"), vec![(Unit::SquareMetres, 120, false)]);
+        assert_eq!(q("四十六平的平房，一平三千一"), vec![(Unit::SquareMetres, 46, false)]);
+        assert_eq!(q("家住四平市"), vec![]);
+        assert_eq!(q("离猪场不到一百米"), vec![(Unit::Metres, 100, true)]);
         assert_eq!(q("两人吵架"), vec![]);
         assert_eq!(q("工人12名"), vec![(Unit::People, 12, false)]);
         assert_eq!(q("人民路"), vec![]);

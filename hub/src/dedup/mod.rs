@@ -66,4 +66,4 @@ pub use fit::{Example, Fitted, examples, fit};
 pub use place::{Place, street_key};
 pub use score::{Evidence, Reason, Score, haversine_m, score, text_similarity};
 pub use vocabulary::families_of_text;
-pub use weights::{Feature, Weights};
+pub use weights::{Feature, Weights, with_weights};

@@ -80,9 +80,12 @@ fn cn_unit(c: char) -> Option<u64> {
 /// or None when it is not a well-formed number.
 fn cn_value(run: &[char]) -> Option<u64> {
     let (mut total, mut section, mut digit) = (0u64, 0u64, None::<u64>);
-    for &c in run {
+    // As in `chinese_number_at`: `四万八` is 48,000, `一百二` 120.
+    let mut unit_before = None;
+    for (k, &c) in run.iter().enumerate() {
         if let Some(d) = cn_digit(c) {
             digit = Some(d);
+            unit_before = k.checked_sub(1).and_then(|p| cn_unit(run[p])).filter(|u| *u >= 100 && *u <= 10_000);
         } else if let Some(u) = cn_unit(c) {
             if u == 10_000 {
                 section = section.checked_add(digit.take().unwrap_or(0))?;
@@ -95,7 +98,11 @@ fn cn_value(run: &[char]) -> Option<u64> {
             return None;
         }
     }
-    total.checked_add(section)?.checked_add(digit.unwrap_or(0))
+    let last = match (digit, unit_before) {
+        (Some(d), Some(u)) => d * (u / 10),
+        (d, _) => d.unwrap_or(0),
+    };
+    total.checked_add(section)?.checked_add(last)
 }
 
 /// Units after which a Chinese numeral is a quantity worth reading as digits
@@ -577,10 +584,19 @@ pub(crate) fn chinese_number_at(chars: &[char], at: usize) -> Option<(u64, usize
         return None;
     }
     let (mut total, mut section, mut digit) = (0u64, 0u64, None::<u64>);
+    // The unit just before the last digit: `四万八` is 48,000 and `三千五`
+    // 3,500 in speech (the digit counts the next unit down), `一万零八` 10,008.
+    let mut unit_before: Option<u64> = None;
     let mut j = at;
     while let Some(&c) = chars.get(j) {
         if let Some(d) = cn_digit(c) {
             digit = Some(d);
+            unit_before = match j.checked_sub(1).and_then(|k| chars.get(k)) {
+                Some('百') if j > at => Some(100),
+                Some('千') if j > at => Some(1000),
+                Some('万') if j > at => Some(10_000),
+                _ => None,
+            };
         } else {
             let unit = match c {
                 '十' => 10,
@@ -604,7 +620,11 @@ pub(crate) fn chinese_number_at(chars: &[char], at: usize) -> Option<(u64, usize
     if j == at {
         return None;
     }
-    let value = total.saturating_add(section).saturating_add(digit.unwrap_or(0));
+    let last = match (digit, unit_before) {
+        (Some(d), Some(u)) => d.saturating_mul(u / 10),
+        (d, _) => d.unwrap_or(0),
+    };
+    let value = total.saturating_add(section).saturating_add(last);
     (value > 0).then_some((value, j))
 }
 
@@ -626,7 +646,9 @@ pub(crate) fn amounts(chars: &[char]) -> Vec<u32> {
             if matches!(chars.get(j), Some('余' | '多' | '来')) {
                 j += 1;
             }
-            let yuan = chars.get(j) == Some(&'元') || starts_with(chars, j, "块钱");
+            let yuan = chars.get(j) == Some(&'元')
+                || starts_with(chars, j, "块")
+                || value >= 1000 && money_said_before(chars, i) && !unit_follows(chars, j);
             if yuan && (100..=u64::from(u32::MAX)).contains(&value) && !out.contains(&(value as u32)) && out.len() < 3 {
                 out.push(value as u32);
             }
@@ -656,16 +678,44 @@ pub(crate) fn amounts(chars: &[char]) -> Vec<u32> {
             }
             _ => {}
         }
+        let magnitude = value != v;
         if chars.get(j) == Some(&'余') || chars.get(j) == Some(&'多') {
             j += 1;
         }
-        let yuan = chars.get(j) == Some(&'元') || starts_with(chars, j, " cny") || starts_with(chars, j, "cny");
+        let yuan = chars.get(j) == Some(&'元')
+            || starts_with(chars, j, " cny")
+            || starts_with(chars, j, "cny")
+            || magnitude && (starts_with(chars, j, "块") || money_said_before(chars, i) && !unit_follows(chars, j));
         if yuan && value >= 100 && value <= u64::from(u32::MAX) && !out.contains(&(value as u32)) && out.len() < 3 {
             out.push(value as u32);
         }
         i = j.max(i + 1);
     }
     out
+}
+
+/// Words after which a sum needs no 元: `借了四万八`, `欠工钱两万`,
+/// `拿了十二万` are money as people say it.
+const MONEY_WORDS: &[&str] =
+    &["借", "欠", "拿了", "还", "赔", "工资", "工钱", "货款", "租金", "补偿", "要回", "垫付", "押金", "彩礼", "本金"];
+
+/// Whether a money word ends at most three characters before `at`.
+fn money_said_before(chars: &[char], at: usize) -> bool {
+    (at.saturating_sub(5)..at).any(|k| {
+        MONEY_WORDS.iter().any(|w| {
+            let n = w.chars().count();
+            starts_with(chars, k, w) && k + n <= at && at - (k + n) <= 3
+        })
+    })
+}
+
+/// Whether a unit of something other than money follows a number
+/// (`四万八千斤`, `两万平`, `三千亩`): then it is no sum.
+fn unit_follows(chars: &[char], at: usize) -> bool {
+    chars.get(at).is_some_and(|&c| {
+        quantity_unit(c) && c != '元'
+            || matches!(c, '平' | '斤' | '吨' | '头' | '只' | '个' | '年' | '方' | '公' | '株' | '棵' | '袋')
+    })
 }
 
 /// The most common Chinese family names: a name in a text is one of these
@@ -827,6 +877,18 @@ mod tests {
         assert_eq!(a("借款两万多元未还"), [20_000]);
         assert_eq!(a("涉及农户四十来户"), Vec::<u32>::new(), "households are no money");
         assert_eq!(a("损失数万元"), Vec::<u32>::new(), "several ten thousands is no sum");
+        assert_eq!(n("四万八"), Some(48_000), "a digit after a unit counts the next unit down");
+        assert_eq!(n("三千五"), Some(3_500));
+        assert_eq!(n("一百二"), Some(120));
+        assert_eq!(n("一万零八"), Some(10_008));
+        assert_eq!(n("八万一千六百"), Some(81_600));
+        assert_eq!(a("同村隋某盖房子跟我借了四万八，写了欠条"), [48_000], "money as people say it");
+        assert_eq!(a("先后在我这儿拿了十二万，说半年还"), [120_000]);
+        assert_eq!(a("欠我工钱2万多"), [20_000]);
+        assert_eq!(a("赔了三万块"), [30_000]);
+        assert_eq!(a("借了三千亩地"), Vec::<u32>::new(), "land is no money");
+        assert_eq!(a("还有四万八千人"), Vec::<u32>::new());
+        assert_eq!(a("村里有一万二"), Vec::<u32>::new(), "no money word, no sum");
     }
 
     fn s(v: &[char]) -> String {
@@ -840,6 +902,8 @@ mod tests {
         assert_eq!(s(&normalize("二〇二三年度，一直")), "二〇二三年度 一直");
         assert_eq!(cn_value(&['十', '二']), Some(12));
         assert_eq!(cn_value(&['一', '百', '零', '五']), Some(105));
+        assert_eq!(cn_value(&['四', '万', '八']), Some(48_000));
+        assert_eq!(s(&normalize("四十六平，二百五十户，一百二十米")), "四十六平 250户 120米");
     }
 
     #[test]

@@ -194,9 +194,30 @@ impl Weights {
     }
 }
 
-/// The shipped weight of a feature.
+thread_local! {
+    /// Weights a fit is trying out on this thread (see [`with_weights`]).
+    static TRIAL: std::cell::RefCell<Option<Weights>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The weight of a feature: the shipped one, or the trial weights of
+/// [`with_weights`] on this thread.
 pub(crate) fn w(f: Feature) -> f64 {
-    WEIGHTS.get(f)
+    TRIAL.with_borrow(|t| t.as_ref().map(|t| t.get(f))).unwrap_or_else(|| WEIGHTS.get(f))
+}
+
+/// Runs `f` with `weights` in place of the shipped ones on this thread:
+/// how a fit's cross-validation scores a held-back fold with the weights
+/// fitted without it. Intake never calls this.
+pub fn with_weights<T>(weights: &Weights, f: impl FnOnce() -> T) -> T {
+    struct Restore(Option<Weights>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let before = self.0.take();
+            TRIAL.with_borrow_mut(|t| *t = before);
+        }
+    }
+    let _restore = Restore(TRIAL.with_borrow_mut(|t| t.replace(weights.clone())));
+    f()
 }
 
 #[cfg(test)]
@@ -216,6 +237,15 @@ mod tests {
         assert!(Weights::parse("nonsense,1").unwrap_err().contains("no feature"));
         assert!(Weights::parse("bias,NaN").is_err());
         assert!(Weights::parse("bias").is_err());
+    }
+
+    #[test]
+    fn trial_weights_apply_inside_and_only_inside() {
+        let shipped = w(Feature::SameHouse);
+        let mut trial = Weights::priors();
+        trial.0[Feature::SameHouse as usize] = 42.0;
+        assert_eq!(with_weights(&trial, || w(Feature::SameHouse)), 42.0);
+        assert_eq!(w(Feature::SameHouse), shipped);
     }
 
     #[test]

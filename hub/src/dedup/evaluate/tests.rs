@@ -114,7 +114,7 @@ fn the_evaluation_set_meets_the_targets() {
 }
 
 /// The hand-written tuning set: floors against regressions, a little under
-/// today's 1.000 / 0.748, 7.7 per 100. The held-out
+/// today's 1.000 / 0.777, 6.6 per 100. The held-out
 /// set is never a gate here: it is measured and reported only
 /// (`hub duplicates evaluate --set tests/data/dedup-handwritten-heldout.jsonl`).
 #[test]
@@ -125,8 +125,8 @@ fn the_handwritten_tuning_set_keeps_its_figures() {
     let report = evaluate(&reports, Thresholds::default());
     println!("{report}");
     assert!(report.precision >= 0.98, "precision {:.3}\n{report}", report.precision);
-    assert!(report.recall >= 0.72, "recall {:.3}\n{report}", report.recall);
-    assert!(report.review_load() <= 9.0, "review load {:.1}\n{report}", report.review_load());
+    assert!(report.recall >= 0.75, "recall {:.3}\n{report}", report.recall);
+    assert!(report.review_load() <= 8.0, "review load {:.1}\n{report}", report.review_load());
 }
 
 /// The same generator with seeds the weights were never looked at with:
