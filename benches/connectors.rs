@@ -1,40 +1,75 @@
 //! The connectors' benchmarks (`cargo bench -p benches --bench connectors`):
 //! records from a real broker through an in-process hub to the platform,
-//! each figure beside a bare consumer of the same broker, measured in the
-//! same run.
+//! each figure beside two baselines consuming the same broker, measured in
+//! the same run:
+//!
+//! - the *durable baseline*, the least work any bridge that loses nothing
+//!   must do per record: commit the raw message to a local SQLite file
+//!   (WAL, `synchronous=FULL`, as the hub's store; one row per message in a
+//!   table with a UNIQUE message id, `INSERT … ON CONFLICT DO NOTHING`, one
+//!   transaction per batch of what is at hand), map it with the shipped
+//!   mapping and PUT one canonical ticket per message to the platform
+//!   simulator (32 in flight, one keep-alive client; each message its own
+//!   ticket at revision 1, its id derived from the message's unique id; a
+//!   non-2xx answer is counted as not accepted), and acknowledge at the
+//!   broker only once the batch is safe. It links no versions, detects no duplicates, keeps no
+//!   outbox and retries nothing, so it is a floor, not a rival design;
+//!   **hub / durable baseline** is the headline ratio;
+//! - the *bare consumer*, which acknowledges without storing or sending
+//!   anything: what the broker and the client library alone allow.
+//!
+//! Each throughput phase also reports the CPU this process spent per record
+//! (getrusage deltas around the phase, every thread: the platform
+//! simulator, and for MQTT the publishing client, run in this process too,
+//! for every consumer alike) and the process's peak RSS during the phase
+//! (`VmHWM`, reset through `/proc/self/clear_refs` at the phase's start; it
+//! counts whatever earlier phases left allocated, so it is an upper bound
+//! for the later phases).
 //!
 //! 1. AMQP (RabbitMQ) → platform: `BENCH_N` (default 20000) hotline work
 //!    orders, as the hotline's CTI publishes them, published with publisher
-//!    confirms before the hub starts; records/s from the hub's start (store
-//!    opened, connector connected) until the platform simulator has applied
-//!    every change. Baseline: a bare lapin
-//!    consumer draining a second queue bound to the same exchange (so it
-//!    holds the same messages), with the same prefetch, acknowledging in
-//!    batches (`multiple`).
+//!    confirms before any consumer starts, into three queues bound to the
+//!    same exchange (so they hold the same messages): the hub's, the bare
+//!    consumer's and the durable baseline's. Records/s from the consumer's
+//!    start (for the hub: store opened, connector connected) until the
+//!    platform simulator has applied every change (hub) or every message is
+//!    PUT and acknowledged (durable baseline) or acknowledged (bare). All
+//!    three use the connector's prefetch (256). The bare lapin consumer
+//!    acknowledges every 64 (`multiple`); the durable baseline takes the
+//!    deliveries at hand (at least one, at most the prefetch, without
+//!    waiting for more), commits them, PUTs their tickets, then
+//!    acknowledges the batch (`multiple`, on its last delivery tag).
 //! 2. MQTT (Mosquitto) → platform: `BENCH_N` grid-terminal reports published
-//!    QoS 1 once the hub is subscribed (its persistent session made first);
-//!    records/s from the first publish until the platform simulator has
-//!    applied every change. Baseline: a bare rumqttc consumer (persistent
-//!    session, QoS 1, automatic PUBACK) receiving the same messages
-//!    published the same way.
+//!    QoS 1 once the consumer is subscribed (the hub's persistent session
+//!    made first); records/s from the first publish until the platform
+//!    simulator has applied every change (hub), every report is PUT and
+//!    acknowledged (durable baseline) or received (bare). Both baselines
+//!    are rumqttc clients with a persistent session at QoS 1: the bare one
+//!    PUBACKs automatically, the durable one acknowledges by hand
+//!    (`set_manual_acks`), each report once the batch holding it (the
+//!    publishes at hand) is committed, then PUTs the batch's tickets.
 //! 3. Latency at a steady `BENCH_LATENCY_RATE` (default 1000) records/s for
 //!    `BENCH_LATENCY_SECS` (default 20), both brokers: publish → the platform
 //!    receiving the change. The platform is a bare HTTP server in this file
 //!    that notes when each PUT arrives and answers 200. Baseline: publish →
-//!    a bare consumer receiving the message. A hotline order whose later
-//!    version overtook it in the hub is stored as `stale` and never sent:
-//!    it is counted as superseded, not timed.
+//!    a bare consumer receiving the message (the durable baseline is not
+//!    timed here). A hotline order whose later version overtook it in the
+//!    hub is stored as `stale` and never sent: it is counted as superseded,
+//!    not timed.
 //!
 //! Mosquitto keeps at most `max_queued_messages` (1000 by default) QoS 1
 //! messages for a subscriber beyond those in flight and drops the rest, so
 //! the MQTT publishers keep at most `BENCH_MQTT_WINDOW` (default 500)
 //! messages published but not yet taken by the consumer (the hub's commits,
-//! or the bare consumer's receipts): far more than either consumer has in
-//! flight (Mosquitto sends an MQTT 3.1.1 client 20 at a time). One client
+//! the durable baseline's PUBACKs, or the bare consumer's receipts): far
+//! more than the hub has in flight (Mosquitto sends an MQTT 3.1.1 client 20
+//! at a time). The durable baseline's rumqttc client, which acknowledges by
+//! hand, was sent up to ~490 unacknowledged at once by Mosquitto 2.0.11: its
+//! batches are bounded by the window, not by 20. One client
 //! publishes (`BENCH_MQTT_PUBLISHERS`): with two or more publishing at full
 //! speed, the Mosquitto 2.0.11 of the development machine dropped messages
 //! for the subscriber with only 100–200 outstanding; one client publishes
-//! faster than either consumer takes them.
+//! faster than any consumer takes them.
 //!
 //! The reports go to `bench/{run}/{phase}/grid/{county}/{workerId}/report`,
 //! so that no other subscriber of `grid/…` (a hub's persistent session left
@@ -57,27 +92,33 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
-use benches::{header, rate, row};
-use connectors::BoxedConnector;
+use benches::{Meter, Usage, header, header3, rate, row, row3};
 use connectors::amqp::{AmqpConfig, AmqpConnector};
 use connectors::mqtt::{MqttConfig, MqttConnector};
+use connectors::{BoxedConnector, ContentType, RawRecord};
 use e2e::TestDb;
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use hub::Hub;
 use hub::config::Settings;
-use hub::mapping::{DeclarativeMapper, Mappings};
+use hub::mapping::{DeclarativeMapper, Mapper, Mappings};
 use hub::metrics::Metrics;
+use hub::ticket::{Source, Ticket, beijing};
+use lapin::message::Delivery;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions, ConfirmSelectOptions,
     ExchangeDeleteOptions, QueueDeleteOptions,
 };
 use lapin::types::FieldTable;
-use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, PublisherConfirm};
+use lapin::{Acker, BasicProperties, Channel, Connection, ConnectionProperties, PublisherConfirm};
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS, SubscribeFilter};
+use sha2::{Digest, Sha256};
 use simulators::agencies::amqp::{Agency, AmqpMessage, Plan};
 use simulators::agencies::content::{Matter, Rng};
 use simulators::agencies::terminal::{self, Worker, parse_mqtt_url};
 use simulators::platform::{PlatformSim, SimConfig};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqliteSynchronous};
+use sqlx::{ConnectOptions, Connection as _};
 use tokio::task::JoinHandle;
 
 const TOKEN: &str = "bench-token";
@@ -157,31 +198,29 @@ fn main() {
         say!("done");
 
         let n = b.n;
-        header(&format!(
-            "AMQP (RabbitMQ) → platform: {n} hotline orders waiting in the queue, prefetch {}",
-            amqp.prefetch
-        ));
-        throughput_rows(&amqp, "bare lapin consumer, same prefetch, acks in batches (multiple)");
-        row(
-            "hub: records committed / changes applied",
-            format!("{} / {}", amqp.records, amqp.changes),
-            "-".into(),
+        header3(
+            &format!("AMQP (RabbitMQ) → platform: {n} hotline orders waiting in the queue, prefetch {}", amqp.prefetch),
+            ["durable baseline", "bare consumer"],
+        );
+        throughput_rows(
+            &amqp,
+            "durable: lapin, batch = deliveries at hand, SQLite commit, a PUT each (32 in flight), one ack (multiple)",
+            "bare: lapin, same prefetch, stores nothing, acks every 64 (multiple)",
+        );
+        println!("\nPublishing the orders (with confirms, before any consumer started) took {:.2?}.", amqp.publish);
+        header3(
             &format!(
-                "the rest overtaken by a later version (stale); publishing them (with confirms) took {:.2?}",
-                amqp.publish
+                "MQTT (Mosquitto) → platform: {n} terminal reports, QoS 1, {} publishing client(s), window {}",
+                b.mqtt_publishers, b.mqtt_window
             ),
+            ["durable baseline", "bare consumer"],
         );
-        header(&format!(
-            "MQTT (Mosquitto) → platform: {n} terminal reports, QoS 1, {} publishing client(s), window {}",
-            b.mqtt_publishers, b.mqtt_window
-        ));
-        throughput_rows(&mqtt, "bare rumqttc consumer, QoS 1, automatic PUBACK");
-        row(
-            "hub: records committed / changes applied",
-            format!("{} / {}", mqtt.records, mqtt.changes),
-            "-".into(),
-            "timed from the first publish (the hub connected and subscribed before)",
+        throughput_rows(
+            &mqtt,
+            "durable: rumqttc, manual PUBACK after the SQLite commit, then a PUT each (32 in flight)",
+            "bare: rumqttc, automatic PUBACK, stores nothing",
         );
+        println!("\nTimed from the first publish (each consumer connected and subscribed before).");
         header(&format!(
             "Latency at {} records/s for {} s: publish → platform received (baseline: → bare consumer received)",
             b.latency_rate, b.latency_secs
@@ -190,7 +229,7 @@ fn main() {
         latency_rows("MQTT", &mqtt_hub, &mqtt_bare);
     });
     println!(
-        "\nLoad average (1 min) before: {load_before}, after: {}. Hub and baseline run one after the other:\n\
+        "\nLoad average (1 min) before: {load_before}, after: {}. Hub and baselines run one after the other:\n\
          other work on the machine moves them apart.",
         loadavg()
     );
@@ -206,33 +245,80 @@ fn loadavg() -> String {
 // ---------------------------------------------------------------------------
 // Results and the table
 
+/// One throughput phase: how long it took, how many records arrived, what
+/// it cost this process (CPU of every thread, peak RSS).
+struct Phase {
+    wall: Duration,
+    /// Records that arrived, of `n`; the rates count these.
+    arrived: usize,
+    usage: Usage,
+}
+
+impl Phase {
+    fn rate(&self) -> f64 {
+        rate(self.arrived, self.wall)
+    }
+}
+
 struct Throughput {
-    hub: Duration,
-    bare: Duration,
     n: usize,
     prefetch: u16,
+    hub: Phase,
+    durable: Phase,
+    bare: Phase,
+    /// The hub's records committed and changes they made for the platform.
     records: u64,
     changes: u64,
     publish: Duration,
-    /// Records that never arrived (hub, baseline).
-    lost: (u64, u64),
     /// The hub's intake commits (group commits) for these records.
     batches: u64,
+    sink: SinkCounts,
 }
 
-fn throughput_rows(t: &Throughput, baseline: &str) {
-    let (hub, bare) = (rate(t.n - t.lost.0 as usize, t.hub), rate(t.n - t.lost.1 as usize, t.bare));
-    row("records/s broker → platform-acknowledged", format!("{hub:.0}/s"), format!("{bare:.0}/s"), baseline);
-    row("hub / baseline", format!("{:.0}%", 100.0 * hub / bare), "100%".into(), "target ≥ 50%");
-    row("wall time", format!("{:.2?}", t.hub), format!("{:.2?}", t.bare), "");
-    row(
-        "hub: records per intake commit (average)",
-        format!("{:.1}", t.records as f64 / t.batches.max(1) as f64),
-        "-".into(),
-        &format!("{} commits", t.batches),
+fn throughput_rows(t: &Throughput, durable: &str, bare: &str) {
+    let (hub, dur, bare_rate) = (t.hub.rate(), t.durable.rate(), t.bare.rate());
+    let per_s = |r: f64| format!("{r:.0}/s");
+    let pct = |r: f64| format!("{:.0}%", 100.0 * r);
+    let phases = [&t.hub, &t.durable, &t.bare];
+    row3("records/s broker → platform-acknowledged", [per_s(hub), per_s(dur), per_s(bare_rate)], "");
+    row3("hub / durable baseline", [pct(hub / dur), "100%".into(), "-".into()], &format!("headline; {durable}"));
+    row3("hub / bare consumer", [pct(hub / bare_rate), "-".into(), "100%".into()], &format!("target ≥ 50%; {bare}"));
+    row3("wall time", phases.map(|p| format!("{:.2?}", p.wall)), "");
+    row3(
+        "CPU per record (this process, every thread)",
+        phases.map(|p| format!("{:.3} ms", p.usage.cpu_ms_per(p.arrived))),
+        "getrusage deltas; the platform simulator (and the MQTT publisher) run in this process too",
     );
-    if t.lost != (0, 0) {
-        row("LOST: never arrived", t.lost.0.to_string(), t.lost.1.to_string(), "rates count what arrived; see stderr");
+    row3(
+        "peak RSS during the phase (this process)",
+        phases.map(|p| p.usage.peak_rss_mib.map_or("?".into(), |m| format!("{m:.0} MiB"))),
+        "VmHWM reset at the phase's start; what earlier phases left allocated counts too",
+    );
+    row3(
+        "records per commit (average)",
+        [
+            format!("{:.1}", t.records as f64 / t.batches.max(1) as f64),
+            format!("{:.1}", t.durable.arrived as f64 / t.sink.commits.max(1) as f64),
+            "-".into(),
+        ],
+        &format!(
+            "{} hub intake commits; {} durable baseline commits, the largest of {}",
+            t.batches, t.sink.commits, t.sink.largest
+        ),
+    );
+    row3(
+        "records stored / changes the platform applied",
+        [format!("{} / {}", t.records, t.changes), format!("{} / {}", t.sink.stored, t.sink.applied), "-".into()],
+        "hub: a record overtaken by a later version (stale) makes no change; durable baseline: a ticket per message",
+    );
+    row3(
+        "PUTs not accepted (unmappable, non-2xx)",
+        ["-".into(), t.sink.refused.to_string(), "-".into()],
+        &format!("{} accepted", t.sink.accepted),
+    );
+    let lost = phases.map(|p| t.n.saturating_sub(p.arrived));
+    if lost != [0, 0, 0] {
+        row3("LOST: never arrived", lost.map(|l| l.to_string()), "rates count what arrived; see stderr");
     }
 }
 
@@ -591,9 +677,11 @@ async fn amqp_throughput(b: &Bench) -> Throughput {
     let exchange = format!("bench.hotline.{}.tp", b.run);
     let hub_cfg = amqp_config(b, "hotline", &exchange, &format!("bench.hub.hotline.{}.tp", b.run));
     let bare_cfg = amqp_config(b, "bare", &exchange, &format!("bench.bare.hotline.{}.tp", b.run));
+    let durable_cfg = amqp_config(b, "durable", &exchange, &format!("bench.durable.hotline.{}.tp", b.run));
     let (conn, ch) = amqp_channel(b).await;
     declare_like_the_connector(&conn, &hub_cfg).await;
     declare_like_the_connector(&conn, &bare_cfg).await;
+    declare_like_the_connector(&conn, &durable_cfg).await;
     ch.confirm_select(ConfirmSelectOptions::default()).await.expect("confirm mode");
     say!("AMQP throughput: publishing {n} hotline orders…");
     let msgs = hotline_messages(1, n);
@@ -601,20 +689,27 @@ async fn amqp_throughput(b: &Bench) -> Throughput {
     publish_confirmed(&ch, &exchange, &msgs).await;
     let publish = t.elapsed();
     drop(msgs);
+    let prefetch = hub_cfg.prefetch;
 
     say!("AMQP throughput: bare consumer…");
-    let bare = bare_amqp_drain(b, &bare_cfg.queue, n, hub_cfg.prefetch).await;
+    let meter = Meter::start();
+    let wall = bare_amqp_drain(b, &bare_cfg.queue, n, prefetch).await;
+    let bare = Phase { wall, arrived: n, usage: meter.stop() };
+
+    say!("AMQP throughput: durable baseline…");
+    let (durable, sink) = durable_amqp_drain(b, &durable_cfg.queue, n, prefetch).await;
 
     say!("AMQP throughput: hub…");
     let db = TestDb::sqlite();
     let sim = PlatformSim::new(SimConfig::new(TOKEN));
     let server = sim.bind("127.0.0.1:0").await.unwrap();
-    let prefetch = hub_cfg.prefetch;
+    let meter = Meter::start();
     let started = Instant::now();
     let hub =
         start_hub(&db, &server.base_url(), "hotline", "hotline.toml", Box::new(AmqpConnector::new(hub_cfg.clone())))
             .await;
     let settled = until_applied(&hub, "hotline", n as u64, || sim.stats().applied, "AMQP throughput").await;
+    let usage = meter.stop();
     let elapsed = settled.at.duration_since(started);
     let (records, changes) = committed(&hub.metrics, "hotline");
     let batches = hub.metrics.intake_batches.load(Ordering::Relaxed);
@@ -622,19 +717,21 @@ async fn amqp_throughput(b: &Bench) -> Throughput {
     server.stop().await;
     db.cleanup().await;
 
+    delete_like_the_connector(&ch, &durable_cfg).await;
     delete_like_the_connector(&ch, &bare_cfg).await;
     delete_like_the_connector(&ch, &hub_cfg).await;
     let _ = conn.close(200, "OK".into()).await;
     Throughput {
-        hub: elapsed,
-        bare,
         n,
         prefetch,
+        hub: Phase { wall: elapsed, arrived: (records as usize).min(n), usage },
+        durable,
+        bare,
         records,
         changes,
         publish,
-        lost: ((n as u64).saturating_sub(records), 0),
         batches,
+        sink,
     }
 }
 
@@ -978,11 +1075,32 @@ async fn mqtt_throughput(b: &Bench) -> Throughput {
     say!("MQTT throughput: bare consumer…");
     let (filters, bare_reports) = phase_reports(b, "tpb", 3, n);
     let consumer = BareMqtt::start(b, format!("bench-bare-{}-tp", b.run), &filters, false).await;
+    let meter = Meter::start();
     let started = publish_windowed(b, "bare", Arc::new(bare_reports), consumer.received.clone()).await;
     wait_count(&consumer.received, n as u64, "bare MQTT throughput").await;
-    let bare = consumer.last.lock().unwrap().expect("received").duration_since(started);
-    let bare_lost = n as u64 - consumer.received.load(Ordering::Relaxed).min(n as u64);
+    let usage = meter.stop();
+    let wall = consumer.last.lock().unwrap().expect("received").duration_since(started);
+    let arrived = consumer.received.load(Ordering::Relaxed).min(n as u64) as usize;
     consumer.finish(b).await;
+    let bare = Phase { wall, arrived, usage };
+
+    say!("MQTT throughput: durable baseline…");
+    let (filters, durable_reports) = phase_reports(b, "tpd", 3, n);
+    let sim = PlatformSim::new(SimConfig::new(TOKEN));
+    let server = sim.bind("127.0.0.1:0").await.unwrap();
+    let consumer = DurableMqtt::start(b, format!("bench-durable-{}-tp", b.run), &filters, &server.base_url()).await;
+    let meter = Meter::start();
+    // The publishers' window follows the PUBACKs, which come after the commits.
+    let started = publish_windowed(b, "durable", Arc::new(durable_reports), consumer.acked.clone()).await;
+    wait_count(&consumer.acked, n as u64, "durable MQTT throughput: PUBACKs").await;
+    wait_count(&consumer.done, n as u64, "durable MQTT throughput: PUTs").await;
+    let usage = meter.stop();
+    let wall = consumer.last.lock().unwrap().expect("received").duration_since(started);
+    let arrived = consumer.done.load(Ordering::Relaxed).min(consumer.acked.load(Ordering::Relaxed)).min(n as u64);
+    let mut sink = consumer.finish(b).await;
+    sink.applied = sim.stats().applied;
+    server.stop().await;
+    let durable = Phase { wall, arrived: arrived as usize, usage };
 
     say!("MQTT throughput: hub…");
     let (filters, hub_reports) = phase_reports(b, "tph", 3, n + 1);
@@ -1014,8 +1132,10 @@ async fn mqtt_throughput(b: &Bench) -> Throughput {
         })
     };
     let measured = Arc::new(hub_reports.into_iter().skip(1).collect::<Vec<_>>());
+    let meter = Meter::start();
     let started = publish_windowed(b, "hub", measured, consumed).await;
     let settled = until_applied(&hub, "terminal", n as u64 + 1, || sim.stats().applied, "MQTT throughput").await;
+    let usage = meter.stop();
     let elapsed = settled.at.duration_since(started);
     watch.abort();
     let (records, changes) = committed(&hub.metrics, "terminal");
@@ -1026,15 +1146,16 @@ async fn mqtt_throughput(b: &Bench) -> Throughput {
     db.cleanup().await;
     mqtt_session(b, &client_id, None).await;
     Throughput {
-        hub: elapsed,
-        bare,
         n,
         prefetch: 0,
-        records: records - 1,
-        changes: changes - 1,
+        hub: Phase { wall: elapsed, arrived: (records.saturating_sub(1) as usize).min(n), usage },
+        durable,
+        bare,
+        records: records.saturating_sub(1),
+        changes: changes.saturating_sub(1),
         publish: Duration::ZERO,
-        lost: ((n as u64 + 1).saturating_sub(records), bare_lost),
         batches,
+        sink,
     }
 }
 
@@ -1076,4 +1197,348 @@ async fn mqtt_latency_bare(b: &Bench) -> Latencies {
     let arrived: Vec<(String, Instant)> =
         consumer.finish(b).await.into_iter().map(|(at, payload)| (report_key(&payload), at)).collect();
     latencies(&sent, &arrived)
+}
+
+// ---------------------------------------------------------------------------
+// The durable baseline
+
+/// PUTs of one batch in flight at once.
+const DURABLE_PUTS: usize = 32;
+
+/// One message as the durable baseline keeps it.
+struct Kept {
+    /// Unique per message: the AMQP message id when set, else the SHA-256 of the body.
+    key: String,
+    /// The routing key or the topic.
+    origin: String,
+    record: RawRecord,
+}
+
+/// What the durable baseline did, counted.
+#[derive(Clone, Copy, Debug, Default)]
+struct SinkCounts {
+    /// Transactions committed (one per batch).
+    commits: u64,
+    /// Messages in the largest batch.
+    largest: usize,
+    /// Rows in the database at the end (one per message, by its unique key).
+    stored: u64,
+    /// PUTs the platform answered 2xx.
+    accepted: u64,
+    /// Messages not accepted: unmappable, a non-2xx answer or no answer.
+    refused: u64,
+    /// Changes the platform simulator applied.
+    applied: u64,
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The ticket id of a message: the same for the same message, so that a
+/// redelivery PUTs the same ticket (and idempotency key) again.
+fn durable_ticket_id(system: &str, key: &str) -> String {
+    let mut id = sha256_hex(format!("{system}\n{key}").as_bytes());
+    id.truncate(32);
+    id
+}
+
+/// The least work a bridge that loses nothing does per record: the raw
+/// message committed to a local SQLite file (WAL, `synchronous=FULL`, one
+/// row per message keyed by its unique id, one transaction per batch), then
+/// one ticket per message PUT to the platform. No linking of versions, no
+/// duplicate detection, no outbox, no retries.
+struct DurableSink {
+    db: TestDb,
+    conn: SqliteConnection,
+    mapper: DeclarativeMapper,
+    system: &'static str,
+    http: reqwest::Client,
+    base: String,
+    auth: String,
+    counts: SinkCounts,
+}
+
+impl DurableSink {
+    /// A fresh database file and a platform client; `system` names the shipped mapping.
+    async fn open(system: &'static str, platform_url: &str) -> DurableSink {
+        let db = TestDb::sqlite();
+        let path = db.url.strip_prefix("sqlite://").expect("a SQLite URL").to_string();
+        let mut conn = SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .connect()
+            .await
+            .expect("open the durable baseline's SQLite file");
+        sqlx::raw_sql(
+            "CREATE TABLE raw_messages (id INTEGER PRIMARY KEY, message_id TEXT NOT NULL UNIQUE, \
+             received_at INTEGER NOT NULL, origin TEXT NOT NULL, encoding TEXT, body BLOB NOT NULL)",
+        )
+        .execute(&mut conn)
+        .await
+        .expect("create the table");
+        let mapper = hub::mapping::shipped::mapper(system).expect("a shipped mapping").expect("it loads");
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(DURABLE_PUTS)
+            .tcp_nodelay(true)
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("HTTP client");
+        DurableSink {
+            db,
+            conn,
+            mapper,
+            system,
+            http,
+            base: platform_url.trim_end_matches('/').to_string(),
+            auth: format!("Bearer {TOKEN}"),
+            counts: SinkCounts::default(),
+        }
+    }
+
+    /// Commits the batch's raw messages in one transaction.
+    async fn store(&mut self, batch: &[Kept]) {
+        let mut tx = self.conn.begin().await.expect("begin");
+        for m in batch {
+            sqlx::query(
+                "INSERT INTO raw_messages (message_id, received_at, origin, encoding, body) \
+                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (message_id) DO NOTHING",
+            )
+            .bind(&m.key)
+            .bind(m.record.received_at.timestamp_millis())
+            .bind(&m.origin)
+            .bind(m.record.encoding.as_deref())
+            .bind(&m.record.payload[..])
+            .execute(&mut *tx)
+            .await
+            .expect("insert a raw message");
+        }
+        tx.commit().await.expect("commit");
+        self.counts.commits += 1;
+        self.counts.largest = self.counts.largest.max(batch.len());
+    }
+
+    /// The canonical ticket of one message, by the shipped mapping: (ticket id, body).
+    fn ticket(&self, m: &Kept) -> Option<(String, String)> {
+        let mapped = Mapper::map(&self.mapper, &m.record).ok()?;
+        let id = durable_ticket_id(self.system, &m.key);
+        let source = Source {
+            channel: mapped.applied.channel,
+            system: self.system.to_string(),
+            record_id: mapped.record_id,
+            version: mapped.version,
+            received_at: m.record.received_at.with_timezone(&beijing()),
+        };
+        let ticket = Ticket::create(id.clone(), mapped.applied.draft, source);
+        Some((id, serde_json::to_string(&ticket).expect("a ticket serialises")))
+    }
+
+    /// Maps every message of the batch and PUTs its ticket, [`DURABLE_PUTS`]
+    /// at a time; returns once every PUT has its answer.
+    async fn deliver(&mut self, batch: &[Kept]) {
+        let tickets: Vec<_> = batch.iter().map(|m| self.ticket(m)).collect();
+        let (http, base, auth) = (&self.http, &self.base, &self.auth);
+        let answers: Vec<bool> = futures::stream::iter(tickets)
+            .map(|ticket| async move {
+                let Some((id, body)) = ticket else { return false };
+                let sent = http
+                    .put(format!("{base}/api/v1/tickets/{id}"))
+                    .header(AUTHORIZATION, auth)
+                    .header(CONTENT_TYPE, "application/json")
+                    .header("Idempotency-Key", format!("{id}:1"))
+                    .body(body)
+                    .send()
+                    .await;
+                match sent {
+                    // The answer read to its end, so that the connection is kept.
+                    Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
+                    Err(_) => false,
+                }
+            })
+            .buffer_unordered(DURABLE_PUTS)
+            .collect()
+            .await;
+        let accepted = answers.iter().filter(|ok| **ok).count() as u64;
+        self.counts.accepted += accepted;
+        self.counts.refused += answers.len() as u64 - accepted;
+    }
+
+    /// Counts the rows, closes and removes the database.
+    async fn close(mut self) -> SinkCounts {
+        let rows: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM raw_messages").fetch_one(&mut self.conn).await.expect("count");
+        self.counts.stored = rows as u64;
+        let _ = self.conn.close().await;
+        self.db.cleanup().await;
+        self.counts
+    }
+}
+
+/// A delivery as the durable baseline keeps it (the record made as the AMQP
+/// connector makes it), and its acker.
+fn amqp_kept(system: &str, d: Delivery) -> (Kept, Acker) {
+    let Delivery { routing_key, properties, data, acker, .. } = d;
+    let message_id = properties.message_id().as_ref().map(|m| m.as_str().to_string()).filter(|m| !m.is_empty());
+    let content_type = properties
+        .content_type()
+        .as_ref()
+        .and_then(|t| ContentType::from_mime(t.as_str()))
+        .unwrap_or(ContentType::Json);
+    let key = message_id.clone().unwrap_or_else(|| sha256_hex(&data));
+    let mut record = RawRecord::new(system, content_type, data).with_meta("routing_key", routing_key.as_str());
+    if let Some(encoding) = properties.content_encoding().as_ref().map(|e| e.as_str().trim()).filter(|e| !e.is_empty())
+    {
+        record = record.with_encoding(encoding);
+    }
+    if let Some(id) = message_id {
+        record = record.with_meta("message_id", id);
+    }
+    (Kept { key, origin: routing_key.as_str().to_string(), record }, acker)
+}
+
+/// The AMQP durable baseline: drains `n` messages from `queue` with the
+/// given prefetch; each batch is what is at hand (at least one, at most
+/// `prefetch`, without waiting for more), committed, PUT, then acknowledged
+/// at once (`multiple` on its last delivery tag). Timed from the consumer's
+/// start (database file opened, connected) until the last batch is acked.
+async fn durable_amqp_drain(b: &Bench, queue: &str, n: usize, prefetch: u16) -> (Phase, SinkCounts) {
+    let sim = PlatformSim::new(SimConfig::new(TOKEN));
+    let server = sim.bind("127.0.0.1:0").await.unwrap();
+    let meter = Meter::start();
+    let started = Instant::now();
+    let mut sink = DurableSink::open("hotline", &server.base_url()).await;
+    let (conn, ch) = amqp_channel(b).await;
+    ch.basic_qos(prefetch, BasicQosOptions::default()).await.expect("qos");
+    let mut consumer = ch
+        .basic_consume(queue.into(), "".into(), BasicConsumeOptions::default(), FieldTable::default())
+        .await
+        .expect("consume");
+    let mut done = 0;
+    while done < n {
+        let first = tokio::time::timeout(STALL, consumer.next())
+            .await
+            .unwrap_or_else(|_| panic!("durable AMQP baseline: nothing for {STALL:?} after {done} of {n}"))
+            .expect("consumer open")
+            .expect("delivery");
+        let mut deliveries = vec![first];
+        while deliveries.len() < prefetch as usize {
+            match consumer.next().now_or_never() {
+                Some(Some(Ok(d))) => deliveries.push(d),
+                _ => break,
+            }
+        }
+        let (batch, ackers): (Vec<Kept>, Vec<Acker>) = deliveries.into_iter().map(|d| amqp_kept("hotline", d)).unzip();
+        sink.store(&batch).await;
+        sink.deliver(&batch).await;
+        ackers.last().expect("a batch").ack(BasicAckOptions { multiple: true }).await.expect("ack");
+        done += batch.len();
+    }
+    let wall = started.elapsed();
+    let usage = meter.stop();
+    let _ = conn.close(200, "OK".into()).await;
+    let mut counts = sink.close().await;
+    counts.applied = sim.stats().applied;
+    server.stop().await;
+    (Phase { wall, arrived: done, usage }, counts)
+}
+
+/// Notes now as the last instant, unless a later one is there.
+fn later(last: &Mutex<Option<Instant>>) {
+    let now = Instant::now();
+    let mut l = last.lock().unwrap();
+    *l = Some(l.map_or(now, |t| t.max(now)));
+}
+
+/// The MQTT durable baseline: a persistent session, QoS 1, manual acks.
+/// Each batch is the publishes at hand; each is acknowledged (PUBACK) once
+/// the batch is committed, then the batch's tickets are PUT.
+struct DurableMqtt {
+    /// PUBACKs sent.
+    acked: Arc<AtomicU64>,
+    /// Messages whose PUT has its answer.
+    done: Arc<AtomicU64>,
+    /// When the last PUBACK went out or the last batch's PUTs were answered.
+    last: Arc<Mutex<Option<Instant>>>,
+    client: AsyncClient,
+    events: JoinHandle<()>,
+    consumer: JoinHandle<DurableSink>,
+    client_id: String,
+}
+
+impl DurableMqtt {
+    async fn start(b: &Bench, client_id: String, filters: &[String], platform_url: &str) -> DurableMqtt {
+        let mut options = mqtt_options(b, &client_id, false);
+        options.set_manual_acks(true);
+        let (client, mut el) = AsyncClient::new(options, 1024);
+        let subs = filters.iter().map(|f| SubscribeFilter::new(f.clone(), QoS::AtLeastOnce));
+        client.subscribe_many(subs).await.expect("subscribe");
+        mqtt_handshake(&mut el, true).await;
+        let mut sink = DurableSink::open("terminal", platform_url).await;
+        let (acked, done, last) =
+            (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)), Arc::new(Mutex::new(None)));
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<rumqttc::Publish>();
+        let events = {
+            let (acked, last) = (acked.clone(), last.clone());
+            tokio::spawn(async move {
+                loop {
+                    match el.poll().await {
+                        Ok(Event::Incoming(Packet::Publish(p))) => {
+                            let _ = tx.send(p);
+                        }
+                        Ok(Event::Outgoing(rumqttc::Outgoing::PubAck(_))) => {
+                            later(&last);
+                            acked.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect)) => break,
+                        Ok(_) => {}
+                        Err(e) => panic!("durable MQTT baseline lost its connection: {e}"),
+                    }
+                }
+            })
+        };
+        let consumer = {
+            let (client, done, last) = (client.clone(), done.clone(), last.clone());
+            tokio::spawn(async move {
+                while let Some(first) = rx.recv().await {
+                    let mut publishes = vec![first];
+                    while let Ok(p) = rx.try_recv() {
+                        publishes.push(p);
+                    }
+                    let batch: Vec<Kept> = publishes
+                        .iter()
+                        .map(|p| Kept {
+                            key: sha256_hex(&p.payload),
+                            origin: p.topic.clone(),
+                            record: RawRecord::new("terminal", ContentType::Json, p.payload.clone())
+                                .with_encoding("utf-8")
+                                .with_meta("topic", p.topic.clone()),
+                        })
+                        .collect();
+                    sink.store(&batch).await;
+                    for p in &publishes {
+                        client.ack(p).await.expect("ack");
+                    }
+                    sink.deliver(&batch).await;
+                    later(&last);
+                    done.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                }
+                sink
+            })
+        };
+        DurableMqtt { acked, done, last, client, events, consumer, client_id }
+    }
+
+    /// Disconnects, removes the session and the database; returns the counts.
+    async fn finish(self, b: &Bench) -> SinkCounts {
+        let _ = self.client.disconnect().await;
+        let mut events = self.events;
+        if tokio::time::timeout(Duration::from_secs(2), &mut events).await.is_err() {
+            events.abort();
+        }
+        let sink = self.consumer.await.expect("durable MQTT consumer");
+        mqtt_session(b, &self.client_id, None).await;
+        sink.close().await
+    }
 }
