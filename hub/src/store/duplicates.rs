@@ -330,7 +330,7 @@ pub(crate) async fn save(
     .bind(t.ticket_id.clone())
     .bind(t.revision)
     .bind(cause.to_string())
-    .bind(body.clone())
+    .bind(body)
     .bind(now)
     .execute(&mut **tx)
     .await?;
@@ -340,7 +340,7 @@ pub(crate) async fn save(
     .bind(t.ticket_id.clone())
     .bind(t.revision)
     .bind(format!("{}:{}", t.ticket_id, t.revision))
-    .bind(body)
+    .bind(super::outbox::REVISION_BODY)
     .bind(now)
     .execute(&mut **tx)
     .await?;

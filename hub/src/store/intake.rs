@@ -1158,7 +1158,8 @@ async fn write_plan(
         }
         q.execute(&mut **tx).await?;
     }
-    // Every revision is a change for the platform, in the same transaction.
+    // Every revision is a change for the platform, in the same transaction;
+    // its body is the revision's, read when leased.
     for chunk in w.revisions.chunks(MAX_ROWS) {
         let sql = batch::insert_sql(
             backend,
@@ -1168,12 +1169,12 @@ async fn write_plan(
             "",
         );
         let mut q = batch::query(sql);
-        for (ticket_id, revision, _, _, text) in chunk {
+        for (ticket_id, revision, _, _, _) in chunk {
             q = q
                 .bind(ticket_id.clone())
                 .bind(*revision)
                 .bind(format!("{ticket_id}:{revision}"))
-                .bind(text.clone())
+                .bind(super::outbox::REVISION_BODY)
                 .bind(now)
                 .bind(now);
         }

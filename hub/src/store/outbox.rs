@@ -45,13 +45,22 @@ pub enum DeliveryResult {
     Release,
 }
 
+/// An outbox row's body is empty when it is its revision's body
+/// ([`REVISION_BODY`]): the lease reads it from `ticket_revisions`, so each
+/// revision is written once, not once more for the platform. Rows queued
+/// before carry their own body and are sent as they are.
+pub(crate) const REVISION_BODY: &str = "";
+
 const LEASE_SQLITE: &str = "UPDATE outbox SET lease_owner = $1, lease_until = $2
     WHERE id IN (
         SELECT o.id FROM outbox o
         WHERE o.next_attempt_at <= $3 AND (o.lease_until IS NULL OR o.lease_until < $3)
           AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.ticket_id = o.ticket_id AND p.id < o.id)
         ORDER BY o.id LIMIT $4)
-    RETURNING id, ticket_id, revision, idempotency_key, body, attempts, lease_owner, lease_until, created_at";
+    RETURNING id, ticket_id, revision, idempotency_key,
+        CASE WHEN body = '' THEN (SELECT r.body FROM ticket_revisions r
+            WHERE r.ticket_id = outbox.ticket_id AND r.revision = outbox.revision) ELSE body END,
+        attempts, lease_owner, lease_until, created_at";
 
 const LEASE_POSTGRES: &str = "UPDATE outbox SET lease_owner = $1, lease_until = $2
     WHERE id IN (
@@ -60,7 +69,10 @@ const LEASE_POSTGRES: &str = "UPDATE outbox SET lease_owner = $1, lease_until = 
           AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.ticket_id = o.ticket_id AND p.id < o.id)
         ORDER BY o.id LIMIT $4
         FOR UPDATE SKIP LOCKED)
-    RETURNING id, ticket_id, revision, idempotency_key, body, attempts, lease_owner, lease_until, created_at";
+    RETURNING id, ticket_id, revision, idempotency_key,
+        CASE WHEN body = '' THEN (SELECT r.body FROM ticket_revisions r
+            WHERE r.ticket_id = outbox.ticket_id AND r.revision = outbox.revision) ELSE body END,
+        attempts, lease_owner, lease_until, created_at";
 
 /// A lease to take: who, how many changes at most, for how long.
 #[derive(Clone, Copy, Debug)]

@@ -581,3 +581,30 @@ mod unstorable;
 
 /// The quarantine list.
 mod quarantine_list;
+
+on_both!(a_revision_body_is_written_once_and_leased_from_the_revision, |store, _url| {
+    let ms = simulators::canonical::matters(9, 2, "BO");
+    one(&store, item(&ms[0], 1)).await;
+    let (queued, revision): (String, String) = (
+        sqlx::query_scalar("SELECT body FROM outbox").fetch_one(&store.pool).await.unwrap(),
+        sqlx::query_scalar("SELECT body FROM ticket_revisions").fetch_one(&store.pool).await.unwrap(),
+    );
+    assert_eq!(queued, "", "the outbox row points at its revision's body");
+    // A row queued before bodies were written once carries its own and is sent as it is.
+    sqlx::query(
+        "INSERT INTO outbox (ticket_id, revision, idempotency_key, body, next_attempt_at, created_at) VALUES ('old', 1, 'old:1', '{\"old\":true}', 0, 0)",
+    )
+    .execute(&store.pool)
+    .await
+    .unwrap();
+    let leased = store.lease("a", 10, 60_000).await.unwrap();
+    assert_eq!(leased.len(), 2);
+    assert_eq!(leased[0].body, revision, "the platform gets the revision's body");
+    assert_eq!(leased[1].body, "{\"old\":true}");
+    // Refused for good, the change keeps its body in the dead letters.
+    store
+        .complete(&[(leased[0].clone(), DeliveryResult::Rejected { status: 422, response: "no".into() })])
+        .await
+        .unwrap();
+    assert_eq!(store.dead_letters(false).await.unwrap()[0].body, revision);
+});
