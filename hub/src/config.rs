@@ -233,6 +233,8 @@ struct SourceSection {
     topics: Option<Spanned<Vec<String>>>,
     client_id: Option<Spanned<String>>,
     shared_group: Option<Spanned<String>>,
+    /// mqtt: `"5"` (the default) or `"3.1.1"` for a broker without MQTT 5.
+    protocol: Option<Spanned<ProtocolText>>,
     /// mqtt over TLS (`mqtts://`): the PEM file of the broker's CA (default: the system's).
     ca_file: Option<Spanned<String>>,
     /// mqtt: run the hub's in-memory broker at this address (`127.0.0.1:1883`,
@@ -250,12 +252,32 @@ struct SourceSection {
     dir: Option<Spanned<String>>,
 }
 
+/// `protocol` as written: `"3.1.1"` can only be a string, but `5` may well
+/// be written as a number.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum ProtocolText {
+    Text(String),
+    Integer(i64),
+    Float(f64),
+}
+
+impl ProtocolText {
+    fn text(&self) -> String {
+        match self {
+            ProtocolText::Text(t) => t.clone(),
+            ProtocolText::Integer(n) => n.to_string(),
+            ProtocolText::Float(x) => format!("{x:?}"),
+        }
+    }
+}
+
 impl SourceSection {
     /// Keys that were given but do not apply to `transport`.
     fn stray_keys(&self, transport: &str) -> Vec<(&'static str, Range<usize>)> {
         // (key, where it was given, the transports it applies to)
         type Key<'a> = (&'static str, Option<Range<usize>>, &'a [&'a str]);
-        let keys: [Key; 21] = [
+        let keys: [Key; 22] = [
             ("listen", self.listen.as_ref().map(Spanned::span), &["http"]),
             ("tokens", self.tokens.as_ref().map(Spanned::span), &["http"]),
             ("open", self.open.as_ref().map(Spanned::span), &["http"]),
@@ -270,6 +292,7 @@ impl SourceSection {
             ("topics", self.topics.as_ref().map(Spanned::span), &["mqtt"]),
             ("client_id", self.client_id.as_ref().map(Spanned::span), &["mqtt"]),
             ("shared_group", self.shared_group.as_ref().map(Spanned::span), &["mqtt"]),
+            ("protocol", self.protocol.as_ref().map(Spanned::span), &["mqtt"]),
             ("embedded_broker", self.embedded_broker.as_ref().map(Spanned::span), &["mqtt"]),
             ("ca_file", self.ca_file.as_ref().map(Spanned::span), &["mqtt"]),
             ("embedded_port", self.embedded_port.as_ref().map(Spanned::span), &["mqtt"]),
@@ -1070,6 +1093,37 @@ fn mqtt_source(
     if let Some(g) = &s.shared_group {
         config = config.with_shared_group(g.get_ref().clone());
     }
+    let protocol = match &s.protocol {
+        None => None,
+        Some(p) => match p.get_ref().text().parse::<connectors::mqtt::MqttProtocol>() {
+            Ok(protocol) => Some((protocol, p.span())),
+            Err(e) => {
+                c.at(Some(p.span()), e.to_string());
+                return None;
+            }
+        },
+    };
+    config.protocol = match (protocol, &s.embedded_broker) {
+        (Some((protocol, _)), None) => protocol,
+        (None, None) => connectors::mqtt::MqttProtocol::default(),
+        // The embedded broker's listener at that address speaks MQTT 3.1.1.
+        (None | Some((connectors::mqtt::MqttProtocol::V311, _)), Some(_)) => connectors::mqtt::MqttProtocol::V311,
+        (Some((_, span)), Some(_)) => {
+            c.at(Some(span), "the embedded broker's listener speaks MQTT 3.1.1 only: remove `protocol`");
+            return None;
+        }
+    };
+    if config.protocol == connectors::mqtt::MqttProtocol::V311
+        && let Some(g) = &s.shared_group
+    {
+        let why = if s.embedded_broker.is_some() {
+            "the embedded broker's listener speaks MQTT 3.1.1 only; run several hubs against the centre's broker"
+        } else {
+            "remove protocol = \"3.1.1\" if the broker speaks MQTT 5, or remove shared_group and run one hub on this session"
+        };
+        c.at(Some(g.span()), format!("shared_group needs MQTT 5 (shared subscriptions do not exist in 3.1.1): {why}"));
+        return None;
+    }
     // The connector checks the rest (URL form, credentials, CA file, topic
     // filters, group name); its errors never show a password.
     match connectors::mqtt::MqttConnector::new(config.clone()) {
@@ -1120,6 +1174,7 @@ pub fn builtin_text(env: &dyn Env) -> String {
     if env.var("HUB_MQTT_URL").is_none() {
         text.push_str(&format!("url = \"{DEFAULT_MQTT_URL}\"  # HUB_MQTT_URL overrides\n"));
     }
+    text.push_str("protocol = \"5\"  # \"3.1.1\" for a broker without MQTT 5\n");
     text.push_str("\n[[sources]]\nname = \"court\"\nmapping = \"builtin:court\"\n");
     if env.var("HUB_COURT_FEED_URL").is_some() {
         let court = env.var("HUB_COURT").unwrap_or_else(|| "吉0402".to_string());
@@ -1172,6 +1227,8 @@ mod tests {
         assert_eq!(s.embedded_mqtt, None);
         let Transport::Mqtt(terminal) = &s.sources[2].transport else { panic!("terminal is mqtt") };
         assert_eq!(terminal.url, "mqtt://127.0.0.1:1883");
+        assert_eq!(terminal.protocol, connectors::mqtt::MqttProtocol::V5);
+        assert!(builtin_text(&NO_ENV).contains("protocol = \"5\""), "`hub check` shows the protocol");
         assert!(matches!(s.sources[3].transport, Transport::FileDrop(_)));
 
         let env = [
@@ -1231,6 +1288,49 @@ mod tests {
         let bad = text.replace("mqtts://hub:pw@b", "mqtts://hub:pw@b:x");
         let shown = Settings::parse(&bad, "hub.toml", &NO_ENV).unwrap_err().to_string();
         assert!(shown.contains("hub:***@b:x") && !shown.contains(":pw@"), "{shown}");
+    }
+
+    #[test]
+    fn mqtt_speaks_5_unless_told_3_1_1_and_a_shared_group_needs_5() {
+        use connectors::mqtt::MqttProtocol;
+        let text =
+            "[[sources]]\nname = \"t\"\nmapping = \"canonical\"\ntransport = \"mqtt\"\nurl = \"mqtt://b:1883\"\n";
+        let protocol = |text: &str| {
+            let s = Settings::parse(text, "hub.toml", &NO_ENV).unwrap();
+            let Transport::Mqtt(m) = &s.sources[0].transport else { panic!("mqtt") };
+            (m.protocol, m.inflight)
+        };
+        assert_eq!(protocol(text), (MqttProtocol::V5, 64));
+        for written in ["\"5\"", "5", "\"v5\"", "5.0"] {
+            assert_eq!(protocol(&format!("{text}protocol = {written}\n")).0, MqttProtocol::V5, "{written}");
+        }
+        for written in ["\"3.1.1\"", "\"v3.1.1\""] {
+            assert_eq!(protocol(&format!("{text}protocol = {written}\n")).0, MqttProtocol::V311, "{written}");
+        }
+        let shown = Settings::parse(&format!("{text}protocol = \"4\"\n"), "hub.toml", &NO_ENV).unwrap_err().to_string();
+        assert!(shown.contains("hub.toml:6:12: unknown MQTT protocol `4`") && shown.contains("\"3.1.1\""), "{shown}");
+        let grouped = format!("{text}protocol = \"3.1.1\"\nshared_group = \"hubs\"\n");
+        let shown = Settings::parse(&grouped, "hub.toml", &NO_ENV).unwrap_err().to_string();
+        assert!(
+            shown.contains("hub.toml:7:16: shared_group needs MQTT 5") && shown.contains("remove protocol = \"3.1.1\""),
+            "{shown}"
+        );
+        let stray = "[[sources]]\nname = \"h\"\nmapping = \"canonical\"\ntransport = \"amqp\"\nurl = \"amqp://h\"\nexchange = \"x\"\nprotocol = \"5\"\n";
+        let shown = Settings::parse(stray, "hub.toml", &NO_ENV).unwrap_err().to_string();
+        assert!(shown.contains("`protocol` does not apply to transport `amqp`"), "{shown}");
+
+        // The embedded broker's listener speaks 3.1.1, and says so if told otherwise.
+        let embedded =
+            "[[sources]]\nname = \"t\"\nmapping = \"canonical\"\ntransport = \"mqtt\"\nembedded_broker = \"18832\"\n";
+        assert_eq!(protocol(embedded).0, MqttProtocol::V311);
+        assert_eq!(protocol(&format!("{embedded}protocol = \"3.1.1\"\n")).0, MqttProtocol::V311);
+        let shown =
+            Settings::parse(&format!("{embedded}protocol = \"5\"\n"), "hub.toml", &NO_ENV).unwrap_err().to_string();
+        assert!(shown.contains("hub.toml:6:12: the embedded broker's listener speaks MQTT 3.1.1 only"), "{shown}");
+        let shown = Settings::parse(&format!("{embedded}shared_group = \"hubs\"\n"), "hub.toml", &NO_ENV)
+            .unwrap_err()
+            .to_string();
+        assert!(shown.contains("hub.toml:6:16: shared_group needs MQTT 5"), "{shown}");
     }
 
     #[test]

@@ -28,6 +28,54 @@ pub(crate) const PROTOCOL_MAX_PACKET: usize = 268_435_455 + 5;
 /// this still reach the hub, which quarantines them with the reason.
 pub(crate) const MAX_PACKET_V5: usize = 2 * MAX_PAYLOAD_BYTES;
 
+/// Which MQTT the connector speaks to the broker.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum MqttProtocol {
+    /// MQTT 5: the connector tells the broker how many messages it takes in
+    /// flight (Receive Maximum, from [`MqttConfig::inflight`]), how long to
+    /// keep its session, and its largest packet.
+    #[default]
+    V5,
+    /// MQTT 3.1.1, for brokers without MQTT 5. The broker then decides how
+    /// many messages are in flight to the hub (Mosquitto:
+    /// `max_inflight_messages`, 20 by default) and how long a session lives.
+    V311,
+}
+
+impl MqttProtocol {
+    /// As the configuration writes it: `5` or `3.1.1`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MqttProtocol::V5 => "5",
+            MqttProtocol::V311 => "3.1.1",
+        }
+    }
+}
+
+impl std::fmt::Display for MqttProtocol {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "MQTT {}", self.as_str())
+    }
+}
+
+/// A protocol name the configuration does not know.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("unknown MQTT protocol `{0}`: write \"5\" (the default) or \"3.1.1\" (for a broker without MQTT 5)")]
+pub struct UnknownProtocol(pub String);
+
+impl std::str::FromStr for MqttProtocol {
+    type Err = UnknownProtocol;
+
+    /// `5` (also `5.0`, `v5`) or `3.1.1` (also `v3.1.1`).
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "5" | "5.0" | "v5" | "v5.0" => Ok(MqttProtocol::V5),
+            "3.1.1" | "v3.1.1" => Ok(MqttProtocol::V311),
+            _ => Err(UnknownProtocol(text.to_string())),
+        }
+    }
+}
+
 /// Configuration of one [`MqttConnector`](super::MqttConnector).
 ///
 /// Its `Debug` shows the URL without its password and never the password.
@@ -54,14 +102,16 @@ pub struct MqttConfig {
     pub client_id: String,
     /// Topic filters, subscribed at QoS 1.
     pub topics: Vec<String>,
-    /// Subscribe as `$share/{group}/{filter}` (MQTT 5) so that several hubs,
-    /// each with its own client id, split the terminals' messages. Selects the
-    /// v5 client; without it the connector speaks MQTT 3.1.1.
+    /// MQTT 5 (the default) or 3.1.1, for a broker without MQTT 5.
+    pub protocol: MqttProtocol,
+    /// Subscribe as `$share/{group}/{filter}` so that several hubs, each with
+    /// its own client id, split the terminals' messages. MQTT 5 only.
     pub shared_group: Option<String>,
     /// How many messages may be on their way to the hub, unacknowledged, at
-    /// once. Under MQTT 5 the broker is told (receive maximum); under 3.1.1
-    /// the broker's own setting (Mosquitto `max_inflight_messages`, 20 by
-    /// default) limits what it sends, and this only bounds concurrent submits.
+    /// once. Under MQTT 5 the broker is told (Receive Maximum) and sends no
+    /// more; under 3.1.1 the broker's own setting (Mosquitto
+    /// `max_inflight_messages`, 20 by default) limits what it sends, and this
+    /// only bounds what the connector reads ahead and submits at once.
     pub inflight: u16,
     /// MQTT keep-alive; at least 5 s (rumqttc's v5 client refuses less).
     pub keep_alive: Duration,
@@ -73,14 +123,17 @@ pub struct MqttConfig {
     /// the log (size and packet id, never content); the hub quarantines them.
     pub max_payload_bytes: usize,
     /// MQTT 5 only: how long the broker keeps the session (and the messages
-    /// queued for it) while the hub is away. Under 3.1.1 the broker decides
-    /// (Mosquitto: forever unless `persistent_client_expiration` is set).
+    /// queued for it) while the hub is away (Mosquitto shortens it to
+    /// `persistent_client_expiration` if that is set and shorter). Under
+    /// 3.1.1 the broker decides (Mosquitto: forever unless
+    /// `persistent_client_expiration` is set).
     pub session_expiry: Duration,
 }
 
 impl MqttConfig {
-    /// A configuration with the defaults: the contract's topics, MQTT 3.1.1,
-    /// 64 in flight, 30 s keep-alive, reconnect after 0.5 s doubling up to 30 s.
+    /// A configuration with the defaults: the contract's topics, MQTT 5, 64
+    /// in flight, a session kept 7 days, 30 s keep-alive, reconnect after
+    /// 0.5 s doubling up to 30 s.
     /// The client id comes from the URL's `?client_id=` if it has one;
     /// otherwise set [`client_id`](Self::client_id) before use.
     pub fn new(url: impl Into<String>, system: impl Into<String>) -> Self {
@@ -94,6 +147,7 @@ impl MqttConfig {
             system: system.into(),
             client_id,
             topics: DEFAULT_TOPICS.iter().map(|t| t.to_string()).collect(),
+            protocol: MqttProtocol::V5,
             shared_group: None,
             inflight: 64,
             keep_alive: Duration::from_secs(30),
@@ -120,6 +174,11 @@ impl MqttConfig {
 
     pub fn with_shared_group(mut self, group: impl Into<String>) -> Self {
         self.shared_group = Some(group.into());
+        self
+    }
+
+    pub fn with_protocol(mut self, protocol: MqttProtocol) -> Self {
+        self.protocol = protocol;
         self
     }
 
@@ -181,10 +240,13 @@ impl MqttConfig {
                 return Err(ConfigError::BadTopic(format!("{filter} (set shared_group instead of writing $share/)")));
             }
         }
-        if let Some(group) = &self.shared_group
-            && (group.is_empty() || group.contains(['/', '+', '#']) || group.chars().any(char::is_control))
-        {
-            return Err(ConfigError::BadGroup(group.clone()));
+        if let Some(group) = &self.shared_group {
+            if group.is_empty() || group.contains(['/', '+', '#']) || group.chars().any(char::is_control) {
+                return Err(ConfigError::BadGroup(group.clone()));
+            }
+            if self.protocol == MqttProtocol::V311 {
+                return Err(ConfigError::GroupNeedsV5(group.clone()));
+            }
         }
         if self.inflight == 0 {
             return Err(ConfigError::Invalid("inflight must be at least 1".into()));
@@ -198,7 +260,7 @@ impl MqttConfig {
         if self.max_payload_bytes == 0 {
             return Err(ConfigError::Invalid("max_payload_bytes must be positive".into()));
         }
-        if self.shared_group.is_some() && self.session_expiry.is_zero() {
+        if self.protocol == MqttProtocol::V5 && self.session_expiry.is_zero() {
             return Err(ConfigError::Invalid(
                 "session_expiry must be positive: a zero expiry is a clean session".into(),
             ));
@@ -225,6 +287,7 @@ impl std::fmt::Debug for MqttConfig {
             .field("system", &self.system)
             .field("client_id", &self.client_id)
             .field("topics", &self.topics)
+            .field("protocol", &self.protocol)
             .field("shared_group", &self.shared_group)
             .field("inflight", &self.inflight)
             .finish_non_exhaustive()
@@ -303,6 +366,10 @@ pub enum ConfigError {
     BadTopic(String),
     #[error("bad shared subscription group `{0}`: no `/`, `+` or `#`")]
     BadGroup(String),
+    #[error(
+        "shared_group `{0}` needs MQTT 5 (shared subscriptions do not exist in 3.1.1): remove protocol = \"3.1.1\" if the broker speaks MQTT 5, or remove shared_group and run one hub on this session"
+    )]
+    GroupNeedsV5(String),
     #[error("bad MQTT setting: {0}")]
     Invalid(String),
     #[error("MQTT over TLS: {0}")]
@@ -500,5 +567,34 @@ mod tests {
         let mut c = c;
         c.keep_alive = Duration::from_secs(1);
         assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn protocol_is_mqtt5_unless_told_and_a_group_needs_it() {
+        let c = MqttConfig::new("mqtt://h?client_id=a", "terminal");
+        assert_eq!(c.protocol, MqttProtocol::V5);
+        for (text, protocol) in [
+            ("5", MqttProtocol::V5),
+            ("v5", MqttProtocol::V5),
+            ("3.1.1", MqttProtocol::V311),
+            ("V3.1.1", MqttProtocol::V311),
+        ] {
+            assert_eq!(text.parse::<MqttProtocol>(), Ok(protocol), "{text}");
+        }
+        for bad in ["", "3", "4", "3.1", "mqtt"] {
+            let e = bad.parse::<MqttProtocol>().unwrap_err().to_string();
+            assert!(e.contains("\"5\"") && e.contains("\"3.1.1\""), "{e}");
+        }
+        assert_eq!(MqttProtocol::V311.to_string(), "MQTT 3.1.1");
+        assert!(c.clone().with_protocol(MqttProtocol::V311).validate().is_ok());
+        let grouped = c.clone().with_shared_group("hubs").with_protocol(MqttProtocol::V311);
+        let e = grouped.validate().unwrap_err();
+        assert_eq!(e, ConfigError::GroupNeedsV5("hubs".into()));
+        assert!(e.to_string().contains("needs MQTT 5") && e.to_string().contains("protocol = \"3.1.1\""), "{e}");
+        // A zero session expiry would be a clean session under MQTT 5 only.
+        let mut c = c;
+        c.session_expiry = Duration::ZERO;
+        assert!(c.validate().is_err());
+        assert!(c.with_protocol(MqttProtocol::V311).validate().is_ok());
     }
 }

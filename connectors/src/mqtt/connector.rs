@@ -17,7 +17,7 @@ use tokio::task::JoinHandle;
 use crate::{CancellationToken, Connector, ConnectorError, Intake};
 
 use super::commit::{Committer, DropConnection, Received};
-use super::config::{ConfigError, MqttConfig};
+use super::config::{ConfigError, MqttConfig, MqttProtocol};
 use super::reconnect::Reconnect;
 use super::wire::{Connection, Event, Options, Protocol};
 
@@ -41,9 +41,14 @@ impl MqttConnector {
     /// Checks the configuration; connects only when run.
     pub fn new(config: MqttConfig) -> Result<Self, ConfigError> {
         let endpoint = config.validate()?;
-        let protocol = match config.shared_group {
-            None => Protocol::V4,
-            Some(_) => Protocol::V5 { session_expiry: config.session_expiry, receive_maximum: config.inflight },
+        // Either way the session is persistent and every PUBACK waits for
+        // the hub's commit (the committer); only MQTT 5 can also tell the
+        // broker how many messages the hub takes at once.
+        let protocol = match config.protocol {
+            MqttProtocol::V5 => {
+                Protocol::V5 { session_expiry: config.session_expiry, receive_maximum: config.inflight }
+            }
+            MqttProtocol::V311 => Protocol::V4,
         };
         let options = Options {
             protocol,
@@ -148,7 +153,11 @@ enum End {
 
 impl Poller {
     async fn run(mut self) -> Result<(), ConnectorError> {
-        tracing::info!(connector = %self.name, host = %self.options.host, port = self.options.port, tls = self.options.tls_roots.is_some(), "mqtt connector starting");
+        let protocol = match self.options.protocol {
+            Protocol::V4 => "3.1.1",
+            Protocol::V5 { .. } => "5",
+        };
+        tracing::info!(connector = %self.name, host = %self.options.host, port = self.options.port, tls = self.options.tls_roots.is_some(), protocol, "mqtt connector starting");
         let mut number = 0u64;
         let end = loop {
             if self.shutdown.is_cancelled() {

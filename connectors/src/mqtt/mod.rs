@@ -16,8 +16,15 @@
 //! CAs or a given CA file), with a user name and password when the broker
 //! wants them; the password never reaches a log line or an error message.
 //!
-//! Built on rumqttc 0.25 (3.1.1 by default, 5 for shared subscriptions) and
-//! rumqttd 0.20. Their pitfalls, and where they are handled:
+//! The connector speaks MQTT 5 by default: it tells the broker how many
+//! messages it takes in flight (Receive Maximum = `inflight`) and how long
+//! to keep its session. `protocol = "3.1.1"` is for brokers without MQTT 5;
+//! the broker's own limit then applies (Mosquitto `max_inflight_messages`,
+//! 20 by default), and shared subscriptions are not available. Either way
+//! the session is persistent and each PUBACK follows the hub's commit.
+//!
+//! Built on rumqttc 0.25 and rumqttd 0.20. Their pitfalls, and where they
+//! are handled:
 //!
 //! - `wire`: a fresh rumqttc client per network connection, so that no
 //!   PUBACK queued for one connection reaches the next (where, after a lost
@@ -54,6 +61,8 @@ mod testkit;
 mod tests;
 
 pub use broker::{BrokerError, EmbeddedBroker};
-pub use config::{ConfigError, DEFAULT_TOPICS, MAX_PAYLOAD_BYTES, MqttConfig, redact_url};
+pub use config::{
+    ConfigError, DEFAULT_TOPICS, MAX_PAYLOAD_BYTES, MqttConfig, MqttProtocol, UnknownProtocol, redact_url,
+};
 pub use connector::MqttConnector;
 pub use notifier::{Notifier, NotifyError};

@@ -14,7 +14,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 
-use super::config::{ConfigError, MqttConfig};
+use super::config::{ConfigError, MqttConfig, MqttProtocol};
 use super::reconnect::Reconnect;
 use super::topic::notify_topic;
 use super::wire::{Connection, Event, Options, Protocol};
@@ -55,7 +55,14 @@ impl Notifier {
     /// keep-alive and reconnect waits; always MQTT 3.1.1, clean session.
     /// Needs a Tokio runtime. Notifications give up after 30 s by default.
     pub fn start(config: &MqttConfig, client_id: impl Into<String>) -> Result<Notifier, ConfigError> {
-        let config = MqttConfig { client_id: client_id.into(), shared_group: None, ..config.clone() };
+        // 3.1.1 whatever the connector speaks: every broker has it, and a
+        // publisher needs neither a receive maximum nor a session.
+        let config = MqttConfig {
+            client_id: client_id.into(),
+            protocol: MqttProtocol::V311,
+            shared_group: None,
+            ..config.clone()
+        };
         let endpoint = config.validate()?;
         let options = Options {
             protocol: Protocol::V4,

@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use super::testkit::*;
-use super::{EmbeddedBroker, MqttConfig, Notifier, NotifyError};
+use super::{EmbeddedBroker, MqttConfig, MqttProtocol, Notifier, NotifyError};
 
 const KINDS: [&str; 3] = ["report", "progress", "evaluation"];
 
@@ -60,40 +60,104 @@ async fn mqtt_messages_arrive_with_topic_metadata() {
     connector.stop().await.unwrap();
 }
 
-/// The hub holds its answers; the connector is killed; a new one with the
-/// same client id gets every message again, so none had been acknowledged.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn mqtt_no_puback_before_the_hub_answers() {
-    init_logs();
-    let url = system_mosquitto();
-    let county = unique("t");
-    let client_id = unique("hub-");
+/// Holds every submit of `config`'s connector while `total` messages are
+/// published on `port`, until `expected` of them reached the hub, and checks
+/// that no more come (none was acknowledged, so the broker's window stays
+/// full). Then kills the connector (no graceful shutdown, the held answers
+/// never come) and checks that a new one on the same session is given all
+/// `total`: nothing was acknowledged before the hub answered, nothing lost.
+async fn held_hub_window(port: u16, make: impl Fn() -> MqttConfig, county: &str, total: usize, expected: usize) {
     let held = Shared::default();
     let (intake, seen) = fake_hub(held.clone(), Duration::ZERO, |_, _| Reply::Hold);
-    let first = run_connector(config(&url, &client_id, &topics(&county)), intake);
-    let terminal = Terminal::connect(mosquitto_port(), &unique("term-"));
+    let first = run_connector(make(), intake);
+    let terminal = Terminal::connect(port, &unique("term-"));
     until_subscribed(&terminal, &format!("grid/{county}/W0/report"), &[&seen]).await;
-    let published: HashSet<String> = (0..30).map(|i| format!("m{i}")).collect();
-    for id in &published {
-        terminal.send(&format!("grid/{county}/W1/report"), id).await;
+    let published: HashSet<String> = (0..total).map(|i| format!("m{i}")).collect();
+    for i in 0..total {
+        terminal.send(&format!("grid/{county}/W1/report"), &format!("m{i}")).await;
     }
-    terminal.wait_acked(30, Duration::from_secs(5)).await;
-    // Mosquitto sends at most 20 unacknowledged messages (max_inflight_messages).
-    wait_until(Duration::from_secs(5), "the hub holds 20", || held.lock().unwrap().held.len() >= 20).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(seen.messages.load(Ordering::Relaxed), 20, "nothing beyond the broker's window: none was acknowledged");
+    terminal.wait_acked(total, Duration::from_secs(10)).await;
+    wait_until(Duration::from_secs(5), &format!("the hub holds {expected}"), || {
+        held.lock().unwrap().held.len() >= expected
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        seen.messages.load(Ordering::Relaxed),
+        expected,
+        "{expected} in flight to the hub at once, none acknowledged, nothing beyond the window"
+    );
 
-    // Kill: no graceful shutdown, the held answers never come.
     first.task.abort();
     let _ = first.task.await;
     held.lock().unwrap().held.clear();
 
     let store = Shared::default();
     let (intake, _) = fake_hub(store.clone(), Duration::ZERO, store_all);
-    let second = run_connector(config(&url, &client_id, &topics(&county)), intake);
-    wait_until(Duration::from_secs(10), "all 30 stored", || count_created(&store) == 30).await;
+    let second = run_connector(make(), intake);
+    wait_until(Duration::from_secs(10), &format!("all {total} stored"), || count_created(&store) == total).await;
     assert_eq!(created_ids(&store), published);
     second.stop().await.unwrap();
+}
+
+/// The default configuration speaks MQTT 5 and tells the broker it takes
+/// `inflight` (64) messages at once (Receive Maximum), so a Mosquitto with
+/// its default `max_inflight_messages` (20) still has 64 unacknowledged
+/// messages on their way to the hub, and one commit can hold all of them.
+/// While the hub holds its answers none is acknowledged, and no 65th comes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mqtt5_by_default_more_than_20_in_flight_and_no_puback_before_the_hub_answers() {
+    init_logs();
+    let broker = PrivateMosquitto::start("");
+    let county = unique("t");
+    let client_id = unique("hub-");
+    let make = || config(&broker.url(), &client_id, &topics(&county));
+    assert_eq!((make().protocol, make().inflight), (MqttProtocol::V5, 64), "the defaults");
+    held_hub_window(broker.port, make, &county, 100, 64).await;
+
+    // The broker sends what the connector asks for, not its own 20.
+    let county = unique("t");
+    let client_id = unique("hub-");
+    let make = || {
+        let mut c = config(&broker.url(), &client_id, &topics(&county));
+        c.inflight = 37;
+        c
+    };
+    held_hub_window(broker.port, make, &county, 50, 37).await;
+}
+
+/// `protocol = "3.1.1"`, for brokers without MQTT 5: the broker cannot be
+/// told a window, so Mosquitto's own `max_inflight_messages` (20 by
+/// default) is what reaches the hub at once; messages are stored, and none
+/// is acknowledged before the hub answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mqtt311_when_told_works_with_the_brokers_window_of_20_and_no_puback_before_the_hub_answers() {
+    init_logs();
+    let url = system_mosquitto();
+    let county = unique("t");
+    let client_id = unique("hub-");
+    let make = || config(&url, &client_id, &topics(&county)).with_protocol(MqttProtocol::V311);
+    held_hub_window(mosquitto_port(), make, &county, 30, 20).await;
+
+    // Stored and acknowledged as over MQTT 5, with the topic's metadata.
+    let county = unique("t");
+    let store = Shared::default();
+    let (intake, seen) = fake_hub(store.clone(), Duration::ZERO, store_all);
+    let v311 = config(&url, &unique("hub-"), &topics(&county)).with_protocol(MqttProtocol::V311);
+    let connector = run_connector(v311, intake);
+    let terminal = Terminal::connect(mosquitto_port(), &unique("term-"));
+    until_subscribed(&terminal, &format!("grid/{county}/W0/report"), &[&seen]).await;
+    for i in 0..50 {
+        terminal.send(&format!("grid/{county}/W{}/{}", i % 3, KINDS[i % 3]), &format!("m{i}")).await;
+    }
+    wait_until(Duration::from_secs(10), "all 50 stored over 3.1.1", || count_created(&store) == 50).await;
+    {
+        let s = store.lock().unwrap();
+        let meta = &s.created["m4"];
+        assert!(meta.contains(&("worker_id".to_string(), "W1".to_string())), "{meta:?}");
+        assert_eq!(s.duplicates, 0);
+    }
+    connector.stop().await.unwrap();
 }
 
 /// Store errors leave the message unacknowledged; it comes again.
@@ -223,7 +287,9 @@ async fn mqtt_embedded_broker_carries_messages() {
     let county = unique("t");
     let store = Shared::default();
     let (intake, seen) = fake_hub(store.clone(), Duration::ZERO, store_all);
-    let connector = run_connector(config(&broker.url(), &unique("hub-"), &topics(&county)), intake);
+    // The main listener speaks MQTT 3.1.1 (as the hub's `embedded_broker` uses it).
+    let v311 = config(&broker.url(), &unique("hub-"), &topics(&county)).with_protocol(MqttProtocol::V311);
+    let connector = run_connector(v311, intake);
     let terminal = Terminal::connect(broker.addr().port(), &unique("term-"));
     until_subscribed(&terminal, &format!("grid/{county}/W0/report"), &[&seen]).await;
     for i in 0..40 {
@@ -255,7 +321,9 @@ async fn mqtt_embedded_broker_redelivers_unacknowledged() {
     let client_id = unique("hub-");
     let held = Shared::default();
     let (intake, seen) = fake_hub(held.clone(), Duration::ZERO, |_, _| Reply::Hold);
-    let first = run_connector(config(&broker.url(), &client_id, &topics(&county)), intake);
+    // The main listener speaks MQTT 3.1.1 (as the hub's `embedded_broker` uses it).
+    let make = || config(&broker.url(), &client_id, &topics(&county)).with_protocol(MqttProtocol::V311);
+    let first = run_connector(make(), intake);
     let terminal = Terminal::connect(broker.addr().port(), &unique("term-"));
     until_subscribed(&terminal, &format!("grid/{county}/W0/report"), &[&seen]).await;
     for i in 0..30 {
@@ -267,7 +335,7 @@ async fn mqtt_embedded_broker_redelivers_unacknowledged() {
 
     let store = Shared::default();
     let (intake, _) = fake_hub(store.clone(), Duration::ZERO, store_all);
-    let second = run_connector(config(&broker.url(), &client_id, &topics(&county)), intake);
+    let second = run_connector(make(), intake);
     wait_until(Duration::from_secs(10), "all 30 stored", || count_created(&store) == 30).await;
     second.stop().await.unwrap();
 }
@@ -494,12 +562,14 @@ async fn mqtt_notifier_burst_survives_a_broker_restart_mid_burst() {
 async fn mqtt_throughput() {
     init_logs();
     const N: usize = 20_000;
-    for window in [20, 100] {
+    // Over 3.1.1 the broker's window is what reaches the connector; over
+    // MQTT 5 the connector's `inflight` (64), whatever the broker's setting.
+    for (window, protocol) in [(20, MqttProtocol::V311), (100, MqttProtocol::V311), (20, MqttProtocol::V5)] {
         let broker = PrivateMosquitto::start(&format!("max_inflight_messages {window}"));
         let bare = bare_consumer(&broker, N).await;
-        let connector = connector_consumer(&broker, N).await;
+        let connector = connector_consumer(&broker, N, protocol).await;
         println!(
-            "mosquitto max_inflight_messages {window}: connector + instant hub {:.0} msg/s; bare auto-ack consumer {:.0} msg/s ({N} messages)",
+            "mosquitto max_inflight_messages {window}, connector over {protocol}: connector + instant hub {:.0} msg/s; bare auto-ack 3.1.1 consumer {:.0} msg/s ({N} messages)",
             N as f64 / connector.as_secs_f64(),
             N as f64 / bare.as_secs_f64()
         );
@@ -543,13 +613,14 @@ async fn bare_consumer(broker: &PrivateMosquitto, n: usize) -> Duration {
     started.elapsed()
 }
 
-async fn connector_consumer(broker: &PrivateMosquitto, n: usize) -> Duration {
+async fn connector_consumer(broker: &PrivateMosquitto, n: usize, protocol: MqttProtocol) -> Duration {
     let county = unique("t");
     let client_id = unique("hub-");
     let store = Shared::default();
+    let make = || config(&broker.url(), &client_id, &topics(&county)).with_protocol(protocol);
     {
         let (intake, seen) = fake_hub(store.clone(), Duration::ZERO, store_all);
-        let connector = run_connector(config(&broker.url(), &client_id, &topics(&county)), intake);
+        let connector = run_connector(make(), intake);
         let terminal = Terminal::connect(broker.port, &unique("term-"));
         until_subscribed(&terminal, &format!("grid/{county}/W0/report"), &[&seen]).await;
         connector.stop().await.unwrap();
@@ -557,7 +628,7 @@ async fn connector_consumer(broker: &PrivateMosquitto, n: usize) -> Duration {
     backlog(broker, &format!("grid/{county}/W1/report"), n).await;
     let (intake, _) = fake_hub(store.clone(), Duration::ZERO, store_all);
     let started = Instant::now();
-    let connector = run_connector(config(&broker.url(), &client_id, &topics(&county)), intake);
+    let connector = run_connector(make(), intake);
     wait_until(Duration::from_secs(120), "backlog drained", || count_created(&store) >= n).await;
     let elapsed = started.elapsed();
     connector.stop().await.unwrap();
@@ -803,20 +874,22 @@ fn resident_bytes() -> usize {
     line.split_whitespace().nth(1).unwrap().parse::<usize>().unwrap() * 1024
 }
 
-/// The hub is held while a broker with no inflight limit pours 60 MB of
-/// reports at it: the connector reads only a window ahead of the hub and
-/// leaves the rest in the broker, instead of queueing all of it in memory.
-/// (The reports come from `mosquitto_pub` in its own process, so that only
-/// the connector's memory is in this one.)
+/// Over MQTT 3.1.1 the broker cannot be told a window: the hub is held
+/// while a broker with no inflight limit pours 60 MB of reports at it, and
+/// the connector reads only a window ahead of the hub and leaves the rest
+/// in the broker, instead of queueing all of it in memory. (Over MQTT 5 the
+/// broker would send no more than the receive maximum in the first place.)
+/// The reports come from `mosquitto_pub` in its own process, so that only
+/// the connector's memory is in this one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn mqtt_a_held_hub_does_not_make_the_connector_queue_what_the_broker_sends() {
+async fn mqtt311_a_held_hub_does_not_make_the_connector_queue_what_the_broker_sends() {
     init_logs();
     let broker = PrivateMosquitto::start("max_inflight_messages 0");
     let county = unique("t");
     let held = Shared::default();
     let (intake, seen) =
         fake_hub(held.clone(), Duration::ZERO, |id, _| if id == "first" { Reply::Store } else { Reply::Hold });
-    let mut c = config(&broker.url(), &unique("hub-"), &topics(&county));
+    let mut c = config(&broker.url(), &unique("hub-"), &topics(&county)).with_protocol(MqttProtocol::V311);
     c.inflight = 8;
     let connector = run_connector(c, intake);
     let terminal = Terminal::connect(broker.port, &unique("term-"));

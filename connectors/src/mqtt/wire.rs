@@ -23,7 +23,8 @@ use super::config::{MAX_PACKET_V5, PROTOCOL_MAX_PACKET, Secret};
 pub(crate) enum Protocol {
     /// MQTT 3.1.1; the broker decides how long a persistent session lives.
     V4,
-    /// MQTT 5, for shared subscriptions.
+    /// MQTT 5: the session's expiry and the receive maximum (how many
+    /// QoS 1 messages the broker may have unacknowledged to us) are ours.
     V5 { session_expiry: Duration, receive_maximum: u16 },
 }
 

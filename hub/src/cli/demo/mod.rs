@@ -100,7 +100,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     println!("hub demo: {} at {}/s per agency", humantime::format_duration(args.duration), args.rate);
     println!("  store      {}", db.display());
     println!("  platform   simulator at {}", server.base_url());
-    println!("  terminals  embedded MQTT broker at {}", broker.url());
+    // The embedded broker's listener at this URL speaks 3.1.1 (see demo_settings).
+    println!("  terminals  embedded MQTT broker at {} (MQTT 3.1.1)", broker.url());
     println!("  court      feed simulator at {} ({})", court.base_url(), agencies::COURT);
     println!(
         "  callbacks  the platform reports to the hub at http://{listen}; every agency listens for its status messages"
@@ -241,8 +242,9 @@ fn demo_settings(
             ));
         }
     }
+    // `mqtt_url` is the embedded broker's MQTT 3.1.1 listener.
     text.push_str(&format!(
-        "\n[[sources]]\nname = \"terminal\"\nmapping = \"builtin:terminal\"\ntransport = \"mqtt\"\nurl = \"{mqtt_url}\"\nclient_id = \"{}-hub\"\n",
+        "\n[[sources]]\nname = \"terminal\"\nmapping = \"builtin:terminal\"\ntransport = \"mqtt\"\nurl = \"{mqtt_url}\"\nprotocol = \"3.1.1\"\nclient_id = \"{}-hub\"\n",
         names.prefix
     ));
     text.push_str(&format!(
