@@ -235,6 +235,9 @@ struct SourceSection {
     shared_group: Option<Spanned<String>>,
     /// mqtt: `"5"` (the default) or `"3.1.1"` for a broker without MQTT 5.
     protocol: Option<Spanned<ProtocolText>>,
+    /// mqtt: messages on their way to the hub unacknowledged at most (MQTT 5
+    /// receive maximum): what one group commit can hold from this source.
+    inflight: Option<Spanned<i64>>,
     /// mqtt over TLS (`mqtts://`): the PEM file of the broker's CA (default: the system's).
     ca_file: Option<Spanned<String>>,
     /// mqtt: run the hub's in-memory broker at this address (`127.0.0.1:1883`,
@@ -277,7 +280,7 @@ impl SourceSection {
     fn stray_keys(&self, transport: &str) -> Vec<(&'static str, Range<usize>)> {
         // (key, where it was given, the transports it applies to)
         type Key<'a> = (&'static str, Option<Range<usize>>, &'a [&'a str]);
-        let keys: [Key; 22] = [
+        let keys: [Key; 23] = [
             ("listen", self.listen.as_ref().map(Spanned::span), &["http"]),
             ("tokens", self.tokens.as_ref().map(Spanned::span), &["http"]),
             ("open", self.open.as_ref().map(Spanned::span), &["http"]),
@@ -293,6 +296,7 @@ impl SourceSection {
             ("client_id", self.client_id.as_ref().map(Spanned::span), &["mqtt"]),
             ("shared_group", self.shared_group.as_ref().map(Spanned::span), &["mqtt"]),
             ("protocol", self.protocol.as_ref().map(Spanned::span), &["mqtt"]),
+            ("inflight", self.inflight.as_ref().map(Spanned::span), &["mqtt"]),
             ("embedded_broker", self.embedded_broker.as_ref().map(Spanned::span), &["mqtt"]),
             ("ca_file", self.ca_file.as_ref().map(Spanned::span), &["mqtt"]),
             ("embedded_port", self.embedded_port.as_ref().map(Spanned::span), &["mqtt"]),
@@ -1093,6 +1097,12 @@ fn mqtt_source(
     if let Some(g) = &s.shared_group {
         config = config.with_shared_group(g.get_ref().clone());
     }
+    if let Some(n) = &s.inflight {
+        match u16::try_from(*n.get_ref()) {
+            Ok(n) if n > 0 => config.inflight = n,
+            _ => c.at(Some(n.span()), "inflight must be between 1 and 65535"),
+        }
+    }
     let protocol = match &s.protocol {
         None => None,
         Some(p) => match p.get_ref().text().parse::<connectors::mqtt::MqttProtocol>() {
@@ -1300,7 +1310,10 @@ mod tests {
             let Transport::Mqtt(m) = &s.sources[0].transport else { panic!("mqtt") };
             (m.protocol, m.inflight)
         };
-        assert_eq!(protocol(text), (MqttProtocol::V5, 64));
+        assert_eq!(protocol(text), (MqttProtocol::V5, 256));
+        assert_eq!(protocol(&format!("{text}inflight = 1000\n")).1, 1000);
+        let shown = Settings::parse(&format!("{text}inflight = 0\n"), "hub.toml", &NO_ENV).unwrap_err().to_string();
+        assert!(shown.contains("hub.toml:6:12: inflight must be between 1 and 65535"), "{shown}");
         for written in ["\"5\"", "5", "\"v5\"", "5.0"] {
             assert_eq!(protocol(&format!("{text}protocol = {written}\n")).0, MqttProtocol::V5, "{written}");
         }

@@ -149,7 +149,8 @@ impl MqttConfig {
             topics: DEFAULT_TOPICS.iter().map(|t| t.to_string()).collect(),
             protocol: MqttProtocol::V5,
             shared_group: None,
-            inflight: 64,
+            // As many as intake commits at once (and AMQP's prefetch).
+            inflight: 256,
             keep_alive: Duration::from_secs(30),
             reconnect_initial: Duration::from_millis(500),
             reconnect_max: Duration::from_secs(30),
