@@ -273,6 +273,17 @@ struct Throughput {
     /// The hub's intake commits (group commits) for these records.
     batches: u64,
     sink: SinkCounts,
+    /// The hub's store writer: (transactions, seconds held) by intake and by delivery.
+    writer: [(u64, f64); 2],
+}
+
+/// (transactions, seconds held) of the hub's store writer by intake and by delivery so far.
+fn writer_use(hub: &Hub) -> [(u64, f64); 2] {
+    use hub::store::Writer;
+    [Writer::Intake, Writer::Delivery].map(|w| {
+        let (n, _, held) = hub.store.writer_use().of(w);
+        (n, held)
+    })
 }
 
 fn throughput_rows(t: &Throughput, durable: &str, bare: &str) {
@@ -315,6 +326,15 @@ fn throughput_rows(t: &Throughput, durable: &str, bare: &str) {
         "PUTs not accepted (unmappable, non-2xx)",
         ["-".into(), t.sink.refused.to_string(), "-".into()],
         &format!("{} accepted", t.sink.accepted),
+    );
+    let [(intake_tx, intake_s), (delivery_tx, delivery_s)] = t.writer;
+    let wall = t.hub.wall.as_secs_f64().max(1e-9);
+    row3(
+        "hub's store writer held: intake + delivery",
+        [format!("{:.0}% + {:.0}%", 100.0 * intake_s / wall, 100.0 * delivery_s / wall), "-".into(), "-".into()],
+        &format!(
+            "of the wall time; {intake_tx} intake and {delivery_tx} delivery transactions (SQLite: one writer at a time)"
+        ),
     );
     let lost = phases.map(|p| t.n.saturating_sub(p.arrived));
     if lost != [0, 0, 0] {
@@ -713,6 +733,7 @@ async fn amqp_throughput(b: &Bench) -> Throughput {
     let elapsed = settled.at.duration_since(started);
     let (records, changes) = committed(&hub.metrics, "hotline");
     let batches = hub.metrics.intake_batches.load(Ordering::Relaxed);
+    let writer = writer_use(&hub);
     hub.shutdown().await;
     server.stop().await;
     db.cleanup().await;
@@ -732,6 +753,7 @@ async fn amqp_throughput(b: &Bench) -> Throughput {
         publish,
         batches,
         sink,
+        writer,
     }
 }
 
@@ -1120,6 +1142,7 @@ async fn mqtt_throughput(b: &Bench) -> Throughput {
         .expect("MQTT throughput");
 
     let probe_batches = hub.metrics.intake_batches.load(Ordering::Relaxed);
+    let probe_writer = writer_use(&hub);
     // The publishers' window follows the hub's commits (after which it PUBACKs).
     let consumed = Arc::new(AtomicU64::new(0));
     let watch = {
@@ -1141,6 +1164,10 @@ async fn mqtt_throughput(b: &Bench) -> Throughput {
     let (records, changes) = committed(&hub.metrics, "terminal");
     // Less the first record's own commit.
     let batches = hub.metrics.intake_batches.load(Ordering::Relaxed) - probe_batches;
+    let mut writer = writer_use(&hub);
+    for (w, p) in writer.iter_mut().zip(probe_writer) {
+        *w = (w.0 - p.0, w.1 - p.1);
+    }
     hub.shutdown().await;
     server.stop().await;
     db.cleanup().await;
@@ -1156,6 +1183,7 @@ async fn mqtt_throughput(b: &Bench) -> Throughput {
         publish: Duration::ZERO,
         batches,
         sink,
+        writer,
     }
 }
 

@@ -113,6 +113,15 @@ async fn the_api_answers_each_token_within_its_role_and_region() {
     ] {
         assert!(metrics.contains(line), "{line} in {metrics}");
     }
+    // Who held the store's writer: intake stored the records, delivery sent them.
+    for by in ["intake", "delivery"] {
+        let line = metrics
+            .lines()
+            .find(|l| l.starts_with(&format!("hub_store_write_transactions_total{{by=\"{by}\"}}")))
+            .unwrap_or_else(|| panic!("no writer line for {by} in {metrics}"));
+        assert!(line.split_whitespace().last().and_then(|n| n.parse::<u64>().ok()).is_some_and(|n| n > 0), "{line}");
+    }
+    assert!(metrics.contains("# TYPE hub_store_writer_busy_seconds_total counter"), "{metrics}");
 
     // The monthly analysis: the same figures, in a page that fetches nothing, and CSV.
     let out = dir.join("reports");

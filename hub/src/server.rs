@@ -36,6 +36,7 @@ impl Observed {
     pub fn render(&self) -> String {
         let mut out = self.metrics.render();
         out.push_str(&self.health.render_metrics());
+        out.push_str(&self.store.writer_use().render());
         for (system, mapper) in &self.mappers {
             out.push_str(&mapper.render_metrics(system));
         }

@@ -1311,7 +1311,7 @@ impl super::Store {
         };
         let encoding = item.encoding.as_deref().map(|e| clean(e, MAX_META_CHARS).into_owned());
         let now = now_ms();
-        let mut w = self.begin_write().await?;
+        let mut w = self.begin_write_as(super::Writer::Intake).await?;
         let sql = batch::insert_sql(
             self.backend,
             "raw_records",
@@ -1402,7 +1402,7 @@ impl super::Store {
             None => (self.predecide(&pending).await, None),
         };
         let stored = async {
-            let mut w = self.begin_write().await?;
+            let mut w = self.begin_write_as(super::Writer::Intake).await?;
             let (outcomes, prints) =
                 store_pending(&mut w.tx, self.backend, &self.matching, &self.feedback_plan(), &pending, pre, published)
                     .await?;
@@ -1468,7 +1468,7 @@ impl super::Store {
     ) -> Result<Vec<StoredOutcome>, StoreError> {
         let pending: Vec<Pending> = items.iter().map(|item| Pending { item, raw_id: None }).collect();
         let pre = self.predecide(&pending).await;
-        let mut w = self.begin_write().await?;
+        let mut w = self.begin_write_as(super::Writer::Intake).await?;
         let (outcomes, prints) =
             store_pending(&mut w.tx, self.backend, &self.matching, &self.feedback_plan(), &pending, pre, None).await?;
         if let Some((name, value, etag)) = cursor {

@@ -27,6 +27,7 @@ mod stats;
 pub mod testing;
 pub mod text;
 mod tickets;
+mod writer;
 
 #[cfg(test)]
 mod tests;
@@ -57,6 +58,7 @@ pub use quarantine::{QuarantineEntry, QuarantinedRecord};
 pub use screen::{DueInRegion, PendingInRegion, Placed};
 pub use stats::{CellFilter, DailyCount, Dimension};
 pub use tickets::{SourceCounts, StoredTicket, TicketSummary};
+pub use writer::{Writer, WriterUse};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -118,6 +120,8 @@ pub struct Store {
     /// Wakes this process's feedback senders when a change is queued for
     /// the agencies (other hubs on the same database find it by polling).
     feedback_queued: Arc<tokio::sync::Notify>,
+    /// How long each kind of writer waits for the writer and holds it.
+    writer_use: Arc<WriterUse>,
 }
 
 /// A write transaction; on SQLite it holds the in-process write lock and
@@ -125,12 +129,16 @@ pub struct Store {
 pub struct WriteTx {
     pub tx: Transaction<'static, Any>,
     _guard: Option<OwnedMutexGuard<()>>,
+    /// Who writes, since when, and where that is counted.
+    held: (Writer, std::time::Instant, Arc<WriterUse>),
 }
 
 impl WriteTx {
     /// Commits, then lets the next writer in.
     pub async fn commit(self) -> Result<(), StoreError> {
+        let (who, since, used) = self.held;
         self.tx.commit().await?;
+        used.committed(who, since.elapsed());
         Ok(())
     }
 }
@@ -180,6 +188,7 @@ impl Store {
             strikes: Arc::default(),
             feedback: Arc::default(),
             feedback_queued: Arc::default(),
+            writer_use: Arc::default(),
         };
         store.migrate().await?;
         Ok(store)
@@ -222,14 +231,27 @@ impl Store {
     }
 
     pub async fn begin_write(&self) -> Result<WriteTx, StoreError> {
-        match &self.write_lock {
+        self.begin_write_as(Writer::Other).await
+    }
+
+    /// [`Store::begin_write`], counted as `who`'s in [`Store::writer_use`].
+    pub async fn begin_write_as(&self, who: Writer) -> Result<WriteTx, StoreError> {
+        let asked = std::time::Instant::now();
+        let (tx, guard) = match &self.write_lock {
             Some(lock) => {
                 let guard = lock.clone().lock_owned().await;
-                let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-                Ok(WriteTx { tx, _guard: Some(guard) })
+                (self.pool.begin_with("BEGIN IMMEDIATE").await?, Some(guard))
             }
-            None => Ok(WriteTx { tx: self.pool.begin().await?, _guard: None }),
-        }
+            None => (self.pool.begin().await?, None),
+        };
+        let began = std::time::Instant::now();
+        self.writer_use.waited(who, began - asked);
+        Ok(WriteTx { tx, _guard: guard, held: (who, began, self.writer_use.clone()) })
+    }
+
+    /// Write transactions and the writer's time, by who wrote: `/metrics`.
+    pub fn writer_use(&self) -> &WriterUse {
+        &self.writer_use
     }
 
     pub async fn close(&self) {

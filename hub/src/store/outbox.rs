@@ -108,7 +108,7 @@ impl Store {
         if results.is_empty() && lease.is_none_or(|l| l.limit <= 0) {
             return Ok(Vec::new());
         }
-        let mut w = self.begin_write().await?;
+        let mut w = self.begin_write_as(super::Writer::Delivery).await?;
         complete_in(&mut w.tx, self.backend, results).await?;
         let leased = match lease {
             Some(l) if l.limit > 0 => lease_in(&mut w.tx, self.backend, l).await?,
