@@ -62,10 +62,10 @@
 //! the MQTT publishers keep at most `BENCH_MQTT_WINDOW` (default 500)
 //! messages published but not yet taken by the consumer (the hub's commits,
 //! the durable baseline's PUBACKs, or the bare consumer's receipts): far
-//! more than the hub has in flight (Mosquitto sends an MQTT 3.1.1 client 20
-//! at a time). The durable baseline's rumqttc client, which acknowledges by
-//! hand, was sent up to ~490 unacknowledged at once by Mosquitto 2.0.11: its
-//! batches are bounded by the window, not by 20. One client
+//! as much as the hub has in flight (it speaks MQTT 5 and takes 256 at a
+//! time). The durable baseline's rumqttc client (MQTT 3.1.1), which
+//! acknowledges by hand, was sent up to ~490 unacknowledged at once by
+//! Mosquitto 2.0.11: its batches are bounded by the window. One client
 //! publishes (`BENCH_MQTT_PUBLISHERS`): with two or more publishing at full
 //! speed, the Mosquitto 2.0.11 of the development machine dropped messages
 //! for the subscriber with only 100–200 outstanding; one client publishes

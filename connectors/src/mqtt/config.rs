@@ -8,7 +8,9 @@ use std::time::Duration;
 pub const DEFAULT_TOPICS: [&str; 3] = ["grid/+/+/report", "grid/+/+/progress", "grid/+/+/evaluation"];
 
 /// The contract's payload limit. Larger payloads are still handed to the hub,
-/// which quarantines them with a reason; the connector never drops one.
+/// which quarantines them with a reason: over MQTT 3.1.1 all of them, over
+/// MQTT 5 those up to [`MAX_PACKET_V5`] (the broker drops larger ones for
+/// the hub).
 pub const MAX_PAYLOAD_BYTES: usize = 256 * 1024;
 
 /// The largest packet MQTT can encode (remaining length of 268,435,455 bytes
@@ -19,14 +21,15 @@ pub const MAX_PAYLOAD_BYTES: usize = 256 * 1024;
 /// (Mosquitto's `message_size_limit`).
 pub(crate) const PROTOCOL_MAX_PACKET: usize = 268_435_455 + 5;
 
-/// The largest packet an MQTT 5 session takes: the contract's payload limit,
-/// with room for the largest topic (64 KiB) and properties. It is sent in
-/// CONNECT (Maximum Packet Size), so the broker itself drops a larger
-/// message for the hub instead of sending it, and one oversized publish can
-/// neither take 256 MiB of the hub's memory per message in flight nor block
-/// the session (MQTT-3.1.2-24). Payloads between the contract's limit and
-/// this still reach the hub, which quarantines them with the reason.
-pub(crate) const MAX_PACKET_V5: usize = 2 * MAX_PAYLOAD_BYTES;
+/// The largest packet an MQTT 5 session takes: sixteen times the contract's
+/// payload limit. It is sent in CONNECT (Maximum Packet Size), so the
+/// broker itself drops a larger message for the hub instead of sending it,
+/// and one oversized publish can neither take 256 MiB of the hub's memory
+/// per message in flight nor block the session (MQTT-3.1.2-24). Payloads
+/// between the contract's limit and this still reach the hub, which
+/// quarantines them with the reason: a terminal's report that is merely too
+/// big (a photo inlined, say) is kept for a person, not lost.
+pub(crate) const MAX_PACKET_V5: usize = 16 * MAX_PAYLOAD_BYTES;
 
 /// Which MQTT the connector speaks to the broker.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -123,7 +126,8 @@ pub struct MqttConfig {
     /// the log (size and packet id, never content); the hub quarantines them.
     pub max_payload_bytes: usize,
     /// MQTT 5 only: how long the broker keeps the session (and the messages
-    /// queued for it) while the hub is away (Mosquitto shortens it to
+    /// queued for it) while the hub is away (default: for ever, the most
+    /// MQTT 5 can say) (Mosquitto shortens it to
     /// `persistent_client_expiration` if that is set and shorter). Under
     /// 3.1.1 the broker decides (Mosquitto: forever unless
     /// `persistent_client_expiration` is set).
@@ -132,7 +136,7 @@ pub struct MqttConfig {
 
 impl MqttConfig {
     /// A configuration with the defaults: the contract's topics, MQTT 5, 64
-    /// in flight, a session kept 7 days, 30 s keep-alive, reconnect after
+    /// in flight, a session kept for ever, 30 s keep-alive, reconnect after
     /// 0.5 s doubling up to 30 s.
     /// The client id comes from the URL's `?client_id=` if it has one;
     /// otherwise set [`client_id`](Self::client_id) before use.
@@ -155,7 +159,10 @@ impl MqttConfig {
             reconnect_initial: Duration::from_millis(500),
             reconnect_max: Duration::from_secs(30),
             max_payload_bytes: MAX_PAYLOAD_BYTES,
-            session_expiry: Duration::from_secs(7 * 24 * 3600),
+            // As long as MQTT 5 allows (about 136 years): the broker keeps
+            // the session and what is queued for it however long the hub is
+            // away, as it does for a 3.1.1 session.
+            session_expiry: Duration::from_secs(u64::from(u32::MAX)),
         }
     }
 

@@ -99,7 +99,7 @@ pub enum DuplicatesCommand {
         /// stays with the matter it confuses), fit without each fold and
         /// decide it with those weights; prints the pooled figures. How to
         /// choose --sigma, --others-weight and thresholds without a held-out set.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "out")]
         folds: Option<usize>,
         /// Merge threshold for the cross-validated figures.
         #[arg(long, default_value_t = 0.9)]
@@ -330,6 +330,12 @@ fn cross_validate(
         others.push(hub::dedup::examples(&load_set(set)?.0, &rules));
     }
     let fold_of = folds_by_matter_group(&first, folds);
+    let groups = fold_of.iter().copied().max().map_or(0, |m| m + 1);
+    anyhow::ensure!(
+        groups == folds,
+        "{} has too few groups of matters for {folds} folds: use --folds {groups} or fewer",
+        sets[0].display()
+    );
     let (mut merged, mut right, mut truth, mut possibles, mut records) = (0u64, 0u64, 0u64, 0usize, 0usize);
     for k in 0..folds {
         let (train, test): (Vec<_>, Vec<_>) = first.iter().cloned().zip(&fold_of).partition(|(_, fold)| **fold != k);

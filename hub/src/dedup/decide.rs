@@ -25,8 +25,9 @@ impl Default for Thresholds {
     /// Merging wrongly hides a citizen's matter inside another's ticket;
     /// missing a duplicate costs a second dispatch. So merging needs much
     /// more certainty than flagging. (Cross-validation on the tuning set
-    /// found 0.8 as precise as 0.9 and finding more; on the held-out set it
-    /// merged wrongly (precision 0.945), so 0.9 stays: docs/duplicates.md.)
+    /// found 0.8 as precise as 0.9 and finding more, for a fit with a
+    /// synonym table that then merged wrongly on the held-out set at 0.8 and
+    /// at 0.9 alike; neither shipped, 0.9 stays: docs/duplicates.md.)
     fn default() -> Self {
         Thresholds { merge: 0.9, review: 0.5 }
     }

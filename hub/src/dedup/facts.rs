@@ -127,6 +127,7 @@ pub(crate) fn quantities(chars: &[char]) -> Vec<Quantity> {
             // (a city), 一平 (per square metre) or 平路, 平房 after a number.
             Some('平')
                 if value >= 10
+                    && chars.get(j.wrapping_sub(1)) != Some(&'一')
                     && !matches!(
                         chars.get(j + 1),
                         Some('市' | '路' | '街' | '区' | '县' | '镇' | '村' | '方' | '房')
@@ -477,6 +478,7 @@ mod tests {
         assert_eq!(q("120平方米的门市"), vec![(Unit::SquareMetres, 120, false)]);
         assert_eq!(q("四十六平的平房，一平三千一"), vec![(Unit::SquareMetres, 46, false)]);
         assert_eq!(q("家住四平市"), vec![]);
+        assert_eq!(q("房价三千一平，五千八一平"), vec![], "prices per square metre are no areas");
         assert_eq!(q("离猪场不到一百米"), vec![(Unit::Metres, 100, true)]);
         assert_eq!(q("两人吵架"), vec![]);
         assert_eq!(q("工人12名"), vec![(Unit::People, 12, false)]);

@@ -620,6 +620,12 @@ pub(crate) fn chinese_number_at(chars: &[char], at: usize) -> Option<(u64, usize
     if j == at {
         return None;
     }
+    // `一万一直没还`, `三千一平`: a 一 that begins the next word is no digit.
+    if digit == Some(1) && unit_before.is_some() && chars.get(j).is_some_and(|c| ONE_BEGINS_A_WORD.contains(*c)) {
+        digit = None;
+        unit_before = None;
+        j -= 1;
+    }
     let last = match (digit, unit_before) {
         (Some(d), Some(u)) => d.saturating_mul(u / 10),
         (d, _) => d.unwrap_or(0),
@@ -647,7 +653,7 @@ pub(crate) fn amounts(chars: &[char]) -> Vec<u32> {
                 j += 1;
             }
             let yuan = chars.get(j) == Some(&'元')
-                || starts_with(chars, j, "块")
+                || said_kuai(chars, j)
                 || value >= 1000 && money_said_before(chars, i) && !unit_follows(chars, j);
             if yuan && (100..=u64::from(u32::MAX)).contains(&value) && !out.contains(&(value as u32)) && out.len() < 3 {
                 out.push(value as u32);
@@ -667,16 +673,25 @@ pub(crate) fn amounts(chars: &[char]) -> Vec<u32> {
             j = digits_at(chars, j + 1).map_or(j + 1, |(_, e)| e);
         }
         let mut value = v;
-        match chars.get(j) {
-            Some('万') => {
-                value = v.saturating_mul(10_000);
+        let unit = match chars.get(j) {
+            Some('万') => 10_000,
+            Some('千') => 1000,
+            _ => 1,
+        };
+        if unit > 1 {
+            value = v.saturating_mul(unit);
+            j += 1;
+            // `1万8` is 18,000 as `一万八` is: one digit after the unit
+            // counts the next unit down (not the 一 of `一直`).
+            let d = chars.get(j).and_then(|&c| c.to_digit(10).map(u64::from).or_else(|| cn_digit(c)));
+            let then = chars.get(j + 1).copied();
+            if let Some(d) = d.filter(|&d| d > 0)
+                && !then.is_some_and(|c| c.is_ascii_digit() || c == '.' || is_chinese_numeral(c))
+                && !(d == 1 && then.is_some_and(|c| ONE_BEGINS_A_WORD.contains(c)))
+            {
+                value = value.saturating_add(d * unit / 10);
                 j += 1;
             }
-            Some('千') => {
-                value = v.saturating_mul(1000);
-                j += 1;
-            }
-            _ => {}
         }
         let magnitude = value != v;
         if chars.get(j) == Some(&'余') || chars.get(j) == Some(&'多') {
@@ -685,7 +700,7 @@ pub(crate) fn amounts(chars: &[char]) -> Vec<u32> {
         let yuan = chars.get(j) == Some(&'元')
             || starts_with(chars, j, " cny")
             || starts_with(chars, j, "cny")
-            || magnitude && (starts_with(chars, j, "块") || money_said_before(chars, i) && !unit_follows(chars, j));
+            || magnitude && (said_kuai(chars, j) || money_said_before(chars, i) && !unit_follows(chars, j));
         if yuan && value >= 100 && value <= u64::from(u32::MAX) && !out.contains(&(value as u32)) && out.len() < 3 {
             out.push(value as u32);
         }
@@ -696,8 +711,19 @@ pub(crate) fn amounts(chars: &[char]) -> Vec<u32> {
 
 /// Words after which a sum needs no 元: `借了四万八`, `欠工钱两万`,
 /// `拿了十二万` are money as people say it.
-const MONEY_WORDS: &[&str] =
-    &["借", "欠", "拿了", "还", "赔", "工资", "工钱", "货款", "租金", "补偿", "要回", "垫付", "押金", "彩礼", "本金"];
+const MONEY_WORDS: &[&str] = &[
+    "借", "欠", "拿了", "还了", "还我", "没还", "归还", "还款", "赔", "工资", "工钱", "货款", "租金", "补偿", "要回",
+    "垫付", "押金", "彩礼", "本金",
+];
+
+/// Characters after which a 一 that follows a unit begins a word (`一直`,
+/// `一起`, `一次`, `一平` …) rather than counting the next unit down.
+const ONE_BEGINS_A_WORD: &str = "直起次共样定般些下点天年个平块";
+
+/// `三万块`, `三万块钱` are money; `一百块砖` is bricks.
+fn said_kuai(chars: &[char], at: usize) -> bool {
+    starts_with(chars, at, "块钱") || chars.get(at) == Some(&'块') && !chars.get(at + 1).is_some_and(|&c| is_han(c))
+}
 
 /// Whether a money word ends at most three characters before `at`.
 fn money_said_before(chars: &[char], at: usize) -> bool {
@@ -713,8 +739,7 @@ fn money_said_before(chars: &[char], at: usize) -> bool {
 /// (`四万八千斤`, `两万平`, `三千亩`): then it is no sum.
 fn unit_follows(chars: &[char], at: usize) -> bool {
     chars.get(at).is_some_and(|&c| {
-        quantity_unit(c) && c != '元'
-            || matches!(c, '平' | '斤' | '吨' | '头' | '只' | '个' | '年' | '方' | '公' | '株' | '棵' | '袋')
+        quantity_unit(c) && c != '元' || "平斤吨头只个年方公株棵袋辆条家套台张本份次件间箱".contains(c)
     })
 }
 
@@ -889,6 +914,14 @@ mod tests {
         assert_eq!(a("借了三千亩地"), Vec::<u32>::new(), "land is no money");
         assert_eq!(a("还有四万八千人"), Vec::<u32>::new());
         assert_eq!(a("村里有一万二"), Vec::<u32>::new(), "no money word, no sum");
+        assert_eq!(a("借了一万一直没还"), [10_000], "一直 is no digit");
+        assert_eq!(a("借了1万8，写了欠条"), [18_000], "digits abbreviate as numerals do");
+        assert_eq!(a("欠了3千5"), [3_500]);
+        assert_eq!(a("拉来一百块砖"), Vec::<u32>::new(), "bricks are no money");
+        assert_eq!(a("还有一千多辆车没处停"), Vec::<u32>::new(), "还 as still is no repayment");
+        assert_eq!(a("还了三万块钱"), [30_000]);
+        assert_eq!(n("三千一平"), Some(3_000), "per square metre");
+        assert_eq!(n("一万一直"), Some(10_000));
     }
 
     fn s(v: &[char]) -> String {

@@ -171,7 +171,7 @@ impl Store {
         save(&mut w.tx, self.backend, &survivor, "duplicate absorbed", now).await?;
         move_records(&mut w.tx, self.backend, &later.ticket_id, &survivor.ticket_id, &moved).await?;
         decide_link(&mut w.tx, id, "confirmed", note, now).await?;
-        w.tx.commit().await?;
+        w.commit().await?;
         self.duplicate_link(id).await
     }
 
@@ -180,7 +180,7 @@ impl Store {
         let mut w = self.begin_write().await?;
         locked_link(&mut w.tx, id, "possible", "reject").await?;
         decide_link(&mut w.tx, id, "rejected", note, now_ms()).await?;
-        w.tx.commit().await?;
+        w.commit().await?;
         self.duplicate_link(id).await
     }
 
@@ -202,7 +202,7 @@ impl Store {
         save(&mut w.tx, self.backend, &own, "unmerged", now).await?;
         move_records(&mut w.tx, self.backend, &joined.ticket_id, &new_id, std::slice::from_ref(&record.source)).await?;
         decide_link(&mut w.tx, id, "unmerged", note, now).await?;
-        w.tx.commit().await?;
+        w.commit().await?;
         Ok(new_id)
     }
 

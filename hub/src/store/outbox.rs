@@ -48,7 +48,10 @@ pub enum DeliveryResult {
 /// An outbox row's body is empty when it is its revision's body
 /// ([`REVISION_BODY`]): the lease reads it from `ticket_revisions`, so each
 /// revision is written once, not once more for the platform. Rows queued
-/// before carry their own body and are sent as they are.
+/// before carry their own body and are sent as they are. (Nothing deletes a
+/// revision; were one missing, its change would go out empty, be refused
+/// and wait in the dead letters, rather than stop the dispatcher.)
+/// Migration 0013 makes an older hub refuse such a database.
 pub(crate) const REVISION_BODY: &str = "";
 
 const LEASE_SQLITE: &str = "UPDATE outbox SET lease_owner = $1, lease_until = $2
@@ -58,8 +61,8 @@ const LEASE_SQLITE: &str = "UPDATE outbox SET lease_owner = $1, lease_until = $2
           AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.ticket_id = o.ticket_id AND p.id < o.id)
         ORDER BY o.id LIMIT $4)
     RETURNING id, ticket_id, revision, idempotency_key,
-        CASE WHEN body = '' THEN (SELECT r.body FROM ticket_revisions r
-            WHERE r.ticket_id = outbox.ticket_id AND r.revision = outbox.revision) ELSE body END,
+        CASE WHEN body = '' THEN COALESCE((SELECT r.body FROM ticket_revisions r
+            WHERE r.ticket_id = outbox.ticket_id AND r.revision = outbox.revision), '') ELSE body END,
         attempts, lease_owner, lease_until, created_at";
 
 const LEASE_POSTGRES: &str = "UPDATE outbox SET lease_owner = $1, lease_until = $2
@@ -70,8 +73,8 @@ const LEASE_POSTGRES: &str = "UPDATE outbox SET lease_owner = $1, lease_until = 
         ORDER BY o.id LIMIT $4
         FOR UPDATE SKIP LOCKED)
     RETURNING id, ticket_id, revision, idempotency_key,
-        CASE WHEN body = '' THEN (SELECT r.body FROM ticket_revisions r
-            WHERE r.ticket_id = outbox.ticket_id AND r.revision = outbox.revision) ELSE body END,
+        CASE WHEN body = '' THEN COALESCE((SELECT r.body FROM ticket_revisions r
+            WHERE r.ticket_id = outbox.ticket_id AND r.revision = outbox.revision), '') ELSE body END,
         attempts, lease_owner, lease_until, created_at";
 
 /// A lease to take: who, how many changes at most, for how long.

@@ -597,10 +597,18 @@ on_both!(a_revision_body_is_written_once_and_leased_from_the_revision, |store, _
     .execute(&store.pool)
     .await
     .unwrap();
+    // A row whose revision were missing goes out empty (to be refused), not a panic.
+    sqlx::query(
+        "INSERT INTO outbox (ticket_id, revision, idempotency_key, body, next_attempt_at, created_at) VALUES ('ghost', 1, 'ghost:1', '', 0, 0)",
+    )
+    .execute(&store.pool)
+    .await
+    .unwrap();
     let leased = store.lease("a", 10, 60_000).await.unwrap();
-    assert_eq!(leased.len(), 2);
+    assert_eq!(leased.len(), 3);
     assert_eq!(leased[0].body, revision, "the platform gets the revision's body");
     assert_eq!(leased[1].body, "{\"old\":true}");
+    assert_eq!(leased[2].body, "");
     // Refused for good, the change keeps its body in the dead letters.
     store
         .complete(&[(leased[0].clone(), DeliveryResult::Rejected { status: 422, response: "no".into() })])
