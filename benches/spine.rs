@@ -5,10 +5,18 @@
 //!    baseline in the same run: a loop that PUTs the same tickets straight to
 //!    the simulator with the same concurrency;
 //! 2. resident memory of the `hub` process with 1,000,000 undelivered
-//!    changes in its outbox, beside the same process with an empty outbox.
+//!    changes in its outbox, beside the same process with an empty outbox;
+//! 3. a long outage drained: `BENCH_DRAIN` (default 3,600,000: an hour at
+//!    1,000 changes/s) undelivered changes, each of its own ticket, stored
+//!    as the hub stores them (ticket, revision with the body, outbox row),
+//!    delivered by the `hub` process to a platform that counts and answers
+//!    200 at once; time to an empty outbox and the process's peak resident
+//!    memory sampled every 250 ms throughout, beside a bare PUT loop (64 in
+//!    flight) sending the same bodies to the same platform.
 //!
-//! `BENCH_RECORDS` (default 50000) and `BENCH_BACKLOG` (default 1000000)
-//! scale them.
+//! `BENCH_RECORDS` (default 50000), `BENCH_BACKLOG` (default 1000000) and
+//! `BENCH_DRAIN` scale them; `BENCH_PHASES` (default `throughput,memory,drain`)
+//! picks which run.
 
 use std::time::{Duration, Instant};
 
@@ -25,9 +33,18 @@ fn env_usize(key: &str, default: usize) -> usize {
 
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let phases = std::env::var("BENCH_PHASES").unwrap_or_else(|_| "throughput,memory,drain".into());
+    let on = |name: &str| phases.split(',').any(|p| p.trim() == name);
     rt.block_on(async {
-        throughput(env_usize("BENCH_RECORDS", 50_000)).await;
-        backlog_memory(env_usize("BENCH_BACKLOG", 1_000_000)).await;
+        if on("throughput") {
+            throughput(env_usize("BENCH_RECORDS", 50_000)).await;
+        }
+        if on("memory") {
+            backlog_memory(env_usize("BENCH_BACKLOG", 1_000_000)).await;
+        }
+        if on("drain") {
+            backlog_drain(env_usize("BENCH_DRAIN", 3_600_000)).await;
+        }
     });
 }
 
@@ -209,4 +226,197 @@ async fn backlog_memory(backlog: usize) {
     row("backlog fill time (direct SQL)", format!("{:.1?}", fill_time), "-".into(), "");
     db.cleanup().await;
     empty.cleanup().await;
+}
+
+/// A platform that counts the changes it is sent and answers 200 at once.
+struct CountingPlatform {
+    url: String,
+    count: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl CountingPlatform {
+    async fn start() -> CountingPlatform {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        let count = std::sync::Arc::new(AtomicU64::new(0));
+        let counted = count.clone();
+        let app = axum::Router::new().route(
+            "/api/v1/tickets/{id}",
+            axum::routing::put(move |_body: axum::body::Bytes| {
+                let counted = counted.clone();
+                async move {
+                    counted.fetch_add(1, Ordering::Relaxed);
+                    axum::http::StatusCode::OK
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await;
+        });
+        CountingPlatform { url, count, stop }
+    }
+
+    fn count(&self) -> u64 {
+        self.count.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+async fn backlog_drain(backlog: usize) {
+    let hub_bin = e2e::hub_binary();
+    let db = TestDb::sqlite();
+    let dir = std::path::PathBuf::from(db.url.trim_start_matches("sqlite://")).parent().unwrap().to_path_buf();
+    let store = hub::store::Store::open(&db.url).await.unwrap();
+    let mut ticket = matters(11, 1, "DRAIN")[0].record(1)["ticket"].clone();
+    ticket["revision"] = 1.into();
+    ticket["sources"] = serde_json::json!([]);
+    ticket["duplicateOf"] = serde_json::Value::Null;
+    let body = ticket.to_string();
+    let rest = body.strip_prefix('{').expect("an object").to_string();
+    // As intake leaves them: the ticket, its revision holding the body,
+    // and an outbox row that reads the body from the revision ('').
+    let filled = Instant::now();
+    let mut done = 0usize;
+    while done < backlog {
+        let chunk = (backlog - done).min(200_000);
+        let mut tx = store.pool().begin().await.unwrap();
+        for sql in [
+            r#"WITH RECURSIVE c(x) AS (SELECT $1 UNION ALL SELECT x + 1 FROM c WHERE x < $2)
+               INSERT INTO tickets (ticket_id, revision, delivered_revision, status, body, created_at, updated_at)
+               SELECT 'd' || x, 1, 0, 'new', '{"ticketId":"d' || x || '",' || $3, 0, 0 FROM c"#,
+            r#"WITH RECURSIVE c(x) AS (SELECT $1 UNION ALL SELECT x + 1 FROM c WHERE x < $2)
+               INSERT INTO ticket_revisions (ticket_id, revision, raw_record_id, cause, body, created_at)
+               SELECT 'd' || x, 1, NULL, 'created', '{"ticketId":"d' || x || '",' || $3, 0 FROM c"#,
+            r#"WITH RECURSIVE c(x) AS (SELECT $1 UNION ALL SELECT x + 1 FROM c WHERE x < $2)
+               INSERT INTO outbox (ticket_id, revision, idempotency_key, body, next_attempt_at, created_at)
+               SELECT 'd' || x, 1, 'd' || x || ':1', '', 0, 0 FROM c WHERE $3 <> ''"#,
+        ] {
+            sqlx::query(sql)
+                .bind(done as i64)
+                .bind((done + chunk - 1) as i64)
+                .bind(&rest)
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+        }
+        tx.commit().await.unwrap();
+        done += chunk;
+        eprintln!("drain: {done} of {backlog} changes stored ({:.0?})", filled.elapsed());
+    }
+    let depth = store.outbox_depth().await.unwrap();
+    store.close().await;
+    let fill_time = filled.elapsed();
+
+    // Baseline: the same bodies PUT straight to the same kind of platform.
+    let base_n = backlog.min(300_000);
+    let base = CountingPlatform::start().await;
+    let client = reqwest::Client::builder().pool_max_idle_per_host(256).tcp_nodelay(true).build().unwrap();
+    let started = Instant::now();
+    futures::stream::iter(0..base_n)
+        .map(|i| {
+            let client = client.clone();
+            let url = format!("{}/api/v1/tickets/b{i}", base.url);
+            let body = format!("{{\"ticketId\":\"b{i}\",{rest}");
+            async move {
+                let r = client
+                    .put(url)
+                    .bearer_auth("test-token")
+                    .header("content-type", "application/json")
+                    .header("idempotency-key", format!("b{i}:1"))
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap();
+                assert!(r.status().is_success(), "{}", r.status());
+            }
+        })
+        .buffer_unordered(64)
+        .collect::<Vec<_>>()
+        .await;
+    let base_rate = rate(base_n, started.elapsed());
+    let _ = base.stop.send(());
+
+    let platform = CountingPlatform::start().await;
+    let cfg = dir.join(format!("drain-{}.toml", free_port()));
+    std::fs::write(
+        &cfg,
+        format!("[store]\nurl = \"{}\"\n[platform]\nurl = \"{}\"\ntoken = \"test-token\"\n", db.url, platform.url),
+    )
+    .unwrap();
+    let started = Instant::now();
+    let mut child = std::process::Command::new(&hub_bin)
+        .args(["run", "--config"])
+        .arg(&cfg)
+        .env("RUST_LOG", "error")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut peak: f64 = 0.0;
+    let mut last = (0u64, Instant::now());
+    let mut said = Instant::now();
+    while (platform.count() as usize) < backlog {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        peak = peak.max(rss_mib(child.id()).unwrap_or(0.0));
+        let n = platform.count();
+        if n != last.0 {
+            last = (n, Instant::now());
+        }
+        if last.1.elapsed() > Duration::from_secs(30) {
+            eprintln!("drain: no progress for 30 s at {n} of {backlog}; giving up");
+            break;
+        }
+        if said.elapsed() >= Duration::from_secs(10) {
+            said = Instant::now();
+            eprintln!(
+                "drain: {n} of {backlog} delivered after {:.0?} ({:.0}/s), peak RSS {peak:.1} MiB",
+                started.elapsed(),
+                rate(n as usize, started.elapsed())
+            );
+        }
+    }
+    let delivered_at = started.elapsed();
+    // Then until every result is recorded: the outbox is empty.
+    let watch = hub::store::Store::open(&db.url).await.unwrap();
+    let settled = Instant::now();
+    while watch.outbox_depth().await.unwrap_or(1) > 0 && settled.elapsed() < Duration::from_secs(30) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        peak = peak.max(rss_mib(child.id()).unwrap_or(0.0));
+    }
+    let left = watch.outbox_depth().await.unwrap_or(-1);
+    watch.close().await;
+    let took = started.elapsed();
+    let delivered = platform.count() as usize;
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = platform.stop.send(());
+
+    header(&format!("A backlog of {depth} changes drained (hub process, SQLite, platform answering at once)"));
+    row(
+        "changes/s, hub started → outbox empty",
+        format!("{:.0}/s", rate(delivered, took)),
+        format!("{base_rate:.0}/s"),
+        &format!("baseline: bare PUT loop, 64 in flight, {base_n} changes"),
+    );
+    row(
+        "time to drain",
+        format!("{took:.1?}"),
+        format!("{:.1?}", Duration::from_secs_f64(backlog as f64 / base_rate)),
+        &format!(
+            "{delivered} of {backlog} delivered after {delivered_at:.1?}, {left} left in the outbox at the end; target < 5 min"
+        ),
+    );
+    row(
+        "peak resident memory throughout",
+        format!("{peak:.1} MiB"),
+        "-".into(),
+        "sampled every 250 ms; target < 100 MB",
+    );
+    row("backlog fill time (direct SQL)", format!("{fill_time:.1?}"), "-".into(), "");
+    db.cleanup().await;
 }

@@ -117,6 +117,84 @@ async fn redeliveries_and_versions_out_of_order_sqlite() {
     redeliveries_and_versions_out_of_order(TestDb::sqlite()).await;
 }
 
+/// Changes are leased in groups larger than the requests in flight; when
+/// the platform goes away, the ones leased but not sent are given back at
+/// once, not held until their leases run out.
+#[tokio::test]
+async fn a_pause_gives_back_the_leases_of_changes_not_sent() {
+    let db = TestDb::sqlite();
+    let sim = PlatformSim::new(SimConfig::new("test-token"));
+    let server = sim.bind("127.0.0.1:0").await.unwrap();
+    sim.set_faults(Faults { latency_ms: 100, ..Faults::default() });
+    let mut s = settings(&db.url, &server.base_url());
+    s.dispatcher.concurrency = 4;
+    s.dispatcher.batch = 256;
+    let hub = Hub::start_with(s, canonical_mappings(), vec![]).await.unwrap();
+    let ms = matters(34, 300, "BATCH");
+    let n = send_all(&hub, &ms, |_| vec![1]).await;
+    let held = || async {
+        let held: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE lease_owner IS NOT NULL")
+            .fetch_one(hub.store.pool())
+            .await
+            .unwrap();
+        held
+    };
+    wait_for(Duration::from_secs(20), "a batch leased", || async { held().await > 100 }).await;
+    // The platform answers 503 from now on: delivery pauses.
+    sim.set_faults(Faults {
+        latency_ms: 100,
+        outages: vec![Window { start_ms: sim.elapsed_ms(), duration_ms: 60_000 }],
+        ..Faults::default()
+    });
+    wait_for(Duration::from_secs(20), "delivery paused", || async {
+        let m = &hub.metrics;
+        m.retried.load(std::sync::atomic::Ordering::Relaxed) + m.throttled.load(std::sync::atomic::Ordering::Relaxed)
+            > 0
+    })
+    .await;
+    // At most the one probe holds a lease while the platform is away.
+    wait_for(Duration::from_secs(5), "the queued leases given back", || async { held().await <= 1 }).await;
+    sim.set_faults(Faults::default());
+    wait_for(Duration::from_secs(60), "everything delivered after the outage", || platform_caught_up(&hub, &sim)).await;
+    assert_eq!(sim.stats().applied as usize, n, "every change applied exactly once");
+    hub.shutdown().await;
+    server.stop().await;
+    db.cleanup().await;
+}
+
+/// A new change goes out without a lease transaction of its own: intake
+/// leases it to the dispatcher in the commit that stores it.
+#[tokio::test]
+async fn intake_hands_its_new_changes_to_the_dispatcher() {
+    let db = TestDb::sqlite();
+    let sim = PlatformSim::new(SimConfig::new("test-token"));
+    let server = sim.bind("127.0.0.1:0").await.unwrap();
+    let mut s = settings(&db.url, &server.base_url());
+    // No look at the outbox on its own while the test runs.
+    s.dispatcher.idle_poll = Duration::from_secs(60);
+    let hub = Hub::start_with(s, canonical_mappings(), vec![]).await.unwrap();
+    // The first probe, then the dispatcher waits for intake.
+    let ms = matters(35, 21, "HAND");
+    send_all(&hub, &ms[..1], |_| vec![1]).await;
+    wait_for(Duration::from_secs(10), "the first change delivered", || platform_caught_up(&hub, &sim)).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (before, _, _) = hub.store.writer_use().of(hub::store::Writer::Delivery);
+    for (i, m) in ms[1..].iter().enumerate() {
+        send_all(&hub, std::slice::from_ref(m), |_| vec![1]).await;
+        wait_for(Duration::from_secs(10), "the change delivered", || async {
+            sim.stats().applied as usize == i + 2 && hub.store.outbox_depth().await.unwrap() == 0
+        })
+        .await;
+    }
+    let (after, _, _) = hub.store.writer_use().of(hub::store::Writer::Delivery);
+    // One transaction per result; leasing each from the outbox would make
+    // it two.
+    assert!(after - before <= 25, "{} delivery transactions for 20 changes", after - before);
+    hub.shutdown().await;
+    server.stop().await;
+    db.cleanup().await;
+}
+
 #[tokio::test]
 async fn redeliveries_and_versions_out_of_order_postgres() {
     redeliveries_and_versions_out_of_order(TestDb::postgres().await).await;

@@ -18,6 +18,11 @@ use self::readiness::{Broker, Health};
 use self::supervise::{Died, Launcher};
 
 use crate::config::Settings;
+
+/// How often the WAL is copied back into the database beside the writer
+/// ([`crate::store::Store::checkpoint`]): often enough that SQLite's own
+/// checkpoint, inside a commit, does not come round.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 use crate::delivery::{self, PlatformClient};
 use crate::mapping::Mappings;
 use crate::metrics::Metrics;
@@ -161,12 +166,16 @@ impl Hub {
             died_tx.clone(),
         );
         let delivery_stop = CancellationToken::new();
+        // Intake leases its new changes straight to the dispatcher.
+        let handoff =
+            Arc::new(crate::store::Handoff::new(uuid::Uuid::new_v4().simple().to_string(), settings.dispatcher.lease));
+        store.set_handoff(handoff.clone());
         let delivering = delivery::run(
             store.clone(),
             client,
             metrics.clone(),
             settings.dispatcher.clone(),
-            wake,
+            delivery::Wake { notify: wake, handoff },
             delivery_stop.clone(),
         );
         let dispatcher = supervise::watch_vital(
@@ -226,6 +235,20 @@ impl Hub {
             background.push(tokio::spawn(async move {
                 if let Err(e) = server::serve(listener, observed, callbacks, api, tokens, stop).await {
                     tracing::error!(error = %e, "the endpoint for /healthz, /readyz and /metrics failed");
+                }
+            }));
+        }
+        if store.backend() == crate::store::Backend::Sqlite {
+            let (s, stop) = (store.clone(), delivery_stop.clone());
+            background.push(tokio::spawn(async move {
+                loop {
+                    if let Err(err) = s.checkpoint().await {
+                        tracing::debug!(error = %err, "checkpoint failed; SQLite's own takes over");
+                    }
+                    tokio::select! {
+                        _ = tokio::time::sleep(CHECKPOINT_EVERY) => {}
+                        _ = stop.cancelled() => break,
+                    }
                 }
             }));
         }

@@ -150,6 +150,7 @@ struct PlatformSection {
 #[serde(deny_unknown_fields)]
 struct DeliverySection {
     concurrency: Option<Spanned<i64>>,
+    batch: Option<Spanned<i64>>,
     lease: Option<Spanned<String>>,
     retry_initial: Option<Spanned<String>>,
     retry_max: Option<Spanned<String>>,
@@ -617,6 +618,8 @@ impl Settings {
         let d = &file.delivery;
         let dispatcher = DispatcherSettings {
             concurrency: c.count("delivery.concurrency", &d.concurrency, defaults.concurrency, 1..4097),
+            // Unset, the batch grows with the concurrency it feeds.
+            batch: c.count("delivery.batch", &d.batch, defaults.batch, 1..4097),
             lease: c.duration("delivery.lease", &d.lease, defaults.lease),
             retry: RetryPolicy {
                 initial: c.duration("delivery.retry_initial", &d.retry_initial, defaults.retry.initial),
@@ -634,6 +637,19 @@ impl Settings {
             },
             ..defaults
         };
+        let mut dispatcher = dispatcher;
+        if d.batch.is_none() {
+            dispatcher.batch = dispatcher.batch.max(dispatcher.concurrency);
+        }
+        if dispatcher.batch < dispatcher.concurrency {
+            c.at(
+                d.batch.as_ref().or(d.concurrency.as_ref()).map(Spanned::span),
+                format!(
+                    "delivery.batch ({}) must be at least delivery.concurrency ({}): the changes leased at once feed the requests in flight",
+                    dispatcher.batch, dispatcher.concurrency
+                ),
+            );
+        }
         if dispatcher.retry_after.min > dispatcher.retry_after.max {
             c.at(
                 d.retry_after_min.as_ref().or(d.retry_after_max.as_ref()).map(Spanned::span),
@@ -1464,6 +1480,18 @@ mod tests {
         assert!(errs.starts_with("hub.toml:2:1:") && errs.contains("unknown field `urll`"), "{errs}");
         let errs = Settings::parse("[store\n", "hub.toml", &NO_ENV).unwrap_err().to_string();
         assert!(errs.starts_with("hub.toml:1:"), "{errs}");
+    }
+
+    #[test]
+    fn the_delivery_batch_feeds_the_requests_in_flight() {
+        let env = [("HUB_PLATFORM_TOKEN", "t")];
+        let s = Settings::parse("[delivery]\nconcurrency = 512\n", "hub.toml", &env).unwrap();
+        assert_eq!((s.dispatcher.concurrency, s.dispatcher.batch), (512, 512), "unset, the batch grows with it");
+        let s = Settings::parse("", "hub.toml", &env).unwrap();
+        assert_eq!((s.dispatcher.concurrency, s.dispatcher.batch), (64, 256));
+        let errs =
+            Settings::parse("[delivery]\nconcurrency = 64\nbatch = 16\n", "hub.toml", &env).unwrap_err().to_string();
+        assert!(errs.starts_with("hub.toml:3:") && errs.contains("delivery.batch (16) must be at least"), "{errs}");
     }
 
     #[test]

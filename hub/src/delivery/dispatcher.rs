@@ -1,6 +1,11 @@
 //! The dispatcher: leases changes from the outbox, PUTs them to the
 //! platform with bounded concurrency, and commits the results in groups.
 //!
+//! Leases and results go in groups of up to `batch` changes, larger than
+//! the requests in flight: on SQLite every commit takes the one writer
+//! that intake needs too, so the fewer the better. Changes leased but not
+//! yet sent wait in a queue; a pause gives them back.
+//!
 //! Ordering comes from the store: only the oldest pending change of a
 //! ticket can be leased, and it leaves the outbox only when its result is
 //! committed, so the next revision of that ticket waits for it.
@@ -10,6 +15,7 @@
 //! probe; after 401/403 it pauses until a probe gets through. A platform
 //! that is down is asked once per pause, not once per change.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -23,7 +29,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Answer, PlatformClient, RetryPolicy};
 use crate::metrics::{self, Metrics};
-use crate::store::{DeliveryResult, LeaseRequest, LeasedChange, Store, now_ms};
+use crate::store::{DeliveryResult, Handoff, LeaseRequest, LeasedChange, Store, now_ms};
 
 /// Failures in a row after which the whole platform counts as down.
 const FAILURES_BEFORE_PAUSE: u32 = 3;
@@ -32,6 +38,9 @@ const FAILURES_BEFORE_PAUSE: u32 = 3;
 pub struct DispatcherSettings {
     /// Requests in flight at most.
     pub concurrency: usize,
+    /// Changes leased at once and results committed together, at most
+    /// (at least `concurrency`).
+    pub batch: usize,
     /// How long a lease lasts; must outlive a request and the commit after it.
     pub lease: Duration,
     /// Per change: the delay before retrying a change that failed.
@@ -55,6 +64,7 @@ impl Default for DispatcherSettings {
     fn default() -> Self {
         DispatcherSettings {
             concurrency: 64,
+            batch: 256,
             lease: Duration::from_secs(120),
             retry: RetryPolicy::default(),
             pause: RetryPolicy {
@@ -69,6 +79,14 @@ impl Default for DispatcherSettings {
             shutdown_grace: Duration::from_secs(10),
         }
     }
+}
+
+/// How intake tells the dispatcher about new changes: `notify` after each
+/// commit, with the changes it leased to the dispatcher (`handoff`, under
+/// its owner name) already there.
+pub struct Wake {
+    pub notify: Arc<Notify>,
+    pub handoff: Arc<Handoff>,
 }
 
 /// Whether the dispatcher may send, and how much.
@@ -97,6 +115,11 @@ struct Dispatcher {
     alarm_raised: bool,
     results: Vec<(LeasedChange, DeliveryResult)>,
     first_result_at: Option<Instant>,
+    /// Leased, not yet sent, oldest first.
+    queue: VecDeque<LeasedChange>,
+    handoff: Arc<Handoff>,
+    /// Intake handed changes over since the last wake.
+    handed_since_wake: bool,
 }
 
 /// Runs until `shutdown` is cancelled, then waits for requests in flight
@@ -106,7 +129,7 @@ pub async fn run(
     client: PlatformClient,
     metrics: Arc<Metrics>,
     settings: DispatcherSettings,
-    wake: Arc<Notify>,
+    Wake { notify: wake, handoff }: Wake,
     shutdown: CancellationToken,
 ) {
     let mut d = Dispatcher {
@@ -114,7 +137,7 @@ pub async fn run(
         store,
         client,
         metrics,
-        owner: uuid::Uuid::new_v4().simple().to_string(),
+        owner: handoff.owner().to_string(),
         // Start with one probe: a hub that starts with a wrong token or
         // against a platform that is down learns it from one request.
         gate: Gate::Paused { until: Instant::now(), auth: false },
@@ -122,6 +145,9 @@ pub async fn run(
         alarm_raised: false,
         results: Vec::new(),
         first_result_at: None,
+        queue: VecDeque::new(),
+        handoff,
+        handed_since_wake: false,
         settings,
     };
     let mut inflight: JoinSet<(LeasedChange, Answer)> = JoinSet::new();
@@ -135,10 +161,25 @@ pub async fn run(
         while let Some(Ok((change, answer))) = inflight.try_join_next() {
             d.on_answer(change, answer);
         }
+        if d.take_handed() {
+            idle_until = None;
+        }
+        d.send(&mut inflight);
         let flush = d.should_flush(inflight.len());
         let room = d.room(inflight.len());
+        if flush {
+            // A recorded result lets its ticket's next change out: lease
+            // in the same transaction.
+            idle_until = None;
+        }
         let idle = idle_until.is_some_and(|t| Instant::now() < t);
-        if flush && (room == 0 || idle) {
+        // What intake may lease for us in its next commit.
+        d.handoff.want(if matches!(d.gate, Gate::Open) {
+            d.batch().saturating_sub(d.queue.len() + inflight.len())
+        } else {
+            0
+        });
+        if flush && room == 0 {
             d.flush().await;
             continue;
         }
@@ -148,16 +189,7 @@ pub async fn run(
                 Ok(leased) => {
                     store_backoff.reset();
                     idle_until = (leased.len() < room).then(|| Instant::now() + d.settings.idle_poll);
-                    if !leased.is_empty() && matches!(d.gate, Gate::Paused { .. }) {
-                        d.gate = Gate::Probing;
-                    }
-                    for change in leased {
-                        let client = d.client.clone();
-                        inflight.spawn(async move {
-                            let answer = client.put(&change).await;
-                            (change, answer)
-                        });
-                    }
+                    d.queue.extend(leased);
                 }
                 Err(err) => {
                     let wait = store_backoff.next_backoff().unwrap_or(Duration::from_secs(5));
@@ -178,14 +210,24 @@ pub async fn run(
                     d.on_answer(change, answer);
                 }
             }
-            _ = wake.notified(), if idle => { idle_until = None; }
+            _ = wake.notified(), if idle => {
+                // Intake committed: what it handed over is sent at once; the
+                // outbox is read only for what it could not hand over.
+                let left = d.take_handed();
+                if left || !std::mem::take(&mut d.handed_since_wake) {
+                    idle_until = None;
+                }
+            }
             _ = sleep_until(idle_until), if idle => { idle_until = None; }
-            _ = sleep_until(flush_at), if flush_at.is_some() => { d.flush().await; }
+            _ = sleep_until(flush_at), if flush_at.is_some() => {}
             _ = sleep_until(gate_at), if gate_at.is_some() => {}
             _ = shutdown.cancelled() => {}
         }
     }
     // Shutdown: take no new work, let requests in flight finish, commit.
+    d.handoff.want(0);
+    d.take_handed();
+    d.release_queue();
     let grace = tokio::time::sleep(d.settings.shutdown_grace);
     tokio::pin!(grace);
     while !inflight.is_empty() {
@@ -225,24 +267,84 @@ async fn sleep_until(at: Option<Instant>) {
 }
 
 impl Dispatcher {
+    fn batch(&self) -> usize {
+        self.settings.batch.max(self.settings.concurrency).max(1)
+    }
+
+    /// How many changes to lease now.
     fn room(&mut self, inflight: usize) -> usize {
         match self.gate {
             Gate::Open => {
-                // Refill in halves so each lease is a useful batch, not one row.
-                let cap = self.settings.concurrency;
-                if inflight <= cap / 2 { cap - inflight } else { 0 }
+                // Lease again once the queue could run dry before the next
+                // lease commits, up to a batch outstanding: each lease is a
+                // useful group, not one row.
+                let outstanding = self.queue.len() + inflight;
+                if self.queue.len() <= self.settings.concurrency / 2 {
+                    self.batch().saturating_sub(outstanding)
+                } else {
+                    0
+                }
             }
-            Gate::Paused { until, .. } if Instant::now() >= until => usize::from(inflight == 0),
+            Gate::Paused { until, .. } if Instant::now() >= until => {
+                usize::from(inflight == 0 && self.queue.is_empty())
+            }
             Gate::Paused { .. } | Gate::Probing => 0,
         }
+    }
+
+    /// Sends what the gate allows from the queue: up to `concurrency` in
+    /// flight when open; after a pause, one probe alone.
+    fn send(&mut self, inflight: &mut JoinSet<(LeasedChange, Answer)>) {
+        let allowed = match self.gate {
+            Gate::Open => self.settings.concurrency.saturating_sub(inflight.len()),
+            Gate::Paused { until, .. } if Instant::now() >= until && inflight.is_empty() => 1,
+            Gate::Paused { .. } | Gate::Probing => 0,
+        };
+        for _ in 0..allowed {
+            let Some(change) = self.queue.pop_front() else { break };
+            if matches!(self.gate, Gate::Paused { .. }) {
+                self.gate = Gate::Probing;
+            }
+            let client = self.client.clone();
+            inflight.spawn(async move {
+                let answer = client.put(&change).await;
+                (change, answer)
+            });
+        }
+    }
+
+    /// Queues what intake leased for us. Returns whether it left changes
+    /// in the outbox for us to lease.
+    fn take_handed(&mut self) -> bool {
+        let handed = self.handoff.take();
+        if !handed.changes.is_empty() {
+            self.handed_since_wake = true;
+            self.queue.extend(handed.changes);
+            if !matches!(self.gate, Gate::Open) {
+                // Leased for us just before a pause.
+                self.release_queue();
+            }
+        }
+        handed.left
+    }
+
+    /// Gives back the leases of changes not sent, with the next results.
+    fn release_queue(&mut self) {
+        if self.queue.is_empty() {
+            return;
+        }
+        if self.first_result_at.is_none() {
+            self.first_result_at = Some(Instant::now());
+        }
+        self.results.extend(self.queue.drain(..).map(|c| (c, DeliveryResult::Release)));
     }
 
     fn should_flush(&self, inflight: usize) -> bool {
         match self.first_result_at {
             None => false,
             Some(first) => {
-                inflight == 0
-                    || self.results.len() >= self.settings.concurrency / 2
+                (inflight == 0 && self.queue.is_empty())
+                    || self.results.len() >= self.batch() / 2
                     || first.elapsed() >= self.settings.flush_interval
             }
         }
@@ -338,6 +440,10 @@ impl Dispatcher {
     }
 
     fn pause(&mut self, wait: Duration) {
+        // What waits to be sent goes back to the outbox: it may be leased
+        // again (by this hub after the pause, or by another) without
+        // waiting for its lease to run out.
+        self.release_queue();
         let until = instant_after(wait);
         self.gate = match self.gate {
             // An auth pause outlasts anything else.

@@ -8,6 +8,6 @@ mod dispatcher;
 mod platform;
 mod retry;
 
-pub use dispatcher::{DispatcherSettings, run};
+pub use dispatcher::{DispatcherSettings, Wake, run};
 pub use platform::{Answer, PlatformClient, PlatformSettings};
 pub use retry::RetryPolicy;

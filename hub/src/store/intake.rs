@@ -1403,14 +1403,33 @@ impl super::Store {
         };
         let stored = async {
             let mut w = self.begin_write_as(super::Writer::Intake).await?;
+            // Leased to the dispatcher as it commits, if it wants more.
+            let handoff = match self.handoff() {
+                Some(handoff) if handoff.wanted() > 0 => {
+                    Some((handoff, Some(super::handoff::newest(&mut w.tx).await?)))
+                }
+                Some(handoff) => Some((handoff, None)),
+                None => None,
+            };
             let (outcomes, prints) =
                 store_pending(&mut w.tx, self.backend, &self.matching, &self.feedback_plan(), &pending, pre, published)
                     .await?;
+            let leased = match handoff {
+                Some((handoff, Some(after))) => {
+                    Some((handoff, super::handoff::lease_new(&mut w.tx, handoff, after).await?))
+                }
+                // Not wanted now: the dispatcher finds them in the outbox.
+                Some((handoff, None)) => Some((handoff, super::handoff::Leased::left_all())),
+                None => None,
+            };
             w.commit().await?;
-            Ok::<_, StoreError>((outcomes, prints))
+            Ok::<_, StoreError>((outcomes, prints, leased))
         };
         match stored.await {
-            Ok((outcomes, prints)) => {
+            Ok((outcomes, prints, leased)) => {
+                if let Some((handoff, leased)) = leased {
+                    leased.hand(handoff);
+                }
                 prints.committed(&self.matching).await;
                 Ok(outcomes)
             }

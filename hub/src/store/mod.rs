@@ -16,6 +16,7 @@ mod deadlines;
 mod duplicates;
 mod failure;
 mod feedback;
+mod handoff;
 mod intake;
 mod live;
 mod matching;
@@ -49,6 +50,7 @@ pub use deadlines::{DeadlinePass, DueTicket};
 pub use duplicates::{DuplicateLink, Unmerged};
 pub use failure::Failure;
 pub use feedback::{FeedbackEntry, FeedbackMessage, FeedbackResult};
+pub use handoff::{Handed, Handoff};
 pub use intake::{Applied, IntakeItem, StoredOutcome};
 pub use live::LiveRevision;
 pub use matching::{BatchPrints, MatchIndex, Matching};
@@ -117,6 +119,8 @@ pub struct Store {
     /// Which agencies hear of status changes, and how (their mappings'
     /// `[feedback]`); none until the hub sets it.
     feedback: Arc<std::sync::RwLock<Arc<crate::feedback::Plan>>>,
+    /// Where intake hands the changes it leases to this process's dispatcher.
+    handoff: Arc<std::sync::OnceLock<Arc<Handoff>>>,
     /// Wakes this process's feedback senders when a change is queued for
     /// the agencies (other hubs on the same database find it by polling).
     feedback_queued: Arc<tokio::sync::Notify>,
@@ -163,7 +167,14 @@ impl Store {
                         Box::pin(async move {
                             // WAL lets readers run beside the writer; FULL makes
                             // a commit survive power loss, not just a crash.
-                            sqlx::raw_sql("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON;")
+                            //
+                            // The WAL is copied back into the database by
+                            // `Store::checkpoint`, beside the writer; SQLite's
+                            // own checkpoint, run inside the commit that
+                            // crosses its mark (with the writer held), stays
+                            // as the fallback at a higher mark (32 MiB of
+                            // pages). Statement journals stay in memory.
+                            sqlx::raw_sql("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON; PRAGMA wal_autocheckpoint=8192; PRAGMA temp_store=MEMORY;")
                                 .execute(conn)
                                 .await?;
                             Ok(())
@@ -187,6 +198,7 @@ impl Store {
             matching: Arc::new(matching::Shared::new()),
             strikes: Arc::default(),
             feedback: Arc::default(),
+            handoff: Arc::default(),
             feedback_queued: Arc::default(),
             writer_use: Arc::default(),
         };
@@ -211,6 +223,16 @@ impl Store {
     /// Notified when this process queued messages for the agencies.
     pub fn feedback_queued(&self) -> Arc<tokio::sync::Notify> {
         self.feedback_queued.clone()
+    }
+
+    /// Intake leases the changes it writes to this dispatcher, as far as it
+    /// wants them ([`Handoff`]). Set once; later calls change nothing.
+    pub fn set_handoff(&self, handoff: Arc<Handoff>) {
+        let _ = self.handoff.set(handoff);
+    }
+
+    pub(crate) fn handoff(&self) -> Option<&Arc<Handoff>> {
+        self.handoff.get()
     }
 
     pub(crate) fn feedback_plan(&self) -> Arc<crate::feedback::Plan> {
@@ -247,6 +269,17 @@ impl Store {
         let began = std::time::Instant::now();
         self.writer_use.waited(who, began - asked);
         Ok(WriteTx { tx, _guard: guard, held: (who, began, self.writer_use.clone()) })
+    }
+
+    /// Copies what the WAL holds back into the database file without
+    /// waiting for (or stopping) the writer or readers (SQLite's passive
+    /// checkpoint), so that commits do not do it while holding the writer.
+    /// Nothing on PostgreSQL.
+    pub async fn checkpoint(&self) -> Result<(), StoreError> {
+        if self.backend == Backend::Sqlite {
+            sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").fetch_all(&self.pool).await?;
+        }
+        Ok(())
     }
 
     /// Write transactions and the writer's time, by who wrote: `/metrics`.

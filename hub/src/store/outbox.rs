@@ -54,30 +54,56 @@ pub enum DeliveryResult {
 /// Migration 0013 makes an older hub refuse such a database.
 pub(crate) const REVISION_BODY: &str = "";
 
-const LEASE_SQLITE: &str = "UPDATE outbox SET lease_owner = $1, lease_until = $2
+/// What a lease returns, in [`leased_change`]'s order: a row's body is its
+/// revision's unless the row carries its own.
+macro_rules! leased_columns {
+    () => {
+        "id, ticket_id, revision, idempotency_key,
+        CASE WHEN body = '' THEN COALESCE((SELECT r.body FROM ticket_revisions r
+            WHERE r.ticket_id = outbox.ticket_id AND r.revision = outbox.revision), '') ELSE body END,
+        attempts, lease_owner, lease_until, created_at"
+    };
+}
+pub(crate) use leased_columns;
+
+const LEASE_SQLITE: &str = concat!(
+    "UPDATE outbox SET lease_owner = $1, lease_until = $2
     WHERE id IN (
         SELECT o.id FROM outbox o
         WHERE o.next_attempt_at <= $3 AND (o.lease_until IS NULL OR o.lease_until < $3)
           AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.ticket_id = o.ticket_id AND p.id < o.id)
         ORDER BY o.id LIMIT $4)
-    RETURNING id, ticket_id, revision, idempotency_key,
-        CASE WHEN body = '' THEN COALESCE((SELECT r.body FROM ticket_revisions r
-            WHERE r.ticket_id = outbox.ticket_id AND r.revision = outbox.revision), '') ELSE body END,
-        attempts, lease_owner, lease_until, created_at";
+    RETURNING ",
+    leased_columns!()
+);
 
-const LEASE_POSTGRES: &str = "UPDATE outbox SET lease_owner = $1, lease_until = $2
+const LEASE_POSTGRES: &str = concat!(
+    "UPDATE outbox SET lease_owner = $1, lease_until = $2
     WHERE id IN (
         SELECT o.id FROM outbox o
         WHERE o.next_attempt_at <= $3 AND (o.lease_until IS NULL OR o.lease_until < $3)
           AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.ticket_id = o.ticket_id AND p.id < o.id)
         ORDER BY o.id LIMIT $4
         FOR UPDATE SKIP LOCKED)
-    RETURNING id, ticket_id, revision, idempotency_key,
-        CASE WHEN body = '' THEN COALESCE((SELECT r.body FROM ticket_revisions r
-            WHERE r.ticket_id = outbox.ticket_id AND r.revision = outbox.revision), '') ELSE body END,
-        attempts, lease_owner, lease_until, created_at";
+    RETURNING ",
+    leased_columns!()
+);
 
-/// A lease to take: who, how many changes at most, for how long.
+/// One row of a lease ([`LEASED_COLUMNS`]).
+pub(crate) fn leased_change(r: &sqlx::any::AnyRow) -> LeasedChange {
+    LeasedChange {
+        id: r.get(0),
+        ticket_id: r.get(1),
+        revision: r.get(2),
+        idempotency_key: r.get(3),
+        body: r.get(4),
+        attempts: r.get(5),
+        lease_owner: r.get(6),
+        lease_until: r.get(7),
+        created_at: r.get(8),
+    }
+}
+
 #[derive(Clone, Copy, Debug)]
 pub struct LeaseRequest<'a> {
     pub owner: &'a str,
@@ -177,20 +203,7 @@ async fn lease_in(
     };
     let rows =
         sqlx::query(sql).bind(l.owner).bind(now + l.lease_ms).bind(now).bind(l.limit).fetch_all(&mut **tx).await?;
-    let mut leased: Vec<LeasedChange> = rows
-        .into_iter()
-        .map(|r| LeasedChange {
-            id: r.get(0),
-            ticket_id: r.get(1),
-            revision: r.get(2),
-            idempotency_key: r.get(3),
-            body: r.get(4),
-            attempts: r.get(5),
-            lease_owner: r.get(6),
-            lease_until: r.get(7),
-            created_at: r.get(8),
-        })
-        .collect();
+    let mut leased: Vec<LeasedChange> = rows.iter().map(leased_change).collect();
     leased.sort_by_key(|c| c.id);
     Ok(leased)
 }
