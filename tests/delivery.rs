@@ -122,6 +122,16 @@ async fn redeliveries_and_versions_out_of_order_sqlite() {
 /// once, not held until their leases run out.
 #[tokio::test]
 async fn a_pause_gives_back_the_leases_of_changes_not_sent() {
+    pause_gives_back_the_leases(false).await;
+}
+
+/// The same when the platform refuses the token (401).
+#[tokio::test]
+async fn a_refused_token_gives_back_the_leases_of_changes_not_sent() {
+    pause_gives_back_the_leases(true).await;
+}
+
+async fn pause_gives_back_the_leases(refused: bool) {
     let db = TestDb::sqlite();
     let sim = PlatformSim::new(SimConfig::new("test-token"));
     let server = sim.bind("127.0.0.1:0").await.unwrap();
@@ -140,15 +150,18 @@ async fn a_pause_gives_back_the_leases_of_changes_not_sent() {
         held
     };
     wait_for(Duration::from_secs(20), "a batch leased", || async { held().await > 100 }).await;
-    // The platform answers 503 from now on: delivery pauses.
-    sim.set_faults(Faults {
-        latency_ms: 100,
-        outages: vec![Window { start_ms: sim.elapsed_ms(), duration_ms: 60_000 }],
-        ..Faults::default()
+    // The platform answers 503 (or 401) from now on: delivery pauses.
+    let window = vec![Window { start_ms: sim.elapsed_ms(), duration_ms: 60_000 }];
+    sim.set_faults(if refused {
+        Faults { latency_ms: 100, unauthorized: window, ..Faults::default() }
+    } else {
+        Faults { latency_ms: 100, outages: window, ..Faults::default() }
     });
     wait_for(Duration::from_secs(20), "delivery paused", || async {
         let m = &hub.metrics;
-        m.retried.load(std::sync::atomic::Ordering::Relaxed) + m.throttled.load(std::sync::atomic::Ordering::Relaxed)
+        m.retried.load(std::sync::atomic::Ordering::Relaxed)
+            + m.throttled.load(std::sync::atomic::Ordering::Relaxed)
+            + m.auth_failures.load(std::sync::atomic::Ordering::Relaxed)
             > 0
     })
     .await;

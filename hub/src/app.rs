@@ -18,16 +18,16 @@ use self::readiness::{Broker, Health};
 use self::supervise::{Died, Launcher};
 
 use crate::config::Settings;
-
-/// How often the WAL is copied back into the database beside the writer
-/// ([`crate::store::Store::checkpoint`]): often enough that SQLite's own
-/// checkpoint, inside a commit, does not come round.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 use crate::delivery::{self, PlatformClient};
 use crate::mapping::Mappings;
 use crate::metrics::Metrics;
 use crate::store::{Backend, Store, StoreError};
 use crate::{intake, server, sources};
+
+/// How often the WAL is copied back into the database beside the writer
+/// ([`crate::store::Store::checkpoint`]): often enough that SQLite's own
+/// checkpoint, inside a commit, does not come round.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {

@@ -621,6 +621,7 @@ impl Settings {
             // Unset, the batch grows with the concurrency it feeds.
             batch: c.count("delivery.batch", &d.batch, defaults.batch, 1..4097),
             lease: c.duration("delivery.lease", &d.lease, defaults.lease),
+            request_timeout: platform.timeout,
             retry: RetryPolicy {
                 initial: c.duration("delivery.retry_initial", &d.retry_initial, defaults.retry.initial),
                 max: c.duration("delivery.retry_max", &d.retry_max, defaults.retry.max),
@@ -638,17 +639,20 @@ impl Settings {
             ..defaults
         };
         let mut dispatcher = dispatcher;
-        if d.batch.is_none() {
-            dispatcher.batch = dispatcher.batch.max(dispatcher.concurrency);
-        }
-        if dispatcher.batch < dispatcher.concurrency {
-            c.at(
-                d.batch.as_ref().or(d.concurrency.as_ref()).map(Spanned::span),
+        match &d.batch {
+            // Unset: four rounds of requests at most, so that a change
+            // does not wait long in memory under its lease.
+            None => {
+                dispatcher.batch = defaults.batch.min(4 * dispatcher.concurrency).max(dispatcher.concurrency);
+            }
+            Some(batch) if dispatcher.batch < dispatcher.concurrency => c.at(
+                Some(batch.span()),
                 format!(
-                    "delivery.batch ({}) must be at least delivery.concurrency ({}): the changes leased at once feed the requests in flight",
+                    "delivery.batch ({}) must be at least delivery.concurrency ({}): each lease has to fill the requests in flight",
                     dispatcher.batch, dispatcher.concurrency
                 ),
-            );
+            ),
+            Some(_) => {}
         }
         if dispatcher.retry_after.min > dispatcher.retry_after.max {
             c.at(
@@ -1487,8 +1491,11 @@ mod tests {
         let env = [("HUB_PLATFORM_TOKEN", "t")];
         let s = Settings::parse("[delivery]\nconcurrency = 512\n", "hub.toml", &env).unwrap();
         assert_eq!((s.dispatcher.concurrency, s.dispatcher.batch), (512, 512), "unset, the batch grows with it");
+        let s = Settings::parse("[delivery]\nconcurrency = 4\n", "hub.toml", &env).unwrap();
+        assert_eq!(s.dispatcher.batch, 16, "unset, four rounds of requests at most");
         let s = Settings::parse("", "hub.toml", &env).unwrap();
         assert_eq!((s.dispatcher.concurrency, s.dispatcher.batch), (64, 256));
+        assert_eq!(s.dispatcher.request_timeout, s.platform.timeout);
         let errs =
             Settings::parse("[delivery]\nconcurrency = 64\nbatch = 16\n", "hub.toml", &env).unwrap_err().to_string();
         assert!(errs.starts_with("hub.toml:3:") && errs.contains("delivery.batch (16) must be at least"), "{errs}");

@@ -262,24 +262,31 @@ impl StoringLane {
         if store.backend() != crate::store::Backend::Sqlite {
             return StoringLane { own: None };
         }
-        let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-            Ok(rt) => rt,
-            Err(err) => {
-                tracing::warn!(error = %err, "no runtime of its own for intake's commits; they share the workers");
-                return StoringLane { own: None };
-            }
-        };
-        let handle = runtime.handle().clone();
+        // The runtime is made, run and dropped on its own thread: a runtime
+        // may not be dropped inside another's task.
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (handle_tx, handle_rx) = std::sync::mpsc::sync_channel(1);
         let thread = std::thread::Builder::new().name("hub-intake-commit".into()).spawn(move || {
-            runtime.block_on(async {
-                let _ = stopped.await;
-            });
+            match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(runtime) => {
+                    let _ = handle_tx.send(Ok(runtime.handle().clone()));
+                    runtime.block_on(async {
+                        let _ = stopped.await;
+                    });
+                }
+                Err(err) => {
+                    let _ = handle_tx.send(Err(err));
+                }
+            }
         });
-        match thread {
-            Ok(_) => StoringLane { own: Some((handle, Some(stop))) },
-            Err(err) => {
-                tracing::warn!(error = %err, "no thread of its own for intake's commits; they share the workers");
+        let started = match thread {
+            Ok(_) => handle_rx.recv().map_err(|e| e.to_string()).and_then(|r| r.map_err(|e| e.to_string())),
+            Err(err) => Err(err.to_string()),
+        };
+        match started {
+            Ok(handle) => StoringLane { own: Some((handle, Some(stop))) },
+            Err(error) => {
+                tracing::warn!(%error, "no thread of its own for intake's commits; they share the workers");
                 StoringLane { own: None }
             }
         }

@@ -43,6 +43,10 @@ pub struct DispatcherSettings {
     pub batch: usize,
     /// How long a lease lasts; must outlive a request and the commit after it.
     pub lease: Duration,
+    /// The longest a request may take (the platform client's timeout): a
+    /// queued change whose lease has less than this (and a second) left is
+    /// given back instead of sent.
+    pub request_timeout: Duration,
     /// Per change: the delay before retrying a change that failed.
     pub retry: RetryPolicy,
     /// For the whole platform: how long to pause after a failure.
@@ -66,6 +70,7 @@ impl Default for DispatcherSettings {
             concurrency: 64,
             batch: 256,
             lease: Duration::from_secs(120),
+            request_timeout: Duration::from_secs(30),
             retry: RetryPolicy::default(),
             pause: RetryPolicy {
                 initial: Duration::from_millis(250),
@@ -118,8 +123,6 @@ struct Dispatcher {
     /// Leased, not yet sent, oldest first.
     queue: VecDeque<LeasedChange>,
     handoff: Arc<Handoff>,
-    /// Intake handed changes over since the last wake.
-    handed_since_wake: bool,
 }
 
 /// Runs until `shutdown` is cancelled, then waits for requests in flight
@@ -147,10 +150,14 @@ pub async fn run(
         first_result_at: None,
         queue: VecDeque::new(),
         handoff,
-        handed_since_wake: false,
         settings,
     };
     let mut inflight: JoinSet<(LeasedChange, Answer)> = JoinSet::new();
+    let handoff = d.handoff.clone();
+    // Should this task end any other way than by returning (a panic),
+    // intake stops leasing for it.
+    let _no_more = WantNone(handoff.clone());
+
     let mut idle_until: Option<Instant> = None;
     let mut store_backoff = RetryPolicy::default().backoff();
     loop {
@@ -167,23 +174,21 @@ pub async fn run(
         d.send(&mut inflight);
         let flush = d.should_flush(inflight.len());
         let room = d.room(inflight.len());
-        if flush {
+        if flush && d.results_free_tickets() {
             // A recorded result lets its ticket's next change out: lease
             // in the same transaction.
             idle_until = None;
         }
         let idle = idle_until.is_some_and(|t| Instant::now() < t);
         // What intake may lease for us in its next commit.
-        d.handoff.want(if matches!(d.gate, Gate::Open) {
-            d.batch().saturating_sub(d.queue.len() + inflight.len())
-        } else {
-            0
-        });
+        d.handoff.want(d.want(d.queue.len() + inflight.len()));
         if flush && room == 0 {
             d.flush().await;
             continue;
         }
         if room > 0 && !idle {
+            // What this lease takes is not intake's to lease as well.
+            d.handoff.want(d.want(d.queue.len() + inflight.len() + room));
             // Results to record go in the same transaction as the lease.
             match d.flush_and_lease(room).await {
                 Ok(leased) => {
@@ -210,14 +215,15 @@ pub async fn run(
                     d.on_answer(change, answer);
                 }
             }
+            // Intake committed: what it handed over is sent at once; the
+            // outbox is read only for what it left there.
             _ = wake.notified(), if idle => {
-                // Intake committed: what it handed over is sent at once; the
-                // outbox is read only for what it could not hand over.
-                let left = d.take_handed();
-                if left || !std::mem::take(&mut d.handed_since_wake) {
+                if d.take_handed() {
                     idle_until = None;
                 }
             }
+            // Handed over between two wakes (or while not idle): to the queue.
+            _ = handoff.notified() => {}
             _ = sleep_until(idle_until), if idle => { idle_until = None; }
             _ = sleep_until(flush_at), if flush_at.is_some() => {}
             _ = sleep_until(gate_at), if gate_at.is_some() => {}
@@ -245,6 +251,15 @@ pub async fn run(
         }
     }
     d.flush().await;
+}
+
+/// Tells intake, however the dispatcher ends, that it wants no more.
+struct WantNone(Arc<Handoff>);
+
+impl Drop for WantNone {
+    fn drop(&mut self) {
+        self.0.want(0);
+    }
 }
 
 /// `wait` from now, without the overflow of `Instant + Duration` (which
@@ -300,8 +315,18 @@ impl Dispatcher {
             Gate::Paused { until, .. } if Instant::now() >= until && inflight.is_empty() => 1,
             Gate::Paused { .. } | Gate::Probing => 0,
         };
-        for _ in 0..allowed {
+        let mut sent = 0;
+        while sent < allowed {
             let Some(change) = self.queue.pop_front() else { break };
+            // Sent this late, the request could outlast the lease, and the
+            // change be leased and sent again beside it: give it back.
+            let need =
+                i64::try_from(self.settings.request_timeout.as_millis()).unwrap_or(i64::MAX).saturating_add(1_000);
+            if change.lease_until.saturating_sub(now_ms()) < need {
+                self.give_back(change);
+                continue;
+            }
+            sent += 1;
             if matches!(self.gate, Gate::Paused { .. }) {
                 self.gate = Gate::Probing;
             }
@@ -318,7 +343,6 @@ impl Dispatcher {
     fn take_handed(&mut self) -> bool {
         let handed = self.handoff.take();
         if !handed.changes.is_empty() {
-            self.handed_since_wake = true;
             self.queue.extend(handed.changes);
             if !matches!(self.gate, Gate::Open) {
                 // Leased for us just before a pause.
@@ -330,13 +354,27 @@ impl Dispatcher {
 
     /// Gives back the leases of changes not sent, with the next results.
     fn release_queue(&mut self) {
-        if self.queue.is_empty() {
-            return;
+        while let Some(change) = self.queue.pop_front() {
+            self.give_back(change);
         }
+    }
+
+    /// Gives a change not sent back to the outbox, with the next results.
+    fn give_back(&mut self, change: LeasedChange) {
         if self.first_result_at.is_none() {
             self.first_result_at = Some(Instant::now());
         }
-        self.results.extend(self.queue.drain(..).map(|c| (c, DeliveryResult::Release)));
+        self.results.push((change, DeliveryResult::Release));
+    }
+
+    /// Whether the results waiting free a ticket's next change.
+    fn results_free_tickets(&self) -> bool {
+        self.results.iter().any(|(_, r)| matches!(r, DeliveryResult::Done | DeliveryResult::Rejected { .. }))
+    }
+
+    /// How many more changes may be leased for us now.
+    fn want(&self, outstanding: usize) -> usize {
+        if matches!(self.gate, Gate::Open) { self.batch().saturating_sub(outstanding) } else { 0 }
     }
 
     fn should_flush(&self, inflight: usize) -> bool {
@@ -380,6 +418,7 @@ impl Dispatcher {
                     self.alarm_raised = true;
                 }
                 self.metrics.delivery_paused.store(1, Ordering::Relaxed);
+                self.release_queue();
                 self.gate = Gate::Paused { until: instant_after(self.settings.auth_probe), auth: true };
                 DeliveryResult::Release
             }

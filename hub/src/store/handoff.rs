@@ -4,11 +4,17 @@
 //! intake's, then the dispatcher's lease. With it intake leases the outbox
 //! rows it has just written, as many as the dispatcher has said it would
 //! take and under the dispatcher's name, in the transaction that writes
-//! them; once that commits they are handed over in memory. The rows are
-//! leased like any other (only a ticket's oldest change, with a lease that
-//! runs out), so a crash between the commit and the hand-over costs only
-//! the wait for the lease (none on SQLite, where a starting hub frees every
-//! lease), and never a change.
+//! them; once that commits they are handed over in memory. Only a ticket's
+//! oldest change is leased, with a lease that runs out, as the dispatcher
+//! leases; a new row is due at once and locked by nobody else, so the
+//! dispatcher's other conditions hold by themselves. A crash between the
+//! commit and the hand-over costs only the wait for the lease (none on
+//! SQLite, where a starting hub frees every lease), never a change.
+//!
+//! SQLite only: its one writer makes every row after the newest one at the
+//! transaction's start the transaction's own. On PostgreSQL intake only
+//! says that it wrote changes, and the dispatcher leases them (`SKIP
+//! LOCKED`, beside other hubs).
 
 use std::sync::Mutex;
 
@@ -23,6 +29,8 @@ pub struct Handoff {
     owner: String,
     lease_ms: i64,
     state: Mutex<State>,
+    /// Told when changes are handed over.
+    ready: tokio::sync::Notify,
 }
 
 #[derive(Debug, Default)]
@@ -45,7 +53,12 @@ pub struct Handed {
 
 impl Handoff {
     pub fn new(owner: String, lease: std::time::Duration) -> Handoff {
-        Handoff { owner, lease_ms: i64::try_from(lease.as_millis()).unwrap_or(i64::MAX), state: Mutex::default() }
+        Handoff {
+            owner,
+            lease_ms: i64::try_from(lease.as_millis()).unwrap_or(i64::MAX),
+            state: Mutex::default(),
+            ready: tokio::sync::Notify::new(),
+        }
     }
 
     /// The name the changes are leased under: the dispatcher's.
@@ -56,6 +69,18 @@ impl Handoff {
     /// The dispatcher would take `n` more changes now (0 while it pauses).
     pub fn want(&self, n: usize) {
         self.lock().wanted = n;
+    }
+
+    /// Completes once changes are handed over (or were, since the last
+    /// call): then [`Handoff::take`] them.
+    pub fn notified(&self) -> tokio::sync::futures::Notified<'_> {
+        self.ready.notified()
+    }
+
+    /// Changes were written for the dispatcher to lease from the outbox
+    /// itself (a transaction that leased none).
+    pub(crate) fn left_in_outbox(&self) {
+        self.lock().left = true;
     }
 
     pub fn take(&self) -> Handed {
@@ -69,10 +94,16 @@ impl Handoff {
 
     /// After the commit that leased them.
     fn hand(&self, changes: Vec<LeasedChange>, left: bool) {
-        let mut s = self.lock();
-        s.wanted = s.wanted.saturating_sub(changes.len());
-        s.handed.extend(changes);
-        s.left |= left;
+        let handed = !changes.is_empty();
+        {
+            let mut s = self.lock();
+            s.wanted = s.wanted.saturating_sub(changes.len());
+            s.handed.extend(changes);
+            s.left |= left;
+        }
+        if handed {
+            self.ready.notify_one();
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {

@@ -1405,7 +1405,11 @@ impl super::Store {
             let mut w = self.begin_write_as(super::Writer::Intake).await?;
             // Leased to the dispatcher as it commits, if it wants more.
             let handoff = match self.handoff() {
-                Some(handoff) if handoff.wanted() > 0 => {
+                // On SQLite only: one writer at a time makes every outbox
+                // row after the newest one this transaction's own. On
+                // PostgreSQL other hubs' rows may land there too; they are
+                // leased as usual, with SKIP LOCKED.
+                Some(handoff) if handoff.wanted() > 0 && self.backend == Backend::Sqlite => {
                     Some((handoff, Some(super::handoff::newest(&mut w.tx).await?)))
                 }
                 Some(handoff) => Some((handoff, None)),
@@ -1503,6 +1507,10 @@ impl super::Store {
             .await?;
         }
         w.commit().await?;
+        if let Some(handoff) = self.handoff() {
+            // A page's changes are leased by the dispatcher from the outbox.
+            handoff.left_in_outbox();
+        }
         prints.committed(&self.matching).await;
         Ok(outcomes)
     }

@@ -172,9 +172,10 @@ impl Store {
                             // `Store::checkpoint`, beside the writer; SQLite's
                             // own checkpoint, run inside the commit that
                             // crosses its mark (with the writer held), stays
-                            // as the fallback at a higher mark (32 MiB of
-                            // pages). Statement journals stay in memory.
-                            sqlx::raw_sql("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON; PRAGMA wal_autocheckpoint=8192; PRAGMA temp_store=MEMORY;")
+                            // as the fallback at a higher mark (8,192 pages:
+                            // 32 MiB of the default 4 KiB pages). Once reset,
+                            // the WAL file is cut back to 64 MiB at most.
+                            sqlx::raw_sql("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON; PRAGMA wal_autocheckpoint=8192; PRAGMA journal_size_limit=67108864;")
                                 .execute(conn)
                                 .await?;
                             Ok(())

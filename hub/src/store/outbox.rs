@@ -89,7 +89,7 @@ const LEASE_POSTGRES: &str = concat!(
     leased_columns!()
 );
 
-/// One row of a lease ([`LEASED_COLUMNS`]).
+/// One row of a lease (the columns of `leased_columns!`).
 pub(crate) fn leased_change(r: &sqlx::any::AnyRow) -> LeasedChange {
     LeasedChange {
         id: r.get(0),
@@ -104,6 +104,7 @@ pub(crate) fn leased_change(r: &sqlx::any::AnyRow) -> LeasedChange {
     }
 }
 
+/// A lease to take: who, how many changes at most, for how long.
 #[derive(Clone, Copy, Debug)]
 pub struct LeaseRequest<'a> {
     pub owner: &'a str,
