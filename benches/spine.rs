@@ -144,30 +144,8 @@ async fn backlog_memory(backlog: usize) {
     // The store, created by the hub's own migrations, then filled directly:
     // a backlog this size would take minutes through the front door.
     let store = hub::store::Store::open(&db.url).await.unwrap();
-    // A full ticket body; SQL splices each row's own ticketId in front.
-    let mut ticket = matters(9, 1, "MEM")[0].record(1)["ticket"].clone();
-    ticket["revision"] = 1.into();
-    ticket["sources"] = serde_json::json!([]);
-    ticket["duplicateOf"] = serde_json::Value::Null;
-    let body = ticket.to_string();
-    let rest = body.strip_prefix('{').expect("an object").to_string();
     let filled = Instant::now();
-    let mut done = 0usize;
-    while done < backlog {
-        let chunk = (backlog - done).min(100_000);
-        sqlx::query(
-            r#"WITH RECURSIVE c(x) AS (SELECT $1 UNION ALL SELECT x + 1 FROM c WHERE x < $2)
-             INSERT INTO outbox (ticket_id, revision, idempotency_key, body, next_attempt_at, created_at)
-             SELECT 'mem' || x, 1, 'mem' || x || ':1', '{"ticketId":"mem' || x || '",' || $3, 0, 0 FROM c"#,
-        )
-        .bind(done as i64)
-        .bind((done + chunk - 1) as i64)
-        .bind(&rest)
-        .execute(store.pool())
-        .await
-        .unwrap();
-        done += chunk;
-    }
+    fill_backlog(&store, backlog, 9, "mem").await;
     let depth = store.outbox_depth().await.unwrap();
     store.close().await;
     let fill_time = filled.elapsed();
@@ -268,47 +246,61 @@ impl CountingPlatform {
     }
 }
 
-async fn backlog_drain(backlog: usize) {
-    let hub_bin = e2e::hub_binary();
-    let db = TestDb::sqlite();
-    let dir = std::path::PathBuf::from(db.url.trim_start_matches("sqlite://")).parent().unwrap().to_path_buf();
-    let store = hub::store::Store::open(&db.url).await.unwrap();
-    let mut ticket = matters(11, 1, "DRAIN")[0].record(1)["ticket"].clone();
+/// A full ticket body without its opening brace: SQL splices each row's
+/// own `"ticketId"` in front.
+fn ticket_rest(seed: u64) -> String {
+    let mut ticket = matters(seed, 1, "BACKLOG")[0].record(1)["ticket"].clone();
     ticket["revision"] = 1.into();
     ticket["sources"] = serde_json::json!([]);
     ticket["duplicateOf"] = serde_json::Value::Null;
-    let body = ticket.to_string();
-    let rest = body.strip_prefix('{').expect("an object").to_string();
-    // As intake leaves them: the ticket, its revision holding the body,
-    // and an outbox row that reads the body from the revision ('').
-    let filled = Instant::now();
+    ticket.to_string().strip_prefix('{').expect("an object").to_string()
+}
+
+/// `n` undelivered changes, each of its own ticket `{prefix}{i}`, stored as
+/// intake leaves them: the ticket, its revision holding the body, and an
+/// outbox row that reads the body from the revision (''). Filled directly:
+/// a backlog this size would take minutes through the front door.
+async fn fill_backlog(store: &hub::store::Store, n: usize, seed: u64, prefix: &str) {
+    let rest = ticket_rest(seed);
+    let started = Instant::now();
     let mut done = 0usize;
-    while done < backlog {
-        let chunk = (backlog - done).min(200_000);
+    while done < n {
+        let chunk = (n - done).min(200_000);
         let mut tx = store.pool().begin().await.unwrap();
         for sql in [
             r#"WITH RECURSIVE c(x) AS (SELECT $1 UNION ALL SELECT x + 1 FROM c WHERE x < $2)
                INSERT INTO tickets (ticket_id, revision, delivered_revision, status, body, created_at, updated_at)
-               SELECT 'd' || x, 1, 0, 'new', '{"ticketId":"d' || x || '",' || $3, 0, 0 FROM c"#,
+               SELECT $4 || x, 1, 0, 'new', '{"ticketId":"' || $4 || x || '",' || $3, 0, 0 FROM c"#,
             r#"WITH RECURSIVE c(x) AS (SELECT $1 UNION ALL SELECT x + 1 FROM c WHERE x < $2)
                INSERT INTO ticket_revisions (ticket_id, revision, raw_record_id, cause, body, created_at)
-               SELECT 'd' || x, 1, NULL, 'created', '{"ticketId":"d' || x || '",' || $3, 0 FROM c"#,
+               SELECT $4 || x, 1, NULL, 'created', '{"ticketId":"' || $4 || x || '",' || $3, 0 FROM c"#,
             r#"WITH RECURSIVE c(x) AS (SELECT $1 UNION ALL SELECT x + 1 FROM c WHERE x < $2)
                INSERT INTO outbox (ticket_id, revision, idempotency_key, body, next_attempt_at, created_at)
-               SELECT 'd' || x, 1, 'd' || x || ':1', '', 0, 0 FROM c WHERE $3 <> ''"#,
+               SELECT $4 || x, 1, $4 || x || ':1', '', 0, 0 FROM c"#,
         ] {
             sqlx::query(sql)
                 .bind(done as i64)
                 .bind((done + chunk - 1) as i64)
                 .bind(&rest)
+                .bind(prefix)
                 .execute(&mut *tx)
                 .await
                 .unwrap();
         }
         tx.commit().await.unwrap();
         done += chunk;
-        eprintln!("drain: {done} of {backlog} changes stored ({:.0?})", filled.elapsed());
+        eprintln!("backlog: {done} of {n} changes stored ({:.0?})", started.elapsed());
     }
+}
+
+async fn backlog_drain(backlog: usize) {
+    let hub_bin = e2e::hub_binary();
+    let db = TestDb::sqlite();
+    let dir = std::path::PathBuf::from(db.url.trim_start_matches("sqlite://")).parent().unwrap().to_path_buf();
+    let store = hub::store::Store::open(&db.url).await.unwrap();
+    let filled = Instant::now();
+    fill_backlog(&store, backlog, 11, "d").await;
+    let rest = ticket_rest(11);
     let depth = store.outbox_depth().await.unwrap();
     store.close().await;
     let fill_time = filled.elapsed();
