@@ -146,6 +146,10 @@ struct PlatformSection {
     connect_timeout: Option<Spanned<String>>,
 }
 
+/// What a lease must hold beyond a request's timeout: the wait in the
+/// dispatcher's queue before the request and the commit of its result.
+const LEASE_ROOM: Duration = Duration::from_secs(10);
+
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct DeliverySection {
@@ -663,10 +667,10 @@ impl Settings {
                 ),
             );
         }
-        if dispatcher.lease <= platform.timeout {
+        if dispatcher.lease < platform.timeout + LEASE_ROOM {
             let span = d.lease.as_ref().map(|l| l.span());
             c.at(span, format!(
-                "delivery.lease ({:?}) must be longer than platform.timeout ({:?}), or a slow request could be sent twice at once",
+                "delivery.lease ({:?}) must be at least platform.timeout ({:?}) and {LEASE_ROOM:?} more, or a slow request could be sent twice at once (the room is for the wait before the request and the commit after it)",
                 dispatcher.lease, platform.timeout
             ));
         }

@@ -182,7 +182,8 @@ pub async fn run(
         let idle = idle_until.is_some_and(|t| Instant::now() < t);
         // What intake may lease for us in its next commit.
         d.handoff.want(d.want(d.queue.len() + inflight.len()));
-        if flush && room == 0 {
+        if flush && (room == 0 || idle) {
+            // Due, and no lease follows to take them along.
             d.flush().await;
             continue;
         }
@@ -320,9 +321,7 @@ impl Dispatcher {
             let Some(change) = self.queue.pop_front() else { break };
             // Sent this late, the request could outlast the lease, and the
             // change be leased and sent again beside it: give it back.
-            let need =
-                i64::try_from(self.settings.request_timeout.as_millis()).unwrap_or(i64::MAX).saturating_add(1_000);
-            if change.lease_until.saturating_sub(now_ms()) < need {
+            if change.lease_until.saturating_sub(now_ms()) < self.lease_left_to_send() {
                 self.give_back(change);
                 continue;
             }
@@ -352,6 +351,16 @@ impl Dispatcher {
         handed.left
     }
 
+    /// The lease a queued change must have left to be sent (ms): a
+    /// request's timeout and a second. The config makes a lease ten seconds
+    /// longer than that timeout at least; should settings made in code not,
+    /// nine tenths of a lease still lets fresh changes out rather than give
+    /// each back for ever.
+    fn lease_left_to_send(&self) -> i64 {
+        let ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+        ms(self.settings.request_timeout).saturating_add(1_000).min(ms(self.settings.lease) / 10 * 9)
+    }
+
     /// Gives back the leases of changes not sent, with the next results.
     fn release_queue(&mut self) {
         while let Some(change) = self.queue.pop_front() {
@@ -367,9 +376,15 @@ impl Dispatcher {
         self.results.push((change, DeliveryResult::Release));
     }
 
-    /// Whether the results waiting free a ticket's next change.
+    /// Whether the results waiting let a change out: a ticket's next one
+    /// (done or dead-lettered), or one given back while sending goes on.
     fn results_free_tickets(&self) -> bool {
-        self.results.iter().any(|(_, r)| matches!(r, DeliveryResult::Done | DeliveryResult::Rejected { .. }))
+        let open = matches!(self.gate, Gate::Open);
+        self.results.iter().any(|(_, r)| match r {
+            DeliveryResult::Done | DeliveryResult::Rejected { .. } => true,
+            DeliveryResult::Release => open,
+            DeliveryResult::Retry { .. } => false,
+        })
     }
 
     /// How many more changes may be leased for us now.

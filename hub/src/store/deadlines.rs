@@ -23,23 +23,55 @@ pub(crate) async fn track(
     ticket: &Ticket,
     started: crate::ticket::Timestamp,
 ) -> Result<(), StoreError> {
-    let Some(due) = ticket.draft.due_at else { return Ok(()) };
-    let closed = i64::from(matches!(ticket.draft.status, Status::Resolved | Status::Closed | Status::Withdrawn));
-    sqlx::query(
-        "INSERT INTO deadlines (ticket_id, started_at, due_at, closed) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (ticket_id) DO UPDATE SET
-            reminded_at = CASE WHEN deadlines.due_at = excluded.due_at THEN deadlines.reminded_at ELSE NULL END,
-            overdue_at = CASE WHEN deadlines.due_at = excluded.due_at THEN deadlines.overdue_at ELSE NULL END,
-            started_at = CASE WHEN deadlines.due_at = excluded.due_at THEN deadlines.started_at ELSE excluded.started_at END,
-            due_at = excluded.due_at,
-            closed = excluded.closed",
-    )
-    .bind(&ticket.ticket_id)
-    .bind(started.timestamp_millis().min(due.timestamp_millis()))
-    .bind(due.timestamp_millis())
-    .bind(closed)
-    .execute(&mut **tx)
-    .await?;
+    track_all(tx, super::Backend::Postgres, &[(ticket, started)]).await
+}
+
+const TRACK_ON_CONFLICT: &str = "ON CONFLICT (ticket_id) DO UPDATE SET
+    reminded_at = CASE WHEN deadlines.due_at = excluded.due_at THEN deadlines.reminded_at ELSE NULL END,
+    overdue_at = CASE WHEN deadlines.due_at = excluded.due_at THEN deadlines.overdue_at ELSE NULL END,
+    started_at = CASE WHEN deadlines.due_at = excluded.due_at THEN deadlines.started_at ELSE excluded.started_at END,
+    due_at = excluded.due_at,
+    closed = excluded.closed";
+
+/// [`track`] for a batch's tickets, in one statement per few hundred (a
+/// statement each was a round trip to SQLite's thread per record). A ticket
+/// listed twice keeps its last state, as tracking it twice would.
+pub(crate) async fn track_all(
+    tx: &mut Transaction<'static, Any>,
+    backend: super::Backend,
+    tickets: &[(&Ticket, crate::ticket::Timestamp)],
+) -> Result<(), StoreError> {
+    let mut rows: Vec<(&str, i64, i64, i64)> = Vec::with_capacity(tickets.len());
+    for (ticket, started) in tickets {
+        let Some(due) = ticket.draft.due_at else { continue };
+        let closed = i64::from(matches!(ticket.draft.status, Status::Resolved | Status::Closed | Status::Withdrawn));
+        let row = (
+            ticket.ticket_id.as_str(),
+            started.timestamp_millis().min(due.timestamp_millis()),
+            due.timestamp_millis(),
+            closed,
+        );
+        // One row per ticket in a statement (PostgreSQL refuses to update
+        // a row twice in one), the last state winning.
+        match rows.iter_mut().find(|r| r.0 == row.0) {
+            Some(r) => *r = row,
+            None => rows.push(row),
+        }
+    }
+    for chunk in rows.chunks(super::batch::MAX_ROWS) {
+        let sql = super::batch::insert_sql(
+            backend,
+            "deadlines",
+            &["ticket_id", "started_at", "due_at", "closed"],
+            chunk.len(),
+            TRACK_ON_CONFLICT,
+        );
+        let mut q = super::batch::query(sql);
+        for (id, started, due, closed) in chunk {
+            q = q.bind(id.to_string()).bind(*started).bind(*due).bind(*closed);
+        }
+        q.execute(&mut **tx).await?;
+    }
     Ok(())
 }
 

@@ -579,11 +579,16 @@ pub(crate) async fn store_pending(
         .unwrap_or_default();
     write_plan(tx, backend, &w, &tickets, &stamps, &print_seqs, now).await?;
     drop(print_seqs);
-    for ticket_id in w.created.iter().chain(&w.updated) {
-        if let Some(ticket) = tickets.get(ticket_id) {
-            super::deadlines::track(tx, ticket, ticket.draft.reported_at).await?;
-            super::courts::watch(tx, ticket, now).await?;
-        }
+    let touched: Vec<(&Ticket, crate::ticket::Timestamp)> = w
+        .created
+        .iter()
+        .chain(&w.updated)
+        .filter_map(|id| tickets.get(id))
+        .map(|ticket| (ticket, ticket.draft.reported_at))
+        .collect();
+    super::deadlines::track_all(tx, backend, &touched).await?;
+    for (ticket, _) in &touched {
+        super::courts::watch(tx, ticket, now).await?;
     }
     for (ticket_id, raw_id) in &w.reopened {
         // Reopened as the batch leaves it: a smile that closed it after the
