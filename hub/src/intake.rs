@@ -189,7 +189,6 @@ pub async fn run(
     let preparer = tokio::spawn(prepare_stage(rx, prepared_tx, mappings.clone(), settings.clone(), stop.clone()));
     let mut batch: Vec<(Submission, IntakeItem)> = Vec::with_capacity(max_batch);
     let mut pages_open = true;
-    let lane = StoringLane::start(&store);
     let mut storing: Option<Storing> = None;
     loop {
         let received = tokio::select! {
@@ -233,7 +232,7 @@ pub async fn run(
         }
         store.publish_ahead(&items, &mut ahead).await;
         let task_store = store.clone();
-        let done = lane.spawn(async move {
+        let done = store.on_writer_lane(async move {
             let results = task_store.store_scored(&items, Some(ahead)).await;
             (items, results)
         });
@@ -241,77 +240,6 @@ pub async fn run(
     }
     let _ = preparer.await;
     tracing::debug!("intake stopped: every connector has finished");
-}
-
-/// Where intake's write transactions run. On SQLite a transaction holds
-/// the store's one writer from its first statement to its commit, and each
-/// of its statements is a round trip to SQLite's own thread: run on the
-/// shared workers, the transaction resumes after each statement only when
-/// a worker is free of whatever else it runs (scoring the next batch,
-/// mapping, requests to the platform), with the writer held all along. On
-/// a thread of its own it resumes at once.
-///
-/// On PostgreSQL the shared workers are used: a connection opened on a
-/// runtime of its own would stay bound to that runtime.
-struct StoringLane {
-    own: Option<(tokio::runtime::Handle, Option<tokio::sync::oneshot::Sender<()>>)>,
-}
-
-impl StoringLane {
-    fn start(store: &Store) -> StoringLane {
-        if store.backend() != crate::store::Backend::Sqlite {
-            return StoringLane { own: None };
-        }
-        // The runtime is made, run and dropped on its own thread: a runtime
-        // may not be dropped inside another's task.
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let (handle_tx, handle_rx) = std::sync::mpsc::sync_channel(1);
-        let thread = std::thread::Builder::new().name("hub-intake-commit".into()).spawn(move || {
-            match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-                Ok(runtime) => {
-                    let _ = handle_tx.send(Ok(runtime.handle().clone()));
-                    runtime.block_on(async {
-                        let _ = stopped.await;
-                    });
-                }
-                Err(err) => {
-                    let _ = handle_tx.send(Err(err));
-                }
-            }
-        });
-        let started = match thread {
-            Ok(_) => handle_rx.recv().map_err(|e| e.to_string()).and_then(|r| r.map_err(|e| e.to_string())),
-            Err(err) => Err(err.to_string()),
-        };
-        match started {
-            Ok(handle) => StoringLane { own: Some((handle, Some(stop))) },
-            Err(error) => {
-                tracing::warn!(%error, "no thread of its own for intake's commits; they share the workers");
-                StoringLane { own: None }
-            }
-        }
-    }
-
-    fn spawn<F>(&self, f: F) -> tokio::task::JoinHandle<F::Output>
-    where
-        F: std::future::Future + Send + 'static,
-        F::Output: Send + 'static,
-    {
-        match &self.own {
-            Some((handle, _)) => handle.spawn(f),
-            None => tokio::spawn(f),
-        }
-    }
-}
-
-impl Drop for StoringLane {
-    fn drop(&mut self) {
-        if let Some((_, stop)) = &mut self.own
-            && let Some(stop) = stop.take()
-        {
-            let _ = stop.send(());
-        }
-    }
 }
 
 /// What storing a batch gives back: its items and one result per item.

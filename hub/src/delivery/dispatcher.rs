@@ -29,7 +29,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Answer, PlatformClient, RetryPolicy};
 use crate::metrics::{self, Metrics};
-use crate::store::{DeliveryResult, Handoff, LeaseRequest, LeasedChange, Store, now_ms};
+use crate::store::{DeliveryResult, Handoff, LeasedChange, Store, now_ms};
 
 /// Failures in a row after which the whole platform counts as down.
 const FAILURES_BEFORE_PAUSE: u32 = 3;
@@ -511,9 +511,11 @@ impl Dispatcher {
     /// in one transaction. Should it fail, the results are still recorded
     /// (as [`flush`](Self::flush) does) before the lease error is returned.
     async fn flush_and_lease(&mut self, room: usize) -> Result<Vec<LeasedChange>, crate::store::StoreError> {
-        let lease =
-            LeaseRequest { owner: &self.owner, limit: room as i64, lease_ms: self.settings.lease.as_millis() as i64 };
-        match self.store.complete_and_lease(&self.results, Some(lease)).await {
+        let lease = (self.owner.clone(), room as i64, self.settings.lease.as_millis() as i64);
+        let results = std::mem::take(&mut self.results);
+        let (results, leased) = self.store.complete_and_lease_owned(results, Some(lease)).await;
+        self.results = results;
+        match leased {
             Ok(leased) => {
                 self.results.clear();
                 self.first_result_at = None;
@@ -533,7 +535,11 @@ impl Dispatcher {
         let mut backoff = RetryPolicy::default().backoff();
         // Results are facts about the platform: keep trying to record them.
         // Until they are, their leases keep the changes from going out twice.
-        while let Err(err) = self.store.complete(&self.results).await {
+        loop {
+            let results = std::mem::take(&mut self.results);
+            let (results, done) = self.store.complete_and_lease_owned(results, None).await;
+            self.results = results;
+            let Err(err) = done else { break };
             let wait = backoff.next_backoff().unwrap_or(Duration::from_secs(5));
             tracing::error!(error = %err, retry_in = ?wait, "could not record delivery results");
             tokio::time::sleep(wait).await;

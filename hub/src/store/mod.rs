@@ -18,6 +18,7 @@ mod failure;
 mod feedback;
 mod handoff;
 mod intake;
+mod lane;
 mod live;
 mod matching;
 mod open311;
@@ -121,6 +122,8 @@ pub struct Store {
     feedback: Arc<std::sync::RwLock<Arc<crate::feedback::Plan>>>,
     /// Where intake hands the changes it leases to this process's dispatcher.
     handoff: Arc<std::sync::OnceLock<Arc<Handoff>>>,
+    /// Where intake's and the dispatcher's transactions run.
+    lane: Arc<lane::WriterLane>,
     /// Wakes this process's feedback senders when a change is queued for
     /// the agencies (other hubs on the same database find it by polling).
     feedback_queued: Arc<tokio::sync::Notify>,
@@ -200,6 +203,7 @@ impl Store {
             strikes: Arc::default(),
             feedback: Arc::default(),
             handoff: Arc::default(),
+            lane: Arc::new(lane::WriterLane::start(backend)),
             feedback_queued: Arc::default(),
             writer_use: Arc::default(),
         };
@@ -230,6 +234,16 @@ impl Store {
     /// wants them ([`Handoff`]). Set once; later calls change nothing.
     pub fn set_handoff(&self, handoff: Arc<Handoff>) {
         let _ = self.handoff.set(handoff);
+    }
+
+    /// Runs a write transaction's future where it holds the writer least
+    /// ([`lane::WriterLane`]).
+    pub(crate) fn on_writer_lane<F>(&self, f: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.lane.spawn(f)
     }
 
     pub(crate) fn handoff(&self) -> Option<&Arc<Handoff>> {

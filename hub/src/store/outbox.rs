@@ -130,6 +130,32 @@ impl Store {
     /// instead of two. A change whose result is recorded here can be leased
     /// here too (its ticket's next revision), as the lease reads after the
     /// results are written.
+    /// [`Store::complete_and_lease`] on the writer's own thread (see
+    /// `store/lane.rs`): the results go in and come back, with what was
+    /// leased or why nothing was.
+    pub async fn complete_and_lease_owned(
+        &self,
+        results: Vec<(LeasedChange, DeliveryResult)>,
+        lease: Option<(String, i64, i64)>,
+    ) -> (Vec<(LeasedChange, DeliveryResult)>, Result<Vec<LeasedChange>, StoreError>) {
+        let store = self.clone();
+        let done = self.on_writer_lane(async move {
+            let request = lease.as_ref().map(|(owner, limit, lease_ms)| LeaseRequest {
+                owner: owner.as_str(),
+                limit: *limit,
+                lease_ms: *lease_ms,
+            });
+            let leased = store.complete_and_lease(&results, request).await;
+            (results, leased)
+        });
+        match done.await {
+            Ok(done) => done,
+            // The task died (a bug): the results are lost from memory, but
+            // their leases run out and the changes go out again.
+            Err(err) => (Vec::new(), Err(StoreError::Invalid(format!("recording delivery results failed: {err}")))),
+        }
+    }
+
     pub async fn complete_and_lease(
         &self,
         results: &[(LeasedChange, DeliveryResult)],
