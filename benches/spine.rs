@@ -71,26 +71,7 @@ async fn throughput(n: usize) {
         .collect();
     let base_url = base_server.base_url();
     let started = Instant::now();
-    futures::stream::iter(bodies)
-        .map(|(id, body)| {
-            let client = client.clone();
-            let url = format!("{base_url}/api/v1/tickets/{id}");
-            async move {
-                let r = client
-                    .put(url)
-                    .bearer_auth("test-token")
-                    .header("content-type", "application/json")
-                    .header("idempotency-key", format!("{id}:1"))
-                    .body(body)
-                    .send()
-                    .await
-                    .unwrap();
-                assert!(r.status().is_success(), "{}", r.status());
-            }
-        })
-        .buffer_unordered(64)
-        .collect::<Vec<_>>()
-        .await;
+    put_loop(&client, &base_url, bodies).await;
     let baseline = started.elapsed();
     assert_eq!(base_sim.stats().applied as usize, n);
     base_server.stop().await;
@@ -206,6 +187,31 @@ async fn backlog_memory(backlog: usize) {
     empty.cleanup().await;
 }
 
+/// The baseline: each (ticket id, body) PUT straight to the platform at
+/// `base_url`, 64 in flight on one keep-alive client, as the hub would.
+async fn put_loop(client: &reqwest::Client, base_url: &str, bodies: impl IntoIterator<Item = (String, String)>) {
+    futures::stream::iter(bodies)
+        .map(|(id, body)| {
+            let client = client.clone();
+            let url = format!("{base_url}/api/v1/tickets/{id}");
+            async move {
+                let r = client
+                    .put(url)
+                    .bearer_auth("test-token")
+                    .header("content-type", "application/json")
+                    .header("idempotency-key", format!("{id}:1"))
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap();
+                assert!(r.status().is_success(), "{}", r.status());
+            }
+        })
+        .buffer_unordered(64)
+        .collect::<Vec<_>>()
+        .await;
+}
+
 /// A platform that counts the changes it is sent and answers 200 at once.
 struct CountingPlatform {
     url: String,
@@ -310,26 +316,7 @@ async fn backlog_drain(backlog: usize) {
     let base = CountingPlatform::start().await;
     let client = reqwest::Client::builder().pool_max_idle_per_host(256).tcp_nodelay(true).build().unwrap();
     let started = Instant::now();
-    futures::stream::iter(0..base_n)
-        .map(|i| {
-            let client = client.clone();
-            let url = format!("{}/api/v1/tickets/b{i}", base.url);
-            let body = format!("{{\"ticketId\":\"b{i}\",{rest}");
-            async move {
-                let r = client
-                    .put(url)
-                    .bearer_auth("test-token")
-                    .header("content-type", "application/json")
-                    .header("idempotency-key", format!("b{i}:1"))
-                    .body(body)
-                    .send()
-                    .await
-                    .unwrap();
-                assert!(r.status().is_success(), "{}", r.status());
-            }
-        })
-        .buffer_unordered(64)
-        .collect::<Vec<_>>()
+    put_loop(&client, &base.url, (0..base_n).map(|i| (format!("b{i}"), format!("{{\"ticketId\":\"b{i}\",{rest}"))))
         .await;
     let base_rate = rate(base_n, started.elapsed());
     let _ = base.stop.send(());
