@@ -589,6 +589,18 @@ async fn amqp_channel(b: &Bench) -> (Connection, Channel) {
     (conn, ch)
 }
 
+/// A consumer of `queue` with manual acks and the given prefetch, on a
+/// connection of its own.
+async fn amqp_consumer(b: &Bench, queue: &str, prefetch: u16) -> (Connection, Channel, lapin::Consumer) {
+    let (conn, ch) = amqp_channel(b).await;
+    ch.basic_qos(prefetch, BasicQosOptions::default()).await.expect("qos");
+    let consumer = ch
+        .basic_consume(queue.into(), "".into(), BasicConsumeOptions::default(), FieldTable::default())
+        .await
+        .expect("consume");
+    (conn, ch, consumer)
+}
+
 /// The agency's exchange and the queue exactly as the AMQP connector declares
 /// them, so that messages can wait in the queue before the hub starts.
 async fn declare_like_the_connector(conn: &Connection, c: &AmqpConfig) {
@@ -678,12 +690,7 @@ async fn publish_steady(ch: &Channel, exchange: &str, msgs: &[AmqpMessage], rate
 /// prefetch, acknowledging every [`ACK_EVERY`] at once (and the last).
 async fn bare_amqp_drain(b: &Bench, queue: &str, n: usize, prefetch: u16) -> Duration {
     let started = Instant::now();
-    let (conn, ch) = amqp_channel(b).await;
-    ch.basic_qos(prefetch, BasicQosOptions::default()).await.expect("qos");
-    let mut consumer = ch
-        .basic_consume(queue.into(), "".into(), BasicConsumeOptions::default(), FieldTable::default())
-        .await
-        .expect("consume");
+    let (conn, _ch, mut consumer) = amqp_consumer(b, queue, prefetch).await;
     for i in 1..=n {
         let d = tokio::time::timeout(STALL, consumer.next())
             .await
@@ -801,12 +808,7 @@ async fn amqp_latency_bare(b: &Bench) -> Latencies {
     let msgs = hotline_messages(2, total + 1);
 
     // The bare consumer: notes the arrival and the message id, acks each message.
-    let (consumer_conn, consumer_ch) = amqp_channel(b).await;
-    consumer_ch.basic_qos(cfg.prefetch, BasicQosOptions::default()).await.expect("qos");
-    let mut consumer = consumer_ch
-        .basic_consume(cfg.queue.as_str().into(), "".into(), BasicConsumeOptions::default(), FieldTable::default())
-        .await
-        .expect("consume");
+    let (consumer_conn, _consumer_ch, mut consumer) = amqp_consumer(b, &cfg.queue, cfg.prefetch).await;
     let received = Arc::new(AtomicU64::new(0));
     let counter = received.clone();
     let task = tokio::spawn(async move {
@@ -1444,12 +1446,7 @@ async fn durable_amqp_drain(b: &Bench, queue: &str, n: usize, prefetch: u16) -> 
     let meter = Meter::start();
     let started = Instant::now();
     let mut sink = DurableSink::open("hotline", &server.base_url()).await;
-    let (conn, ch) = amqp_channel(b).await;
-    ch.basic_qos(prefetch, BasicQosOptions::default()).await.expect("qos");
-    let mut consumer = ch
-        .basic_consume(queue.into(), "".into(), BasicConsumeOptions::default(), FieldTable::default())
-        .await
-        .expect("consume");
+    let (conn, _ch, mut consumer) = amqp_consumer(b, queue, prefetch).await;
     let mut done = 0;
     while done < n {
         let first = tokio::time::timeout(STALL, consumer.next())

@@ -137,19 +137,7 @@ async fn backlog_memory(backlog: usize) {
         let dir = dir.clone();
         let hub_bin = hub_bin.clone();
         async move {
-            let cfg = dir.join(format!("bench-{}.toml", free_port()));
-            std::fs::write(
-                &cfg,
-                format!("[store]\nurl = \"{db_url}\"\n[platform]\nurl = \"{platform}\"\ntoken = \"test-token\"\n"),
-            )
-            .unwrap();
-            let mut child = std::process::Command::new(&hub_bin)
-                .args(["run", "--config"])
-                .arg(&cfg)
-                .env("RUST_LOG", "error")
-                .stderr(std::process::Stdio::null())
-                .spawn()
-                .unwrap();
+            let mut child = run_hub(&hub_bin, &dir, &db_url, &platform);
             let mut peak: f64 = 0.0;
             for _ in 0..40 {
                 tokio::time::sleep(Duration::from_millis(250)).await;
@@ -252,6 +240,24 @@ impl CountingPlatform {
     }
 }
 
+/// `hub run` as a process of its own on the store at `db_url`, delivering
+/// to `platform` (its config written into `dir`).
+fn run_hub(hub_bin: &std::path::Path, dir: &std::path::Path, db_url: &str, platform: &str) -> std::process::Child {
+    let cfg = dir.join(format!("bench-{}.toml", free_port()));
+    std::fs::write(
+        &cfg,
+        format!("[store]\nurl = \"{db_url}\"\n[platform]\nurl = \"{platform}\"\ntoken = \"test-token\"\n"),
+    )
+    .unwrap();
+    std::process::Command::new(hub_bin)
+        .args(["run", "--config"])
+        .arg(&cfg)
+        .env("RUST_LOG", "error")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
 /// A full ticket body without its opening brace: SQL splices each row's
 /// own `"ticketId"` in front.
 fn ticket_rest(seed: u64) -> String {
@@ -322,20 +328,8 @@ async fn backlog_drain(backlog: usize) {
     let _ = base.stop.send(());
 
     let platform = CountingPlatform::start().await;
-    let cfg = dir.join(format!("drain-{}.toml", free_port()));
-    std::fs::write(
-        &cfg,
-        format!("[store]\nurl = \"{}\"\n[platform]\nurl = \"{}\"\ntoken = \"test-token\"\n", db.url, platform.url),
-    )
-    .unwrap();
     let started = Instant::now();
-    let mut child = std::process::Command::new(&hub_bin)
-        .args(["run", "--config"])
-        .arg(&cfg)
-        .env("RUST_LOG", "error")
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = run_hub(&hub_bin, &dir, &db.url, &platform.url);
     let mut peak: f64 = 0.0;
     let mut last = (0u64, Instant::now());
     let mut said = Instant::now();

@@ -238,7 +238,7 @@ impl Hub {
                 }
             }));
         }
-        if store.backend() == crate::store::Backend::Sqlite {
+        if store.backend() == Backend::Sqlite {
             let (s, stop) = (store.clone(), delivery_stop.clone());
             background.push(tokio::spawn(async move {
                 loop {

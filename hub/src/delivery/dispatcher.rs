@@ -29,7 +29,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Answer, PlatformClient, RetryPolicy};
 use crate::metrics::{self, Metrics};
-use crate::store::{DeliveryResult, Handoff, LeasedChange, Store, now_ms};
+use crate::store::{DeliveryResult, Handoff, LeaseRequest, LeasedChange, Store, now_ms};
 
 /// Failures in a row after which the whole platform counts as down.
 const FAILURES_BEFORE_PAUSE: u32 = 3;
@@ -111,7 +111,6 @@ struct Dispatcher {
     client: PlatformClient,
     metrics: Arc<Metrics>,
     settings: DispatcherSettings,
-    owner: String,
     gate: Gate,
     pause_backoff: backoff::ExponentialBackoff,
     /// Failures since the last success. One 5xx is that change's problem
@@ -122,6 +121,7 @@ struct Dispatcher {
     first_result_at: Option<Instant>,
     /// Leased, not yet sent, oldest first.
     queue: VecDeque<LeasedChange>,
+    /// What intake leased for us; its owner name is the one we lease under.
     handoff: Arc<Handoff>,
 }
 
@@ -140,7 +140,6 @@ pub async fn run(
         store,
         client,
         metrics,
-        owner: handoff.owner().to_string(),
         // Start with one probe: a hub that starts with a wrong token or
         // against a platform that is down learns it from one request.
         gate: Gate::Paused { until: Instant::now(), auth: false },
@@ -180,16 +179,16 @@ pub async fn run(
             idle_until = None;
         }
         let idle = idle_until.is_some_and(|t| Instant::now() < t);
-        // What intake may lease for us in its next commit.
-        d.handoff.want(d.want(d.queue.len() + inflight.len()));
+        // What intake may lease for us in its next commit: not what the
+        // lease below is about to take.
+        let leasing = if room > 0 && !idle { room } else { 0 };
+        d.handoff.want(d.want(d.queue.len() + inflight.len() + leasing));
         if flush && (room == 0 || idle) {
             // Due, and no lease follows to take them along.
             d.flush().await;
             continue;
         }
-        if room > 0 && !idle {
-            // What this lease takes is not intake's to lease as well.
-            d.handoff.want(d.want(d.queue.len() + inflight.len() + room));
+        if leasing > 0 {
             // Results to record go in the same transaction as the lease.
             match d.flush_and_lease(room).await {
                 Ok(leased) => {
@@ -288,7 +287,7 @@ impl Dispatcher {
     }
 
     /// How many changes to lease now.
-    fn room(&mut self, inflight: usize) -> usize {
+    fn room(&self, inflight: usize) -> usize {
         match self.gate {
             Gate::Open => {
                 // Lease again once the queue could run dry before the next
@@ -511,7 +510,11 @@ impl Dispatcher {
     /// in one transaction. Should it fail, the results are still recorded
     /// (as [`flush`](Self::flush) does) before the lease error is returned.
     async fn flush_and_lease(&mut self, room: usize) -> Result<Vec<LeasedChange>, crate::store::StoreError> {
-        let lease = (self.owner.clone(), room as i64, self.settings.lease.as_millis() as i64);
+        let lease = LeaseRequest {
+            owner: self.handoff.owner().to_string(),
+            limit: room as i64,
+            lease_ms: self.settings.lease.as_millis() as i64,
+        };
         let results = std::mem::take(&mut self.results);
         let (results, leased) = self.store.complete_and_lease_owned(results, Some(lease)).await;
         self.results = results;

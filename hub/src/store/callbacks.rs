@@ -394,7 +394,7 @@ async fn apply(
             };
             feedback::enqueue(tx, plan, &ticket, &change, now).await?;
         }
-        super::deadlines::track(tx, &ticket, event.at).await?;
+        super::deadlines::track_all(tx, backend, &[(&ticket, event.at)]).await?;
         let changed = super::stats::Changed { ticket: &ticket, handling: Some(&h), at: event.at.timestamp_millis() };
         super::stats::refresh(tx, backend, &[changed]).await?;
         // The stamp moves: an intake that read this row before is planned again.

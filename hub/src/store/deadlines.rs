@@ -14,18 +14,6 @@ use crate::callbacks::event::EventStatus;
 use crate::ticket::handling::Handling;
 use crate::ticket::{Channel, Status, Ticket};
 
-/// Keeps a ticket's deadline row in step with the ticket: a new deadline
-/// starts its clock (at `started`: when the matter was reported, or when
-/// the platform set the new deadline) and its marks over; a ticket that is
-/// resolved, closed or withdrawn has no clock running.
-pub(crate) async fn track(
-    tx: &mut Transaction<'static, Any>,
-    ticket: &Ticket,
-    started: crate::ticket::Timestamp,
-) -> Result<(), StoreError> {
-    track_all(tx, super::Backend::Postgres, &[(ticket, started)]).await
-}
-
 const TRACK_ON_CONFLICT: &str = "ON CONFLICT (ticket_id) DO UPDATE SET
     reminded_at = CASE WHEN deadlines.due_at = excluded.due_at THEN deadlines.reminded_at ELSE NULL END,
     overdue_at = CASE WHEN deadlines.due_at = excluded.due_at THEN deadlines.overdue_at ELSE NULL END,
@@ -33,9 +21,13 @@ const TRACK_ON_CONFLICT: &str = "ON CONFLICT (ticket_id) DO UPDATE SET
     due_at = excluded.due_at,
     closed = excluded.closed";
 
-/// [`track`] for a batch's tickets, in one statement per few hundred (a
-/// statement each was a round trip to SQLite's thread per record). A ticket
-/// listed twice keeps its last state, as tracking it twice would.
+/// Keeps each ticket's deadline row in step with the ticket: a new
+/// deadline starts its clock (at its `started`: when the matter was
+/// reported, or when the platform set the new deadline) and its marks
+/// over; a ticket that is resolved, closed or withdrawn has no clock
+/// running. One statement for a batch's tickets (a statement each was a
+/// round trip to SQLite's thread per record); a ticket listed twice keeps
+/// its last state, as tracking it twice would.
 pub(crate) async fn track_all(
     tx: &mut Transaction<'static, Any>,
     backend: super::Backend,

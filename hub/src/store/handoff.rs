@@ -21,7 +21,7 @@ use std::sync::Mutex;
 use sqlx::{Any, Transaction};
 
 use super::outbox::{LeasedChange, leased_change, leased_columns};
-use super::{StoreError, now_ms};
+use super::{Backend, StoreError, now_ms};
 
 /// Shared by intake (which hands) and the dispatcher (which takes).
 #[derive(Debug)]
@@ -122,19 +122,53 @@ const LEASE_NEW: &str = concat!(
     leased_columns!()
 );
 
+/// How a write transaction's new changes reach the dispatcher, decided at
+/// its start ([`mark`]) and carried out before its commit ([`Mark::lease`]).
+pub(crate) enum Mark {
+    /// Lease the outbox rows after this id, the transaction's own.
+    After(i64),
+    /// Leave them in the outbox, and say so: the dispatcher leases them.
+    Outbox,
+}
+
+/// At a write transaction's start. On SQLite only: one writer at a time
+/// makes every outbox row after the newest one the transaction's own. On
+/// PostgreSQL other hubs' rows may land there too; they are leased as
+/// usual, with SKIP LOCKED.
+pub(crate) async fn mark(
+    tx: &mut Transaction<'static, Any>,
+    backend: Backend,
+    handoff: &Handoff,
+) -> Result<Mark, StoreError> {
+    if handoff.wanted() > 0 && backend == Backend::Sqlite {
+        Ok(Mark::After(newest(tx).await?))
+    } else {
+        Ok(Mark::Outbox)
+    }
+}
+
+impl Mark {
+    /// Before the commit; [`Leased::hand`] after it.
+    pub(crate) async fn lease(
+        self,
+        tx: &mut Transaction<'static, Any>,
+        handoff: &Handoff,
+    ) -> Result<Leased, StoreError> {
+        match self {
+            Mark::After(after) => lease_new(tx, handoff, after).await,
+            Mark::Outbox => Ok(Leased { changes: Vec::new(), left: true }),
+        }
+    }
+}
+
 /// The newest outbox row's id: what a transaction writes comes after it.
-pub(crate) async fn newest(tx: &mut Transaction<'static, Any>) -> Result<i64, StoreError> {
+async fn newest(tx: &mut Transaction<'static, Any>) -> Result<i64, StoreError> {
     Ok(sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM outbox").fetch_one(&mut **tx).await?)
 }
 
 /// The changes this transaction wrote (outbox rows after `after`), leased
-/// to the dispatcher as far as it wants them. Call [`Leased::hand`] after
-/// the commit.
-pub(crate) async fn lease_new(
-    tx: &mut Transaction<'static, Any>,
-    handoff: &Handoff,
-    after: i64,
-) -> Result<Leased, StoreError> {
+/// to the dispatcher as far as it wants them.
+async fn lease_new(tx: &mut Transaction<'static, Any>, handoff: &Handoff, after: i64) -> Result<Leased, StoreError> {
     let written: i64 =
         sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE id > $1").bind(after).fetch_one(&mut **tx).await?;
     let wanted = handoff.wanted().min(usize::try_from(written).unwrap_or(0));
@@ -162,11 +196,6 @@ pub(crate) struct Leased {
 }
 
 impl Leased {
-    /// Nothing leased; whatever the transaction wrote waits in the outbox.
-    pub(crate) fn left_all() -> Leased {
-        Leased { changes: Vec::new(), left: true }
-    }
-
     pub(crate) fn hand(self, handoff: &Handoff) {
         if !self.changes.is_empty() || self.left {
             handoff.hand(self.changes, self.left);

@@ -1408,27 +1408,16 @@ impl super::Store {
         };
         let stored = async {
             let mut w = self.begin_write_as(super::Writer::Intake).await?;
-            // Leased to the dispatcher as it commits, if it wants more.
+            // The new changes are leased to the dispatcher as this commits.
             let handoff = match self.handoff() {
-                // On SQLite only: one writer at a time makes every outbox
-                // row after the newest one this transaction's own. On
-                // PostgreSQL other hubs' rows may land there too; they are
-                // leased as usual, with SKIP LOCKED.
-                Some(handoff) if handoff.wanted() > 0 && self.backend == Backend::Sqlite => {
-                    Some((handoff, Some(super::handoff::newest(&mut w.tx).await?)))
-                }
-                Some(handoff) => Some((handoff, None)),
+                Some(handoff) => Some((handoff, super::handoff::mark(&mut w.tx, self.backend, handoff).await?)),
                 None => None,
             };
             let (outcomes, prints) =
                 store_pending(&mut w.tx, self.backend, &self.matching, &self.feedback_plan(), &pending, pre, published)
                     .await?;
             let leased = match handoff {
-                Some((handoff, Some(after))) => {
-                    Some((handoff, super::handoff::lease_new(&mut w.tx, handoff, after).await?))
-                }
-                // Not wanted now: the dispatcher finds them in the outbox.
-                Some((handoff, None)) => Some((handoff, super::handoff::Leased::left_all())),
+                Some((handoff, mark)) => Some((handoff, mark.lease(&mut w.tx, handoff).await?)),
                 None => None,
             };
             w.commit().await?;

@@ -105,9 +105,9 @@ pub(crate) fn leased_change(r: &sqlx::any::AnyRow) -> LeasedChange {
 }
 
 /// A lease to take: who, how many changes at most, for how long.
-#[derive(Clone, Copy, Debug)]
-pub struct LeaseRequest<'a> {
-    pub owner: &'a str,
+#[derive(Clone, Debug)]
+pub struct LeaseRequest {
+    pub owner: String,
     pub limit: i64,
     pub lease_ms: i64,
 }
@@ -115,7 +115,7 @@ pub struct LeaseRequest<'a> {
 impl Store {
     /// Leases up to `limit` due changes, each the oldest pending change of its ticket.
     pub async fn lease(&self, owner: &str, limit: i64, lease_ms: i64) -> Result<Vec<LeasedChange>, StoreError> {
-        self.complete_and_lease(&[], Some(LeaseRequest { owner, limit, lease_ms })).await
+        self.complete_and_lease(&[], Some(LeaseRequest { owner: owner.to_string(), limit, lease_ms })).await
     }
 
     /// Commits the results of a batch of deliveries in one transaction,
@@ -130,22 +130,35 @@ impl Store {
     /// instead of two. A change whose result is recorded here can be leased
     /// here too (its ticket's next revision), as the lease reads after the
     /// results are written.
+    pub async fn complete_and_lease(
+        &self,
+        results: &[(LeasedChange, DeliveryResult)],
+        lease: Option<LeaseRequest>,
+    ) -> Result<Vec<LeasedChange>, StoreError> {
+        if results.is_empty() && lease.as_ref().is_none_or(|l| l.limit <= 0) {
+            return Ok(Vec::new());
+        }
+        let mut w = self.begin_write_as(super::Writer::Delivery).await?;
+        complete_in(&mut w.tx, self.backend, results).await?;
+        let leased = match lease {
+            Some(l) if l.limit > 0 => lease_in(&mut w.tx, self.backend, &l).await?,
+            _ => Vec::new(),
+        };
+        w.commit().await?;
+        Ok(leased)
+    }
+
     /// [`Store::complete_and_lease`] on the writer's own thread (see
     /// `store/lane.rs`): the results go in and come back, with what was
     /// leased or why nothing was.
     pub async fn complete_and_lease_owned(
         &self,
         results: Vec<(LeasedChange, DeliveryResult)>,
-        lease: Option<(String, i64, i64)>,
+        lease: Option<LeaseRequest>,
     ) -> (Vec<(LeasedChange, DeliveryResult)>, Result<Vec<LeasedChange>, StoreError>) {
         let store = self.clone();
         let done = self.on_writer_lane(async move {
-            let request = lease.as_ref().map(|(owner, limit, lease_ms)| LeaseRequest {
-                owner: owner.as_str(),
-                limit: *limit,
-                lease_ms: *lease_ms,
-            });
-            let leased = store.complete_and_lease(&results, request).await;
+            let leased = store.complete_and_lease(&results, lease).await;
             (results, leased)
         });
         match done.await {
@@ -154,24 +167,6 @@ impl Store {
             // their leases run out and the changes go out again.
             Err(err) => (Vec::new(), Err(StoreError::Invalid(format!("recording delivery results failed: {err}")))),
         }
-    }
-
-    pub async fn complete_and_lease(
-        &self,
-        results: &[(LeasedChange, DeliveryResult)],
-        lease: Option<LeaseRequest<'_>>,
-    ) -> Result<Vec<LeasedChange>, StoreError> {
-        if results.is_empty() && lease.is_none_or(|l| l.limit <= 0) {
-            return Ok(Vec::new());
-        }
-        let mut w = self.begin_write_as(super::Writer::Delivery).await?;
-        complete_in(&mut w.tx, self.backend, results).await?;
-        let leased = match lease {
-            Some(l) if l.limit > 0 => lease_in(&mut w.tx, self.backend, l).await?,
-            _ => Vec::new(),
-        };
-        w.commit().await?;
-        Ok(leased)
     }
 
     /// Frees every lease. Only for a hub that knows it is the store's only
@@ -221,15 +216,20 @@ impl Store {
 async fn lease_in(
     tx: &mut Transaction<'static, Any>,
     backend: Backend,
-    l: LeaseRequest<'_>,
+    l: &LeaseRequest,
 ) -> Result<Vec<LeasedChange>, StoreError> {
     let now = now_ms();
     let sql = match backend {
         Backend::Sqlite => LEASE_SQLITE,
         Backend::Postgres => LEASE_POSTGRES,
     };
-    let rows =
-        sqlx::query(sql).bind(l.owner).bind(now + l.lease_ms).bind(now).bind(l.limit).fetch_all(&mut **tx).await?;
+    let rows = sqlx::query(sql)
+        .bind(l.owner.as_str())
+        .bind(now + l.lease_ms)
+        .bind(now)
+        .bind(l.limit)
+        .fetch_all(&mut **tx)
+        .await?;
     let mut leased: Vec<LeasedChange> = rows.iter().map(leased_change).collect();
     leased.sort_by_key(|c| c.id);
     Ok(leased)

@@ -513,9 +513,9 @@ on_both!(results_and_the_next_lease_commit_together, |store, _url| {
     one(&store, item(&ms[0], 2)).await; // a second change of ticket 0
     let a = store.lease("a", 10, 60_000).await.unwrap();
     assert_eq!(a.len(), 2, "one head per ticket");
-    let lease = LeaseRequest { owner: "a", limit: 10, lease_ms: 60_000 };
+    let lease = LeaseRequest { owner: "a".into(), limit: 10, lease_ms: 60_000 };
     let results = vec![(a[0].clone(), DeliveryResult::Done), (a[1].clone(), DeliveryResult::Release)];
-    let b = store.complete_and_lease(&results, Some(lease)).await.unwrap();
+    let b = store.complete_and_lease(&results, Some(lease.clone())).await.unwrap();
     // The lease sees the results: ticket 0's second revision is its head now,
     // and the released change of ticket 1 is leasable again.
     let mut got: Vec<(String, i64)> = b.iter().map(|c| (c.ticket_id.clone(), c.revision)).collect();
