@@ -95,11 +95,15 @@ async fn the_api_answers_each_token_within_its_role_and_region() {
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object(), "{doc}");
 
     // What the hub counts, for the operator's monitoring.
+    // (The gauges are refreshed every 2 s: one read before the records
+    // came says 0 too, so the deliveries are waited for as well.)
     wait_for(Duration::from_secs(10), "the queues' gauges", || {
         let (client, base) = (&client, &base);
         async move {
             let (_, text) = get(client, &format!("{base}/metrics"), Some(VIEWER_TOKEN)).await;
-            text.as_str().is_some_and(|t| t.contains("hub_queue_depth{destination=\"platform\"} 0"))
+            text.as_str().is_some_and(|t| {
+                t.contains("hub_queue_depth{destination=\"platform\"} 0") && t.contains("hub_delivered_total 12")
+            })
         }
     })
     .await;

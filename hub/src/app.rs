@@ -29,6 +29,12 @@ use crate::{intake, server, sources};
 /// checkpoint, inside a commit, does not come round.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 
+/// How often the tickets intake changed are counted in the figures: the
+/// statistics lag the tickets by about this much (a read of them brings
+/// them up to date first), and intake's transactions carry none of their
+/// writes.
+const COUNT_EVERY: Duration = Duration::from_millis(250);
+
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("cannot open the store: {0}")]
@@ -235,6 +241,26 @@ impl Hub {
             background.push(tokio::spawn(async move {
                 if let Err(e) = server::serve(listener, observed, callbacks, api, tokens, stop).await {
                     tracing::error!(error = %e, "the endpoint for /healthz, /readyz and /metrics failed");
+                }
+            }));
+        }
+        {
+            // The figures follow intake's changes (`Store::count_marked`).
+            let (s, stop) = (store.clone(), delivery_stop.clone());
+            background.push(tokio::spawn(async move {
+                loop {
+                    let pause = match s.count_marked().await {
+                        Ok(n) if n >= crate::store::FOLD_MAX => Duration::ZERO,
+                        Ok(_) => COUNT_EVERY,
+                        Err(err) => {
+                            tracing::warn!(error = %err, "counting changed tickets in the figures failed; trying again");
+                            COUNT_EVERY * 4
+                        }
+                    };
+                    tokio::select! {
+                        _ = tokio::time::sleep(pause) => {}
+                        _ = stop.cancelled() => break,
+                    }
                 }
             }));
         }

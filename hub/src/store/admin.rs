@@ -86,6 +86,7 @@ impl Store {
     /// a time. Tickets merged into another are not found: their matter is
     /// the survivor's.
     pub async fn search_tickets(&self, q: &TicketQuery) -> Result<Vec<FoundTicket>, StoreError> {
+        self.figures_current().await?;
         let mut clauses: Vec<String> = Vec::new();
         // Placeholders are numbered in order of appearance, each used once.
         let mut n = 0usize;
@@ -256,6 +257,7 @@ impl Store {
         limit: i64,
         region: Option<&str>,
     ) -> Result<Vec<DeadLetter>, StoreError> {
+        self.figures_current().await?;
         let mut sql = format!("SELECT {DEAD_LETTER_COLUMNS} FROM dead_letters d WHERE d.id > $1");
         if !all {
             sql.push_str(" AND d.state = 'open'");
@@ -284,6 +286,7 @@ impl Store {
         limit: i64,
         region: Option<&str>,
     ) -> Result<Vec<StoredCallback>, StoreError> {
+        self.figures_current().await?;
         let mut sql =
             "SELECT c.id, c.event_id, c.ticket_id, c.status, c.at, c.received_at, c.outcome, c.reason, c.state, c.body
                          FROM callbacks c WHERE c.id < $1"
@@ -314,6 +317,7 @@ impl Store {
         limit: i64,
         region: Option<&str>,
     ) -> Result<Vec<DuplicateLink>, StoreError> {
+        self.figures_current().await?;
         let mut sql = format!("SELECT {LINK_COLUMNS} FROM duplicate_links d WHERE d.id < $1");
         let mut n = 3;
         if state.is_some() {

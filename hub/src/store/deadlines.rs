@@ -187,6 +187,9 @@ impl Store {
             if won {
                 record_event(&mut w.tx, &ticket_id, now, "deadline", "overdue: not resolved by its deadline", now)
                     .await?;
+                // Counted as it stands first, if intake changed it since.
+                let due = super::stats::Due::These(std::slice::from_ref(&ticket_id));
+                super::stats::fold(&mut w.tx, self.backend, due).await?;
                 super::stats::mark_overdue(&mut w.tx, &ticket_id).await?;
                 pass.overdue += 1;
             }

@@ -11,8 +11,8 @@
 //! commit and the hand-over costs only the wait for the lease (none on
 //! SQLite, where a starting hub frees every lease), never a change.
 //!
-//! SQLite only: its one writer makes every row after the newest one at the
-//! transaction's start the transaction's own. On PostgreSQL intake only
+//! SQLite only: its one writer makes every row from the transaction's
+//! first (its insert returns the ids) the transaction's own. On PostgreSQL intake only
 //! says that it wrote changes, and the dispatcher leases them (`SKIP
 //! LOCKED`, beside other hubs).
 
@@ -115,7 +115,7 @@ const LEASE_NEW: &str = concat!(
     "UPDATE outbox SET lease_owner = $1, lease_until = $2
       WHERE id IN (
         SELECT o.id FROM outbox o
-         WHERE o.id > $3 AND o.lease_owner IS NULL
+         WHERE o.id >= $3 AND o.lease_owner IS NULL
            AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.ticket_id = o.ticket_id AND p.id < o.id)
          ORDER BY o.id LIMIT $4)
       RETURNING ",
@@ -125,66 +125,58 @@ const LEASE_NEW: &str = concat!(
 /// How a write transaction's new changes reach the dispatcher, decided at
 /// its start ([`mark`]) and carried out before its commit ([`Mark::lease`]).
 pub(crate) enum Mark {
-    /// Lease the outbox rows after this id, the transaction's own.
-    After(i64),
+    /// Lease the outbox rows the transaction wrote.
+    Own,
     /// Leave them in the outbox, and say so: the dispatcher leases them.
     Outbox,
 }
 
 /// At a write transaction's start. On SQLite only: one writer at a time
-/// makes every outbox row after the newest one the transaction's own. On
-/// PostgreSQL other hubs' rows may land there too; they are leased as
+/// makes every outbox row from the transaction's first one on its own. On
+/// PostgreSQL other hubs' rows may land among them; they are leased as
 /// usual, with SKIP LOCKED.
-pub(crate) async fn mark(
-    tx: &mut Transaction<'static, Any>,
-    backend: Backend,
-    handoff: &Handoff,
-) -> Result<Mark, StoreError> {
-    if handoff.wanted() > 0 && backend == Backend::Sqlite {
-        Ok(Mark::After(newest(tx).await?))
-    } else {
-        Ok(Mark::Outbox)
-    }
+pub(crate) fn mark(backend: Backend, handoff: &Handoff) -> Mark {
+    if handoff.wanted() > 0 && backend == Backend::Sqlite { Mark::Own } else { Mark::Outbox }
 }
 
 impl Mark {
-    /// Before the commit; [`Leased::hand`] after it.
+    /// Before the commit, given the ids of the outbox rows the transaction
+    /// wrote; [`Leased::hand`] after it.
     pub(crate) async fn lease(
         self,
         tx: &mut Transaction<'static, Any>,
         handoff: &Handoff,
+        written: &[i64],
     ) -> Result<Leased, StoreError> {
         match self {
-            Mark::After(after) => lease_new(tx, handoff, after).await,
+            Mark::Own => lease_new(tx, handoff, written).await,
             Mark::Outbox => Ok(Leased { changes: Vec::new(), left: true }),
         }
     }
 }
 
-/// The newest outbox row's id: what a transaction writes comes after it.
-async fn newest(tx: &mut Transaction<'static, Any>) -> Result<i64, StoreError> {
-    Ok(sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM outbox").fetch_one(&mut **tx).await?)
-}
-
-/// The changes this transaction wrote (outbox rows after `after`), leased
-/// to the dispatcher as far as it wants them.
-async fn lease_new(tx: &mut Transaction<'static, Any>, handoff: &Handoff, after: i64) -> Result<Leased, StoreError> {
-    let written: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE id > $1").bind(after).fetch_one(&mut **tx).await?;
-    let wanted = handoff.wanted().min(usize::try_from(written).unwrap_or(0));
-    if wanted == 0 {
-        return Ok(Leased { changes: Vec::new(), left: written > 0 });
-    }
+/// The changes this transaction wrote (`written`, outbox ids), leased to
+/// the dispatcher as far as it wants them: a ticket's oldest change only,
+/// so that an older one waiting in the outbox goes first.
+async fn lease_new(
+    tx: &mut Transaction<'static, Any>,
+    handoff: &Handoff,
+    written: &[i64],
+) -> Result<Leased, StoreError> {
+    let wanted = handoff.wanted().min(written.len());
+    let Some(&first) = written.iter().min().filter(|_| wanted > 0) else {
+        return Ok(Leased { changes: Vec::new(), left: !written.is_empty() });
+    };
     let rows = sqlx::query(LEASE_NEW)
         .bind(handoff.owner.clone())
         .bind(now_ms().saturating_add(handoff.lease_ms))
-        .bind(after)
+        .bind(first)
         .bind(wanted as i64)
         .fetch_all(&mut **tx)
         .await?;
     let mut changes: Vec<LeasedChange> = rows.iter().map(leased_change).collect();
     changes.sort_by_key(|c| c.id);
-    let left = (changes.len() as i64) < written;
+    let left = changes.len() < written.len();
     Ok(Leased { changes, left })
 }
 

@@ -333,7 +333,7 @@ pub(crate) async fn store_pending(
     pending: &[Pending<'_>],
     pre: Option<Predecided>,
     published: Option<u64>,
-) -> Result<(Vec<StoredOutcome>, NewPrints), StoreError> {
+) -> Result<(Vec<StoredOutcome>, Written), StoreError> {
     let now = now_ms();
     let mut outcomes: Vec<Option<StoredOutcome>> = vec![None; pending.len()];
     let mut raw_ids: Vec<Option<i64>> = pending.iter().map(|p| p.raw_id).collect();
@@ -577,7 +577,7 @@ pub(crate) async fn store_pending(
             dup.prints.iter().zip(first..).map(|(p, seq)| ((p.system.as_str(), p.record_id.as_str()), seq)).collect()
         })
         .unwrap_or_default();
-    write_plan(tx, backend, &w, &tickets, &stamps, &print_seqs, now).await?;
+    let outbox = write_plan(tx, backend, &w, &tickets, &stamps, &print_seqs, now).await?;
     drop(print_seqs);
     let touched: Vec<(&Ticket, crate::ticket::Timestamp)> = w
         .created
@@ -614,17 +614,8 @@ pub(crate) async fn store_pending(
                 .await?;
         }
     }
-    // The figures follow, in the same transaction.
-    let changed: Vec<super::stats::Changed> = w
-        .created
-        .iter()
-        .chain(&w.updated)
-        .filter_map(|id| {
-            let ticket = tickets.get(id)?;
-            Some(super::stats::Changed { ticket, handling: handlings.get(id), at: now })
-        })
-        .collect();
-    super::stats::refresh(tx, backend, &changed).await?;
+    // The figures follow in a transaction of their own: the tickets
+    // written above are marked for them (`stats_due`, see `stats::fold`).
     if let Some(first_seq) = dup.first_seq {
         matching::insert_prints(tx, backend, first_seq, &dup.prints).await?;
     }
@@ -641,14 +632,19 @@ pub(crate) async fn store_pending(
     }
     let outcomes = outcomes.into_iter().map(|o| o.expect("every item has an outcome")).collect();
     let stood = dup.stood.then_some(published).flatten();
-    Ok((outcomes, NewPrints { prints: dup.first_seq.map(|first| (first, dup.prints)), published, stood }))
+    let prints = dup.first_seq.map(|first| (first, dup.prints));
+    Ok((outcomes, Written { prints, published, stood, outbox }))
 }
 
-/// The fingerprints a transaction wrote, from their first sequence number:
-/// once it has committed, the index takes them as they are instead of
-/// reading them back ([`MatchIndex::absorb`]).
-pub(crate) struct NewPrints {
+/// What a transaction wrote that this process takes up once it has
+/// committed: the fingerprints, from their first sequence number, which
+/// the index takes as they are instead of reading them back
+/// ([`MatchIndex::absorb`]), and the outbox rows, which intake can lease
+/// to the dispatcher before the commit ([`super::handoff`]).
+pub(crate) struct Written {
     prints: Option<(i64, Vec<PrintRow>)>,
+    /// The ids of the outbox rows written, in order.
+    pub(crate) outbox: Vec<i64>,
     /// The token under which the batch's decisions were published ahead.
     published: Option<u64>,
     /// That token, when the published decisions stood: what was published
@@ -656,7 +652,7 @@ pub(crate) struct NewPrints {
     stood: Option<u64>,
 }
 
-impl NewPrints {
+impl Written {
     pub(crate) async fn committed(self, index: &matching::Shared) {
         let mut index = index.lock().await;
         if let Some(token) = self.published {
@@ -1026,7 +1022,7 @@ async fn write_plan(
     stamps: &HashMap<String, i64>,
     print_seqs: &HashMap<(&str, &str), i64>,
     now: i64,
-) -> Result<(), StoreError> {
+) -> Result<Vec<i64>, StoreError> {
     for chunk in w.raw_outcomes.chunks(MAX_ROWS) {
         let sql = format!(
             "UPDATE raw_records SET outcome = v.column2, ticket_id = v.column3 FROM {} AS v WHERE raw_records.id = v.column1",
@@ -1048,7 +1044,7 @@ async fn write_plan(
         let sql = batch::insert_sql(
             backend,
             "tickets",
-            &["ticket_id", "revision", "status", "body", "created_at", "updated_at"],
+            &["ticket_id", "revision", "status", "body", "created_at", "updated_at", "stats_due"],
             chunk.len(),
             "",
         );
@@ -1061,15 +1057,18 @@ async fn write_plan(
                 .bind(t.draft.status.as_str())
                 .bind(last_body[id.as_str()])
                 .bind(now)
+                .bind(now)
                 .bind(now);
         }
         q.execute(&mut **tx).await?;
     }
     for chunk in w.updated.chunks(MAX_ROWS) {
         // Only rows nobody wrote since they were read (another hub's
-        // callback, on PostgreSQL): else the batch is planned again.
+        // callback, on PostgreSQL): else the batch is planned again. The
+        // figures count the change soon after (`stats::fold`).
         let sql = format!(
-            "UPDATE tickets SET revision = v.column2, status = v.column3, body = v.column4, updated_at = v.column5, stamp = tickets.stamp + 1
+            "UPDATE tickets SET revision = v.column2, status = v.column3, body = v.column4, updated_at = v.column5,
+                    stamp = tickets.stamp + 1, stats_due = COALESCE(tickets.stats_due, v.column5)
                FROM {} AS v WHERE tickets.ticket_id = v.column1 AND tickets.stamp = v.column6",
             batch::values_table(backend, 6, chunk.len(), 1)
         );
@@ -1164,14 +1163,16 @@ async fn write_plan(
         q.execute(&mut **tx).await?;
     }
     // Every revision is a change for the platform, in the same transaction;
-    // its body is the revision's, read when leased.
+    // its body is the revision's, read when leased. Their ids say which
+    // rows the dispatcher can be handed ([`super::handoff`]).
+    let mut outbox_ids = Vec::with_capacity(w.revisions.len());
     for chunk in w.revisions.chunks(MAX_ROWS) {
         let sql = batch::insert_sql(
             backend,
             "outbox",
             &["ticket_id", "revision", "idempotency_key", "body", "next_attempt_at", "created_at"],
             chunk.len(),
-            "",
+            "RETURNING id",
         );
         let mut q = batch::query(sql);
         for (ticket_id, revision, _, _, _) in chunk {
@@ -1183,9 +1184,9 @@ async fn write_plan(
                 .bind(now)
                 .bind(now);
         }
-        q.execute(&mut **tx).await?;
+        outbox_ids.extend(q.fetch_all(&mut **tx).await?.iter().map(|r| r.get::<i64, _>(0)));
     }
-    Ok(())
+    Ok(outbox_ids)
 }
 
 async fn insert_quarantine(
@@ -1409,15 +1410,12 @@ impl super::Store {
         let stored = async {
             let mut w = self.begin_write_as(super::Writer::Intake).await?;
             // The new changes are leased to the dispatcher as this commits.
-            let handoff = match self.handoff() {
-                Some(handoff) => Some((handoff, super::handoff::mark(&mut w.tx, self.backend, handoff).await?)),
-                None => None,
-            };
+            let handoff = self.handoff().map(|handoff| (handoff, super::handoff::mark(self.backend, handoff)));
             let (outcomes, prints) =
                 store_pending(&mut w.tx, self.backend, &self.matching, &self.feedback_plan(), &pending, pre, published)
                     .await?;
             let leased = match handoff {
-                Some((handoff, mark)) => Some((handoff, mark.lease(&mut w.tx, handoff).await?)),
+                Some((handoff, mark)) => Some((handoff, mark.lease(&mut w.tx, handoff, &prints.outbox).await?)),
                 None => None,
             };
             w.commit().await?;

@@ -31,6 +31,7 @@ pub struct LiveRevision {
 impl Store {
     /// Revisions numbered above `after`, lowest first, at most `limit`.
     pub async fn revisions_after(&self, after: i64, limit: i64) -> Result<Vec<LiveRevision>, StoreError> {
+        self.figures_current().await?;
         let rows = sqlx::query(
             "SELECT r.id, r.ticket_id, r.revision, r.cause, r.created_at,
                     COALESCE(f.region, ''), COALESCE(f.county, ''), COALESCE(f.township, ''),

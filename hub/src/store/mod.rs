@@ -59,7 +59,7 @@ pub use open311::{MAX_REQUESTS, PublicFilter, PublicRow};
 pub use outbox::{DeliveryResult, LeaseRequest, LeasedChange};
 pub use quarantine::{QuarantineEntry, QuarantinedRecord};
 pub use screen::{DueInRegion, PendingInRegion, Placed};
-pub use stats::{CellFilter, DailyCount, Dimension};
+pub use stats::{CellFilter, DailyCount, Dimension, FOLD_MAX};
 pub use tickets::{SourceCounts, StoredTicket, TicketSummary};
 pub use writer::{Writer, WriterUse};
 

@@ -1,7 +1,11 @@
-//! The statistics' aggregates, kept in the transaction of every change to a
-//! ticket: its old contribution leaves the cell it was in, its new one
-//! joins the cell it is in now (`stats/facts.rs` says what they are). A
-//! request then sums cells (`stats_cells`, `stats_daily`), never tickets.
+//! The statistics' aggregates, moved by every change to a ticket: its old
+//! contribution leaves the cell it was in, its new one joins the cell it is
+//! in now (`stats/facts.rs` says what they are). A request then sums cells
+//! (`stats_cells`, `stats_daily`), never tickets. Callbacks and merges move
+//! them in their own transaction; intake, the hot path, only marks the
+//! tickets it writes, and [`fold`] counts the marked ones soon after, many
+//! at a time. A read brings them up to date first
+//! ([`Store::figures_current`]).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -270,6 +274,89 @@ fn changed_of(tickets: &[(Ticket, Option<Handling>, i64)]) -> Vec<Changed<'_>> {
     tickets.iter().map(|(ticket, handling, at)| Changed { ticket, handling: handling.as_ref(), at: *at }).collect()
 }
 
+/// How many marked tickets one counting transaction takes at most.
+pub const FOLD_MAX: usize = 1000;
+
+/// Which of the tickets intake marked (`tickets.stats_due`) to count.
+pub(crate) enum Due<'a> {
+    /// Those marked longest ago, at most this many; on PostgreSQL, none
+    /// that another hub is counting or writing (they are skipped, not
+    /// waited for).
+    Oldest(usize),
+    /// These, if marked.
+    These(&'a [String]),
+}
+
+/// Counts in the figures tickets that intake changed and marked, as they
+/// now stand, and clears their marks, in `tx`: intake's transaction only
+/// marks a ticket it writes, so that the figures' five statements are made
+/// once for many batches, in a transaction of its own. The ticket rows are
+/// read under the writer (on PostgreSQL, locked), so what is counted is
+/// what the mark covers. Returns how many tickets were counted.
+pub(crate) async fn fold(
+    tx: &mut Transaction<'static, Any>,
+    backend: Backend,
+    due: Due<'_>,
+) -> Result<usize, StoreError> {
+    const COLUMNS: &str = "ticket_id, body, handling, stats_due";
+    let lock = if backend == Backend::Postgres { " FOR UPDATE" } else { "" };
+    let rows = match due {
+        Due::Oldest(n) => {
+            let skip = if backend == Backend::Postgres { " SKIP LOCKED" } else { "" };
+            let sql = format!(
+                "SELECT {COLUMNS} FROM tickets WHERE stats_due IS NOT NULL ORDER BY stats_due LIMIT {n}{lock}{skip}"
+            );
+            sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(&mut **tx).await?
+        }
+        Due::These([]) => return Ok(0),
+        Due::These(ids) => {
+            let sql = format!(
+                "SELECT {COLUMNS} FROM tickets WHERE stats_due IS NOT NULL AND ticket_id IN ({}){lock}",
+                batch::list(backend, ids.len())
+            );
+            let mut q = batch::query(sql);
+            for id in ids {
+                q = q.bind(id.clone());
+            }
+            q.fetch_all(&mut **tx).await?
+        }
+    };
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let read = read_tickets(&rows);
+    refresh(tx, backend, &changed_of(&read)).await?;
+    let ids: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+    for chunk in ids.chunks(MAX_ROWS) {
+        let sql =
+            format!("UPDATE tickets SET stats_due = NULL WHERE ticket_id IN ({})", batch::list(backend, chunk.len()));
+        let mut q = batch::query(sql);
+        for id in chunk {
+            q = q.bind(id.clone());
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(rows.len())
+}
+
+/// Tickets read back as (ticket, platform side, time) from rows of
+/// `ticket_id, body, handling, time`; one that cannot be read back is left
+/// out of the figures, with a warning.
+fn read_tickets(rows: &[sqlx::any::AnyRow]) -> Vec<(Ticket, Option<Handling>, i64)> {
+    let mut read = Vec::with_capacity(rows.len());
+    for r in rows {
+        let id: String = r.get(0);
+        let body: String = r.get(1);
+        let Ok(ticket) = serde_json::from_str::<Ticket>(&body) else {
+            tracing::warn!(ticket_id = %id, "a stored ticket cannot be read back; it is left out of the figures");
+            continue;
+        };
+        let handling: Option<String> = r.get(2);
+        read.push((ticket, handling.and_then(|t| serde_json::from_str(&t).ok()), r.get(3)));
+    }
+    read
+}
+
 /// Refreshes one ticket whose platform side is stored with it.
 pub(crate) async fn refresh_stored(
     tx: &mut Transaction<'static, Any>,
@@ -453,6 +540,37 @@ impl Store {
         w.commit().await
     }
 
+    /// Counts the oldest marked tickets in the figures ([`fold`]), in one
+    /// transaction on the writer's own thread. Returns how many.
+    pub async fn count_marked(&self) -> Result<usize, StoreError> {
+        let store = self.clone();
+        let counted = self.on_writer_lane(async move {
+            let mut w = store.begin_write_as(super::Writer::Figures).await?;
+            let n = fold(&mut w.tx, store.backend, Due::Oldest(FOLD_MAX)).await?;
+            w.commit().await?;
+            Ok::<_, StoreError>(n)
+        });
+        counted.await.map_err(|e| StoreError::Invalid(format!("counting changed tickets failed: {e}")))?
+    }
+
+    /// Brings the figures up to every change committed so far: what reads
+    /// them, or the facts they are made of, calls this first, so that it
+    /// never shows a ticket missing that the hub has stored. Nothing to
+    /// count costs one indexed read, and no writer.
+    pub async fn figures_current(&self) -> Result<(), StoreError> {
+        // Bounded: under a flood the figures are as current as a few
+        // rounds make them, and the reader is not kept waiting for ever.
+        for _ in 0..8 {
+            let marked: Option<i64> = sqlx::query_scalar("SELECT 1 FROM tickets WHERE stats_due IS NOT NULL LIMIT 1")
+                .fetch_optional(&self.pool)
+                .await?;
+            if marked.is_none() || self.count_marked().await? < FOLD_MAX {
+                break;
+            }
+        }
+        Ok(())
+    }
+
     /// Recounts every ticket in the figures, a page at a time (after an
     /// upgrade from a version that kept none; counting again changes
     /// nothing). A ticket finished before is dated by its last update.
@@ -471,17 +589,7 @@ impl Store {
             let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&after).fetch_all(&mut *w.tx).await?;
             let Some(last) = rows.last() else { break };
             after = last.get(0);
-            let mut read: Vec<(Ticket, Option<Handling>, i64)> = Vec::with_capacity(rows.len());
-            for r in &rows {
-                let id: String = r.get(0);
-                let body: String = r.get(1);
-                let Ok(ticket) = serde_json::from_str::<Ticket>(&body) else {
-                    tracing::warn!(ticket_id = %id, "a stored ticket cannot be read back; it is left out of the figures");
-                    continue;
-                };
-                let handling: Option<String> = r.get(2);
-                read.push((ticket, handling.and_then(|t| serde_json::from_str(&t).ok()), r.get(3)));
-            }
+            let read = read_tickets(&rows);
             // The page in one refresh: one read of its facts, one upsert per table.
             refresh(&mut w.tx, self.backend, &changed_of(&read)).await?;
             // Deadlines crossed before the figures were kept count too.
@@ -509,6 +617,7 @@ impl Store {
     /// figures come from the rollups (a few hundred rows for a year), a
     /// township's from its own cells.
     pub async fn cell_sums(&self, filter: &CellFilter, by: Dimension) -> Result<Vec<(String, Counts)>, StoreError> {
+        self.figures_current().await?;
         let (sql, args) = match filter.rollup_scope() {
             Some(scope) => {
                 let (dim, group) = match by {
@@ -546,6 +655,7 @@ impl Store {
 
     /// The sums of all the cells `filter` selects.
     pub async fn cell_total(&self, filter: &CellFilter) -> Result<Counts, StoreError> {
+        self.figures_current().await?;
         let (sql, args) = match filter.rollup_scope() {
             Some(scope) => (
                 format!(
@@ -576,6 +686,7 @@ impl Store {
         to_day: &str,
         region: Option<&str>,
     ) -> Result<Vec<DailyCount>, StoreError> {
+        self.figures_current().await?;
         let mut sql = String::from(
             "SELECT day, county, township, category, channel, received FROM stats_daily WHERE day >= $1 AND day <= $2 AND received <> 0",
         );

@@ -15,17 +15,20 @@ pub enum Writer {
     Intake,
     /// The dispatcher's results and leases.
     Delivery,
+    /// The statistics, counting what intake changed ([`super::stats::fold`]).
+    Figures,
     /// Everything else: callbacks, feedback, deadlines, replays, the CLI.
     Other,
 }
 
 impl Writer {
-    const ALL: [Writer; 3] = [Writer::Intake, Writer::Delivery, Writer::Other];
+    const ALL: [Writer; 4] = [Writer::Intake, Writer::Delivery, Writer::Figures, Writer::Other];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Writer::Intake => "intake",
             Writer::Delivery => "delivery",
+            Writer::Figures => "figures",
             Writer::Other => "other",
         }
     }
@@ -42,7 +45,7 @@ struct Use {
 /// and holding it, by who wrote.
 #[derive(Default)]
 pub struct WriterUse {
-    by: [Use; 3],
+    by: [Use; 4],
 }
 
 impl WriterUse {
