@@ -276,14 +276,16 @@ struct Throughput {
     /// The hub's intake commits (group commits) for these records.
     batches: u64,
     sink: SinkCounts,
-    /// The hub's store writer: (transactions, seconds held) by intake and by delivery.
-    writer: [(u64, f64); 2],
+    /// The hub's store writer: (transactions, seconds held) by intake, by
+    /// delivery and by the statistics' counting.
+    writer: [(u64, f64); 3],
 }
 
-/// (transactions, seconds held) of the hub's store writer by intake and by delivery so far.
-fn writer_use(hub: &Hub) -> [(u64, f64); 2] {
+/// (transactions, seconds held) of the hub's store writer by intake, by
+/// delivery and by the statistics' counting so far.
+fn writer_use(hub: &Hub) -> [(u64, f64); 3] {
     use hub::store::Writer;
-    [Writer::Intake, Writer::Delivery].map(|w| {
+    [Writer::Intake, Writer::Delivery, Writer::Figures].map(|w| {
         let (n, _, held) = hub.store.writer_use().of(w);
         (n, held)
     })
@@ -330,13 +332,14 @@ fn throughput_rows(t: &Throughput, durable: &str, bare: &str) {
         ["-".into(), t.sink.refused.to_string(), "-".into()],
         &format!("{} accepted", t.sink.accepted),
     );
-    let [(intake_tx, intake_s), (delivery_tx, delivery_s)] = t.writer;
+    let [(intake_tx, intake_s), (delivery_tx, delivery_s), (figures_tx, figures_s)] = t.writer;
     let wall = t.hub.wall.as_secs_f64().max(1e-9);
+    let share = |s: f64| format!("{:.0}%", 100.0 * s / wall);
     row3(
-        "hub's store writer held: intake + delivery",
-        [format!("{:.0}% + {:.0}%", 100.0 * intake_s / wall, 100.0 * delivery_s / wall), "-".into(), "-".into()],
+        "hub's store writer held: intake + delivery + figures",
+        [format!("{} + {} + {}", share(intake_s), share(delivery_s), share(figures_s)), "-".into(), "-".into()],
         &format!(
-            "of the wall time; {intake_tx} intake and {delivery_tx} delivery transactions (SQLite: one writer at a time)"
+            "of the wall time; {intake_tx} intake, {delivery_tx} delivery and {figures_tx} counting transactions (SQLite: one writer at a time)"
         ),
     );
     let lost = phases.map(|p| t.n.saturating_sub(p.arrived));
