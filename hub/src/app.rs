@@ -245,11 +245,11 @@ impl Hub {
             }));
         }
         {
-            // The figures follow intake's changes (`Store::count_marked`).
+            // The figures follow intake's changes (`Store::count_listed`).
             let (s, stop) = (store.clone(), delivery_stop.clone());
             background.push(tokio::spawn(async move {
                 loop {
-                    let pause = match s.count_marked().await {
+                    let pause = match s.count_listed().await {
                         Ok(n) if n >= crate::store::FOLD_MAX => Duration::ZERO,
                         Ok(_) => COUNT_EVERY,
                         Err(err) => {

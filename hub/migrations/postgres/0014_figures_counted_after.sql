@@ -1,12 +1,14 @@
 -- The statistics follow intake's changes a moment later instead of inside
--- intake's transaction. stats_due is when a ticket changed and was not
--- yet counted (epoch ms, the earliest such change), NULL once it is:
--- intake sets it in the same write as the ticket, and the hub counts what
--- it marks (oldest first) in a transaction of its own, clearing the mark
--- there. Counting
--- is a move from the stored facts to the ticket as it stands, so a
--- ticket counted twice, or by a callback meanwhile, moves nothing more.
--- An older hub would leave the marks and miss its own changes: it
--- refuses this database, which has a migration it does not know.
-ALTER TABLE tickets ADD COLUMN stats_due BIGINT;
-CREATE INDEX tickets_stats_due ON tickets (stats_due) WHERE stats_due IS NOT NULL;
+-- intake's transaction. A row here says a ticket changed and is not yet
+-- counted (due_at: the earliest such change, epoch ms): intake inserts it
+-- in the transaction that changes the ticket, and the hub counts the
+-- tickets listed (oldest first) in a transaction of its own, deleting
+-- their rows there. Counting is a move from the stored facts to the
+-- ticket as it stands, so a ticket counted twice, or by a callback
+-- meanwhile, moves nothing more. An older hub would not list its changes:
+-- it refuses this database, which has a migration it does not know.
+CREATE TABLE stats_due (
+    ticket_id  TEXT    PRIMARY KEY,
+    due_at     BIGINT NOT NULL
+);
+CREATE INDEX stats_due_by_time ON stats_due (due_at);

@@ -614,8 +614,10 @@ pub(crate) async fn store_pending(
                 .await?;
         }
     }
-    // The figures follow in a transaction of their own: the tickets
-    // written above are marked for them (`stats_due`, see `stats::fold`).
+    // The figures follow in a transaction of their own (`stats::fold`).
+    let mut changed: Vec<&str> = w.created.iter().chain(&w.updated).map(String::as_str).collect();
+    changed.sort_unstable();
+    super::stats::mark_due(tx, backend, &changed, now).await?;
     if let Some(first_seq) = dup.first_seq {
         matching::insert_prints(tx, backend, first_seq, &dup.prints).await?;
     }
@@ -1044,7 +1046,7 @@ async fn write_plan(
         let sql = batch::insert_sql(
             backend,
             "tickets",
-            &["ticket_id", "revision", "status", "body", "created_at", "updated_at", "stats_due"],
+            &["ticket_id", "revision", "status", "body", "created_at", "updated_at"],
             chunk.len(),
             "",
         );
@@ -1057,18 +1059,15 @@ async fn write_plan(
                 .bind(t.draft.status.as_str())
                 .bind(last_body[id.as_str()])
                 .bind(now)
-                .bind(now)
                 .bind(now);
         }
         q.execute(&mut **tx).await?;
     }
     for chunk in w.updated.chunks(MAX_ROWS) {
         // Only rows nobody wrote since they were read (another hub's
-        // callback, on PostgreSQL): else the batch is planned again. The
-        // figures count the change soon after (`stats::fold`).
+        // callback, on PostgreSQL): else the batch is planned again.
         let sql = format!(
-            "UPDATE tickets SET revision = v.column2, status = v.column3, body = v.column4, updated_at = v.column5,
-                    stamp = tickets.stamp + 1, stats_due = COALESCE(tickets.stats_due, v.column5)
+            "UPDATE tickets SET revision = v.column2, status = v.column3, body = v.column4, updated_at = v.column5, stamp = tickets.stamp + 1
                FROM {} AS v WHERE tickets.ticket_id = v.column1 AND tickets.stamp = v.column6",
             batch::values_table(backend, 6, chunk.len(), 1)
         );

@@ -2,8 +2,8 @@
 //! contribution leaves the cell it was in, its new one joins the cell it is
 //! in now (`stats/facts.rs` says what they are). A request then sums cells
 //! (`stats_cells`, `stats_daily`), never tickets. Callbacks and merges move
-//! them in their own transaction; intake, the hot path, only marks the
-//! tickets it writes, and [`fold`] counts the marked ones soon after, many
+//! them in their own transaction; intake, the hot path, only lists the
+//! tickets it writes, and [`fold`] counts the listed ones soon after, many
 //! at a time. A read brings them up to date first
 //! ([`Store::figures_current`]).
 
@@ -274,46 +274,69 @@ fn changed_of(tickets: &[(Ticket, Option<Handling>, i64)]) -> Vec<Changed<'_>> {
     tickets.iter().map(|(ticket, handling, at)| Changed { ticket, handling: handling.as_ref(), at: *at }).collect()
 }
 
-/// How many marked tickets one counting transaction takes at most.
+/// How many listed tickets one counting transaction takes at most.
 pub const FOLD_MAX: usize = 1000;
 
-/// Which of the tickets intake marked (`tickets.stats_due`) to count.
+/// Which of the tickets listed in `stats_due` to count.
 pub(crate) enum Due<'a> {
-    /// Those marked longest ago, at most this many; on PostgreSQL, none
+    /// Those listed longest ago, at most this many; on PostgreSQL, none
     /// that another hub is counting or writing (they are skipped, not
     /// waited for).
     Oldest(usize),
-    /// These, if marked.
+    /// These, if listed.
     These(&'a [String]),
 }
 
-/// Counts in the figures tickets that intake changed and marked, as they
-/// now stand, and clears their marks, in `tx`: intake's transaction only
-/// marks a ticket it writes, so that the figures' five statements are made
-/// once for many batches, in a transaction of its own. The ticket rows are
-/// read under the writer (on PostgreSQL, locked), so what is counted is
-/// what the mark covers. Returns how many tickets were counted.
+/// Lists tickets an intake transaction changed, for [`fold`] to count
+/// (`ticket_ids` in key order, so that two hubs on one PostgreSQL take
+/// the row locks alike). A ticket listed already keeps its earlier time.
+pub(crate) async fn mark_due(
+    tx: &mut Transaction<'static, Any>,
+    backend: Backend,
+    ticket_ids: &[&str],
+    at: i64,
+) -> Result<(), StoreError> {
+    for chunk in ticket_ids.chunks(MAX_ROWS) {
+        let sql = batch::insert_sql(
+            backend,
+            "stats_due",
+            &["ticket_id", "due_at"],
+            chunk.len(),
+            "ON CONFLICT (ticket_id) DO NOTHING",
+        );
+        let mut q = batch::query(sql);
+        for id in chunk {
+            q = q.bind(id.to_string()).bind(at);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// Counts in the figures the tickets intake changed and listed
+/// (`stats_due`), as they now stand, and takes them off the list, in
+/// `tx`: intake's transaction only lists a ticket it writes, so that the
+/// figures' statements are made once for many batches, in a transaction of
+/// their own. The tickets are read under the writer (on PostgreSQL, their
+/// rows and the list's locked), so what is counted is what the list
+/// covers. Returns how many tickets were counted.
 pub(crate) async fn fold(
     tx: &mut Transaction<'static, Any>,
     backend: Backend,
     due: Due<'_>,
 ) -> Result<usize, StoreError> {
-    const COLUMNS: &str = "ticket_id, body, handling, stats_due";
-    let lock = if backend == Backend::Postgres { " FOR UPDATE" } else { "" };
+    const SELECT: &str =
+        "SELECT d.ticket_id, t.body, t.handling, d.due_at FROM stats_due d JOIN tickets t ON t.ticket_id = d.ticket_id";
+    let lock = if backend == Backend::Postgres { " FOR UPDATE OF d, t" } else { "" };
     let rows = match due {
         Due::Oldest(n) => {
             let skip = if backend == Backend::Postgres { " SKIP LOCKED" } else { "" };
-            let sql = format!(
-                "SELECT {COLUMNS} FROM tickets WHERE stats_due IS NOT NULL ORDER BY stats_due LIMIT {n}{lock}{skip}"
-            );
+            let sql = format!("{SELECT} ORDER BY d.due_at LIMIT {n}{lock}{skip}");
             sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(&mut **tx).await?
         }
         Due::These([]) => return Ok(0),
         Due::These(ids) => {
-            let sql = format!(
-                "SELECT {COLUMNS} FROM tickets WHERE stats_due IS NOT NULL AND ticket_id IN ({}){lock}",
-                batch::list(backend, ids.len())
-            );
+            let sql = format!("{SELECT} WHERE d.ticket_id IN ({}){lock}", batch::list(backend, ids.len()));
             let mut q = batch::query(sql);
             for id in ids {
                 q = q.bind(id.clone());
@@ -328,8 +351,7 @@ pub(crate) async fn fold(
     refresh(tx, backend, &changed_of(&read)).await?;
     let ids: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
     for chunk in ids.chunks(MAX_ROWS) {
-        let sql =
-            format!("UPDATE tickets SET stats_due = NULL WHERE ticket_id IN ({})", batch::list(backend, chunk.len()));
+        let sql = format!("DELETE FROM stats_due WHERE ticket_id IN ({})", batch::list(backend, chunk.len()));
         let mut q = batch::query(sql);
         for id in chunk {
             q = q.bind(id.clone());
@@ -540,9 +562,9 @@ impl Store {
         w.commit().await
     }
 
-    /// Counts the oldest marked tickets in the figures ([`fold`]), in one
+    /// Counts the tickets listed longest ago in the figures ([`fold`]), in one
     /// transaction on the writer's own thread. Returns how many.
-    pub async fn count_marked(&self) -> Result<usize, StoreError> {
+    pub async fn count_listed(&self) -> Result<usize, StoreError> {
         let store = self.clone();
         let counted = self.on_writer_lane(async move {
             let mut w = store.begin_write_as(super::Writer::Figures).await?;
@@ -561,10 +583,9 @@ impl Store {
         // Bounded: under a flood the figures are as current as a few
         // rounds make them, and the reader is not kept waiting for ever.
         for _ in 0..8 {
-            let marked: Option<i64> = sqlx::query_scalar("SELECT 1 FROM tickets WHERE stats_due IS NOT NULL LIMIT 1")
-                .fetch_optional(&self.pool)
-                .await?;
-            if marked.is_none() || self.count_marked().await? < FOLD_MAX {
+            let listed: Option<i64> =
+                sqlx::query_scalar("SELECT 1 FROM stats_due LIMIT 1").fetch_optional(&self.pool).await?;
+            if listed.is_none() || self.count_listed().await? < FOLD_MAX {
                 break;
             }
         }

@@ -109,7 +109,7 @@ on_both!(figures_follow_dispatch_resolution_rating_reopening_and_deadlines, |sto
     assert_eq!(store.cell_total(&empty).await.unwrap().received, 0);
 });
 
-on_both!(intake_marks_its_tickets_and_the_figures_count_them_after, |store, _url| {
+on_both!(intake_lists_its_tickets_and_the_figures_count_them_after, |store, _url| {
     let ms = simulators::canonical::matters(64, 3, "SM");
     for m in &ms {
         assert!(matches!(one(&store, item(m, 1)).await, StoredOutcome::Created { .. }));
@@ -119,9 +119,9 @@ on_both!(intake_marks_its_tickets_and_the_figures_count_them_after, |store, _url
         async move { sqlx::query_scalar::<_, i64>(sql).fetch_one(store.pool()).await.unwrap() }
     };
     assert_eq!(count("SELECT COUNT(*) FROM ticket_facts").await, 0, "intake's transactions write no figures");
-    assert_eq!(count("SELECT COUNT(*) FROM tickets WHERE stats_due IS NOT NULL").await, 3);
-    assert_eq!(store.count_marked().await.unwrap(), 3);
-    assert_eq!(store.count_marked().await.unwrap(), 0, "the marks are cleared as they are counted");
+    assert_eq!(count("SELECT COUNT(*) FROM stats_due").await, 3);
+    assert_eq!(store.count_listed().await.unwrap(), 3);
+    assert_eq!(store.count_listed().await.unwrap(), 0, "counted, off the list");
     assert_eq!(count("SELECT COUNT(*) FROM ticket_facts").await, 3);
     let all = CellFilter { from_month: "2000-01".into(), to_month: "2099-12".into(), region: None };
     let counted = store.cell_total(&all).await.unwrap();
@@ -130,12 +130,15 @@ on_both!(intake_marks_its_tickets_and_the_figures_count_them_after, |store, _url
     // A later version marks its ticket again: counted as a move, not a
     // fourth matter; a read counts it first.
     assert!(matches!(one(&store, item(&ms[0], 2)).await, StoredOutcome::Updated { .. }));
-    assert_eq!(count("SELECT COUNT(*) FROM tickets WHERE stats_due IS NOT NULL").await, 1);
+    assert_eq!(count("SELECT COUNT(*) FROM stats_due").await, 1);
     assert_eq!(store.cell_total(&all).await.unwrap().received, 3);
-    assert_eq!(count("SELECT COUNT(*) FROM tickets WHERE stats_due IS NOT NULL").await, 0);
-    // Counting a ticket again, marked or not, moves nothing.
-    sqlx::query("UPDATE tickets SET stats_due = 1").execute(store.pool()).await.unwrap();
-    assert_eq!(store.count_marked().await.unwrap(), 3);
+    assert_eq!(count("SELECT COUNT(*) FROM stats_due").await, 0);
+    // Counting a ticket again moves nothing.
+    sqlx::query("INSERT INTO stats_due (ticket_id, due_at) SELECT ticket_id, 1 FROM tickets")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(store.count_listed().await.unwrap(), 3);
     assert_eq!(store.cell_total(&all).await.unwrap().received, 3);
 });
 
