@@ -9,6 +9,9 @@
 -- it refuses this database, which has a migration it does not know.
 CREATE TABLE stats_due (
     ticket_id  TEXT    PRIMARY KEY,
-    due_at     BIGINT NOT NULL
+    due_at     BIGINT NOT NULL,
+    -- When a change left it finished (resolved or closed), if none has
+    -- unfinished it since: its finish is dated by that change.
+    finished_at  BIGINT
 );
 CREATE INDEX stats_due_by_time ON stats_due (due_at);

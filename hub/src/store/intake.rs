@@ -615,7 +615,16 @@ pub(crate) async fn store_pending(
         }
     }
     // The figures follow in a transaction of their own (`stats::fold`).
-    let mut changed: Vec<&str> = w.created.iter().chain(&w.updated).map(String::as_str).collect();
+    let mut changed: Vec<(&str, bool)> = w
+        .created
+        .iter()
+        .chain(&w.updated)
+        .filter_map(|id| tickets.get(id))
+        .map(|t| {
+            let finished = matches!(t.draft.status, crate::ticket::Status::Resolved | crate::ticket::Status::Closed);
+            (t.ticket_id.as_str(), finished)
+        })
+        .collect();
     changed.sort_unstable();
     super::stats::mark_due(tx, backend, &changed, now).await?;
     if let Some(first_seq) = dup.first_seq {

@@ -31,16 +31,29 @@ pub struct LiveRevision {
 impl Store {
     /// Revisions numbered above `after`, lowest first, at most `limit`.
     pub async fn revisions_after(&self, after: i64, limit: i64) -> Result<Vec<LiveRevision>, StoreError> {
-        self.figures_current().await?;
+        // The revisions first, then their tickets counted, then their
+        // facts: a ticket changed after the revisions were read is counted
+        // later, but never shown without its facts.
+        let revisions: Vec<(i64, String)> =
+            sqlx::query_as("SELECT id, ticket_id FROM ticket_revisions WHERE id > $1 ORDER BY id LIMIT $2")
+                .bind(after)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+        let Some(&(last, _)) = revisions.last() else { return Ok(Vec::new()) };
+        let mut tickets: Vec<String> = revisions.into_iter().map(|(_, t)| t).collect();
+        tickets.sort_unstable();
+        tickets.dedup();
+        self.count_these(&tickets).await?;
         let rows = sqlx::query(
             "SELECT r.id, r.ticket_id, r.revision, r.cause, r.created_at,
                     COALESCE(f.region, ''), COALESCE(f.county, ''), COALESCE(f.township, ''),
                     COALESCE(f.category, ''), COALESCE(f.channel, ''), COALESCE(f.status, '')
                FROM ticket_revisions r LEFT JOIN ticket_facts f ON f.ticket_id = r.ticket_id
-              WHERE r.id > $1 ORDER BY r.id LIMIT $2",
+              WHERE r.id > $1 AND r.id <= $2 ORDER BY r.id",
         )
         .bind(after)
-        .bind(limit)
+        .bind(last)
         .fetch_all(&self.pool)
         .await?;
         Ok(rows

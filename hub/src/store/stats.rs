@@ -287,26 +287,29 @@ pub(crate) enum Due<'a> {
     These(&'a [String]),
 }
 
-/// Lists tickets an intake transaction changed, for [`fold`] to count
-/// (`ticket_ids` in key order, so that two hubs on one PostgreSQL take
-/// the row locks alike). A ticket listed already keeps its earlier time.
+/// Lists tickets an intake transaction changed, for [`fold`] to count:
+/// (ticket id, whether the change leaves it finished), in key order, so
+/// that two hubs on one PostgreSQL take the row locks alike. A ticket
+/// listed already keeps its earlier time; its finish keeps the time of the
+/// change that finished it, unless this change unfinishes it.
 pub(crate) async fn mark_due(
     tx: &mut Transaction<'static, Any>,
     backend: Backend,
-    ticket_ids: &[&str],
+    tickets: &[(&str, bool)],
     at: i64,
 ) -> Result<(), StoreError> {
-    for chunk in ticket_ids.chunks(MAX_ROWS) {
+    for chunk in tickets.chunks(MAX_ROWS) {
         let sql = batch::insert_sql(
             backend,
             "stats_due",
-            &["ticket_id", "due_at"],
+            &["ticket_id", "due_at", "finished_at"],
             chunk.len(),
-            "ON CONFLICT (ticket_id) DO NOTHING",
+            "ON CONFLICT (ticket_id) DO UPDATE SET finished_at = CASE WHEN excluded.finished_at IS NULL THEN NULL
+                  ELSE COALESCE(stats_due.finished_at, excluded.finished_at) END",
         );
         let mut q = batch::query(sql);
-        for id in chunk {
-            q = q.bind(id.to_string()).bind(at);
+        for (id, finished) in chunk {
+            q = q.bind(id.to_string()).bind(at).bind(finished.then_some(at));
         }
         q.execute(&mut **tx).await?;
     }
@@ -325,8 +328,7 @@ pub(crate) async fn fold(
     backend: Backend,
     due: Due<'_>,
 ) -> Result<usize, StoreError> {
-    const SELECT: &str =
-        "SELECT d.ticket_id, t.body, t.handling, d.due_at FROM stats_due d JOIN tickets t ON t.ticket_id = d.ticket_id";
+    const SELECT: &str = "SELECT d.ticket_id, t.body, t.handling, COALESCE(d.finished_at, d.due_at) FROM stats_due d JOIN tickets t ON t.ticket_id = d.ticket_id";
     let lock = if backend == Backend::Postgres { " FOR UPDATE OF d, t" } else { "" };
     let rows = match due {
         Due::Oldest(n) => {
@@ -575,21 +577,64 @@ impl Store {
         counted.await.map_err(|e| StoreError::Invalid(format!("counting changed tickets failed: {e}")))?
     }
 
-    /// Brings the figures up to every change committed so far: what reads
-    /// them, or the facts they are made of, calls this first, so that it
-    /// never shows a ticket missing that the hub has stored. Nothing to
-    /// count costs one indexed read, and no writer.
-    pub async fn figures_current(&self) -> Result<(), StoreError> {
-        // Bounded: under a flood the figures are as current as a few
-        // rounds make them, and the reader is not kept waiting for ever.
+    /// Brings the figures up to the changes committed so far: what reads
+    /// them, or the facts they are made of, calls this first. Nothing to
+    /// count costs one indexed read, and no writer. Bounded: under a flood
+    /// the figures are as current as a few rounds make them, and the reader
+    /// is not kept waiting for ever; should counting fail, the reader gets
+    /// the figures as last counted (with a warning), not an error.
+    pub async fn figures_current(&self) {
         for _ in 0..8 {
-            let listed: Option<i64> =
-                sqlx::query_scalar("SELECT 1 FROM stats_due LIMIT 1").fetch_optional(&self.pool).await?;
-            if listed.is_none() || self.count_listed().await? < FOLD_MAX {
-                break;
+            let counted = async {
+                let listed: Option<i64> =
+                    sqlx::query_scalar("SELECT 1 FROM stats_due LIMIT 1").fetch_optional(&self.pool).await?;
+                Ok::<_, StoreError>(match listed {
+                    Some(_) => self.count_listed().await?,
+                    None => 0,
+                })
+            };
+            match counted.await {
+                Ok(n) if n >= FOLD_MAX => continue,
+                Ok(_) => return,
+                Err(err) => {
+                    tracing::warn!(error = %err, "the figures could not be brought up to date; read as last counted");
+                    return;
+                }
             }
         }
-        Ok(())
+    }
+
+    /// Counts `ticket_ids` in the figures now if they are listed: what
+    /// needs one ticket's facts exact (an access check by its region, the
+    /// live feed's revisions) does not wait for the rest.
+    pub(crate) async fn count_these(&self, ticket_ids: &[String]) -> Result<(), StoreError> {
+        if ticket_ids.is_empty() {
+            return Ok(());
+        }
+        let mut listed: Vec<String> = Vec::new();
+        for chunk in ticket_ids.chunks(MAX_ROWS) {
+            let sql = format!(
+                "SELECT ticket_id FROM stats_due WHERE ticket_id IN ({})",
+                batch::list(self.backend, chunk.len())
+            );
+            let mut q = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
+            for id in chunk {
+                q = q.bind(id.clone());
+            }
+            listed.extend(q.fetch_all(&self.pool).await?);
+        }
+        if listed.is_empty() {
+            return Ok(());
+        }
+        let store = self.clone();
+        let counted = self.on_writer_lane(async move {
+            let mut w = store.begin_write_as(super::Writer::Figures).await?;
+            for chunk in listed.chunks(MAX_ROWS) {
+                fold(&mut w.tx, store.backend, Due::These(chunk)).await?;
+            }
+            w.commit().await
+        });
+        counted.await.map_err(|e| StoreError::Invalid(format!("counting changed tickets failed: {e}")))?
     }
 
     /// Recounts every ticket in the figures, a page at a time (after an
@@ -638,7 +683,7 @@ impl Store {
     /// figures come from the rollups (a few hundred rows for a year), a
     /// township's from its own cells.
     pub async fn cell_sums(&self, filter: &CellFilter, by: Dimension) -> Result<Vec<(String, Counts)>, StoreError> {
-        self.figures_current().await?;
+        self.figures_current().await;
         let (sql, args) = match filter.rollup_scope() {
             Some(scope) => {
                 let (dim, group) = match by {
@@ -676,7 +721,7 @@ impl Store {
 
     /// The sums of all the cells `filter` selects.
     pub async fn cell_total(&self, filter: &CellFilter) -> Result<Counts, StoreError> {
-        self.figures_current().await?;
+        self.figures_current().await;
         let (sql, args) = match filter.rollup_scope() {
             Some(scope) => (
                 format!(
@@ -707,7 +752,7 @@ impl Store {
         to_day: &str,
         region: Option<&str>,
     ) -> Result<Vec<DailyCount>, StoreError> {
-        self.figures_current().await?;
+        self.figures_current().await;
         let mut sql = String::from(
             "SELECT day, county, township, category, channel, received FROM stats_daily WHERE day >= $1 AND day <= $2 AND received <> 0",
         );

@@ -142,6 +142,63 @@ on_both!(intake_lists_its_tickets_and_the_figures_count_them_after, |store, _url
     assert_eq!(store.cell_total(&all).await.unwrap().received, 3);
 });
 
+/// `matter`'s record at `version`, with its status and region set.
+fn changed(matter: &simulators::canonical::Matter, version: i64, status: &str, region: &str) -> IntakeItem {
+    let mut record = matter.record(version);
+    record["ticket"]["status"] = status.into();
+    record["ticket"]["region"]["code"] = region.into();
+    let raw = RawRecord::new("canon", ContentType::Json, serde_json::to_vec(&record).unwrap());
+    prepare(&raw, &mappings(), &IntakeSettings::default())
+}
+
+on_both!(a_finish_is_dated_by_the_change_that_finished_it, |store, _url| {
+    let m = &simulators::canonical::matters(65, 1, "SF")[0];
+    let StoredOutcome::Created { ticket_id, .. } = one(&store, changed(m, 1, "new", "220402002000")).await else {
+        panic!("not created")
+    };
+    store.count_listed().await.unwrap();
+    let listed = |store: Store| async move {
+        sqlx::query_as::<_, (i64, Option<i64>)>("SELECT due_at, finished_at FROM stats_due")
+            .fetch_one(store.pool())
+            .await
+            .unwrap()
+    };
+    // Changed, then resolved a moment later, both before the count.
+    one(&store, changed(m, 2, "new", "220402002000")).await;
+    tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+    one(&store, changed(m, 3, "resolved", "220402002000")).await;
+    let (due_at, finished_at) = listed(store.clone()).await;
+    let finished_at = finished_at.expect("the resolving change is remembered");
+    assert!(finished_at >= due_at + 30, "dated by the resolution, not the first change: {due_at} {finished_at}");
+    store.count_listed().await.unwrap();
+    let counted: Option<i64> = sqlx::query_scalar("SELECT finished_at FROM ticket_facts WHERE ticket_id = $1")
+        .bind(&ticket_id)
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(counted, Some(finished_at));
+    // Unfinished again before a count: no finish to date.
+    one(&store, changed(m, 4, "resolved", "220402002000")).await;
+    one(&store, changed(m, 5, "in_progress", "220402002000")).await;
+    assert_eq!(listed(store.clone()).await.1, None);
+});
+
+on_both!(a_tickets_region_and_its_live_events_are_read_as_it_now_stands, |store, _url| {
+    let m = &simulators::canonical::matters(66, 1, "SR")[0];
+    let StoredOutcome::Created { ticket_id, .. } = one(&store, changed(m, 1, "new", "220402002000")).await else {
+        panic!("not created")
+    };
+    // Not counted yet: the live feed counts the tickets it shows first.
+    let events = store.revisions_after(0, 10).await.unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!((events[0].region.as_str(), events[0].county.as_str()), ("220402002000", "220402"));
+    // Moved to another county: an access check sees where it is now.
+    one(&store, changed(m, 2, "new", "220421100000")).await;
+    assert_eq!(store.ticket_region(&ticket_id).await.unwrap().as_deref(), Some("220421100000"));
+    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM stats_due").fetch_one(store.pool()).await.unwrap();
+    assert_eq!(count, 0);
+});
+
 on_both!(a_surge_in_a_township_raises_its_alerts_once, |store, _url| {
     let m = &simulators::canonical::matters(62, 1, "SG")[0];
     let StoredOutcome::Created { ticket_id, .. } = one(&store, item(m, 1)).await else { panic!("not created") };
