@@ -426,7 +426,11 @@ pub(crate) async fn mark_overdue(tx: &mut Transaction<'static, Any>, ticket_id: 
         .bind(&k.department)
         .execute(&mut **tx)
         .await?;
-        for (scope, dim, value) in rollup_rows(&k) {
+        // In the order `refresh` writes them (its map's key order), so
+        // that this and a count on another hub never wait on each other.
+        let mut rows: Vec<_> = rollup_rows(&k).collect();
+        rows.sort_unstable();
+        for (scope, dim, value) in rows {
             sqlx::query(
                 "UPDATE stats_rollups SET overdue = overdue + 1 WHERE scope = $1 AND dim = $2 AND month = $3 AND value = $4",
             )
