@@ -118,18 +118,33 @@ async fn throughput(n: usize) {
     row("wall time", format!("{:.2?}", total), format!("{:.2?}", baseline), "target ≥ 5,000 tickets/s");
 }
 
+/// A fresh SQLite store with `n` undelivered changes, created by the hub's
+/// own migrations and then filled directly (a backlog this size would take
+/// minutes through the front door).
+struct Backlog {
+    db: TestDb,
+    /// Where the hub's config and log go: beside the database.
+    dir: std::path::PathBuf,
+    depth: i64,
+    fill_time: Duration,
+}
+
+impl Backlog {
+    async fn stored(n: usize, seed: u64, prefix: &str) -> Backlog {
+        let db = TestDb::sqlite();
+        let dir = std::path::PathBuf::from(db.url.trim_start_matches("sqlite://")).parent().unwrap().to_path_buf();
+        let store = hub::store::Store::open(&db.url).await.unwrap();
+        let filled = Instant::now();
+        fill_backlog(&store, n, seed, prefix).await;
+        let depth = store.outbox_depth().await.unwrap();
+        store.close().await;
+        Backlog { db, dir, depth, fill_time: filled.elapsed() }
+    }
+}
+
 async fn backlog_memory(backlog: usize) {
     let hub_bin = e2e::hub_binary();
-    let db = TestDb::sqlite();
-    let dir = std::path::PathBuf::from(db.url.trim_start_matches("sqlite://")).parent().unwrap().to_path_buf();
-    // The store, created by the hub's own migrations, then filled directly:
-    // a backlog this size would take minutes through the front door.
-    let store = hub::store::Store::open(&db.url).await.unwrap();
-    let filled = Instant::now();
-    fill_backlog(&store, backlog, 9, "mem").await;
-    let depth = store.outbox_depth().await.unwrap();
-    store.close().await;
-    let fill_time = filled.elapsed();
+    let Backlog { db, dir, depth, fill_time } = Backlog::stored(backlog, 9, "mem").await;
 
     // The platform is down (nothing listens): the hub holds the backlog and probes.
     let dead = format!("http://127.0.0.1:{}", free_port());
@@ -307,15 +322,8 @@ async fn fill_backlog(store: &hub::store::Store, n: usize, seed: u64, prefix: &s
 
 async fn backlog_drain(backlog: usize) {
     let hub_bin = e2e::hub_binary();
-    let db = TestDb::sqlite();
-    let dir = std::path::PathBuf::from(db.url.trim_start_matches("sqlite://")).parent().unwrap().to_path_buf();
-    let store = hub::store::Store::open(&db.url).await.unwrap();
-    let filled = Instant::now();
-    fill_backlog(&store, backlog, 11, "d").await;
+    let Backlog { db, dir, depth, fill_time } = Backlog::stored(backlog, 11, "d").await;
     let rest = ticket_rest(11);
-    let depth = store.outbox_depth().await.unwrap();
-    store.close().await;
-    let fill_time = filled.elapsed();
 
     // Baseline: the same bodies PUT straight to the same kind of platform.
     let base_n = backlog.min(300_000);
