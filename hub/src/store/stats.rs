@@ -571,10 +571,25 @@ impl Store {
     /// Counts the tickets listed longest ago in the figures ([`fold`]), in one
     /// transaction on the writer's own thread. Returns how many.
     pub async fn count_listed(&self) -> Result<usize, StoreError> {
+        self.count_apart(None).await
+    }
+
+    /// [`fold`] in one transaction on the writer's own thread: the oldest
+    /// listed tickets, or `these`.
+    async fn count_apart(&self, these: Option<Vec<String>>) -> Result<usize, StoreError> {
         let store = self.clone();
         let counted = self.on_writer_lane(async move {
             let mut w = store.begin_write_as(super::Writer::Figures).await?;
-            let n = fold(&mut w.tx, store.backend, Due::Oldest(FOLD_MAX)).await?;
+            let n = match &these {
+                None => fold(&mut w.tx, store.backend, Due::Oldest(FOLD_MAX)).await?,
+                Some(ids) => {
+                    let mut n = 0;
+                    for chunk in ids.chunks(MAX_ROWS) {
+                        n += fold(&mut w.tx, store.backend, Due::These(chunk)).await?;
+                    }
+                    n
+                }
+            };
             w.commit().await?;
             Ok::<_, StoreError>(n)
         });
@@ -627,18 +642,10 @@ impl Store {
             }
             listed.extend(q.fetch_all(&self.pool).await?);
         }
-        if listed.is_empty() {
-            return Ok(());
+        if !listed.is_empty() {
+            self.count_apart(Some(listed)).await?;
         }
-        let store = self.clone();
-        let counted = self.on_writer_lane(async move {
-            let mut w = store.begin_write_as(super::Writer::Figures).await?;
-            for chunk in listed.chunks(MAX_ROWS) {
-                fold(&mut w.tx, store.backend, Due::These(chunk)).await?;
-            }
-            w.commit().await
-        });
-        counted.await.map_err(|e| StoreError::Invalid(format!("counting changed tickets failed: {e}")))?
+        Ok(())
     }
 
     /// Recounts every ticket in the figures, a page at a time (after an
