@@ -369,10 +369,16 @@ impl Dispatcher {
 
     /// Gives a change not sent back to the outbox, with the next results.
     fn give_back(&mut self, change: LeasedChange) {
+        self.record(change, DeliveryResult::Release);
+    }
+
+    /// A result to commit with the next group; the group is due
+    /// `flush_interval` after its first.
+    fn record(&mut self, change: LeasedChange, result: DeliveryResult) {
         if self.first_result_at.is_none() {
             self.first_result_at = Some(Instant::now());
         }
-        self.results.push((change, DeliveryResult::Release));
+        self.results.push((change, result));
     }
 
     /// Whether the results waiting let a change out: a ticket's next one
@@ -471,10 +477,7 @@ impl Dispatcher {
                 DeliveryResult::Retry { next_attempt_at: ms_after(retry), error }
             }
         };
-        if self.first_result_at.is_none() {
-            self.first_result_at = Some(Instant::now());
-        }
-        self.results.push((change, result));
+        self.record(change, result);
     }
 
     fn on_success(&mut self) {
