@@ -244,60 +244,49 @@ impl Hub {
                 }
             }));
         }
-        {
-            // The figures follow intake's changes (`Store::count_listed`).
-            let (s, stop) = (store.clone(), delivery_stop.clone());
-            background.push(tokio::spawn(async move {
-                loop {
-                    let pause = match s.count_listed().await {
-                        Ok(n) if n >= crate::store::FOLD_MAX => Duration::ZERO,
-                        Ok(_) => COUNT_EVERY,
-                        Err(err) => {
-                            tracing::warn!(error = %err, "counting changed tickets in the figures failed; trying again");
-                            COUNT_EVERY * 4
-                        }
-                    };
-                    tokio::select! {
-                        _ = tokio::time::sleep(pause) => {}
-                        _ = stop.cancelled() => break,
+        // The figures follow intake's changes (`Store::count_listed`).
+        let s = store.clone();
+        background.push(every_round(delivery_stop.clone(), move || {
+            let s = s.clone();
+            async move {
+                match s.count_listed().await {
+                    Ok(n) if n >= crate::store::FOLD_MAX => Duration::ZERO,
+                    Ok(_) => COUNT_EVERY,
+                    Err(err) => {
+                        tracing::warn!(error = %err, "counting changed tickets in the figures failed; trying again");
+                        COUNT_EVERY * 4
                     }
                 }
-            }));
-        }
+            }
+        }));
         if store.backend() == Backend::Sqlite {
-            let (s, stop) = (store.clone(), delivery_stop.clone());
-            background.push(tokio::spawn(async move {
-                loop {
+            let s = store.clone();
+            background.push(every_round(delivery_stop.clone(), move || {
+                let s = s.clone();
+                async move {
                     if let Err(err) = s.checkpoint().await {
                         tracing::debug!(error = %err, "checkpoint failed; SQLite's own takes over");
                     }
-                    tokio::select! {
-                        _ = tokio::time::sleep(CHECKPOINT_EVERY) => {}
-                        _ = stop.cancelled() => break,
-                    }
+                    CHECKPOINT_EVERY
                 }
             }));
         }
-        {
-            let (s, m, stop) = (store.clone(), metrics.clone(), delivery_stop.clone());
-            background.push(tokio::spawn(async move {
-                loop {
-                    if let Ok(depth) = s.outbox_depth().await {
-                        m.outbox_depth.store(depth, Ordering::Relaxed);
-                    }
-                    if let Ok(queues) = s.queue_depths().await {
-                        let now = chrono::Utc::now().timestamp_millis();
-                        m.set_queues(queues.into_iter().map(|(destination, depth, oldest)| {
-                            (destination, depth, oldest.map_or(0.0, |t| (now - t).max(0) as f64 / 1000.0))
-                        }));
-                    }
-                    tokio::select! {
-                        _ = tokio::time::sleep(Duration::from_secs(2)) => {}
-                        _ = stop.cancelled() => break,
-                    }
+        let (s, m) = (store.clone(), metrics.clone());
+        background.push(every_round(delivery_stop.clone(), move || {
+            let (s, m) = (s.clone(), m.clone());
+            async move {
+                if let Ok(depth) = s.outbox_depth().await {
+                    m.outbox_depth.store(depth, Ordering::Relaxed);
                 }
-            }));
-        }
+                if let Ok(queues) = s.queue_depths().await {
+                    let now = chrono::Utc::now().timestamp_millis();
+                    m.set_queues(queues.into_iter().map(|(destination, depth, oldest)| {
+                        (destination, depth, oldest.map_or(0.0, |t| (now - t).max(0) as f64 / 1000.0))
+                    }));
+                }
+                Duration::from_secs(2)
+            }
+        }));
 
         // The way back: one sender per agency with a back-channel, each on
         // its own, so that one agency down delays only its own messages.
@@ -370,24 +359,20 @@ impl Hub {
             }));
         }
 
-        {
-            // Fingerprints past the retention leave the table: at start,
-            // then hourly, in short batches beside intake.
-            let (s, retention, stop) = (store.clone(), settings.intake.dedup.retention, delivery_stop.clone());
-            background.push(tokio::spawn(async move {
-                loop {
-                    match s.delete_expired_prints(retention).await {
-                        Ok(0) => {}
-                        Ok(n) => tracing::info!(deleted = n, "fingerprints past the retention deleted"),
-                        Err(e) => tracing::warn!(error = %e, "cannot delete fingerprints past the retention; trying again in an hour"),
-                    }
-                    tokio::select! {
-                        _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
-                        _ = stop.cancelled() => break,
-                    }
+        // Fingerprints past the retention leave the table: at start, then
+        // hourly, in short batches beside intake.
+        let (s, retention) = (store.clone(), settings.intake.dedup.retention);
+        background.push(every_round(delivery_stop.clone(), move || {
+            let s = s.clone();
+            async move {
+                match s.delete_expired_prints(retention).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(deleted = n, "fingerprints past the retention deleted"),
+                    Err(e) => tracing::warn!(error = %e, "cannot delete fingerprints past the retention; trying again in an hour"),
                 }
-            }));
-        }
+                Duration::from_secs(3600)
+            }
+        }));
 
         Ok(Hub {
             store,
@@ -448,6 +433,24 @@ impl Hub {
 }
 
 /// The brokers the configured sources consume from, for `/readyz`.
+/// A background task: `round` again and again, each followed by the wait
+/// it returns, until `stop` (which ends a wait, never a round).
+fn every_round<F, R>(stop: CancellationToken, mut round: F) -> JoinHandle<()>
+where
+    F: FnMut() -> R + Send + 'static,
+    R: std::future::Future<Output = Duration> + Send,
+{
+    tokio::spawn(async move {
+        loop {
+            let wait = round().await;
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = stop.cancelled() => break,
+            }
+        }
+    })
+}
+
 fn brokers(settings: &Settings) -> Vec<Broker> {
     use crate::config::Transport;
     let mut brokers: Vec<Broker> = settings
