@@ -11,7 +11,9 @@
 //!    already has one (`matching.rs`: join it, or open a ticket flagged as a
 //!    possible duplicate, or a plain new one). The scoring is done before
 //!    the transaction, from a read snapshot ([`predecide`]); under the lock
-//!    it stands if nothing it read has changed, or is done again;
+//!    it stands if nothing it read has changed, or is done again, opening
+//!    tickets under the ids chosen in advance (a batch decided alike still
+//!    commits what the next batch was scored against);
 //! 3. plan in arrival order, in memory (two versions of one record in one
 //!    batch see each other);
 //! 4. write the plan.
@@ -732,10 +734,11 @@ async fn decide_records(
     ahead: &[(String, crate::dedup::Fingerprint)],
     pending: &[Pending<'_>],
     new: &[usize],
+    reuse: Option<&HashMap<usize, String>>,
 ) -> Result<Decided, StoreError> {
     let mut known: HashMap<String, bool> = HashMap::new();
     loop {
-        let (mut decided, unknown) = decide_pass(index, ahead, pending, new, &known);
+        let (mut decided, unknown) = decide_pass(index, ahead, pending, new, &known, reuse);
         if unknown.is_empty() {
             return Ok(decided);
         }
@@ -760,6 +763,7 @@ fn decide_pass(
     pending: &[Pending<'_>],
     new: &[usize],
     known: &HashMap<String, bool>,
+    reuse: Option<&HashMap<usize, String>>,
 ) -> (Decided, Vec<String>) {
     let mut out = Decided::default();
     let mut unknown: Vec<String> = Vec::new();
@@ -799,7 +803,8 @@ fn decide_pass(
         match &decision {
             Decision::Merge { ticket, .. } => opened_here.push(ticket.clone(), m.print.clone()),
             _ => {
-                let id = uuid::Uuid::now_v7().simple().to_string();
+                let id =
+                    reuse.and_then(|r| r.get(&i).cloned()).unwrap_or_else(|| uuid::Uuid::now_v7().simple().to_string());
                 opened_here.push(id.clone(), m.print.clone());
                 out.opened.insert(i, id);
             }
@@ -829,18 +834,27 @@ impl Predecided {
     /// The fingerprints the batch commits if these decisions stand, by the
     /// ticket each joins or opens, in arrival order.
     fn prints(&self, pending: &[Pending<'_>]) -> Vec<(String, crate::dedup::Fingerprint)> {
-        self.new
-            .iter()
-            .filter_map(|&i| {
-                let m = pending[i].item.matching.as_ref()?;
-                let ticket = match self.decided.decisions.get(&i) {
-                    Some(Decision::Merge { ticket, .. }) => ticket.clone(),
-                    _ => self.decided.opened.get(&i)?.clone(),
-                };
-                Some((ticket, m.print.clone()))
-            })
+        prints_of(&self.new, &self.decided, pending)
+            .into_iter()
+            .map(|(ticket, i)| (ticket.to_string(), pending[i].item.matching.as_ref().expect("new").print.clone()))
             .collect()
     }
+}
+
+/// The ticket each of the records `new` joins or opens, as decided, with
+/// the record's place in the batch, in arrival order: the fingerprints the
+/// batch commits.
+fn prints_of<'d>(new: &[usize], decided: &'d Decided, pending: &[Pending<'_>]) -> Vec<(&'d str, usize)> {
+    new.iter()
+        .filter_map(|&i| {
+            pending[i].item.matching.as_ref()?;
+            let ticket = match decided.decisions.get(&i) {
+                Some(Decision::Merge { ticket, .. }) => ticket,
+                _ => decided.opened.get(&i)?,
+            };
+            Some((ticket.as_str(), i))
+        })
+        .collect()
 }
 
 /// A batch's decisions scored ahead of its transaction (none when it has
@@ -849,6 +863,19 @@ impl Predecided {
 pub(crate) struct Ahead {
     pre: Option<Predecided>,
     published: Option<u64>,
+}
+
+#[cfg(test)]
+impl Ahead {
+    /// Whether anything was scored in advance.
+    pub(crate) fn scored(&self) -> bool {
+        self.pre.is_some()
+    }
+
+    /// The token the decisions were published under.
+    pub(crate) fn token(&self) -> Option<u64> {
+        self.published
+    }
 }
 
 pub(crate) async fn predecide(
@@ -873,19 +900,27 @@ pub(crate) async fn predecide(
         .collect();
     let mut tx = pool.begin().await?;
     let links = load_links(&mut tx, backend, &keys).await?;
-    let new = new_records(pending, candidates, &links);
+    let mut new = new_records(pending, candidates, &links);
     if new.is_empty() {
         return Ok(None);
     }
     let mut index = index.lock().await;
     index.sync(&mut tx).await?;
     let ahead = index.ahead();
+    if let Some(f) = ahead {
+        // Records the batch being stored links (earlier versions of these)
+        // will have their links when this batch is stored, as if read.
+        new.retain(|&i| !f.linked.contains(&(pending[i].item.system.clone(), pending[i].item.record_id.clone())));
+        if new.is_empty() {
+            return Ok(None);
+        }
+    }
     let (seen, token) = match ahead {
         Some(f) => (index.seen() + f.prints.len() as i64, Some(f.token())),
         None => (index.seen(), None),
     };
     let prints = ahead.map_or(&[][..], |f| &f.prints[..]);
-    let decided = decide_records(&mut tx, backend, &index, prints, pending, &new).await?;
+    let decided = decide_records(&mut tx, backend, &index, prints, pending, &new, None).await?;
     tx.rollback().await?;
     Ok(Some(Predecided { seen, ahead: token, new, decided }))
 }
@@ -914,12 +949,17 @@ async fn find_duplicates(
     // next batch may hold: under the decision lock nobody commits
     // fingerprints, so none committed after the index's mark means the
     // index is complete as it is.
-    if let Some(pre) = pre
-        && index.mark().holds(pre.seen, pre.ahead)
-        && pre.new == new
-        && first_seq - 1 <= pre.seen
-        && still_so(tx, backend, &pre.decided.checked).await?
-    {
+    let stands = match &pre {
+        Some(pre) => {
+            index.mark().holds(pre.seen, pre.ahead)
+                && pre.new == new
+                && first_seq - 1 <= pre.seen
+                && still_so(tx, backend, &pre.decided.checked).await?
+        }
+        None => false,
+    };
+    if stands {
+        let pre = pre.expect("stands only with decisions");
         out.stood = true;
         out.decisions = pre.decided.decisions;
         out.opened = pre.decided.opened;
@@ -927,7 +967,14 @@ async fn find_duplicates(
     }
     let mut index = index.lock().await;
     index.sync(tx).await?;
-    let decided = decide_records(tx, backend, &index, &[], pending, &new).await?;
+    // Tickets opened under the ids chosen in advance: decided alike, the
+    // batch commits what it published, and the next batch's decisions,
+    // scored against that, can stand.
+    let reuse = pre.as_ref().map(|p| &p.decided.opened);
+    let decided = decide_records(tx, backend, &index, &[], pending, &new, reuse).await?;
+    out.stood = pre
+        .as_ref()
+        .is_some_and(|p| p.new == new && prints_of(&p.new, &p.decided, pending) == prints_of(&new, &decided, pending));
     out.decisions = decided.decisions;
     out.opened = decided.opened;
     Ok(out)
@@ -1382,8 +1429,9 @@ impl super::Store {
         if prints.is_empty() {
             return;
         }
+        let linked = pre.new.iter().map(|&i| (items[i].system.clone(), items[i].record_id.clone())).collect();
         let token = matching::token();
-        self.matching.lock().await.publish(token, prints);
+        self.matching.lock().await.publish(token, prints, linked);
         ahead.published = Some(token);
     }
 

@@ -535,9 +535,15 @@ impl MatchIndex {
     }
 
     /// Publishes, under `token`, the fingerprints a batch about to be
-    /// stored commits if the decisions taken for it in advance stand.
-    pub(crate) fn publish(&mut self, token: u64, prints: Vec<(String, Fingerprint)>) {
-        self.in_flight = Some(InFlight { token, prints });
+    /// stored commits if the decisions taken for it in advance stand, and
+    /// the source records it links by them.
+    pub(crate) fn publish(
+        &mut self,
+        token: u64,
+        prints: Vec<(String, Fingerprint)>,
+        linked: HashSet<(String, String)>,
+    ) {
+        self.in_flight = Some(InFlight { token, prints, linked });
     }
 
     /// Takes back what `token` published (its transaction ended).
@@ -830,6 +836,10 @@ impl BatchPrints {
 pub(crate) struct InFlight {
     token: u64,
     pub prints: Vec<(String, Fingerprint)>,
+    /// The (system, record id) of the records those prints are of: once the
+    /// batch commits each has its link, so a later version of one in the
+    /// next batch updates its ticket and is no new record to score.
+    pub linked: HashSet<(String, String)>,
 }
 
 impl InFlight {

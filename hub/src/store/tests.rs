@@ -339,10 +339,7 @@ on_both!(a_page_and_its_cursor_commit_together, |store, _url| {
 /// worker, `days` later than in the samples (so that rounds are different
 /// matters: rounds 100 days apart are beyond every window).
 fn manhole(days: i64, n: u32) -> (IntakeItem, IntakeItem) {
-    let mut m = Mappings::new();
-    for agency in ["hotline", "terminal"] {
-        m.insert(agency, Arc::new(crate::mapping::shipped::mapper(agency).unwrap().unwrap()));
-    }
+    let (m, settings) = manhole_mappings();
     let sample = |name: &str| {
         std::fs::read_to_string(format!("{}/../mappings/samples/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
     };
@@ -359,11 +356,30 @@ fn manhole(days: i64, n: u32) -> (IntakeItem, IntakeItem) {
         .with_meta("county", "220402")
         .with_meta("worker_id", "W0412")
         .with_meta("kind", "report");
+    (prepare(&h, &m, &settings), prepare(&t, &m, &settings))
+}
+
+/// The mappings and settings [`manhole`] prepares its records with.
+fn manhole_mappings() -> (Mappings, IntakeSettings) {
+    let mut m = Mappings::new();
+    for agency in ["hotline", "terminal"] {
+        m.insert(agency, Arc::new(crate::mapping::shipped::mapper(agency).unwrap().unwrap()));
+    }
     // Thresholds of the test's own: these two reports are alike enough for
     // any sensible tuning of the scores; the store's behaviour is under test.
     let mut settings = IntakeSettings::default();
     settings.dedup.thresholds = crate::dedup::Thresholds { merge: 0.6, review: 0.3 };
-    (prepare(&h, &m, &settings), prepare(&t, &m, &settings))
+    (m, settings)
+}
+
+/// The hotline's order `call` (from [`manhole`]) sent again as its version 2.
+fn second_version(call: &IntakeItem) -> IntakeItem {
+    let (m, settings) = manhole_mappings();
+    let text = String::from_utf8(call.payload.clone()).unwrap();
+    assert!(text.contains("\"version\": 1"), "the sample's version");
+    let raw =
+        RawRecord::new("hotline", ContentType::Json, text.replace("\"version\": 1", "\"version\": 2").into_bytes());
+    prepare(&raw, &m, &settings)
 }
 
 on_both!(a_decision_taken_before_another_hub_committed_is_taken_again, |store, url| {
@@ -423,6 +439,49 @@ on_both!(a_batch_scored_against_decisions_that_did_not_stand_is_decided_again, |
     assert_eq!(out, vec![StoredOutcome::Updated { ticket_id: ticket_id.clone(), revision: 2 }]);
     let out = store.try_store_batch(std::slice::from_ref(&h), Some(second)).await.unwrap();
     assert_eq!(out, vec![StoredOutcome::Updated { ticket_id, revision: 3 }], "decided again, not failed");
+    other.close().await;
+});
+
+on_both!(a_later_version_of_a_record_the_batch_before_opens_is_no_new_record, |store, _url| {
+    // A call's version 2 arrives while version 1, which opens the ticket, is
+    // being written: it will update that ticket, so there is nothing to
+    // score in advance, nothing to find changed under the lock.
+    let (h, _) = manhole(0, 1);
+    let h2 = second_version(&h);
+    let (first, second) = score_in_turn(&store, &h, &h2).await;
+    assert!(first.scored(), "version 1 is a new record");
+    assert!(!second.scored(), "version 2 is an update of it");
+    let out = store.try_store_batch(std::slice::from_ref(&h), Some(first)).await.unwrap();
+    let [StoredOutcome::Created { ticket_id, .. }] = &out[..] else { panic!("version 1 opens the ticket: {out:?}") };
+    let out = store.try_store_batch(std::slice::from_ref(&h2), Some(second)).await.unwrap();
+    assert_eq!(out, vec![StoredOutcome::Updated { ticket_id: ticket_id.clone(), revision: 2 }]);
+});
+
+on_both!(a_batch_decided_again_alike_lets_the_next_batchs_decisions_stand, |store, url| {
+    // The report is scored to open a ticket, the call against that to join
+    // it; another hub commits an unrelated matter in between, so the
+    // report is decided again under the lock. Decided alike (the same
+    // ticket, under the id chosen in advance), it commits what it
+    // published, and the call's decisions, scored against that, stand:
+    // one batch decided again does not make every batch after it so.
+    let other = Store::open(&url).await.unwrap();
+    let (h, t) = manhole(0, 1);
+    let mut first = store.score_ahead(std::slice::from_ref(&t)).await;
+    store.publish_ahead(std::slice::from_ref(&t), &mut first).await;
+    let (far, _) = manhole(200, 9);
+    assert!(matches!(one(&other, far).await, StoredOutcome::Created { .. }), "an unrelated matter");
+    let mut second = store.score_ahead(std::slice::from_ref(&h)).await;
+    let out = store.try_store_batch(std::slice::from_ref(&t), Some(first)).await.unwrap();
+    let [StoredOutcome::Created { ticket_id, .. }] = &out[..] else { panic!("the report opens the ticket: {out:?}") };
+    store.publish_ahead(std::slice::from_ref(&h), &mut second).await;
+    let token = second.token().expect("the call's decisions published");
+    let out = store.try_store_batch(std::slice::from_ref(&h), Some(second)).await.unwrap();
+    assert_eq!(out, vec![StoredOutcome::Updated { ticket_id: ticket_id.clone(), revision: 2 }]);
+    let seen = store.matching.lock().await.seen();
+    assert!(
+        store.matching.mark().holds(seen, Some(token)),
+        "the call's decisions stood and were taken in as published"
+    );
     other.close().await;
 });
 
