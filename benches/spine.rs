@@ -296,8 +296,8 @@ async fn fill_backlog(store: &hub::store::Store, n: usize, seed: u64, prefix: &s
         let mut tx = store.pool().begin().await.unwrap();
         for sql in [
             r#"WITH RECURSIVE c(x) AS (SELECT $1 UNION ALL SELECT x + 1 FROM c WHERE x < $2)
-               INSERT INTO tickets (ticket_id, revision, delivered_revision, status, body, created_at, updated_at)
-               SELECT $4 || x, 1, 0, 'new', '{"ticketId":"' || $4 || x || '",' || $3, 0, 0 FROM c"#,
+               INSERT INTO tickets (ticket_id, revision, status, body, created_at, updated_at)
+               SELECT $4 || x, 1, 'new', '{"ticketId":"' || $4 || x || '",' || $3, 0, 0 FROM c"#,
             r#"WITH RECURSIVE c(x) AS (SELECT $1 UNION ALL SELECT x + 1 FROM c WHERE x < $2)
                INSERT INTO ticket_revisions (ticket_id, revision, raw_record_id, cause, body, created_at)
                SELECT $4 || x, 1, NULL, 'created', '{"ticketId":"' || $4 || x || '",' || $3, 0 FROM c"#,

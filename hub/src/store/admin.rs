@@ -186,7 +186,8 @@ impl Store {
         let mut bodies = std::collections::HashMap::with_capacity(ids.len());
         for chunk in ids.chunks(super::batch::MAX_ROWS) {
             let mut q = super::batch::query(format!(
-                "SELECT ticket_id, revision, delivered_revision, body FROM tickets WHERE ticket_id IN ({})",
+                "SELECT t.ticket_id, t.revision, COALESCE(d.revision, 0), t.body
+                   FROM tickets t LEFT JOIN deliveries d ON d.ticket_id = t.ticket_id WHERE t.ticket_id IN ({})",
                 super::batch::list(self.backend, chunk.len())
             ));
             for id in chunk {

@@ -11,6 +11,8 @@
 //! release the other hub's lease. Its late result is dropped; the holder's
 //! request, sent with the same idempotency key, gets the same answer.
 
+use std::collections::BTreeMap;
+
 use sqlx::{Any, Row, Transaction};
 
 use super::batch::{self, MAX_ROWS};
@@ -246,15 +248,26 @@ async fn complete_in(
     let now = now_ms();
     let done: Vec<&LeasedChange> =
         results.iter().filter(|(_, r)| matches!(r, DeliveryResult::Done)).map(|(c, _)| c).collect();
-    for chunk in done.chunks(MAX_ROWS) {
-        let sql = format!(
-            "UPDATE tickets SET delivered_revision = v.column2 FROM {} AS v
-             WHERE tickets.ticket_id = v.column1 AND tickets.delivered_revision < v.column2",
-            batch::values_table(backend, 2, chunk.len(), 1)
+    // The newest revision acknowledged per ticket (one row per ticket in a
+    // statement: PostgreSQL refuses to upsert a row twice in one), in key
+    // order, so that two hubs on one PostgreSQL take the row locks alike.
+    let mut acknowledged: BTreeMap<&str, i64> = BTreeMap::new();
+    for c in &done {
+        let newest = acknowledged.entry(c.ticket_id.as_str()).or_insert(c.revision);
+        *newest = (*newest).max(c.revision);
+    }
+    let acknowledged: Vec<(&str, i64)> = acknowledged.into_iter().collect();
+    for chunk in acknowledged.chunks(MAX_ROWS) {
+        let sql = batch::insert_sql(
+            backend,
+            "deliveries",
+            &["ticket_id", "revision"],
+            chunk.len(),
+            "ON CONFLICT (ticket_id) DO UPDATE SET revision = excluded.revision WHERE deliveries.revision < excluded.revision",
         );
         let mut q = batch::query(sql);
-        for c in chunk {
-            q = q.bind(c.ticket_id.clone()).bind(c.revision);
+        for (ticket_id, revision) in chunk {
+            q = q.bind(ticket_id.to_string()).bind(*revision);
         }
         q.execute(&mut **tx).await?;
     }

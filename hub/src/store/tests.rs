@@ -675,3 +675,68 @@ on_both!(a_revision_body_is_written_once_and_leased_from_the_revision, |store, _
         .unwrap();
     assert_eq!(store.dead_letters(false).await.unwrap()[0].body, revision);
 });
+
+/// A database migrated as far as `upto`, as an older hub left it.
+async fn migrated_to(url: &str, upto: i64) -> (Backend, sqlx::AnyPool) {
+    DRIVERS.call_once(sqlx::any::install_default_drivers);
+    let (backend, url) = normalize_url(url).unwrap();
+    let mut migrator = match backend {
+        Backend::Sqlite => sqlx::migrate!("migrations/sqlite"),
+        Backend::Postgres => sqlx::migrate!("migrations/postgres"),
+    };
+    migrator.migrations =
+        std::borrow::Cow::Owned(migrator.migrations.iter().filter(|m| m.version <= upto).cloned().collect());
+    let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+    migrator.run(&pool).await.unwrap();
+    (backend, pool)
+}
+
+mod an_upgrade_keeps_what_the_platform_acknowledged {
+    use super::*;
+
+    async fn body(db: TestDb) {
+        // Before deliveries were kept apart from the ticket's row.
+        let (_, pool) = migrated_to(&db.url, 14).await;
+        let (h, _) = manhole(0, 1);
+        let draft = h.change.as_ref().unwrap().draft.clone();
+        let source = crate::ticket::Source {
+            channel: crate::ticket::Channel::Hotline,
+            system: "hotline".into(),
+            record_id: h.record_id.clone(),
+            version: 1,
+            received_at: h.received_at,
+        };
+        let mut ticket = crate::ticket::Ticket::create("t-old".into(), draft, source);
+        ticket.revision = 3;
+        for (id, delivered) in [("t-old", 2i64), ("t-none", 0)] {
+            ticket.ticket_id = id.into();
+            sqlx::query(
+                "INSERT INTO tickets (ticket_id, revision, delivered_revision, status, body, created_at, updated_at)
+                 VALUES ($1, 3, $2, 'new', $3, 0, 0)",
+            )
+            .bind(id)
+            .bind(delivered)
+            .bind(serde_json::to_string(&ticket).unwrap())
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+        pool.close().await;
+        let store = Store::open(&db.url).await.expect("upgraded");
+        assert_eq!(store.ticket("t-old").await.unwrap().delivered_revision, 2);
+        assert_eq!(store.ticket("t-none").await.unwrap().delivered_revision, 0);
+        assert_eq!(store.summary().await.unwrap().delivered_revisions, 2);
+        store.close().await;
+        db.cleanup().await;
+    }
+
+    #[tokio::test]
+    async fn sqlite() {
+        body(TestDb::sqlite()).await;
+    }
+
+    #[tokio::test]
+    async fn postgres() {
+        body(TestDb::postgres().await).await;
+    }
+}

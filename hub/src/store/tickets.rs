@@ -62,8 +62,8 @@ impl Store {
         let rows = sqlx::query(
             "SELECT r.system, COUNT(*) FROM ticket_revisions v
                JOIN raw_records r ON r.id = v.raw_record_id
-               JOIN tickets t ON t.ticket_id = v.ticket_id
-              WHERE v.revision <= t.delivered_revision
+               JOIN deliveries d ON d.ticket_id = v.ticket_id
+              WHERE v.revision <= d.revision
               GROUP BY r.system",
         )
         .fetch_all(&self.pool)
@@ -75,11 +75,14 @@ impl Store {
     }
 
     pub async fn ticket(&self, ticket_id: &str) -> Result<StoredTicket, StoreError> {
-        let row = sqlx::query("SELECT body, delivered_revision FROM tickets WHERE ticket_id = $1")
-            .bind(ticket_id)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(format!("no ticket {ticket_id}")))?;
+        let row = sqlx::query(
+            "SELECT t.body, COALESCE(d.revision, 0) FROM tickets t LEFT JOIN deliveries d ON d.ticket_id = t.ticket_id
+              WHERE t.ticket_id = $1",
+        )
+        .bind(ticket_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("no ticket {ticket_id}")))?;
         let body: String = row.get(0);
         let ticket = serde_json::from_str(&body)
             .map_err(|source| StoreError::CorruptTicket { ticket_id: ticket_id.to_string(), source })?;
@@ -116,7 +119,7 @@ impl Store {
             "SELECT
                (SELECT COUNT(*) FROM tickets),
                (SELECT CAST(COALESCE(SUM(revision), 0) AS BIGINT) FROM tickets),
-               (SELECT CAST(COALESCE(SUM(delivered_revision), 0) AS BIGINT) FROM tickets),
+               (SELECT CAST(COALESCE(SUM(revision), 0) AS BIGINT) FROM deliveries),
                (SELECT COUNT(*) FROM outbox),
                (SELECT COUNT(*) FROM dead_letters WHERE state = 'open'),
                (SELECT COUNT(*) FROM quarantine WHERE state = 'open')",
