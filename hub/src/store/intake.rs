@@ -661,7 +661,9 @@ pub(crate) struct Written {
     /// The token under which the batch's decisions were published ahead.
     published: Option<u64>,
     /// That token, when the published decisions stood: what was published
-    /// is what was committed.
+    /// is what was committed, every fingerprint under the same ticket (the
+    /// possible-duplicate links beside them may differ; the index holds
+    /// none of them).
     stood: Option<u64>,
 }
 

@@ -8,8 +8,10 @@
 //! A result is recorded only by the lease it was leased under (owner and
 //! expiry, the lease's token): a dispatcher whose lease ran out while its
 //! request hung, and was taken by another hub, must not delete, retry or
-//! release the other hub's lease. Its late result is dropped; the holder's
-//! request, sent with the same idempotency key, gets the same answer.
+//! release the other hub's lease. Its late result leaves the row alone (the
+//! holder's request, sent with the same idempotency key, gets the same
+//! answer); only the revision the platform acknowledged is recorded
+//! (`deliveries`), which can only move forward.
 
 use std::collections::BTreeMap;
 
@@ -248,6 +250,8 @@ async fn complete_in(
     let now = now_ms();
     let done: Vec<&LeasedChange> =
         results.iter().filter(|(_, r)| matches!(r, DeliveryResult::Done)).map(|(c, _)| c).collect();
+    // Tickets are never deleted, so a row of `deliveries` never outlives
+    // its ticket; should that change, the rows here go with them.
     // The newest revision acknowledged per ticket (one row per ticket in a
     // statement: PostgreSQL refuses to upsert a row twice in one), in key
     // order, so that two hubs on one PostgreSQL take the row locks alike.
