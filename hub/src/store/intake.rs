@@ -960,8 +960,7 @@ async fn find_duplicates(
         }
         None => false,
     };
-    if stands {
-        let pre = pre.expect("stands only with decisions");
+    if stands && let Some(pre) = pre {
         out.stood = true;
         out.decisions = pre.decided.decisions;
         out.opened = pre.decided.opened;

@@ -250,11 +250,11 @@ async fn complete_in(
     let now = now_ms();
     let done: Vec<&LeasedChange> =
         results.iter().filter(|(_, r)| matches!(r, DeliveryResult::Done)).map(|(c, _)| c).collect();
-    // Tickets are never deleted, so a row of `deliveries` never outlives
-    // its ticket; should that change, the rows here go with them.
     // The newest revision acknowledged per ticket (one row per ticket in a
     // statement: PostgreSQL refuses to upsert a row twice in one), in key
     // order, so that two hubs on one PostgreSQL take the row locks alike.
+    // Tickets are never deleted, so a row of `deliveries` never outlives
+    // its ticket; should that change, the rows here go with them.
     let mut acknowledged: BTreeMap<&str, i64> = BTreeMap::new();
     for c in &done {
         let newest = acknowledged.entry(c.ticket_id.as_str()).or_insert(c.revision);
