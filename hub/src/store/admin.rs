@@ -311,7 +311,7 @@ impl Store {
             let (lo, hi) = region_bounds(prefix);
             q = q.bind(lo).bind(hi);
         }
-        Ok(q.fetch_all(&self.pool).await?.iter().map(callback_row).collect())
+        super::tx::each(&q.fetch_all(&self.pool).await?, callback_row)
     }
 
     /// Duplicate decisions with an id below `before` (0: from the newest),
@@ -346,7 +346,7 @@ impl Store {
             let (lo, hi) = region_bounds(prefix);
             q = q.bind(lo).bind(hi);
         }
-        Ok(q.fetch_all(&self.pool).await?.iter().map(link).collect())
+        super::tx::each(&q.fetch_all(&self.pool).await?, link)
     }
 
     /// The newest record stored from `system`. Read through the primary

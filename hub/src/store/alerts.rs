@@ -34,7 +34,7 @@ impl Store {
         let now = now_ms();
         let mut w = self.begin_write().await?;
         for a in alerts {
-            let row = sqlx::query(
+            let row = super::query(
                 "INSERT INTO alerts (area, category, day, method, count, baseline_mean, baseline_sd, statistic, threshold, evidence, raised_at)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
                  ON CONFLICT (area, category, day, method) DO NOTHING RETURNING id",
@@ -50,7 +50,7 @@ impl Store {
             .bind(a.threshold)
             .bind(&a.evidence)
             .bind(now)
-            .fetch_optional(&mut *w.tx)
+            .fetch_optional(&mut w.tx)
             .await?;
             if let Some(r) = row {
                 new.push(StoredAlert { id: r.get(0), raised_at: now, ..a.clone() });

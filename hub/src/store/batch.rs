@@ -2,11 +2,11 @@
 //! instead of one per record, which is what makes a commit of 256 records
 //! cost about as much as a commit of a few.
 
-use sqlx::any::{AnyArguments, AnyRow};
+use sqlx::any::AnyArguments;
 use sqlx::query::Query;
-use sqlx::{Any, AssertSqlSafe, Transaction};
+use sqlx::{Any, AssertSqlSafe};
 
-use super::Backend;
+use super::{Backend, Row, StoreError, Tx};
 
 /// Rows per statement at most (well under SQLite's 32,766 parameters).
 pub const MAX_ROWS: usize = 500;
@@ -91,6 +91,8 @@ pub fn shaped<T>(rows: &[T], max: usize) -> impl Iterator<Item = &[T]> {
     })
 }
 
+/// A statement built here, for a read on the pool (a write transaction's
+/// statements are [`super::query`]).
 pub fn query(sql: String) -> Query<'static, Any, AnyArguments> {
     sqlx::query(AssertSqlSafe(sql))
 }
@@ -100,23 +102,23 @@ pub fn query(sql: String) -> Query<'static, Any, AnyArguments> {
 /// of two with its last key again (which changes nothing in an `IN`), so
 /// that lists of any length share a few prepared statements.
 pub async fn fetch_in(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut Tx,
     backend: Backend,
     select: &str,
     column: &str,
     keys: &[String],
-) -> Result<Vec<AnyRow>, sqlx::Error> {
+) -> Result<Vec<Row>, StoreError> {
     let mut rows = Vec::with_capacity(keys.len());
     for chunk in keys.chunks(MAX_ROWS) {
         let padded = chunk.len().next_power_of_two().min(MAX_ROWS);
-        let mut q = query(format!("{select} WHERE {column} IN ({})", list(backend, padded)));
+        let mut q = super::query(format!("{select} WHERE {column} IN ({})", list(backend, padded)));
         for key in chunk {
             q = q.bind(key.clone());
         }
         for _ in chunk.len()..padded {
             q = q.bind(chunk[chunk.len() - 1].clone());
         }
-        rows.extend(q.fetch_all(&mut **tx).await?);
+        rows.extend(q.fetch_all(tx).await?);
     }
     Ok(rows)
 }

@@ -2,12 +2,12 @@
 //! and applied to its ticket in one transaction, before it is answered. The
 //! same `X-Event-Id` again finds its row and changes nothing.
 
-use sqlx::{Any, Row, Transaction};
+use sqlx::Row as _;
 
 use super::duplicates::save;
 use super::feedback;
 use super::text::{MAX_REASON_CHARS, clean};
-use super::{Backend, Store, StoreError, now_ms};
+use super::{Backend, Store, StoreError, Tx, now_ms};
 use crate::callbacks::event::{EventStatus, PlatformEvent};
 use crate::feedback::Plan;
 use crate::ticket::Ticket;
@@ -141,9 +141,9 @@ impl Store {
         let now = now_ms();
         let mut w = self.begin_write().await?;
         let seen: Option<(String, Option<String>)> =
-            sqlx::query("SELECT outcome, reason FROM callbacks WHERE event_id = $1")
+            super::query("SELECT outcome, reason FROM callbacks WHERE event_id = $1")
                 .bind(event_id)
-                .fetch_optional(&mut *w.tx)
+                .fetch_optional(&mut w.tx)
                 .await?
                 .map(|r| (r.get(0), r.get(1)));
         if let Some((outcome, reason)) = seen {
@@ -156,7 +156,7 @@ impl Store {
             }
             Err(_) => (None, None, None),
         };
-        let inserted = sqlx::query(
+        let inserted = super::query(
             "INSERT INTO callbacks (event_id, ticket_id, status, at, received_at, body, outcome, state, digest)
              VALUES ($1, $2, $3, $4, $5, $6, 'pending', 'done', $7) ON CONFLICT DO NOTHING RETURNING id",
         )
@@ -167,7 +167,7 @@ impl Store {
         .bind(now)
         .bind(body.to_vec())
         .bind(digest)
-        .fetch_optional(&mut *w.tx)
+        .fetch_optional(&mut w.tx)
         .await?;
         let Some(row) = inserted else {
             // Another hub took this event meanwhile, or these signed bytes
@@ -197,12 +197,12 @@ impl Store {
         let outcome = match read(&body) {
             Err(reason) => hold(&mut w.tx, id, reason).await?,
             Ok((event, status)) => {
-                sqlx::query("UPDATE callbacks SET ticket_id = $2, status = $3, at = $4, state = 'done' WHERE id = $1")
+                super::query("UPDATE callbacks SET ticket_id = $2, status = $3, at = $4, state = 'done' WHERE id = $1")
                     .bind(id)
                     .bind(clean(&event.ticket_id, 256).into_owned())
                     .bind(status.as_str())
                     .bind(event.at.timestamp_millis())
-                    .execute(&mut *w.tx)
+                    .execute(&mut w.tx)
                     .await?;
                 apply(&mut w.tx, self.backend, &plan, (id, &event_id), &event, status, now).await?
             }
@@ -217,9 +217,9 @@ impl Store {
     pub async fn dismiss_callback(&self, id: i64) -> Result<(), StoreError> {
         let mut w = self.begin_write().await?;
         held_callback(&mut w.tx, self.backend, id).await?;
-        sqlx::query("UPDATE callbacks SET outcome = 'dismissed', state = 'done' WHERE id = $1")
+        super::query("UPDATE callbacks SET outcome = 'dismissed', state = 'done' WHERE id = $1")
             .bind(id)
-            .execute(&mut *w.tx)
+            .execute(&mut w.tx)
             .await?;
         w.commit().await
     }
@@ -231,7 +231,7 @@ impl Store {
             "SELECT id, event_id, ticket_id, status, at, received_at, outcome, reason, state, body FROM callbacks {filter} ORDER BY id DESC LIMIT $1"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(limit).fetch_all(&self.pool).await?;
-        Ok(rows.iter().map(callback_row).collect())
+        super::tx::each(&rows, callback_row)
     }
 
     pub async fn callback(&self, id: i64) -> Result<StoredCallback, StoreError> {
@@ -241,7 +241,8 @@ impl Store {
         .bind(id)
         .fetch_optional(&self.pool)
         .await?
-        .map(|r| callback_row(&r))
+        .map(|r| super::Row::from_any(&r).map(|r| callback_row(&r)))
+        .transpose()?
         .ok_or_else(|| StoreError::NotFound(format!("no callback {id}")))
     }
 
@@ -272,7 +273,7 @@ impl Store {
     }
 }
 
-pub(super) fn callback_row(r: &sqlx::any::AnyRow) -> StoredCallback {
+pub(super) fn callback_row(r: &super::Row) -> StoredCallback {
     StoredCallback {
         id: r.get(0),
         event_id: r.get(1),
@@ -289,16 +290,12 @@ pub(super) fn callback_row(r: &sqlx::any::AnyRow) -> StoredCallback {
 
 /// A callback held for a person: its event id and body, locked for the
 /// transaction on PostgreSQL; anything else is refused with what it is.
-async fn held_callback(
-    tx: &mut Transaction<'static, Any>,
-    backend: Backend,
-    id: i64,
-) -> Result<(String, Vec<u8>), StoreError> {
+async fn held_callback(tx: &mut Tx, backend: Backend, id: i64) -> Result<(String, Vec<u8>), StoreError> {
     let lock = if backend == Backend::Postgres { " FOR UPDATE" } else { "" };
     let sql = format!("SELECT event_id, body, state, outcome FROM callbacks WHERE id = $1{lock}");
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+    let row = super::query(sql)
         .bind(id)
-        .fetch_optional(&mut **tx)
+        .fetch_optional(tx)
         .await?
         .ok_or_else(|| StoreError::NotFound(format!("no callback {id}")))?;
     let (state, outcome): (String, String) = (row.get(2), row.get(3));
@@ -308,18 +305,18 @@ async fn held_callback(
     Ok((row.get(0), row.get(1)))
 }
 
-async fn hold(tx: &mut Transaction<'static, Any>, id: i64, reason: String) -> Result<CallbackOutcome, StoreError> {
+async fn hold(tx: &mut Tx, id: i64, reason: String) -> Result<CallbackOutcome, StoreError> {
     let reason = clean(&reason, MAX_REASON_CHARS).into_owned();
-    sqlx::query("UPDATE callbacks SET outcome = 'held', reason = $2, state = 'open' WHERE id = $1")
+    super::query("UPDATE callbacks SET outcome = 'held', reason = $2, state = 'open' WHERE id = $1")
         .bind(id)
         .bind(&reason)
-        .execute(&mut **tx)
+        .execute(tx)
         .await?;
     Ok(CallbackOutcome::Held { reason })
 }
 
 async fn apply(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut Tx,
     backend: Backend,
     plan: &Plan,
     (id, event_id): (i64, &str),
@@ -330,7 +327,7 @@ async fn apply(
     // Another hub on the same database waits here for this ticket's row.
     let lock = if backend == Backend::Postgres { " FOR UPDATE" } else { "" };
     let sql = format!("SELECT body, handling FROM tickets WHERE ticket_id = $1{lock}");
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&event.ticket_id).fetch_optional(&mut **tx).await?;
+    let row = super::query(sql).bind(&event.ticket_id).fetch_optional(tx).await?;
     let Some(row) = row else {
         return hold(tx, id, format!("no ticket {} in this hub", clean(&event.ticket_id, 80))).await;
     };
@@ -353,12 +350,12 @@ async fn apply(
                 h.overlay(&mut ticket.draft);
             }
             let body = serde_json::to_string(&ticket).expect("a ticket always serializes");
-            sqlx::query("UPDATE tickets SET status = $2, body = $3, updated_at = $4 WHERE ticket_id = $1")
+            super::query("UPDATE tickets SET status = $2, body = $3, updated_at = $4 WHERE ticket_id = $1")
                 .bind(&ticket_id)
                 .bind(ticket.draft.status.as_str())
                 .bind(body)
                 .bind(now)
-                .execute(&mut **tx)
+                .execute(tx)
                 .await?;
             ("applied", CallbackOutcome::Applied { ticket_id: ticket_id.clone() })
         }
@@ -398,13 +395,13 @@ async fn apply(
         let changed = super::stats::Changed { ticket: &ticket, handling: Some(&h), at: event.at.timestamp_millis() };
         super::stats::refresh(tx, backend, &[changed]).await?;
         // The stamp moves: an intake that read this row before is planned again.
-        sqlx::query("UPDATE tickets SET handling = $2, stamp = stamp + 1 WHERE ticket_id = $1")
+        super::query("UPDATE tickets SET handling = $2, stamp = stamp + 1 WHERE ticket_id = $1")
             .bind(&ticket_id)
             .bind(serde_json::to_string(&h).expect("handling always serializes"))
-            .execute(&mut **tx)
+            .execute(tx)
             .await?;
     }
-    sqlx::query("UPDATE callbacks SET outcome = $2 WHERE id = $1").bind(id).bind(label).execute(&mut **tx).await?;
+    super::query("UPDATE callbacks SET outcome = $2 WHERE id = $1").bind(id).bind(label).execute(tx).await?;
     record_event(tx, &ticket_id, event.at.timestamp_millis(), "callback", &describe(status, event, effect), now)
         .await?;
     Ok(outcome)
@@ -412,20 +409,20 @@ async fn apply(
 
 /// Adds a line to a ticket's history.
 pub(crate) async fn record_event(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut Tx,
     ticket_id: &str,
     at: i64,
     kind: &str,
     detail: &str,
     now: i64,
 ) -> Result<(), StoreError> {
-    sqlx::query("INSERT INTO ticket_events (ticket_id, at, recorded_at, kind, detail) VALUES ($1, $2, $3, $4, $5)")
+    super::query("INSERT INTO ticket_events (ticket_id, at, recorded_at, kind, detail) VALUES ($1, $2, $3, $4, $5)")
         .bind(ticket_id)
         .bind(at)
         .bind(now)
         .bind(kind)
         .bind(clean(detail, MAX_REASON_CHARS).into_owned())
-        .execute(&mut **tx)
+        .execute(tx)
         .await?;
     Ok(())
 }

@@ -5,32 +5,32 @@
 //! document that comes later clears it.
 
 use chrono::{NaiveTime, TimeZone};
-use sqlx::{Any, Row, Transaction};
+use sqlx::Row as _;
 
 use super::callbacks::record_event;
-use super::{Store, StoreError};
+use super::{Store, StoreError, Tx};
 use crate::ticket::Ticket;
 
 /// Notes what a ticket's court case says now: agreed (the first time the
 /// hub sees it so), and whether its documents have come.
-pub(crate) async fn watch(tx: &mut Transaction<'static, Any>, ticket: &Ticket, now: i64) -> Result<(), StoreError> {
+pub(crate) async fn watch(tx: &mut Tx, ticket: &Ticket, now: i64) -> Result<(), StoreError> {
     let Some(court) = &ticket.draft.court else { return Ok(()) };
     if court.status == "AGREED" && court.documents.is_empty() {
-        sqlx::query(
+        super::query(
             "INSERT INTO court_documents (ticket_id, case_no, agreed_at) VALUES ($1, $2, $3) ON CONFLICT (ticket_id) DO NOTHING",
         )
         .bind(&ticket.ticket_id)
         .bind(&court.case_no)
         .bind(now)
-        .execute(&mut **tx)
+        .execute(tx)
         .await?;
     } else if !court.documents.is_empty() {
-        let alarmed: Option<Option<i64>> = sqlx::query_scalar(
+        let alarmed: Option<Option<i64>> = super::query_scalar(
             "UPDATE court_documents SET documented_at = $2 WHERE ticket_id = $1 AND documented_at IS NULL RETURNING alarmed_at",
         )
         .bind(&ticket.ticket_id)
         .bind(now)
-        .fetch_optional(&mut **tx)
+        .fetch_optional(tx)
         .await?;
         if let Some(Some(_)) = alarmed {
             record_event(
@@ -79,12 +79,12 @@ impl Store {
                 continue;
             }
             let mut w = self.begin_write().await?;
-            let won = sqlx::query(
+            let won = super::query(
                 "UPDATE court_documents SET alarmed_at = $2 WHERE ticket_id = $1 AND alarmed_at IS NULL AND documented_at IS NULL",
             )
             .bind(&p.ticket_id)
             .bind(now)
-            .execute(&mut *w.tx)
+            .execute(&mut w.tx)
             .await?
             .rows_affected()
                 == 1;

@@ -21,9 +21,9 @@ impl Store {
     ) -> Result<(), StoreError> {
         let now = now_ms();
         let mut w = self.begin_write().await?;
-        let state: Option<String> = sqlx::query_scalar("SELECT state FROM quarantine WHERE id = $1")
+        let state: Option<String> = super::query_scalar("SELECT state FROM quarantine WHERE id = $1")
             .bind(quarantine_id)
-            .fetch_optional(&mut *w.tx)
+            .fetch_optional(&mut w.tx)
             .await?;
         match state.as_deref() {
             None => return Err(StoreError::NotFound(format!("no quarantined record {quarantine_id}"))),
@@ -34,32 +34,32 @@ impl Store {
         }
         let moved = match from {
             Some(from) => {
-                sqlx::query(
+                super::query(
                     "UPDATE cursors SET value = $3, etag = NULL, updated_at = $4 WHERE name = $1 AND value = $2",
                 )
                 .bind(name)
                 .bind(from)
                 .bind(to)
                 .bind(now)
-                .execute(&mut *w.tx)
+                .execute(&mut w.tx)
                 .await?
             }
             None => {
-                sqlx::query(
+                super::query(
                     "INSERT INTO cursors (name, value, etag, updated_at) VALUES ($1, $2, NULL, $3)
                      ON CONFLICT (name) DO NOTHING",
                 )
                 .bind(name)
                 .bind(to)
                 .bind(now)
-                .execute(&mut *w.tx)
+                .execute(&mut w.tx)
                 .await?
             }
         };
         if moved.rows_affected() != 1 {
-            let current: Option<String> = sqlx::query_scalar("SELECT value FROM cursors WHERE name = $1")
+            let current: Option<String> = super::query_scalar("SELECT value FROM cursors WHERE name = $1")
                 .bind(name)
-                .fetch_optional(&mut *w.tx)
+                .fetch_optional(&mut w.tx)
                 .await?;
             let shown = |c: Option<&str>| c.map_or_else(|| "at the start".to_string(), |c| format!("at `{c}`"));
             return Err(StoreError::Invalid(format!(
@@ -68,10 +68,10 @@ impl Store {
                 shown(from)
             )));
         }
-        sqlx::query("UPDATE quarantine SET state = 'skipped', resolved_at = $2 WHERE id = $1")
+        super::query("UPDATE quarantine SET state = 'skipped', resolved_at = $2 WHERE id = $1")
             .bind(quarantine_id)
             .bind(now)
-            .execute(&mut *w.tx)
+            .execute(&mut w.tx)
             .await?;
         w.commit().await?;
         Ok(())

@@ -87,12 +87,12 @@ impl Store {
         };
         let now = now_ms();
         let mut w = self.begin_write().await?;
-        let updated = sqlx::query(
+        let updated = super::query(
             "UPDATE dead_letters SET state = 'replayed', resolved_at = $2 WHERE id = $1 AND state = 'open'",
         )
         .bind(id)
         .bind(now)
-        .execute(&mut *w.tx)
+        .execute(&mut w.tx)
         .await?;
         if updated.rows_affected() != 1 {
             return Err(StoreError::Invalid(format!("dead letter {id} was replayed meanwhile")));

@@ -5,11 +5,11 @@
 //! `UPDATE … WHERE … IS NULL` that only one transaction wins, written with
 //! the reminder it sends.
 
-use sqlx::{Any, Row, Transaction};
+use sqlx::Row as _;
 
 use super::callbacks::record_event;
 use super::feedback::{Told, enqueue};
-use super::{Store, StoreError};
+use super::{Store, StoreError, Tx};
 use crate::callbacks::event::EventStatus;
 use crate::ticket::handling::Handling;
 use crate::ticket::{Channel, Status, Ticket};
@@ -29,7 +29,7 @@ const TRACK_ON_CONFLICT: &str = "ON CONFLICT (ticket_id) DO UPDATE SET
 /// round trip to SQLite's thread per record); a ticket listed twice keeps
 /// its last state, as tracking it twice would.
 pub(crate) async fn track_all(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut Tx,
     backend: super::Backend,
     tickets: &[(&Ticket, crate::ticket::Timestamp)],
 ) -> Result<(), StoreError> {
@@ -58,11 +58,11 @@ pub(crate) async fn track_all(
             chunk.len(),
             TRACK_ON_CONFLICT,
         );
-        let mut q = super::batch::query(sql);
+        let mut q = super::query(sql);
         for (id, started, due, closed) in chunk {
             q = q.bind(id.to_string()).bind(*started).bind(*due).bind(*closed);
         }
-        q.execute(&mut **tx).await?;
+        q.execute(tx).await?;
     }
     Ok(())
 }
@@ -102,19 +102,19 @@ impl Store {
         let plan = self.feedback_plan();
         for ticket_id in due {
             let mut w = self.begin_write().await?;
-            let won = sqlx::query(
+            let won = super::query(
                 "UPDATE deadlines SET reminded_at = $2 WHERE ticket_id = $1 AND reminded_at IS NULL AND closed = 0",
             )
             .bind(&ticket_id)
             .bind(now)
-            .execute(&mut *w.tx)
+            .execute(&mut w.tx)
             .await?
             .rows_affected()
                 == 1;
             if won {
-                let row = sqlx::query("SELECT body, handling FROM tickets WHERE ticket_id = $1")
+                let row = super::query("SELECT body, handling FROM tickets WHERE ticket_id = $1")
                     .bind(&ticket_id)
-                    .fetch_optional(&mut *w.tx)
+                    .fetch_optional(&mut w.tx)
                     .await?;
                 if let Some(row) = row {
                     let body: String = row.get(0);
@@ -170,17 +170,17 @@ impl Store {
                 // The ticket's row first, as intake and callbacks take it
                 // before the deadline's: its figures' facts are written
                 // under it, so a change in flight is not written over.
-                sqlx::query("SELECT 1 FROM tickets WHERE ticket_id = $1 FOR UPDATE")
+                super::query("SELECT 1 FROM tickets WHERE ticket_id = $1 FOR UPDATE")
                     .bind(&ticket_id)
-                    .fetch_optional(&mut *w.tx)
+                    .fetch_optional(&mut w.tx)
                     .await?;
             }
-            let won = sqlx::query(
+            let won = super::query(
                 "UPDATE deadlines SET overdue_at = $2 WHERE ticket_id = $1 AND overdue_at IS NULL AND closed = 0",
             )
             .bind(&ticket_id)
             .bind(now)
-            .execute(&mut *w.tx)
+            .execute(&mut w.tx)
             .await?
             .rows_affected()
                 == 1;

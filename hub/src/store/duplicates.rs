@@ -3,10 +3,10 @@
 //! change to a ticket is a revision with its outbox row, delivered like any
 //! other; nothing is deleted.
 
-use sqlx::{Any, Row, Transaction};
+use sqlx::Row as _;
 
 use super::matching::{self, PrintRow};
-use super::{Store, StoreError, now_ms};
+use super::{Store, StoreError, Tx, now_ms};
 use crate::mapping::Mapped;
 use crate::ticket::{Change, Patch, Source, Ticket, TicketDraft, Timestamp};
 
@@ -33,7 +33,7 @@ pub struct DuplicateLink {
 pub(super) const LINK_COLUMNS: &str =
     "id, ticket_id, other_id, system, record_id, score, reasons, state, created_at, decided_at, note";
 
-pub(super) fn link(r: &sqlx::any::AnyRow) -> DuplicateLink {
+pub(super) fn link(r: &super::Row) -> DuplicateLink {
     let reasons: String = r.get(6);
     DuplicateLink {
         id: r.get(0),
@@ -121,7 +121,7 @@ impl Store {
                     .await?
             }
         };
-        Ok(rows.iter().map(link).collect())
+        super::tx::each(&rows, link)
     }
 
     /// The decisions that name a ticket, on either side: the first 500 (a
@@ -133,7 +133,7 @@ impl Store {
         .bind(ticket_id.to_string())
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.iter().map(link).collect())
+        super::tx::each(&rows, link)
     }
 
     pub async fn duplicate_link(&self, id: i64) -> Result<DuplicateLink, StoreError> {
@@ -142,7 +142,7 @@ impl Store {
             .fetch_optional(&self.pool)
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("duplicate link {id}")))?;
-        Ok(link(&row))
+        Ok(link(&super::Row::from_any(&row)?))
     }
 
     /// A person confirms a possible duplicate: the later ticket gets
@@ -247,16 +247,11 @@ impl Store {
 
 /// Reads a link in the write transaction (after the decision lock) and
 /// checks that it is in `state`.
-async fn locked_link(
-    tx: &mut Transaction<'static, Any>,
-    id: i64,
-    state: &str,
-    what: &str,
-) -> Result<DuplicateLink, StoreError> {
+async fn locked_link(tx: &mut Tx, id: i64, state: &str, what: &str) -> Result<DuplicateLink, StoreError> {
     matching::take_clock(tx, 0).await?;
-    let row = super::batch::query(format!("SELECT {LINK_COLUMNS} FROM duplicate_links WHERE id = $1"))
+    let row = super::query(format!("SELECT {LINK_COLUMNS} FROM duplicate_links WHERE id = $1"))
         .bind(id)
-        .fetch_optional(&mut **tx)
+        .fetch_optional(tx)
         .await?
         .ok_or_else(|| StoreError::NotFound(format!("duplicate link {id}")))?;
     let l = link(&row);
@@ -266,55 +261,49 @@ async fn locked_link(
     Ok(l)
 }
 
-async fn decide_link(
-    tx: &mut Transaction<'static, Any>,
-    id: i64,
-    state: &str,
-    note: Option<&str>,
-    now: i64,
-) -> Result<(), StoreError> {
-    sqlx::query("UPDATE duplicate_links SET state = $1, decided_at = $2, note = $3 WHERE id = $4")
+async fn decide_link(tx: &mut Tx, id: i64, state: &str, note: Option<&str>, now: i64) -> Result<(), StoreError> {
+    super::query("UPDATE duplicate_links SET state = $1, decided_at = $2, note = $3 WHERE id = $4")
         .bind(state.to_string())
         .bind(now)
         .bind(note.map(str::to_string))
         .bind(id)
-        .execute(&mut **tx)
+        .execute(tx)
         .await?;
     Ok(())
 }
 
-pub(super) async fn load(tx: &mut Transaction<'static, Any>, ticket_id: &str) -> Result<Ticket, StoreError> {
-    let row = sqlx::query("SELECT body FROM tickets WHERE ticket_id = $1")
+pub(super) async fn load(tx: &mut Tx, ticket_id: &str) -> Result<Ticket, StoreError> {
+    let row = super::query("SELECT body FROM tickets WHERE ticket_id = $1")
         .bind(ticket_id.to_string())
-        .fetch_optional(&mut **tx)
+        .fetch_optional(tx)
         .await?
         .ok_or_else(|| StoreError::NotFound(format!("ticket {ticket_id}")))?;
     let body: String = row.get(0);
     serde_json::from_str(&body).map_err(|source| StoreError::CorruptTicket { ticket_id: ticket_id.to_string(), source })
 }
 
-async fn insert_ticket(tx: &mut Transaction<'static, Any>, t: &Ticket, now: i64) -> Result<(), StoreError> {
-    sqlx::query(
+async fn insert_ticket(tx: &mut Tx, t: &Ticket, now: i64) -> Result<(), StoreError> {
+    super::query(
         "INSERT INTO tickets (ticket_id, revision, status, body, created_at, updated_at) VALUES ($1, 0, $2, '{}', $3, $3)",
     )
     .bind(t.ticket_id.clone())
     .bind(t.draft.status.as_str())
     .bind(now)
-    .execute(&mut **tx)
+    .execute(tx)
     .await?;
     Ok(())
 }
 
 /// Writes a ticket's new revision and the outbox row that carries it.
 pub(crate) async fn save(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut Tx,
     backend: super::Backend,
     t: &Ticket,
     cause: &str,
     now: i64,
 ) -> Result<(), StoreError> {
     let body = serde_json::to_string(t).expect("a ticket always serializes");
-    sqlx::query(
+    super::query(
         "UPDATE tickets SET revision = $1, status = $2, body = $3, updated_at = $4, stamp = stamp + 1 WHERE ticket_id = $5",
     )
         .bind(t.revision)
@@ -322,9 +311,9 @@ pub(crate) async fn save(
         .bind(body.clone())
         .bind(now)
         .bind(t.ticket_id.clone())
-        .execute(&mut **tx)
+        .execute(tx)
         .await?;
-    sqlx::query(
+    super::query(
         "INSERT INTO ticket_revisions (ticket_id, revision, raw_record_id, cause, body, created_at) VALUES ($1, $2, NULL, $3, $4, $5)",
     )
     .bind(t.ticket_id.clone())
@@ -332,9 +321,9 @@ pub(crate) async fn save(
     .bind(cause.to_string())
     .bind(body)
     .bind(now)
-    .execute(&mut **tx)
+    .execute(tx)
     .await?;
-    sqlx::query(
+    super::query(
         "INSERT INTO outbox (ticket_id, revision, idempotency_key, body, next_attempt_at, created_at) VALUES ($1, $2, $3, $4, $5, $5)",
     )
     .bind(t.ticket_id.clone())
@@ -342,14 +331,14 @@ pub(crate) async fn save(
     .bind(format!("{}:{}", t.ticket_id, t.revision))
     .bind(super::outbox::REVISION_BODY)
     .bind(now)
-    .execute(&mut **tx)
+    .execute(tx)
     .await?;
     super::stats::refresh_stored(tx, backend, t, now).await
 }
 
 /// Points records (their future versions, and their fingerprints) at another ticket.
 async fn move_records(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut Tx,
     backend: super::Backend,
     from: &str,
     to: &str,
@@ -357,20 +346,20 @@ async fn move_records(
 ) -> Result<(), StoreError> {
     let mut rows = Vec::new();
     for s in sources {
-        sqlx::query("UPDATE source_links SET ticket_id = $1 WHERE system = $2 AND record_id = $3 AND ticket_id = $4")
+        super::query("UPDATE source_links SET ticket_id = $1 WHERE system = $2 AND record_id = $3 AND ticket_id = $4")
             .bind(to.to_string())
             .bind(s.system.clone())
             .bind(s.record_id.clone())
             .bind(from.to_string())
-            .execute(&mut **tx)
+            .execute(tx)
             .await?;
-        let print = sqlx::query(
+        let print = super::query(
             "SELECT p.fingerprint, p.print FROM source_links l JOIN match_prints p ON p.seq = l.print_seq \
              WHERE l.system = $1 AND l.record_id = $2",
         )
         .bind(s.system.clone())
         .bind(s.record_id.clone())
-        .fetch_optional(&mut **tx)
+        .fetch_optional(tx)
         .await?;
         if let Some(print) = print.and_then(|r| matching::stored_print(&r, 0)) {
             rows.push(PrintRow {
@@ -385,11 +374,11 @@ async fn move_records(
         let first = matching::take_clock(tx, rows.len()).await?;
         matching::insert_prints(tx, backend, first, &rows).await?;
         for (r, seq) in rows.iter().zip(first..) {
-            sqlx::query("UPDATE source_links SET print_seq = $1 WHERE system = $2 AND record_id = $3")
+            super::query("UPDATE source_links SET print_seq = $1 WHERE system = $2 AND record_id = $3")
                 .bind(seq)
                 .bind(r.system.clone())
                 .bind(r.record_id.clone())
-                .execute(&mut **tx)
+                .execute(tx)
                 .await?;
         }
     }

@@ -37,6 +37,10 @@ impl StoreError {
     pub fn failure(&self) -> Failure {
         match self {
             StoreError::Db(e) => sqlx_failure(e),
+            StoreError::Sqlite(e) => match e.sqlite_error() {
+                Some(e) => sqlite(e.extended_code),
+                None => Failure::Unclear,
+            },
             StoreError::Migrate(_) | StoreError::UnsupportedUrl(_) | StoreError::Conflict(_) => Failure::Database,
             StoreError::CorruptTicket { .. } | StoreError::NotFound(_) | StoreError::Invalid(_) => Failure::Record,
         }
@@ -166,6 +170,19 @@ mod tests {
         assert_eq!(postgres("23505"), Failure::Unclear, "a race between two hubs, or not");
         assert_eq!(sqlite(2067), Failure::Unclear);
         assert_eq!(StoreError::NotFound("x".into()).failure(), Failure::Record);
+    }
+
+    #[test]
+    fn the_sqlite_writers_errors_are_told_apart_by_their_code_as_sqlxs() {
+        let of = |code: i32| {
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), None)).failure()
+        };
+        assert_eq!(of(5), Failure::Database, "SQLITE_BUSY");
+        assert_eq!(of(13), Failure::Database, "SQLITE_FULL");
+        assert_eq!(of(10 | (12 << 8)), Failure::Database, "SQLITE_IOERR_READ");
+        assert_eq!(of(18), Failure::Record, "SQLITE_TOOBIG");
+        assert_eq!(of(2067), Failure::Unclear, "SQLITE_CONSTRAINT_UNIQUE");
+        assert_eq!(StoreError::Sqlite(rusqlite::Error::InvalidQuery).failure(), Failure::Unclear);
     }
 
     #[test]

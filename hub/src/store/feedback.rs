@@ -6,11 +6,11 @@
 
 use std::collections::BTreeMap;
 
-use sqlx::{Any, Row, Transaction};
+use sqlx::Row as _;
 
 use super::callbacks::record_event;
 use super::text::{MAX_REASON_CHARS, clean};
-use super::{Backend, Store, StoreError, now_ms};
+use super::{Backend, Store, StoreError, Tx, now_ms};
 use crate::callbacks::event::EventStatus;
 use crate::feedback::Plan;
 use crate::mapping::feedback::Notice;
@@ -83,7 +83,7 @@ pub(crate) struct Told<'a> {
 }
 
 pub(crate) async fn enqueue(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut Tx,
     plan: &Plan,
     ticket: &Ticket,
     change: &Told<'_>,
@@ -93,13 +93,13 @@ pub(crate) async fn enqueue(
     let mut queued = 0;
     for source in &ticket.sources {
         let Some(spec) = plan.spec(&source.system) else { continue };
-        let metadata: Option<String> = sqlx::query_scalar(
+        let metadata: Option<String> = super::query_scalar(
             "SELECT metadata FROM raw_records WHERE system = $1 AND (record_id = $2 OR about = $2)
               AND outcome NOT IN ('quarantined', 'duplicate') ORDER BY id DESC LIMIT 1",
         )
         .bind(&source.system)
         .bind(&source.record_id)
-        .fetch_optional(&mut **tx)
+        .fetch_optional(tx)
         .await?;
         let meta: BTreeMap<String, String> = metadata.and_then(|m| serde_json::from_str(&m).ok()).unwrap_or_default();
         let notice = Notice {
@@ -116,7 +116,7 @@ pub(crate) async fn enqueue(
         match spec.render(&notice) {
             Ok(None) => {}
             Ok(Some(r)) => {
-                sqlx::query(
+                super::query(
                     "INSERT INTO feedback_outbox (destination, ticket_id, status, message_id, address, body, content_type,
                         next_attempt_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
                      ON CONFLICT (message_id) DO NOTHING",
@@ -129,7 +129,7 @@ pub(crate) async fn enqueue(
                 .bind(r.body)
                 .bind(r.content_type)
                 .bind(now)
-                .execute(&mut **tx)
+                .execute(tx)
                 .await?;
                 queued += 1;
             }
@@ -143,7 +143,7 @@ pub(crate) async fn enqueue(
 }
 
 /// A line of the outbox as `hub feedback list` shows it.
-fn entry(r: &sqlx::any::AnyRow) -> FeedbackEntry {
+fn entry(r: &super::Row) -> FeedbackEntry {
     FeedbackEntry {
         id: r.get(0),
         destination: r.get(1),
@@ -158,7 +158,7 @@ fn entry(r: &sqlx::any::AnyRow) -> FeedbackEntry {
 
 const COLUMNS: &str = "id, destination, ticket_id, status, message_id, address, body, content_type, attempts";
 
-fn message(r: &sqlx::any::AnyRow) -> FeedbackMessage {
+fn message(r: &super::Row) -> FeedbackMessage {
     FeedbackMessage {
         id: r.get(0),
         destination: r.get(1),
@@ -201,19 +201,19 @@ impl Store {
         let mut w = self.begin_write().await?;
         if self.backend == Backend::Postgres {
             // Hubs sharing the database lease one destination in turn.
-            sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))::text")
+            super::query("SELECT pg_advisory_xact_lock(hashtext($1))::text")
                 .bind(destination)
-                .execute(&mut *w.tx)
+                .execute(&mut w.tx)
                 .await?;
         }
-        let held: i64 = sqlx::query_scalar(
+        let held: i64 = super::query_scalar(
             "SELECT COUNT(*) FROM feedback_outbox WHERE destination = $1 AND state = 'pending'
                AND lease_until > $2 AND lease_owner <> $3",
         )
         .bind(destination)
         .bind(now)
         .bind(owner)
-        .fetch_one(&mut *w.tx)
+        .fetch_one(&mut w.tx)
         .await?;
         if held > 0 {
             return Ok(Vec::new());
@@ -221,14 +221,14 @@ impl Store {
         let sql = format!(
             "SELECT {COLUMNS}, next_attempt_at FROM feedback_outbox WHERE destination = $1 AND state = 'pending' ORDER BY id LIMIT $2"
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(destination).bind(limit).fetch_all(&mut *w.tx).await?;
+        let rows = super::query(sql).bind(destination).bind(limit).fetch_all(&mut w.tx).await?;
         let due: Vec<FeedbackMessage> = rows.iter().take_while(|r| r.get::<i64, _>(9) <= now).map(message).collect();
         for m in &due {
-            sqlx::query("UPDATE feedback_outbox SET lease_owner = $2, lease_until = $3 WHERE id = $1")
+            super::query("UPDATE feedback_outbox SET lease_owner = $2, lease_until = $3 WHERE id = $1")
                 .bind(m.id)
                 .bind(owner)
                 .bind(now + lease_ms)
-                .execute(&mut *w.tx)
+                .execute(&mut w.tx)
                 .await?;
         }
         w.commit().await?;
@@ -252,25 +252,25 @@ impl Store {
         for (m, result) in results {
             let (done, line) = match result {
                 FeedbackResult::Delivered => {
-                    let q = sqlx::query("DELETE FROM feedback_outbox WHERE id = $1 AND lease_owner = $2");
-                    let done = q.bind(m.id).bind(owner).execute(&mut *w.tx).await?.rows_affected() == 1;
+                    let q = super::query("DELETE FROM feedback_outbox WHERE id = $1 AND lease_owner = $2");
+                    let done = q.bind(m.id).bind(owner).execute(&mut w.tx).await?.rows_affected() == 1;
                     (done, Some(format!("{} told of {} ({})", m.destination, m.status, m.message_id)))
                 }
                 FeedbackResult::Retry { error, next_at } => {
-                    let q = sqlx::query(
+                    let q = super::query(
                         "UPDATE feedback_outbox SET attempts = attempts + 1, last_error = $3, next_attempt_at = $4,
                             lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2",
                     );
                     let q = q.bind(m.id).bind(owner).bind(clean(error, MAX_REASON_CHARS).into_owned()).bind(*next_at);
-                    (q.execute(&mut *w.tx).await?.rows_affected() == 1, None)
+                    (q.execute(&mut w.tx).await?.rows_affected() == 1, None)
                 }
                 FeedbackResult::Dead { error } => {
                     let error = clean(error, MAX_REASON_CHARS).into_owned();
-                    let q = sqlx::query(
+                    let q = super::query(
                         "UPDATE feedback_outbox SET state = 'dead', attempts = attempts + 1, last_error = $3,
                             lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2",
                     );
-                    let done = q.bind(m.id).bind(owner).bind(&error).execute(&mut *w.tx).await?.rows_affected() == 1;
+                    let done = q.bind(m.id).bind(owner).bind(&error).execute(&mut w.tx).await?.rows_affected() == 1;
                     (done, Some(format!("{} refused {} for good: {error}", m.destination, m.status)))
                 }
             };
@@ -284,12 +284,12 @@ impl Store {
         let mut destinations: Vec<&str> = results.iter().map(|(m, _)| m.destination.as_str()).collect();
         destinations.dedup();
         for d in destinations {
-            sqlx::query(
+            super::query(
                 "UPDATE feedback_outbox SET lease_owner = NULL, lease_until = NULL WHERE destination = $1 AND lease_owner = $2",
             )
             .bind(d)
             .bind(owner)
-            .execute(&mut *w.tx)
+            .execute(&mut w.tx)
             .await?;
         }
         w.commit().await?;
@@ -303,7 +303,7 @@ impl Store {
             "SELECT id, destination, ticket_id, status, state, attempts, last_error, created_at FROM feedback_outbox {filter} ORDER BY id LIMIT $1"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(limit).fetch_all(&self.pool).await?;
-        Ok(rows.iter().map(entry).collect())
+        super::tx::each(&rows, entry)
     }
 
     /// A ticket's messages still waiting for their agency, or refused.
@@ -315,7 +315,7 @@ impl Store {
         .bind(ticket_id)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.iter().map(entry).collect())
+        super::tx::each(&rows, entry)
     }
 
     /// Pending messages per destination, for `hub status` and metrics.

@@ -18,10 +18,8 @@
 
 use std::sync::Mutex;
 
-use sqlx::{Any, Transaction};
-
 use super::outbox::{LeasedChange, leased_change, leased_columns};
-use super::{Backend, StoreError, now_ms};
+use super::{Backend, StoreError, Tx, now_ms};
 
 /// Shared by intake (which hands) and the dispatcher (which takes).
 #[derive(Debug)]
@@ -142,12 +140,7 @@ pub(crate) fn mark(backend: Backend, handoff: &Handoff) -> Mark {
 impl Mark {
     /// Before the commit, given the ids of the outbox rows the transaction
     /// wrote; [`Leased::hand`] after it.
-    pub(crate) async fn lease(
-        self,
-        tx: &mut Transaction<'static, Any>,
-        handoff: &Handoff,
-        written: &[i64],
-    ) -> Result<Leased, StoreError> {
+    pub(crate) async fn lease(self, tx: &mut Tx, handoff: &Handoff, written: &[i64]) -> Result<Leased, StoreError> {
         match self {
             Mark::Own => lease_new(tx, handoff, written).await,
             Mark::Outbox => Ok(Leased { changes: Vec::new(), left: true }),
@@ -158,21 +151,17 @@ impl Mark {
 /// The changes this transaction wrote (`written`, outbox ids), leased to
 /// the dispatcher as far as it wants them: a ticket's oldest change only,
 /// so that an older one waiting in the outbox goes first.
-async fn lease_new(
-    tx: &mut Transaction<'static, Any>,
-    handoff: &Handoff,
-    written: &[i64],
-) -> Result<Leased, StoreError> {
+async fn lease_new(tx: &mut Tx, handoff: &Handoff, written: &[i64]) -> Result<Leased, StoreError> {
     let wanted = handoff.wanted().min(written.len());
     let Some(&first) = written.iter().min().filter(|_| wanted > 0) else {
         return Ok(Leased { changes: Vec::new(), left: !written.is_empty() });
     };
-    let rows = sqlx::query(LEASE_NEW)
+    let rows = super::query(LEASE_NEW)
         .bind(handoff.owner.clone())
         .bind(now_ms().saturating_add(handoff.lease_ms))
         .bind(first)
         .bind(wanted as i64)
-        .fetch_all(&mut **tx)
+        .fetch_all(tx)
         .await?;
     let mut changes: Vec<LeasedChange> = rows.iter().map(leased_change).collect();
     changes.sort_by_key(|c| c.id);

@@ -20,13 +20,13 @@
 
 use std::collections::{HashMap, HashSet};
 
-use sqlx::{Any, Row, Transaction};
+use sqlx::Row as _;
 
 use super::batch::{self, MAX_ROWS};
 use super::failure::Failure;
 use super::matching::{self, LinkRow, MatchIndex, PrintRow};
 use super::text::{MAX_META_CHARS, MAX_REASON_CHARS, clean};
-use super::{Backend, StoreError, now_ms};
+use super::{Backend, StoreError, Tx, now_ms};
 use crate::dedup::Decision;
 use crate::feedback::Plan;
 use crate::ticket::handling::Handling;
@@ -140,7 +140,7 @@ fn frowned_last(ticket: &Ticket) -> bool {
 /// too, and every origin with a back-channel is told `reopened`. Returns
 /// the handling as written.
 async fn reopen(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut Tx,
     plan: &Plan,
     ticket: &Ticket,
     mut handling: Handling,
@@ -150,10 +150,10 @@ async fn reopen(
     let at = ticket.draft.evaluation.as_ref().map_or_else(|| ticket.draft.reported_at, |e| e.at);
     handling.send_back();
     handling.evaluation = ticket.draft.evaluation.clone();
-    sqlx::query("UPDATE tickets SET handling = $2 WHERE ticket_id = $1")
+    super::query("UPDATE tickets SET handling = $2 WHERE ticket_id = $1")
         .bind(&ticket.ticket_id)
         .bind(serde_json::to_string(&handling).expect("handling always serializes"))
-        .execute(&mut **tx)
+        .execute(tx)
         .await?;
     super::callbacks::record_event(
         tx,
@@ -191,32 +191,25 @@ fn carry(ticket: &mut Ticket, handlings: &HashMap<String, Handling>) {
 /// had mapped on arrival, so that a later resend of it is a duplicate and
 /// `hub duplicates unmerge` finds it by its record id. False if a record
 /// under that key is already stored: the replay is then a duplicate.
-pub(crate) async fn rekey_replayed(
-    tx: &mut Transaction<'static, Any>,
-    raw_id: i64,
-    item: &IntakeItem,
-) -> Result<bool, StoreError> {
+pub(crate) async fn rekey_replayed(tx: &mut Tx, raw_id: i64, item: &IntakeItem) -> Result<bool, StoreError> {
     let (key, version) = item.raw_key();
     let taken: Option<i64> =
-        sqlx::query_scalar("SELECT id FROM raw_records WHERE system = $1 AND record_id = $2 AND version = $3")
+        super::query_scalar("SELECT id FROM raw_records WHERE system = $1 AND record_id = $2 AND version = $3")
             .bind(&item.system)
             .bind(&key)
             .bind(version)
-            .fetch_optional(&mut **tx)
+            .fetch_optional(tx)
             .await?;
     if taken.is_some_and(|id| id != raw_id) {
-        sqlx::query("UPDATE raw_records SET outcome = 'duplicate' WHERE id = $1")
-            .bind(raw_id)
-            .execute(&mut **tx)
-            .await?;
+        super::query("UPDATE raw_records SET outcome = 'duplicate' WHERE id = $1").bind(raw_id).execute(tx).await?;
         return Ok(false);
     }
-    sqlx::query("UPDATE raw_records SET record_id = $2, version = $3, about = $4 WHERE id = $1")
+    super::query("UPDATE raw_records SET record_id = $2, version = $3, about = $4 WHERE id = $1")
         .bind(raw_id)
         .bind(&key)
         .bind(version)
         .bind(item.about())
-        .execute(&mut **tx)
+        .execute(tx)
         .await?;
     Ok(true)
 }
@@ -328,7 +321,7 @@ struct Writes {
 
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn store_pending(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut Tx,
     backend: Backend,
     index: &matching::Shared,
     plan: &Plan,
@@ -362,7 +355,7 @@ pub(crate) async fn store_pending(
             chunk.len(),
             "ON CONFLICT (system, record_id, version) DO NOTHING RETURNING id, system, record_id, version",
         );
-        let mut q = batch::query(sql);
+        let mut q = super::query(sql);
         for (i, key, version) in chunk {
             let item = pending[*i].item;
             let warnings = (!item.warnings.is_empty()).then(|| {
@@ -384,7 +377,7 @@ pub(crate) async fn store_pending(
                 .bind(warnings)
                 .bind(item.about());
         }
-        let rows = q.fetch_all(&mut **tx).await?;
+        let rows = q.fetch_all(tx).await?;
         let mut inserted: HashMap<(String, String, i64), i64> = HashMap::with_capacity(rows.len());
         for r in rows {
             inserted.insert((r.get(1), r.get(2), r.get(3)), r.get(0));
@@ -609,10 +602,10 @@ pub(crate) async fn store_pending(
             .is_some_and(|t| matches!(t.draft.status, crate::ticket::Status::Resolved | crate::ticket::Status::Closed));
         if let Some(h) = handlings.get_mut(ticket_id).filter(|h| done && h.sent_back) {
             h.sent_back = false;
-            sqlx::query("UPDATE tickets SET handling = $2 WHERE ticket_id = $1")
+            super::query("UPDATE tickets SET handling = $2 WHERE ticket_id = $1")
                 .bind(ticket_id)
                 .bind(serde_json::to_string(&*h).expect("handling always serializes"))
-                .execute(&mut **tx)
+                .execute(tx)
                 .await?;
         }
     }
@@ -730,7 +723,7 @@ struct Decided {
 /// tickets decided on are read together after a pass; only when one of
 /// them turns out finished is the batch decided again, knowing it.
 async fn decide_records(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut Tx,
     backend: Backend,
     index: &MatchIndex,
     ahead: &[(String, crate::dedup::Fingerprint)],
@@ -900,7 +893,7 @@ pub(crate) async fn predecide(
         .collect::<HashSet<_>>()
         .into_iter()
         .collect();
-    let mut tx = pool.begin().await?;
+    let mut tx = Tx::Pool(pool.begin().await?);
     let links = load_links(&mut tx, backend, &keys).await?;
     let mut new = new_records(pending, candidates, &links);
     if new.is_empty() {
@@ -931,7 +924,7 @@ pub(crate) async fn predecide(
 /// duplicate detection. Holds the decision lock (`match_clock`) from here
 /// to the commit.
 async fn find_duplicates(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut Tx,
     backend: Backend,
     index: &matching::Shared,
     pending: &[Pending<'_>],
@@ -982,11 +975,7 @@ async fn find_duplicates(
 }
 
 /// Whether every ticket is still as finished (or not) as a decision saw it.
-async fn still_so(
-    tx: &mut Transaction<'static, Any>,
-    backend: Backend,
-    checked: &[(String, bool)],
-) -> Result<bool, StoreError> {
+async fn still_so(tx: &mut Tx, backend: Backend, checked: &[(String, bool)]) -> Result<bool, StoreError> {
     if checked.is_empty() {
         return Ok(true);
     }
@@ -1000,7 +989,7 @@ fn body(ticket: &Ticket) -> String {
 }
 
 async fn load_links(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut Tx,
     backend: Backend,
     keys: &[(String, String)],
 ) -> Result<HashMap<(String, String), Link>, StoreError> {
@@ -1013,13 +1002,13 @@ async fn load_links(
             "SELECT l.system, l.record_id, l.ticket_id, l.whole_version, l.patch_version, l.patched FROM source_links l JOIN {} AS v ON l.system = v.column1 AND l.record_id = v.column2",
             batch::values_table(backend, 2, padded, 1)
         );
-        let mut q = batch::query(sql);
+        let mut q = super::query(sql);
         for (system, record_id) in
             chunk.iter().chain(std::iter::repeat_n(&chunk[chunk.len() - 1], padded - chunk.len()))
         {
             q = q.bind(system.clone()).bind(record_id.clone());
         }
-        for r in q.fetch_all(&mut **tx).await? {
+        for r in q.fetch_all(tx).await? {
             let patch_version: Option<i64> = r.get(4);
             let patched: Option<String> = r.get(5);
             // Fields that no longer parse keep nothing: the whole record wins.
@@ -1051,11 +1040,7 @@ impl Loaded {
 
 /// The tickets `ids`, the platform's side of those that have one, and
 /// their stamps.
-async fn load_tickets(
-    tx: &mut Transaction<'static, Any>,
-    backend: Backend,
-    ids: &[String],
-) -> Result<Loaded, StoreError> {
+async fn load_tickets(tx: &mut Tx, backend: Backend, ids: &[String]) -> Result<Loaded, StoreError> {
     let mut out = Loaded { tickets: HashMap::with_capacity(ids.len()), ..Loaded::default() };
     let sql = "SELECT ticket_id, body, handling, stamp FROM tickets";
     for r in batch::fetch_in(tx, backend, sql, "ticket_id", ids).await? {
@@ -1074,7 +1059,7 @@ async fn load_tickets(
 }
 
 async fn write_plan(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut Tx,
     backend: Backend,
     w: &Writes,
     tickets: &HashMap<String, Ticket>,
@@ -1087,11 +1072,11 @@ async fn write_plan(
             "UPDATE raw_records SET outcome = v.column2, ticket_id = v.column3 FROM {} AS v WHERE raw_records.id = v.column1",
             batch::values_table(backend, 3, chunk.len(), 1)
         );
-        let mut q = batch::query(sql);
+        let mut q = super::query(sql);
         for (id, outcome, ticket_id) in chunk {
             q = q.bind(*id).bind(*outcome).bind(ticket_id.clone());
         }
-        q.execute(&mut **tx).await?;
+        q.execute(tx).await?;
     }
     // A ticket's row carries the body of its last revision in this batch,
     // serialized once already.
@@ -1107,7 +1092,7 @@ async fn write_plan(
             chunk.len(),
             "",
         );
-        let mut q = batch::query(sql);
+        let mut q = super::query(sql);
         for id in chunk {
             let t = &tickets[id];
             q = q
@@ -1118,7 +1103,7 @@ async fn write_plan(
                 .bind(now)
                 .bind(now);
         }
-        q.execute(&mut **tx).await?;
+        q.execute(tx).await?;
     }
     for chunk in w.updated.chunks(MAX_ROWS) {
         // Only rows nobody wrote since they were read (another hub's
@@ -1128,7 +1113,7 @@ async fn write_plan(
                FROM {} AS v WHERE tickets.ticket_id = v.column1 AND tickets.stamp = v.column6",
             batch::values_table(backend, 6, chunk.len(), 1)
         );
-        let mut q = batch::query(sql);
+        let mut q = super::query(sql);
         for id in chunk {
             let t = &tickets[id];
             q = q
@@ -1139,7 +1124,7 @@ async fn write_plan(
                 .bind(now)
                 .bind(stamps.get(id).copied().unwrap_or_default());
         }
-        let written = q.execute(&mut **tx).await?.rows_affected();
+        let written = q.execute(tx).await?.rows_affected();
         if written != chunk.len() as u64 {
             return Err(StoreError::Conflict(format!(
                 "{} of {} tickets changed while their next revisions were planned",
@@ -1169,7 +1154,7 @@ async fn write_plan(
             chunk.len(),
             "",
         );
-        let mut q = batch::query(sql);
+        let mut q = super::query(sql);
         for ((system, record_id), link) in chunk {
             q = q
                 .bind(system.clone())
@@ -1182,7 +1167,7 @@ async fn write_plan(
                 .bind(now)
                 .bind(print_seqs.get(&(system.as_str(), record_id.as_str())).copied());
         }
-        q.execute(&mut **tx).await?;
+        q.execute(tx).await?;
     }
     let mut moved: Vec<_> = w.links_moved.iter().collect();
     moved.sort_by(|a, b| a.0.cmp(b.0));
@@ -1192,7 +1177,7 @@ async fn write_plan(
                FROM {} AS v WHERE source_links.system = v.column1 AND source_links.record_id = v.column2",
             batch::values_table(backend, 6, chunk.len(), 1)
         );
-        let mut q = batch::query(sql);
+        let mut q = super::query(sql);
         for ((system, record_id), link) in chunk {
             q = q
                 .bind(system.clone())
@@ -1202,7 +1187,7 @@ async fn write_plan(
                 .bind(link.patched.as_ref().map(|(p, _)| *p))
                 .bind(link.patched.as_ref().map(|(_, kept)| kept.words()));
         }
-        q.execute(&mut **tx).await?;
+        q.execute(tx).await?;
     }
     for chunk in w.revisions.chunks(MAX_ROWS) {
         let sql = batch::insert_sql(
@@ -1212,11 +1197,11 @@ async fn write_plan(
             chunk.len(),
             "",
         );
-        let mut q = batch::query(sql);
+        let mut q = super::query(sql);
         for (ticket_id, revision, raw_id, cause, text) in chunk {
             q = q.bind(ticket_id.clone()).bind(*revision).bind(*raw_id).bind(*cause).bind(text.clone()).bind(now);
         }
-        q.execute(&mut **tx).await?;
+        q.execute(tx).await?;
     }
     // Every revision is a change for the platform, in the same transaction;
     // its body is the revision's, read when leased. Their ids say which
@@ -1230,7 +1215,7 @@ async fn write_plan(
             chunk.len(),
             "RETURNING id",
         );
-        let mut q = batch::query(sql);
+        let mut q = super::query(sql);
         for (ticket_id, revision, _, _, _) in chunk {
             q = q
                 .bind(ticket_id.clone())
@@ -1240,13 +1225,13 @@ async fn write_plan(
                 .bind(now)
                 .bind(now);
         }
-        outbox_ids.extend(q.fetch_all(&mut **tx).await?.iter().map(|r| r.get::<i64, _>(0)));
+        outbox_ids.extend(q.fetch_all(tx).await?.iter().map(|r| r.get::<i64, _>(0)));
     }
     Ok(outbox_ids)
 }
 
 async fn insert_quarantine(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut Tx,
     backend: Backend,
     rows: &[(i64, String, String)],
     now: i64,
@@ -1260,11 +1245,11 @@ async fn insert_quarantine(
             chunk.len(),
             "RETURNING id, raw_record_id",
         );
-        let mut q = batch::query(sql);
+        let mut q = super::query(sql);
         for (raw_id, system, reason) in chunk {
             q = q.bind(*raw_id).bind(system.clone()).bind(clean(reason, MAX_REASON_CHARS).into_owned()).bind(now);
         }
-        for r in q.fetch_all(&mut **tx).await? {
+        for r in q.fetch_all(tx).await? {
             ids.insert(r.get::<i64, _>(1), r.get::<i64, _>(0));
         }
     }
@@ -1381,7 +1366,7 @@ impl super::Store {
             1,
             "ON CONFLICT (system, record_id, version) DO NOTHING RETURNING id",
         );
-        let raw_id: Option<i64> = batch::query(sql)
+        let raw_id: Option<i64> = super::query(sql)
             .bind(system.clone())
             .bind(quarantine_key(&item.payload))
             .bind(0_i64)
@@ -1395,7 +1380,7 @@ impl super::Store {
             .bind(None::<String>)
             .bind(None::<String>)
             .bind(None::<String>)
-            .fetch_optional(&mut *w.tx)
+            .fetch_optional(&mut w.tx)
             .await?
             .map(|r| r.get(0));
         let Some(raw_id) = raw_id else {
@@ -1544,7 +1529,7 @@ impl super::Store {
         let (outcomes, prints) =
             store_pending(&mut w.tx, self.backend, &self.matching, &self.feedback_plan(), &pending, pre, None).await?;
         if let Some((name, value, etag)) = cursor {
-            sqlx::query(
+            super::query(
                 "INSERT INTO cursors (name, value, etag, updated_at) VALUES ($1, $2, $3, $4)
                  ON CONFLICT (name) DO UPDATE SET value = excluded.value, etag = excluded.etag, updated_at = excluded.updated_at",
             )
@@ -1552,7 +1537,7 @@ impl super::Store {
             .bind(value)
             .bind(etag)
             .bind(now_ms())
-            .execute(&mut *w.tx)
+            .execute(&mut w.tx)
             .await?;
         }
         w.commit().await?;

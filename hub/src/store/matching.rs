@@ -21,10 +21,8 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use sqlx::{Any, Row, Transaction};
-
 use super::batch;
-use super::{Backend, StoreError};
+use super::{Backend, StoreError, Tx};
 use crate::dedup::{CandidateQuery, CandidateRules, Decision, Fingerprint, Score, Thresholds, decide};
 
 /// What intake decides with: the record's fingerprint and the thresholds
@@ -572,15 +570,15 @@ impl MatchIndex {
     ///
     /// The first call reads only the fingerprints within the rules' reach
     /// of the newest one ([`MatchIndex::load`]).
-    pub async fn sync(&mut self, tx: &mut Transaction<'static, Any>) -> Result<usize, StoreError> {
+    pub async fn sync(&mut self, tx: &mut Tx) -> Result<usize, StoreError> {
         if self.seen == 0 {
             return self.load(tx, chrono::Utc::now().timestamp()).await;
         }
-        let rows = sqlx::query(
+        let rows = super::query(
             "SELECT seq, ticket_id, system, record_id, fingerprint, print FROM match_prints WHERE seq > $1 ORDER BY seq",
         )
         .bind(self.seen)
-        .fetch_all(&mut **tx)
+        .fetch_all(tx)
         .await?;
         let n = rows.len();
         if n > 0 {
@@ -607,8 +605,8 @@ impl MatchIndex {
     /// held is one window's worth. Two statements (PostgreSQL may give each
     /// its own snapshot): every number up to the newest one seen first is
     /// committed, since numbers are handed out in commit order.
-    pub(crate) async fn load(&mut self, tx: &mut Transaction<'static, Any>, now: i64) -> Result<usize, StoreError> {
-        let row = sqlx::query("SELECT MAX(seq) FROM match_prints").fetch_one(&mut **tx).await?;
+    pub(crate) async fn load(&mut self, tx: &mut Tx, now: i64) -> Result<usize, StoreError> {
+        let row = super::query("SELECT MAX(seq) FROM match_prints").fetch_one(tx).await?;
         let Some(last) = row.try_get::<Option<i64>, _>(0)? else {
             return Ok(0);
         };
@@ -623,19 +621,19 @@ impl MatchIndex {
         // the table's key, each row checked on its own: one range scan per
         // run of such batches (a join left PostgreSQL comparing every row
         // with every batch when the rows of a batch are dated far apart).
-        let spans = sqlx::query(
+        let spans = super::query(
             "SELECT first_seq, last_seq FROM match_print_spans \
              WHERE max_occurred >= $1 AND last_seq > $2 AND first_seq <= $3 ORDER BY first_seq",
         )
         .bind(from)
         .bind(self.seen)
         .bind(last)
-        .fetch_all(&mut **tx)
+        .fetch_all(tx)
         .await?;
         let mut rows = Vec::new();
         for (lo, hi) in seq_runs(spans.iter().map(|r| (r.get::<i64, _>(0), r.get::<i64, _>(1)))) {
             rows.extend(
-                sqlx::query(
+                super::query(
                     "SELECT seq, ticket_id, system, record_id, fingerprint, print FROM match_prints \
                      WHERE seq >= $1 AND seq <= $2 AND seq > $3 AND seq <= $4 AND occurred >= $5",
                 )
@@ -644,7 +642,7 @@ impl MatchIndex {
                 .bind(self.seen)
                 .bind(last)
                 .bind(from)
-                .fetch_all(&mut **tx)
+                .fetch_all(tx)
                 .await?,
             );
         }
@@ -672,7 +670,7 @@ impl MatchIndex {
 
 /// A stored fingerprint: its bytes in `print` (column `at + 1`), or in
 /// rows written before that column, its hex in `fingerprint` (column `at`).
-pub(crate) fn stored_print(r: &sqlx::any::AnyRow, at: usize) -> Option<Fingerprint> {
+pub(crate) fn stored_print(r: &super::Row, at: usize) -> Option<Fingerprint> {
     match r.try_get::<Option<Vec<u8>>, _>(at + 1).ok().flatten() {
         Some(bytes) => Fingerprint::from_bytes(&bytes),
         None => Fingerprint::from_hex(&r.try_get::<String, _>(at).ok()?),
@@ -701,9 +699,9 @@ fn cutoff(reference: i64, rules: &CandidateRules) -> i64 {
 
 /// The newest `occurred` of the fingerprint rows, from the batches'
 /// ranges: a batch's newest row is never expired while the batch stays.
-async fn newest_occurred(tx: &mut Transaction<'static, Any>) -> Result<Option<i64>, StoreError> {
-    let row = sqlx::query("SELECT MAX(max_occurred) FROM match_print_spans").fetch_one(&mut **tx).await?;
-    Ok(row.try_get::<Option<i64>, _>(0)?)
+async fn newest_occurred(tx: &mut Tx) -> Result<Option<i64>, StoreError> {
+    let row = super::query("SELECT MAX(max_occurred) FROM match_print_spans").fetch_one(tx).await?;
+    row.try_get::<Option<i64>, _>(0)
 }
 
 /// Sequence numbers looked through per statement by [`delete_expired`]:
@@ -726,7 +724,7 @@ pub(crate) const DELETE_BATCH: i64 = 5_000;
 /// `before` moves up between calls and the batches already looked at would
 /// hold expired rows again, so a pass only ever moves forward.
 pub(crate) async fn delete_expired(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut Tx,
     retention: std::time::Duration,
     now: i64,
     after: i64,
@@ -735,40 +733,40 @@ pub(crate) async fn delete_expired(
         return Ok(None);
     };
     let before = newest.min(now).saturating_sub(i64::try_from(retention.as_secs()).unwrap_or(i64::MAX));
-    let row = sqlx::query("SELECT MIN(first_seq) FROM match_print_spans WHERE min_occurred < $1 AND first_seq > $2")
+    let row = super::query("SELECT MIN(first_seq) FROM match_print_spans WHERE min_occurred < $1 AND first_seq > $2")
         .bind(before)
         .bind(after)
-        .fetch_one(&mut **tx)
+        .fetch_one(tx)
         .await?;
     let Some(from) = row.try_get::<Option<i64>, _>(0)? else {
         return Ok(None);
     };
-    let row = sqlx::query("SELECT MAX(last_seq) FROM match_print_spans WHERE first_seq >= $1 AND first_seq < $2")
+    let row = super::query("SELECT MAX(last_seq) FROM match_print_spans WHERE first_seq >= $1 AND first_seq < $2")
         .bind(from)
         .bind(from.saturating_add(DELETE_BATCH))
-        .fetch_one(&mut **tx)
+        .fetch_one(tx)
         .await?;
     let to = row.try_get::<Option<i64>, _>(0)?.unwrap_or(from);
-    let done = sqlx::query("DELETE FROM match_prints WHERE seq >= $1 AND seq <= $2 AND occurred < $3")
+    let done = super::query("DELETE FROM match_prints WHERE seq >= $1 AND seq <= $2 AND occurred < $3")
         .bind(from)
         .bind(to)
         .bind(before)
-        .execute(&mut **tx)
+        .execute(tx)
         .await?;
-    sqlx::query("DELETE FROM match_print_spans WHERE first_seq >= $1 AND first_seq <= $2 AND max_occurred < $3")
+    super::query("DELETE FROM match_print_spans WHERE first_seq >= $1 AND first_seq <= $2 AND max_occurred < $3")
         .bind(from)
         .bind(to)
         .bind(before)
-        .execute(&mut **tx)
+        .execute(tx)
         .await?;
-    sqlx::query(
+    super::query(
         "UPDATE match_print_spans SET min_occurred = $1 WHERE first_seq >= $2 AND first_seq <= $3 AND min_occurred < $4",
     )
     .bind(before)
     .bind(from)
     .bind(to)
     .bind(before)
-    .execute(&mut **tx)
+    .execute(tx)
     .await?;
     Ok(Some((done.rows_affected(), to)))
 }
@@ -858,10 +856,10 @@ pub(crate) fn token() -> u64 {
 /// sequence numbers; returns the first. Every fingerprint row is numbered
 /// from here, so the number before the first is the newest one committed
 /// (or reserved): none was committed after `seen` if it is not above.
-pub(crate) async fn take_clock(tx: &mut Transaction<'static, Any>, n: usize) -> Result<i64, StoreError> {
-    let row = sqlx::query("UPDATE match_clock SET seq = seq + $1 WHERE id = 1 RETURNING seq")
+pub(crate) async fn take_clock(tx: &mut Tx, n: usize) -> Result<i64, StoreError> {
+    let row = super::query("UPDATE match_clock SET seq = seq + $1 WHERE id = 1 RETURNING seq")
         .bind(n as i64)
-        .fetch_one(&mut **tx)
+        .fetch_one(tx)
         .await?;
     let last: i64 = row.get(0);
     Ok(last - n as i64 + 1)
@@ -905,7 +903,7 @@ const SHAPED_ROWS: usize = 256;
 /// Writes fingerprints with one multi-row statement per chunk: their bytes
 /// ([`Fingerprint::to_bytes`]) in `print`, half the row their hex was.
 pub(crate) async fn insert_prints(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut Tx,
     backend: Backend,
     first_seq: i64,
     rows: &[PrintRow],
@@ -913,7 +911,7 @@ pub(crate) async fn insert_prints(
     const COLUMNS: [&str; 7] = ["seq", "ticket_id", "system", "record_id", "occurred", "fingerprint", "print"];
     let mut seq = first_seq;
     for chunk in batch::shaped(rows, SHAPED_ROWS) {
-        let mut q = batch::query(batch::insert_sql(backend, "match_prints", &COLUMNS, chunk.len(), ""));
+        let mut q = super::query(batch::insert_sql(backend, "match_prints", &COLUMNS, chunk.len(), ""));
         for r in chunk {
             q = q
                 .bind(seq)
@@ -925,20 +923,20 @@ pub(crate) async fn insert_prints(
                 .bind(r.print.to_bytes());
             seq += 1;
         }
-        q.execute(&mut **tx).await?;
+        q.execute(tx).await?;
     }
     // The batch's range, where loading and expiry find its rows: one row
     // appended, where an index on `occurred` took a B-tree insert per print.
     let occurred = || rows.iter().map(|r| r.print.occurred);
     if let (Some(min), Some(max)) = (occurred().min(), occurred().max()) {
-        sqlx::query(
+        super::query(
             "INSERT INTO match_print_spans (first_seq, last_seq, min_occurred, max_occurred) VALUES ($1, $2, $3, $4)",
         )
         .bind(first_seq)
         .bind(seq - 1)
         .bind(min)
         .bind(max)
-        .execute(&mut **tx)
+        .execute(tx)
         .await?;
     }
     Ok(())
@@ -954,16 +952,11 @@ pub(crate) struct LinkRow {
     pub state: &'static str,
 }
 
-pub(crate) async fn insert_links(
-    tx: &mut Transaction<'static, Any>,
-    backend: Backend,
-    rows: &[LinkRow],
-    now: i64,
-) -> Result<(), StoreError> {
+pub(crate) async fn insert_links(tx: &mut Tx, backend: Backend, rows: &[LinkRow], now: i64) -> Result<(), StoreError> {
     const COLUMNS: [&str; 8] =
         ["ticket_id", "other_id", "system", "record_id", "score", "reasons", "state", "created_at"];
     for chunk in batch::shaped(rows, SHAPED_ROWS) {
-        let mut q = batch::query(batch::insert_sql(backend, "duplicate_links", &COLUMNS, chunk.len(), ""));
+        let mut q = super::query(batch::insert_sql(backend, "duplicate_links", &COLUMNS, chunk.len(), ""));
         for r in chunk {
             let reasons: Vec<String> = r.score.reasons.iter().map(ToString::to_string).collect();
             q = q
@@ -976,7 +969,7 @@ pub(crate) async fn insert_links(
                 .bind(r.state)
                 .bind(now);
         }
-        q.execute(&mut **tx).await?;
+        q.execute(tx).await?;
     }
     Ok(())
 }
@@ -985,7 +978,7 @@ pub(crate) async fn insert_links(
 /// new report of the same thing is then a new matter. A ticket not found
 /// is not finished (it is being opened in this transaction).
 pub(crate) async fn finished_states(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut Tx,
     backend: Backend,
     ticket_ids: &[String],
 ) -> Result<HashMap<String, bool>, StoreError> {
@@ -1004,6 +997,8 @@ mod tests {
     use crate::dedup::testing::draft;
     use crate::store::Store;
     use crate::store::testing::TestDb;
+    use crate::store::{Tx, query};
+    use sqlx::Row as _;
 
     const DAY: i64 = 24 * 3600;
 
@@ -1015,7 +1010,7 @@ mod tests {
     /// statement: a recursive series, so that millions take seconds.
     async fn insert_series(store: &Store, first: i64, n: i64, system: &str, print: &Fingerprint) {
         let mut w = store.begin_write().await.unwrap();
-        sqlx::query(
+        query(
             "WITH RECURSIVE n(i) AS (SELECT $1 UNION ALL SELECT i + 1 FROM n WHERE i < $2) \
              INSERT INTO match_prints (seq, ticket_id, system, record_id, occurred, fingerprint) \
              SELECT i, 'T' || (i % 997), $3, 'R' || i, $4, $5 FROM n",
@@ -1025,11 +1020,11 @@ mod tests {
         .bind(system.to_string())
         .bind(print.occurred)
         .bind(print.to_hex())
-        .execute(&mut *w.tx)
+        .execute(&mut w.tx)
         .await
         .unwrap();
         // One range per 256 rows, as the intake writes them.
-        sqlx::query(
+        query(
             "WITH RECURSIVE n(i) AS (SELECT $1 UNION ALL SELECT i + 256 FROM n WHERE i + 256 <= $2) \
              INSERT INTO match_print_spans (first_seq, last_seq, min_occurred, max_occurred) \
              SELECT i, CASE WHEN i + 255 < $3 THEN i + 255 ELSE $4 END, $5, $6 FROM n",
@@ -1040,14 +1035,10 @@ mod tests {
         .bind(first + n - 1)
         .bind(print.occurred)
         .bind(print.occurred)
-        .execute(&mut *w.tx)
+        .execute(&mut w.tx)
         .await
         .unwrap();
-        sqlx::query("UPDATE match_clock SET seq = $1 WHERE id = 1")
-            .bind(first + n - 1)
-            .execute(&mut *w.tx)
-            .await
-            .unwrap();
+        query("UPDATE match_clock SET seq = $1 WHERE id = 1").bind(first + n - 1).execute(&mut w.tx).await.unwrap();
         w.commit().await.unwrap();
     }
 
@@ -1068,7 +1059,7 @@ mod tests {
         let before = rss();
         let started = std::time::Instant::now();
         let mut index = store.matching.lock().await;
-        let mut tx = store.pool().begin().await.unwrap();
+        let mut tx = Tx::Pool(store.pool().begin().await.unwrap());
         index.sync(&mut tx).await.unwrap();
         tx.rollback().await.unwrap();
         let took = started.elapsed();
@@ -1225,7 +1216,7 @@ mod tests {
         }
         let loaded = |store: Store| async move {
             let mut index = store.matching.lock().await;
-            let mut tx = store.pool().begin().await.unwrap();
+            let mut tx = Tx::Pool(store.pool().begin().await.unwrap());
             index.sync(&mut tx).await.unwrap();
             tx.rollback().await.unwrap();
             let held = (index.held(), index.seen());

@@ -1,9 +1,12 @@
 //! The durable store: one set of queries on SQLite (WAL, the embedded
 //! default) and PostgreSQL (several hubs side by side).
 //!
-//! Queries go through sqlx's `Any` driver with `$n` placeholders, so both
-//! backends run the same SQL; the few places where the dialects differ
-//! (locking) ask [`Backend`]. Times are epoch milliseconds.
+//! Statements are written once with `$n` placeholders, so both backends
+//! run the same SQL; the few places where the dialects differ (locking)
+//! ask [`Backend`]. Write transactions run their statements through [`tx`]:
+//! on SQLite in place on the store's one writer connection, on PostgreSQL
+//! through sqlx. Reads outside a write transaction go through sqlx's `Any`
+//! pool on both. Times are epoch milliseconds.
 
 mod admin;
 mod alerts;
@@ -29,6 +32,7 @@ mod stats;
 pub mod testing;
 pub mod text;
 mod tickets;
+mod tx;
 mod writer;
 
 #[cfg(test)]
@@ -38,9 +42,9 @@ use std::str::FromStr;
 use std::sync::{Arc, Once};
 use std::time::Duration;
 
+use sqlx::AnyPool;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{Any, AnyPool, Transaction};
-use tokio::sync::{Mutex, OwnedMutexGuard};
+use tokio::sync::Mutex;
 
 pub use admin::{FoundTicket, LastRecord, TicketQuery, region_bounds};
 pub use alerts::StoredAlert;
@@ -61,12 +65,16 @@ pub use quarantine::{QuarantineEntry, QuarantinedRecord};
 pub use screen::{DueInRegion, PendingInRegion, Placed};
 pub use stats::{CellFilter, DailyCount, Dimension, FOLD_MAX};
 pub use tickets::{SourceCounts, StoredTicket, TicketSummary};
+pub use tx::{Query, Row, Tx, query, query_scalar};
 pub use writer::{Writer, WriterUse};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database error: {0}")]
     Db(#[from] sqlx::Error),
+    /// From the SQLite writer ([`tx`]).
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("unsupported database URL `{0}`: use sqlite://FILE or postgres://…")]
@@ -107,10 +115,12 @@ pub enum Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
-    /// SQLite allows one writer at a time. Queueing our own writers here is
-    /// fair and immediate, where SQLite's busy handler would sleep and poll.
-    /// The busy timeout still covers other processes (the CLI).
-    write_lock: Option<Arc<Mutex<()>>>,
+    /// SQLite allows one writer at a time: the connection write
+    /// transactions run on ([`tx`]), behind a lock. Queueing our own
+    /// writers here is fair and immediate, where SQLite's busy handler
+    /// would sleep and poll. The busy timeout still covers other processes
+    /// (the CLI).
+    writer: Option<Arc<Mutex<tx::SqliteWriter>>>,
     /// The open tickets' fingerprints for duplicate detection, shared by
     /// every clone of this store, synced inside the deciding transaction.
     matching: Arc<matching::Shared>,
@@ -131,11 +141,10 @@ pub struct Store {
     writer_use: Arc<WriterUse>,
 }
 
-/// A write transaction; on SQLite it holds the in-process write lock and
-/// began with `BEGIN IMMEDIATE`, so a read-then-write never fails as "locked".
+/// A write transaction; on SQLite it holds the store's writer and began
+/// with `BEGIN IMMEDIATE`, so a read-then-write never fails as "locked".
 pub struct WriteTx {
-    pub tx: Transaction<'static, Any>,
-    _guard: Option<OwnedMutexGuard<()>>,
+    pub tx: Tx,
     /// Who writes, since when, and where that is counted.
     held: (Writer, std::time::Instant, Arc<WriterUse>),
 }
@@ -195,10 +204,14 @@ impl Store {
                     .await?
             }
         };
+        let writer = match backend {
+            Backend::Sqlite => Some(Arc::new(Mutex::new(tx::SqliteWriter::open(&sqlite_file(&pool).await?)?))),
+            Backend::Postgres => None,
+        };
         let store = Store {
             pool,
             backend,
-            write_lock: (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(()))),
+            writer,
             matching: Arc::new(matching::Shared::new()),
             strikes: Arc::default(),
             feedback: Arc::default(),
@@ -274,16 +287,13 @@ impl Store {
     /// [`Store::begin_write`], counted as `who`'s in [`Store::writer_use`].
     pub async fn begin_write_as(&self, who: Writer) -> Result<WriteTx, StoreError> {
         let asked = std::time::Instant::now();
-        let (tx, guard) = match &self.write_lock {
-            Some(lock) => {
-                let guard = lock.clone().lock_owned().await;
-                (self.pool.begin_with("BEGIN IMMEDIATE").await?, Some(guard))
-            }
-            None => (self.pool.begin().await?, None),
+        let tx = match &self.writer {
+            Some(writer) => Tx::begin_sqlite(writer.clone().lock_owned().await)?,
+            None => Tx::begin_postgres(&self.pool).await?,
         };
         let began = std::time::Instant::now();
         self.writer_use.waited(who, began - asked);
-        Ok(WriteTx { tx, _guard: guard, held: (who, began, self.writer_use.clone()) })
+        Ok(WriteTx { tx, held: (who, began, self.writer_use.clone()) })
     }
 
     /// Copies what the WAL holds back into the database file without
@@ -304,6 +314,20 @@ impl Store {
 
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+/// The file of the SQLite database the pool opened, for the writer to open
+/// the same one whatever the URL's spelling.
+async fn sqlite_file(pool: &AnyPool) -> Result<String, StoreError> {
+    use sqlx::Row as _;
+    let rows = sqlx::query("PRAGMA database_list").fetch_all(pool).await?;
+    let file = rows.iter().find(|r| r.try_get::<String, _>(1).is_ok_and(|name| name == "main"));
+    match file.and_then(|r| r.try_get::<String, _>(2).ok()).filter(|f| !f.is_empty()) {
+        Some(file) => Ok(file),
+        None => Err(StoreError::Invalid(
+            "an in-memory SQLite database cannot be used: the store needs a file (sqlite://FILE)".into(),
+        )),
     }
 }
 

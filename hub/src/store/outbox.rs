@@ -15,10 +15,10 @@
 
 use std::collections::BTreeMap;
 
-use sqlx::{Any, Row, Transaction};
+use sqlx::Row as _;
 
 use super::batch::{self, MAX_ROWS};
-use super::{Backend, Store, StoreError, now_ms};
+use super::{Backend, Store, StoreError, Tx, now_ms};
 
 /// A change leased for delivery.
 #[derive(Clone, Debug)]
@@ -94,7 +94,7 @@ const LEASE_POSTGRES: &str = concat!(
 );
 
 /// One row of a lease (the columns of `leased_columns!`).
-pub(crate) fn leased_change(r: &sqlx::any::AnyRow) -> LeasedChange {
+pub(crate) fn leased_change(r: &super::Row) -> LeasedChange {
     LeasedChange {
         id: r.get(0),
         ticket_id: r.get(1),
@@ -178,11 +178,11 @@ impl Store {
     pub async fn release_all_leases(&self) -> Result<u64, StoreError> {
         let mut w = self.begin_write().await?;
         let done =
-            sqlx::query("UPDATE outbox SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL")
-                .execute(&mut *w.tx)
+            super::query("UPDATE outbox SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL")
+                .execute(&mut w.tx)
                 .await?;
-        sqlx::query("UPDATE feedback_outbox SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL")
-            .execute(&mut *w.tx)
+        super::query("UPDATE feedback_outbox SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL")
+            .execute(&mut w.tx)
             .await?;
         w.commit().await?;
         Ok(done.rows_affected())
@@ -217,30 +217,21 @@ impl Store {
     }
 }
 
-async fn lease_in(
-    tx: &mut Transaction<'static, Any>,
-    backend: Backend,
-    l: &LeaseRequest,
-) -> Result<Vec<LeasedChange>, StoreError> {
+async fn lease_in(tx: &mut Tx, backend: Backend, l: &LeaseRequest) -> Result<Vec<LeasedChange>, StoreError> {
     let now = now_ms();
     let sql = match backend {
         Backend::Sqlite => LEASE_SQLITE,
         Backend::Postgres => LEASE_POSTGRES,
     };
-    let rows = sqlx::query(sql)
-        .bind(l.owner.as_str())
-        .bind(now + l.lease_ms)
-        .bind(now)
-        .bind(l.limit)
-        .fetch_all(&mut **tx)
-        .await?;
+    let rows =
+        super::query(sql).bind(l.owner.as_str()).bind(now + l.lease_ms).bind(now).bind(l.limit).fetch_all(tx).await?;
     let mut leased: Vec<LeasedChange> = rows.iter().map(leased_change).collect();
     leased.sort_by_key(|c| c.id);
     Ok(leased)
 }
 
 async fn complete_in(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut Tx,
     backend: Backend,
     results: &[(LeasedChange, DeliveryResult)],
 ) -> Result<(), StoreError> {
@@ -269,26 +260,26 @@ async fn complete_in(
             chunk.len(),
             "ON CONFLICT (ticket_id) DO UPDATE SET revision = excluded.revision WHERE deliveries.revision < excluded.revision",
         );
-        let mut q = batch::query(sql);
+        let mut q = super::query(sql);
         for (ticket_id, revision) in chunk {
             q = q.bind(ticket_id.to_string()).bind(*revision);
         }
-        q.execute(&mut **tx).await?;
+        q.execute(tx).await?;
     }
     let mut lost = 0usize;
     for (change, result) in results {
         let held = match result {
             DeliveryResult::Done => continue,
             DeliveryResult::Rejected { status, response } => {
-                let gone = sqlx::query("DELETE FROM outbox WHERE id = $1 AND lease_owner = $2 AND lease_until = $3")
+                let gone = super::query("DELETE FROM outbox WHERE id = $1 AND lease_owner = $2 AND lease_until = $3")
                     .bind(change.id)
                     .bind(&change.lease_owner)
                     .bind(change.lease_until)
-                    .execute(&mut **tx)
+                    .execute(tx)
                     .await?;
                 let held = gone.rows_affected() == 1;
                 if held {
-                    sqlx::query(
+                    super::query(
                         "INSERT INTO dead_letters (ticket_id, revision, idempotency_key, body, status_code, response, attempts, created_at)
                          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                     )
@@ -300,13 +291,13 @@ async fn complete_in(
                     .bind(response)
                     .bind(change.attempts + 1)
                     .bind(now)
-                    .execute(&mut **tx)
+                    .execute(tx)
                     .await?;
                 }
                 held
             }
             DeliveryResult::Retry { next_attempt_at, error } => {
-                sqlx::query(
+                super::query(
                     "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $2, last_error = $3, lease_owner = NULL, lease_until = NULL
                      WHERE id = $1 AND lease_owner = $4 AND lease_until = $5",
                 )
@@ -315,19 +306,19 @@ async fn complete_in(
                 .bind(error)
                 .bind(&change.lease_owner)
                 .bind(change.lease_until)
-                .execute(&mut **tx)
+                .execute(tx)
                 .await?
                 .rows_affected()
                     == 1
             }
             DeliveryResult::Release => {
-                sqlx::query(
+                super::query(
                     "UPDATE outbox SET lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2 AND lease_until = $3",
                 )
                 .bind(change.id)
                 .bind(&change.lease_owner)
                 .bind(change.lease_until)
-                .execute(&mut **tx)
+                .execute(tx)
                 .await?
                 .rows_affected()
                     == 1
@@ -342,11 +333,11 @@ async fn complete_in(
                ON o.id = v.column1 AND o.lease_owner = v.column2 AND o.lease_until = v.column3)",
             batch::values_table(backend, 3, chunk.len(), 1)
         );
-        let mut q = batch::query(sql);
+        let mut q = super::query(sql);
         for c in chunk {
             q = q.bind(c.id).bind(c.lease_owner.clone()).bind(c.lease_until);
         }
-        let deleted = usize::try_from(q.execute(&mut **tx).await?.rows_affected()).unwrap_or(usize::MAX);
+        let deleted = usize::try_from(q.execute(tx).await?.rows_affected()).unwrap_or(usize::MAX);
         lost += chunk.len().saturating_sub(deleted);
     }
     if lost > 0 {

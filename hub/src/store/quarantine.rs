@@ -136,10 +136,10 @@ impl Store {
         let outcome = match &item.change {
             Err(reason) => {
                 let reason = clean(reason, MAX_REASON_CHARS).into_owned();
-                sqlx::query("UPDATE quarantine SET reason = $2 WHERE id = $1")
+                super::query("UPDATE quarantine SET reason = $2 WHERE id = $1")
                     .bind(id)
                     .bind(&reason)
-                    .execute(&mut *w.tx)
+                    .execute(&mut w.tx)
                     .await?;
                 StoredOutcome::Quarantined { reason, quarantine_id: id }
             }
@@ -160,10 +160,10 @@ impl Store {
                 } else {
                     StoredOutcome::Duplicate
                 };
-                sqlx::query("UPDATE quarantine SET state = 'replayed', resolved_at = $2 WHERE id = $1")
+                super::query("UPDATE quarantine SET state = 'replayed', resolved_at = $2 WHERE id = $1")
                     .bind(id)
                     .bind(now)
-                    .execute(&mut *w.tx)
+                    .execute(&mut w.tx)
                     .await?;
                 outcome
             }

@@ -9,10 +9,10 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use sqlx::{Any, Row, Transaction};
+use sqlx::Row as _;
 
 use super::batch::{self, MAX_ROWS};
-use super::{Backend, Store, StoreError};
+use super::{Backend, Store, StoreError, Tx};
 use crate::stats::facts::{BUCKETS, CellKey, Counts, Facts};
 use crate::ticket::Ticket;
 use crate::ticket::handling::Handling;
@@ -49,7 +49,7 @@ pub(crate) struct Changed<'a> {
     pub at: i64,
 }
 
-fn fact_row(r: &sqlx::any::AnyRow) -> (String, Facts) {
+fn fact_row(r: &super::Row) -> (String, Facts) {
     let evaluation: Option<String> = r.get(13);
     let facts = Facts {
         key: CellKey {
@@ -75,11 +75,7 @@ fn fact_row(r: &sqlx::any::AnyRow) -> (String, Facts) {
 
 /// Moves the changed tickets' contributions. A ticket merged into another
 /// (`duplicate_of`) leaves the figures: its matter is counted once, there.
-pub(crate) async fn refresh(
-    tx: &mut Transaction<'static, Any>,
-    backend: Backend,
-    changed: &[Changed<'_>],
-) -> Result<(), StoreError> {
+pub(crate) async fn refresh(tx: &mut Tx, backend: Backend, changed: &[Changed<'_>]) -> Result<(), StoreError> {
     if changed.is_empty() {
         return Ok(());
     }
@@ -129,7 +125,7 @@ pub(crate) async fn refresh(
     for chunk in upserts.chunks(MAX_ROWS) {
         let updates: Vec<String> = FACT_COLUMNS[1..].iter().map(|c| format!("{c} = excluded.{c}")).collect();
         let suffix = format!("ON CONFLICT (ticket_id) DO UPDATE SET {}", updates.join(", "));
-        let mut q = batch::query(batch::insert_sql(backend, "ticket_facts", &FACT_COLUMNS, chunk.len(), &suffix));
+        let mut q = super::query(batch::insert_sql(backend, "ticket_facts", &FACT_COLUMNS, chunk.len(), &suffix));
         for (id, f) in chunk {
             q = q
                 .bind(id.clone())
@@ -149,15 +145,15 @@ pub(crate) async fn refresh(
                 .bind(f.reopened)
                 .bind(i64::from(f.overdue));
         }
-        q.execute(&mut **tx).await?;
+        q.execute(tx).await?;
     }
     if !gone.is_empty() {
         let sql = format!("DELETE FROM ticket_facts WHERE ticket_id IN ({})", batch::list(backend, gone.len()));
-        let mut q = batch::query(sql);
+        let mut q = super::query(sql);
         for id in &gone {
             q = q.bind(id.clone());
         }
-        q.execute(&mut **tx).await?;
+        q.execute(tx).await?;
     }
     // The rollups: each cell's difference again by one dimension at a
     // time, for the city and for the cell's county.
@@ -180,7 +176,7 @@ pub(crate) async fn refresh(
             .map(|c| format!("{c} = stats_cells.{c} + excluded.{c}"))
             .collect();
         let suffix = format!("ON CONFLICT ({}) DO UPDATE SET {}", KEY_COLUMNS.join(", "), sums.join(", "));
-        let mut q = batch::query(batch::insert_sql(backend, "stats_cells", &columns, chunk.len(), &suffix));
+        let mut q = super::query(batch::insert_sql(backend, "stats_cells", &columns, chunk.len(), &suffix));
         for (k, c) in chunk {
             q = q
                 .bind(k.month.clone())
@@ -191,7 +187,7 @@ pub(crate) async fn refresh(
                 .bind(k.department.clone());
             q = bind_counts(q, c);
         }
-        q.execute(&mut **tx).await?;
+        q.execute(tx).await?;
     }
     let rollups: Vec<_> = rollups.into_iter().collect();
     let rollup_columns: Vec<&str> =
@@ -203,17 +199,17 @@ pub(crate) async fn refresh(
             .map(|c| format!("{c} = stats_rollups.{c} + excluded.{c}"))
             .collect();
         let suffix = format!("ON CONFLICT (scope, dim, month, value) DO UPDATE SET {}", sums.join(", "));
-        let mut q = batch::query(batch::insert_sql(backend, "stats_rollups", &rollup_columns, chunk.len(), &suffix));
+        let mut q = super::query(batch::insert_sql(backend, "stats_rollups", &rollup_columns, chunk.len(), &suffix));
         for ((scope, month, dim, value), c) in chunk {
             q = q.bind(scope.clone()).bind(month.clone()).bind(*dim).bind(value.clone());
             q = bind_counts(q, c);
         }
-        q.execute(&mut **tx).await?;
+        q.execute(tx).await?;
     }
     let daily: Vec<_> = daily.into_iter().filter(|(_, n)| *n != 0).collect();
     for chunk in daily.chunks(MAX_ROWS) {
         let suffix = "ON CONFLICT (day, county, township, category, channel) DO UPDATE SET received = stats_daily.received + excluded.received";
-        let mut q = batch::query(batch::insert_sql(
+        let mut q = super::query(batch::insert_sql(
             backend,
             "stats_daily",
             &["day", "county", "township", "category", "channel", "received"],
@@ -229,7 +225,7 @@ pub(crate) async fn refresh(
                 .bind(channel.clone())
                 .bind(*n);
         }
-        q.execute(&mut **tx).await?;
+        q.execute(tx).await?;
     }
     Ok(())
 }
@@ -248,10 +244,7 @@ fn rollup_rows(k: &CellKey) -> impl Iterator<Item = (&str, &'static str, &str)> 
     ["", k.county.as_str()].into_iter().flat_map(move |scope| dims.map(|(dim, value)| (scope, dim, value)))
 }
 
-fn bind_counts<'q>(
-    mut q: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments>,
-    c: &Counts,
-) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments> {
+fn bind_counts(mut q: super::Query, c: &Counts) -> super::Query {
     q = q
         .bind(c.received)
         .bind(c.finished)
@@ -293,7 +286,7 @@ pub(crate) enum Due<'a> {
 /// listed already keeps its earlier time; its finish keeps the time of the
 /// change that finished it, unless this change unfinishes it.
 pub(crate) async fn mark_due(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut Tx,
     backend: Backend,
     tickets: &[(&str, bool)],
     at: i64,
@@ -307,11 +300,11 @@ pub(crate) async fn mark_due(
             "ON CONFLICT (ticket_id) DO UPDATE SET finished_at = CASE WHEN excluded.finished_at IS NULL THEN NULL
                   ELSE COALESCE(stats_due.finished_at, excluded.finished_at) END",
         );
-        let mut q = batch::query(sql);
+        let mut q = super::query(sql);
         for (id, finished) in chunk {
             q = q.bind(id.to_string()).bind(at).bind(finished.then_some(at));
         }
-        q.execute(&mut **tx).await?;
+        q.execute(tx).await?;
     }
     Ok(())
 }
@@ -323,27 +316,23 @@ pub(crate) async fn mark_due(
 /// their own. The tickets are read under the writer (on PostgreSQL, their
 /// rows and the list's locked), so what is counted is what the list
 /// covers. Returns how many tickets were counted.
-pub(crate) async fn fold(
-    tx: &mut Transaction<'static, Any>,
-    backend: Backend,
-    due: Due<'_>,
-) -> Result<usize, StoreError> {
+pub(crate) async fn fold(tx: &mut Tx, backend: Backend, due: Due<'_>) -> Result<usize, StoreError> {
     const SELECT: &str = "SELECT d.ticket_id, t.body, t.handling, COALESCE(d.finished_at, d.due_at) FROM stats_due d JOIN tickets t ON t.ticket_id = d.ticket_id";
     let lock = if backend == Backend::Postgres { " FOR UPDATE OF d, t" } else { "" };
     let rows = match due {
         Due::Oldest(n) => {
             let skip = if backend == Backend::Postgres { " SKIP LOCKED" } else { "" };
             let sql = format!("{SELECT} ORDER BY d.due_at LIMIT {n}{lock}{skip}");
-            sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(&mut **tx).await?
+            super::query(sql).fetch_all(tx).await?
         }
         Due::These([]) => return Ok(0),
         Due::These(ids) => {
             let sql = format!("{SELECT} WHERE d.ticket_id IN ({}){lock}", batch::list(backend, ids.len()));
-            let mut q = batch::query(sql);
+            let mut q = super::query(sql);
             for id in ids {
                 q = q.bind(id.clone());
             }
-            q.fetch_all(&mut **tx).await?
+            q.fetch_all(tx).await?
         }
     };
     if rows.is_empty() {
@@ -354,11 +343,11 @@ pub(crate) async fn fold(
     let ids: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
     for chunk in ids.chunks(MAX_ROWS) {
         let sql = format!("DELETE FROM stats_due WHERE ticket_id IN ({})", batch::list(backend, chunk.len()));
-        let mut q = batch::query(sql);
+        let mut q = super::query(sql);
         for id in chunk {
             q = q.bind(id.clone());
         }
-        q.execute(&mut **tx).await?;
+        q.execute(tx).await?;
     }
     Ok(rows.len())
 }
@@ -366,7 +355,7 @@ pub(crate) async fn fold(
 /// Tickets read back as (ticket, platform side, time) from rows of
 /// `ticket_id, body, handling, time`; one that cannot be read back is left
 /// out of the figures, with a warning.
-fn read_tickets(rows: &[sqlx::any::AnyRow]) -> Vec<(Ticket, Option<Handling>, i64)> {
+fn read_tickets(rows: &[super::Row]) -> Vec<(Ticket, Option<Handling>, i64)> {
     let mut read = Vec::with_capacity(rows.len());
     for r in rows {
         let id: String = r.get(0);
@@ -382,28 +371,23 @@ fn read_tickets(rows: &[sqlx::any::AnyRow]) -> Vec<(Ticket, Option<Handling>, i6
 }
 
 /// Refreshes one ticket whose platform side is stored with it.
-pub(crate) async fn refresh_stored(
-    tx: &mut Transaction<'static, Any>,
-    backend: Backend,
-    ticket: &Ticket,
-    at: i64,
-) -> Result<(), StoreError> {
-    let handling: Option<Option<String>> = sqlx::query_scalar("SELECT handling FROM tickets WHERE ticket_id = $1")
+pub(crate) async fn refresh_stored(tx: &mut Tx, backend: Backend, ticket: &Ticket, at: i64) -> Result<(), StoreError> {
+    let handling: Option<Option<String>> = super::query_scalar("SELECT handling FROM tickets WHERE ticket_id = $1")
         .bind(&ticket.ticket_id)
-        .fetch_optional(&mut **tx)
+        .fetch_optional(tx)
         .await?;
     let handling: Option<Handling> = handling.flatten().and_then(|t| serde_json::from_str(&t).ok());
     refresh(tx, backend, &[Changed { ticket, handling: handling.as_ref(), at }]).await
 }
 
 /// A ticket crossed its deadline unresolved: counted overdue, once.
-pub(crate) async fn mark_overdue(tx: &mut Transaction<'static, Any>, ticket_id: &str) -> Result<(), StoreError> {
-    let row = sqlx::query(
+pub(crate) async fn mark_overdue(tx: &mut Tx, ticket_id: &str) -> Result<(), StoreError> {
+    let row = super::query(
         "UPDATE ticket_facts SET overdue = 1 WHERE ticket_id = $1 AND overdue = 0
          RETURNING month, channel, county, township, category, department",
     )
     .bind(ticket_id)
-    .fetch_optional(&mut **tx)
+    .fetch_optional(tx)
     .await?;
     if let Some(r) = row {
         let k = CellKey {
@@ -414,7 +398,7 @@ pub(crate) async fn mark_overdue(tx: &mut Transaction<'static, Any>, ticket_id: 
             category: r.get(4),
             department: r.get(5),
         };
-        sqlx::query(
+        super::query(
             "UPDATE stats_cells SET overdue = overdue + 1
               WHERE month = $1 AND channel = $2 AND county = $3 AND township = $4 AND category = $5 AND department = $6",
         )
@@ -424,21 +408,21 @@ pub(crate) async fn mark_overdue(tx: &mut Transaction<'static, Any>, ticket_id: 
         .bind(&k.township)
         .bind(&k.category)
         .bind(&k.department)
-        .execute(&mut **tx)
+        .execute(tx)
         .await?;
         // In the order `refresh` writes them (its map's key order), so
         // that this and a count on another hub never wait on each other.
         let mut rows: Vec<_> = rollup_rows(&k).collect();
         rows.sort_unstable();
         for (scope, dim, value) in rows {
-            sqlx::query(
+            super::query(
                 "UPDATE stats_rollups SET overdue = overdue + 1 WHERE scope = $1 AND dim = $2 AND month = $3 AND value = $4",
             )
             .bind(scope)
             .bind(dim)
             .bind(&k.month)
             .bind(value)
-            .execute(&mut **tx)
+            .execute(tx)
             .await?;
         }
     }
@@ -527,7 +511,7 @@ impl CellFilter {
     }
 }
 
-fn counts_of(r: &sqlx::any::AnyRow, first: usize) -> Counts {
+fn counts_of(r: &super::Row, first: usize) -> Counts {
     let get = |i: usize| -> i64 { r.try_get::<i64, _>(first + i).unwrap_or_default() };
     let mut c = Counts {
         received: get(0),
@@ -663,7 +647,7 @@ impl Store {
             let sql = format!(
                 "SELECT ticket_id, body, handling, updated_at FROM tickets WHERE ticket_id > $1 AND revision > 0 ORDER BY ticket_id LIMIT 500{lock}"
             );
-            let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&after).fetch_all(&mut *w.tx).await?;
+            let rows = super::query(sql).bind(&after).fetch_all(&mut w.tx).await?;
             let Some(last) = rows.last() else { break };
             after = last.get(0);
             let read = read_tickets(&rows);
@@ -727,7 +711,7 @@ impl Store {
         for a in args {
             q = q.bind(a);
         }
-        Ok(q.fetch_all(&self.pool).await?.iter().map(|r| (r.get::<String, _>(0), counts_of(r, 1))).collect())
+        super::tx::each(&q.fetch_all(&self.pool).await?, |r| (r.get::<String, _>(0), counts_of(r, 1)))
     }
 
     /// The sums of all the cells `filter` selects.
@@ -750,7 +734,7 @@ impl Store {
         for a in args {
             q = q.bind(a);
         }
-        Ok(counts_of(&q.fetch_one(&self.pool).await?, 0))
+        Ok(counts_of(&super::Row::from_any(&q.fetch_one(&self.pool).await?)?, 0))
     }
 
     /// Matters received per day from `from_day` to `to_day` (`YYYY-MM-DD`,

@@ -740,3 +740,59 @@ mod an_upgrade_keeps_what_the_platform_acknowledged {
         body(TestDb::postgres().await).await;
     }
 }
+
+on_both!(a_write_transaction_let_go_without_its_commit_leaves_nothing_and_frees_the_writer, |store, _url| {
+    let mut w = store.begin_write().await.unwrap();
+    query("INSERT INTO cursors (name, value, updated_at) VALUES ($1, $2, 0)")
+        .bind("dropped")
+        .bind("1")
+        .execute(&mut w.tx)
+        .await
+        .unwrap();
+    drop(w);
+    // A failed statement inside a transaction, then the transaction let go.
+    let mut w = store.begin_write().await.unwrap();
+    assert!(query("INSERT INTO no_such_table VALUES (1)").execute(&mut w.tx).await.is_err());
+    drop(w);
+    let mut w = store.begin_write().await.unwrap();
+    query("INSERT INTO cursors (name, value, updated_at) VALUES ($1, $2, 0)")
+        .bind("kept")
+        .bind("2")
+        .execute(&mut w.tx)
+        .await
+        .unwrap();
+    w.commit().await.unwrap();
+    assert_eq!(store.cursor("dropped").await.unwrap(), None);
+    assert_eq!(store.cursor("kept").await.unwrap().map(|c| c.0), Some("2".to_string()));
+});
+
+on_both!(statements_bind_numbered_placeholders_by_number_and_read_back_every_type, |store, _url| {
+    let mut w = store.begin_write().await.unwrap();
+    let row = query("SELECT $2 AS b, $1 AS a, $2 AS b_again, $3 AS absent, $4 AS real, $5 AS yes")
+        .bind(7_i64)
+        .bind("二")
+        .bind(None::<i64>)
+        .bind(2.5_f64)
+        .bind(true)
+        .fetch_one(&mut w.tx)
+        .await
+        .unwrap();
+    assert_eq!(row.get::<String, _>("b"), "二");
+    assert_eq!(row.get::<i64, _>(1), 7);
+    assert_eq!(row.get::<String, _>(2), "二");
+    assert_eq!(row.get::<Option<i64>, _>("absent"), None);
+    assert_eq!(row.get::<f64, _>("real"), 2.5);
+    assert!(row.get::<bool, _>("yes"));
+    assert!(row.try_get::<i64, _>("b").is_err(), "text is not read as a number");
+    assert!(row.try_get::<i64, _>("missing").is_err());
+    // `?` placeholders, as the multi-row statements write them on SQLite.
+    let sql = format!("SELECT COUNT(*) FROM {} AS v", batch::values_table(store.backend(), 2, 3, 1));
+    let mut q = query(sql);
+    for i in 0..3_i64 {
+        q = q.bind(i).bind(format!("v{i}"));
+    }
+    assert_eq!(q.fetch_one(&mut w.tx).await.unwrap().get::<i64, _>(0), 3);
+    let many = query_scalar::<i64>("SELECT $1 UNION ALL SELECT $2").bind(1_i64).bind(2_i64).fetch_all(&mut w.tx).await;
+    assert_eq!(many.unwrap(), vec![1, 2]);
+    w.commit().await.unwrap();
+});

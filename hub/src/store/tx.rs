@@ -1,0 +1,555 @@
+//! A write transaction and its statements, one interface for both backends.
+//!
+//! On PostgreSQL a statement goes through sqlx as any other. On SQLite the
+//! store's one writer is a connection of its own that the transaction
+//! holds and runs each statement on in place, on the thread that runs the
+//! transaction: no channel to SQLite's worker thread for each statement and
+//! each row, no copy of every row into a driver-neutral one. That hop was
+//! most of what a write cost beside SQLite's own work (a multi-row read ~12
+//! µs a row against under 2 in SQLite itself), and the store's writer is
+//! what bounds the hub's rate.
+//!
+//! The hot writers run on a thread of their own ([`super::lane`]), so a
+//! statement that waits on the disk holds no shared worker; the others
+//! (callbacks, replays, deadlines) are short and few.
+//!
+//! Statements are written once with `$n` (or, from [`super::batch`], `?`)
+//! placeholders; values are bound as [`Value`]s and rows read back as
+//! [`Row`]s with the same `get`/`try_get` as sqlx's.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use sqlx::any::{AnyRow, AnyTypeInfoKind};
+use sqlx::{Any, AssertSqlSafe, Column, Row as _, Transaction, ValueRef as _};
+use tokio::sync::OwnedMutexGuard;
+
+use super::StoreError;
+
+/// The store's SQLite writer: a connection only write transactions use,
+/// one at a time (whoever holds the lock around it).
+pub(crate) struct SqliteWriter {
+    conn: rusqlite::Connection,
+}
+
+/// Prepared statements kept on the writer: the hot transactions use a few
+/// dozen shapes (each multi-row statement in a few power-of-two sizes,
+/// [`super::batch::shaped`]); the cache's default of 16 would prepare them
+/// again and again.
+const STATEMENTS_KEPT: usize = 256;
+
+impl SqliteWriter {
+    /// Opens the writer on the database file the pool's connections use,
+    /// with their settings: a commit durable on power loss (`synchronous`
+    /// is a connection's own setting), foreign keys, the busy timeout for
+    /// other processes (the CLI), the WAL's checkpoint marks.
+    pub(crate) fn open(path: &str) -> Result<SqliteWriter, StoreError> {
+        use rusqlite::OpenFlags;
+        let conn = rusqlite::Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.execute_batch(
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON; PRAGMA wal_autocheckpoint=8192; PRAGMA journal_size_limit=67108864;",
+        )?;
+        conn.set_prepared_statement_cache_capacity(STATEMENTS_KEPT);
+        Ok(SqliteWriter { conn })
+    }
+}
+
+/// An open transaction.
+pub enum Tx {
+    /// On a connection of the pool, through sqlx: PostgreSQL's writes
+    /// (several hubs on one database), and reads beside the writer on
+    /// either backend.
+    Pool(Transaction<'static, Any>),
+    /// SQLite: the writer, held, inside `BEGIN IMMEDIATE`.
+    Sqlite(Held),
+}
+
+impl Tx {
+    pub(crate) async fn begin_postgres(pool: &sqlx::AnyPool) -> Result<Tx, StoreError> {
+        Ok(Tx::Pool(pool.begin().await?))
+    }
+
+    /// `BEGIN IMMEDIATE`: the writer's lock is taken now, so a read that
+    /// leads to a write never fails as "locked" halfway.
+    pub(crate) fn begin_sqlite(writer: OwnedMutexGuard<SqliteWriter>) -> Result<Tx, StoreError> {
+        writer.conn.execute_batch("BEGIN IMMEDIATE")?;
+        Ok(Tx::Sqlite(Held(writer)))
+    }
+
+    /// Ends a transaction that only read.
+    pub(crate) async fn rollback(self) -> Result<(), StoreError> {
+        match self {
+            Tx::Pool(tx) => Ok(tx.rollback().await?),
+            Tx::Sqlite(held) => Ok(held.0.conn.execute_batch("ROLLBACK")?),
+        }
+    }
+
+    pub(crate) async fn commit(self) -> Result<(), StoreError> {
+        match self {
+            Tx::Pool(tx) => Ok(tx.commit().await?),
+            // On failure, letting go of the writer rolls back what is left.
+            Tx::Sqlite(held) => Ok(held.0.conn.execute_batch("COMMIT")?),
+        }
+    }
+}
+
+/// The SQLite writer while a transaction holds it.
+pub struct Held(OwnedMutexGuard<SqliteWriter>);
+
+impl Drop for Held {
+    /// A transaction let go without its commit (an error, a cancelled
+    /// future, a failed commit) is rolled back before the next writer gets
+    /// the connection.
+    fn drop(&mut self) {
+        if !self.0.conn.is_autocommit()
+            && let Err(error) = self.0.conn.execute_batch("ROLLBACK")
+        {
+            tracing::warn!(%error, "could not roll back an unfinished write transaction");
+        }
+    }
+}
+
+/// A value bound to a statement, typed as sqlx's `Any` types it (a NULL
+/// keeps the type PostgreSQL must see for it).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    Null(Kind),
+    Bool(bool),
+    SmallInt(i16),
+    Integer(i32),
+    BigInt(i64),
+    Real(f32),
+    Double(f64),
+    Text(String),
+    Blob(Vec<u8>),
+}
+
+/// The type of a NULL.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Bool,
+    SmallInt,
+    Integer,
+    BigInt,
+    Real,
+    Double,
+    Text,
+    Blob,
+}
+
+/// Rows read on the pool, each through a reader written for [`Row`].
+pub(crate) fn each<T>(rows: &[AnyRow], read: impl Fn(&Row) -> T) -> Result<Vec<T>, StoreError> {
+    rows.iter().map(|r| Row::from_any(r).map(|r| read(&r))).collect()
+}
+
+/// What can be bound to a statement.
+pub trait Bind {
+    const KIND: Kind;
+    fn value(self) -> Value;
+}
+
+macro_rules! bind {
+    ($($t:ty => $kind:ident, $v:ident => $e:expr;)*) => {$(
+        impl Bind for $t {
+            const KIND: Kind = Kind::$kind;
+            fn value(self) -> Value {
+                let $v = self;
+                $e
+            }
+        }
+    )*};
+}
+
+bind! {
+    bool => Bool, v => Value::Bool(v);
+    i16 => SmallInt, v => Value::SmallInt(v);
+    i32 => Integer, v => Value::Integer(v);
+    i64 => BigInt, v => Value::BigInt(v);
+    f32 => Real, v => Value::Real(v);
+    f64 => Double, v => Value::Double(v);
+    String => Text, v => Value::Text(v);
+    &str => Text, v => Value::Text(v.to_owned());
+    &String => Text, v => Value::Text(v.clone());
+    Cow<'_, str> => Text, v => Value::Text(v.into_owned());
+    Vec<u8> => Blob, v => Value::Blob(v);
+    &[u8] => Blob, v => Value::Blob(v.to_vec());
+}
+
+impl<T: Bind> Bind for Option<T> {
+    const KIND: Kind = T::KIND;
+    fn value(self) -> Value {
+        match self {
+            Some(v) => v.value(),
+            None => Value::Null(T::KIND),
+        }
+    }
+}
+
+/// A statement with its values, run on a [`Tx`].
+#[must_use = "a query does nothing until it is run on a transaction"]
+pub struct Query {
+    sql: Cow<'static, str>,
+    args: Vec<Value>,
+}
+
+pub fn query(sql: impl Into<Cow<'static, str>>) -> Query {
+    Query { sql: sql.into(), args: Vec::new() }
+}
+
+/// A statement whose rows are one value each, as sqlx's `query_scalar`.
+#[must_use = "a query does nothing until it is run on a transaction"]
+pub struct Scalar<T> {
+    query: Query,
+    _as: std::marker::PhantomData<fn() -> T>,
+}
+
+pub fn query_scalar<T: Decode>(sql: impl Into<Cow<'static, str>>) -> Scalar<T> {
+    Scalar { query: query(sql), _as: std::marker::PhantomData }
+}
+
+impl<T: Decode> Scalar<T> {
+    pub fn bind<B: Bind>(self, value: B) -> Scalar<T> {
+        Scalar { query: self.query.bind(value), _as: self._as }
+    }
+
+    pub async fn fetch_all(self, tx: &mut Tx) -> Result<Vec<T>, StoreError> {
+        self.query.fetch_all(tx).await?.iter().map(|r| r.try_get(0)).collect()
+    }
+
+    pub async fn fetch_optional(self, tx: &mut Tx) -> Result<Option<T>, StoreError> {
+        self.query.fetch_optional(tx).await?.map(|r| r.try_get(0)).transpose()
+    }
+
+    pub async fn fetch_one(self, tx: &mut Tx) -> Result<T, StoreError> {
+        self.query.fetch_one(tx).await?.try_get(0)
+    }
+}
+
+/// What a statement changed.
+#[derive(Clone, Copy, Debug)]
+pub struct Done {
+    rows_affected: u64,
+}
+
+impl Done {
+    pub fn rows_affected(&self) -> u64 {
+        self.rows_affected
+    }
+}
+
+impl Query {
+    pub fn bind<T: Bind>(mut self, value: T) -> Query {
+        self.args.push(value.value());
+        self
+    }
+
+    pub async fn execute(self, tx: &mut Tx) -> Result<Done, StoreError> {
+        match tx {
+            Tx::Pool(tx) => {
+                let done = self.into_sqlx().execute(&mut **tx).await?;
+                Ok(Done { rows_affected: done.rows_affected() })
+            }
+            Tx::Sqlite(held) => {
+                let conn = &held.0.conn;
+                let mut stmt = self.prepare(conn)?;
+                let mut rows = stmt.raw_query();
+                while rows.next()?.is_some() {}
+                drop(rows);
+                let rows_affected = if stmt.readonly() { 0 } else { conn.changes() };
+                Ok(Done { rows_affected })
+            }
+        }
+    }
+
+    pub async fn fetch_all(self, tx: &mut Tx) -> Result<Vec<Row>, StoreError> {
+        match tx {
+            Tx::Pool(tx) => {
+                let rows = self.into_sqlx().fetch_all(&mut **tx).await?;
+                rows.iter().map(Row::from_any).collect()
+            }
+            Tx::Sqlite(held) => self.sqlite_rows(&held.0.conn, usize::MAX),
+        }
+    }
+
+    pub async fn fetch_optional(self, tx: &mut Tx) -> Result<Option<Row>, StoreError> {
+        match tx {
+            Tx::Pool(tx) => self.into_sqlx().fetch_optional(&mut **tx).await?.as_ref().map(Row::from_any).transpose(),
+            // SQLite makes all of a statement's changes at its first step,
+            // so stopping after one row leaves none undone.
+            Tx::Sqlite(held) => Ok(self.sqlite_rows(&held.0.conn, 1)?.pop()),
+        }
+    }
+
+    pub async fn fetch_one(self, tx: &mut Tx) -> Result<Row, StoreError> {
+        self.fetch_optional(tx).await?.ok_or(StoreError::Db(sqlx::Error::RowNotFound))
+    }
+
+    fn sqlite_rows(self, conn: &rusqlite::Connection, limit: usize) -> Result<Vec<Row>, StoreError> {
+        let mut stmt = self.prepare(conn)?;
+        let columns: Arc<[String]> = stmt.column_names().into_iter().map(str::to_owned).collect();
+        let width = columns.len();
+        let mut rows = stmt.raw_query();
+        let mut out = Vec::new();
+        while out.len() < limit
+            && let Some(row) = rows.next()?
+        {
+            let mut values = Vec::with_capacity(width);
+            for i in 0..width {
+                values.push(from_sqlite(row.get_ref(i)?)?);
+            }
+            out.push(Row { columns: columns.clone(), values });
+        }
+        Ok(out)
+    }
+
+    /// Prepares (or takes from the cache) and binds. A `$n` placeholder
+    /// takes the n-th value wherever it stands (and as often); a `?` the
+    /// next in order.
+    fn prepare(self, conn: &rusqlite::Connection) -> Result<rusqlite::CachedStatement<'_>, StoreError> {
+        let mut stmt = conn.prepare_cached(&self.sql)?;
+        let count = stmt.parameter_count();
+        for index in 1..=count {
+            let value = match stmt.parameter_name(index) {
+                Some(name) => {
+                    let n = name.strip_prefix('$').and_then(|n| n.parse::<usize>().ok());
+                    n.and_then(|n| self.args.get(n.wrapping_sub(1)))
+                }
+                None => self.args.get(index - 1),
+            };
+            let value = value.ok_or_else(|| {
+                StoreError::Invalid(format!("statement parameter {index} has no value bound: {}", self.sql))
+            })?;
+            stmt.raw_bind_parameter(index, value)?;
+        }
+        Ok(stmt)
+    }
+
+    fn into_sqlx(self) -> sqlx::query::Query<'static, Any, sqlx::any::AnyArguments> {
+        let mut q = match self.sql {
+            Cow::Borrowed(sql) => sqlx::query(sql),
+            Cow::Owned(sql) => sqlx::query(AssertSqlSafe(sql)),
+        };
+        for value in self.args {
+            q = match value {
+                Value::Null(Kind::Bool) => q.bind(None::<bool>),
+                Value::Null(Kind::SmallInt) => q.bind(None::<i16>),
+                Value::Null(Kind::Integer) => q.bind(None::<i32>),
+                Value::Null(Kind::BigInt) => q.bind(None::<i64>),
+                Value::Null(Kind::Real) => q.bind(None::<f32>),
+                Value::Null(Kind::Double) => q.bind(None::<f64>),
+                Value::Null(Kind::Text) => q.bind(None::<String>),
+                Value::Null(Kind::Blob) => q.bind(None::<Vec<u8>>),
+                Value::Bool(v) => q.bind(v),
+                Value::SmallInt(v) => q.bind(v),
+                Value::Integer(v) => q.bind(v),
+                Value::BigInt(v) => q.bind(v),
+                Value::Real(v) => q.bind(v),
+                Value::Double(v) => q.bind(v),
+                Value::Text(v) => q.bind(v),
+                Value::Blob(v) => q.bind(v),
+            };
+        }
+        q
+    }
+}
+
+impl rusqlite::ToSql for Value {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        use rusqlite::types::{ToSqlOutput, ValueRef};
+        Ok(ToSqlOutput::Borrowed(match self {
+            Value::Null(_) => ValueRef::Null,
+            Value::Bool(v) => ValueRef::Integer(i64::from(*v)),
+            Value::SmallInt(v) => ValueRef::Integer(i64::from(*v)),
+            Value::Integer(v) => ValueRef::Integer(i64::from(*v)),
+            Value::BigInt(v) => ValueRef::Integer(*v),
+            Value::Real(v) => ValueRef::Real(f64::from(*v)),
+            Value::Double(v) => ValueRef::Real(*v),
+            Value::Text(v) => ValueRef::Text(v.as_bytes()),
+            Value::Blob(v) => ValueRef::Blob(v),
+        }))
+    }
+}
+
+fn from_sqlite(v: rusqlite::types::ValueRef<'_>) -> Result<Value, StoreError> {
+    use rusqlite::types::ValueRef;
+    Ok(match v {
+        ValueRef::Null => Value::Null(Kind::Text),
+        ValueRef::Integer(i) => Value::BigInt(i),
+        ValueRef::Real(f) => Value::Double(f),
+        ValueRef::Text(t) => Value::Text(
+            String::from_utf8(t.to_vec()).map_err(|_| StoreError::Invalid("a stored text is not UTF-8".into()))?,
+        ),
+        ValueRef::Blob(b) => Value::Blob(b.to_vec()),
+    })
+}
+
+/// A row read in a write transaction.
+#[derive(Clone, Debug)]
+pub struct Row {
+    columns: Arc<[String]>,
+    values: Vec<Value>,
+}
+
+/// A column by position or by name.
+pub trait ColumnIndex {
+    fn position(&self, columns: &[String]) -> Option<usize>;
+}
+
+impl ColumnIndex for usize {
+    fn position(&self, columns: &[String]) -> Option<usize> {
+        (*self < columns.len()).then_some(*self)
+    }
+}
+
+impl ColumnIndex for &str {
+    fn position(&self, columns: &[String]) -> Option<usize> {
+        columns.iter().position(|c| c == self)
+    }
+}
+
+impl Row {
+    /// The value of a column, as sqlx's `Row::get`: a column missing or of
+    /// another type is a bug in the statement, and panics.
+    #[track_caller]
+    pub fn get<T: Decode, I: ColumnIndex + std::fmt::Debug + Copy>(&self, index: I) -> T {
+        match self.try_get(index) {
+            Ok(v) => v,
+            Err(error) => panic!("column {index:?}: {error}"),
+        }
+    }
+
+    pub fn try_get<T: Decode, I: ColumnIndex + std::fmt::Debug>(&self, index: I) -> Result<T, StoreError> {
+        let at = index
+            .position(&self.columns)
+            .ok_or_else(|| StoreError::Invalid(format!("no column {index:?} in the row")))?;
+        T::decode(&self.values[at]).ok_or_else(|| {
+            StoreError::Invalid(format!("column {index:?} holds {:?}, not a {}", self.values[at], T::NAME))
+        })
+    }
+
+    /// A row read on the pool, for the readers both share.
+    pub fn from_any(row: &AnyRow) -> Result<Row, StoreError> {
+        let columns: Arc<[String]> = row.columns().iter().map(|c| c.name().to_owned()).collect();
+        let mut values = Vec::with_capacity(columns.len());
+        for i in 0..columns.len() {
+            let raw = row.try_get_raw(i)?;
+            let value = if raw.is_null() {
+                Value::Null(Kind::Text)
+            } else {
+                match raw.type_info().kind() {
+                    AnyTypeInfoKind::Null => Value::Null(Kind::Text),
+                    AnyTypeInfoKind::Bool => Value::Bool(row.try_get(i)?),
+                    AnyTypeInfoKind::SmallInt => Value::SmallInt(row.try_get(i)?),
+                    AnyTypeInfoKind::Integer => Value::Integer(row.try_get(i)?),
+                    AnyTypeInfoKind::BigInt => Value::BigInt(row.try_get(i)?),
+                    AnyTypeInfoKind::Real => Value::Real(row.try_get(i)?),
+                    AnyTypeInfoKind::Double => Value::Double(row.try_get(i)?),
+                    AnyTypeInfoKind::Text => Value::Text(row.try_get(i)?),
+                    AnyTypeInfoKind::Blob => Value::Blob(row.try_get(i)?),
+                }
+            };
+            values.push(value);
+        }
+        Ok(Row { columns, values })
+    }
+}
+
+/// What a column's value can be read as.
+pub trait Decode: Sized {
+    const NAME: &'static str;
+    fn decode(value: &Value) -> Option<Self>;
+}
+
+impl Decode for i64 {
+    const NAME: &'static str = "integer";
+    fn decode(value: &Value) -> Option<i64> {
+        match *value {
+            Value::SmallInt(v) => Some(v.into()),
+            Value::Integer(v) => Some(v.into()),
+            Value::BigInt(v) => Some(v),
+            _ => None,
+        }
+    }
+}
+
+impl Decode for i32 {
+    const NAME: &'static str = "32-bit integer";
+    fn decode(value: &Value) -> Option<i32> {
+        i64::decode(value).and_then(|v| i32::try_from(v).ok())
+    }
+}
+
+impl Decode for bool {
+    const NAME: &'static str = "boolean";
+    fn decode(value: &Value) -> Option<bool> {
+        match *value {
+            Value::Bool(v) => Some(v),
+            _ => i64::decode(value).map(|v| v != 0),
+        }
+    }
+}
+
+impl Decode for f64 {
+    const NAME: &'static str = "number";
+    fn decode(value: &Value) -> Option<f64> {
+        match *value {
+            Value::Real(v) => Some(v.into()),
+            Value::Double(v) => Some(v),
+            // SQLite keeps a whole number in a REAL column as an integer.
+            _ => i64::decode(value).map(|v| v as f64),
+        }
+    }
+}
+
+impl Decode for String {
+    const NAME: &'static str = "text";
+    fn decode(value: &Value) -> Option<String> {
+        match value {
+            Value::Text(v) => Some(v.clone()),
+            _ => None,
+        }
+    }
+}
+
+impl Decode for Vec<u8> {
+    const NAME: &'static str = "blob";
+    fn decode(value: &Value) -> Option<Vec<u8>> {
+        match value {
+            Value::Blob(v) => Some(v.clone()),
+            _ => None,
+        }
+    }
+}
+
+impl<T: Decode> Decode for Option<T> {
+    const NAME: &'static str = T::NAME;
+    fn decode(value: &Value) -> Option<Option<T>> {
+        match value {
+            Value::Null(_) => Some(None),
+            v => T::decode(v).map(Some),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_as_sqlx_would() {
+        assert_eq!(i64::decode(&Value::Integer(7)), Some(7));
+        assert_eq!(bool::decode(&Value::BigInt(1)), Some(true));
+        assert_eq!(Option::<String>::decode(&Value::Null(Kind::Text)), Some(None));
+        assert_eq!(String::decode(&Value::BigInt(1)), None, "no silent conversions");
+        assert_eq!(i32::decode(&Value::BigInt(i64::MAX)), None);
+    }
+
+    #[test]
+    fn a_null_keeps_its_type() {
+        assert_eq!(None::<i64>.value(), Value::Null(Kind::BigInt));
+        assert_eq!(Some("a").value(), Value::Text("a".into()));
+    }
+}
