@@ -43,6 +43,8 @@ impl StoreError {
             },
             StoreError::Migrate(_) | StoreError::UnsupportedUrl(_) | StoreError::Conflict(_) => Failure::Database,
             StoreError::CorruptTicket { .. } | StoreError::NotFound(_) | StoreError::Invalid(_) => Failure::Record,
+            // Not this record's doing as far as anyone can tell.
+            StoreError::Decode(_) => Failure::Unclear,
         }
     }
 }
@@ -103,10 +105,11 @@ fn postgres(code: &str) -> Failure {
 fn sqlite(code: i32) -> Failure {
     match code & 0xff {
         // ERROR (an SQL error: a missing table after a change of the
-        // schema fails every record alike), BUSY, LOCKED, NOMEM, READONLY,
-        // INTERRUPT, IOERR, CORRUPT, FULL, CANTOPEN, PROTOCOL, SCHEMA,
-        // NOTADB: the database's trouble, not the record's.
-        1 | 5 | 6 | 7 | 8 | 9 | 10 | 11 | 13 | 14 | 15 | 17 | 26 => Failure::Database,
+        // schema fails every record alike), ABORT (a transaction rolled
+        // back under it), BUSY, LOCKED, NOMEM, READONLY, INTERRUPT, IOERR,
+        // CORRUPT, FULL, CANTOPEN, PROTOCOL, SCHEMA, NOTADB: the
+        // database's trouble, not the record's.
+        1 | 4 | 5 | 6 | 7 | 8 | 9 | 10 | 11 | 13 | 14 | 15 | 17 | 26 => Failure::Database,
         // TOOBIG, MISMATCH, RANGE.
         18 | 20 | 25 => Failure::Record,
         _ => Failure::Unclear,
@@ -181,6 +184,8 @@ mod tests {
         assert_eq!(of(13), Failure::Database, "SQLITE_FULL");
         assert_eq!(of(10 | (12 << 8)), Failure::Database, "SQLITE_IOERR_READ");
         assert_eq!(of(18), Failure::Record, "SQLITE_TOOBIG");
+        assert_eq!(of(516), Failure::Database, "SQLITE_ABORT_ROLLBACK");
+        assert_eq!(StoreError::Decode("column 0".into()).failure(), Failure::Unclear);
         assert_eq!(of(2067), Failure::Unclear, "SQLITE_CONSTRAINT_UNIQUE");
         assert_eq!(StoreError::Sqlite(rusqlite::Error::InvalidQuery).failure(), Failure::Unclear);
     }

@@ -27,6 +27,7 @@ impl WriterLane {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let (handle_tx, handle_rx) = std::sync::mpsc::sync_channel(1);
         let thread = std::thread::Builder::new().name("hub-store-writer".into()).spawn(move || {
+            ON_LANE.set(true);
             match tokio::runtime::Builder::new_current_thread().enable_all().build() {
                 Ok(runtime) => {
                     let _ = handle_tx.send(Ok(runtime.handle().clone()));
@@ -62,6 +63,16 @@ impl WriterLane {
             None => tokio::spawn(f),
         }
     }
+}
+
+thread_local! {
+    static ON_LANE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether this thread is a writer lane's, where a write transaction may
+/// wait for the disk in place ([`super::tx`]).
+pub(crate) fn on_lane() -> bool {
+    ON_LANE.get()
 }
 
 impl Drop for WriterLane {

@@ -75,6 +75,11 @@ pub enum StoreError {
     /// From the SQLite writer ([`tx`]).
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// A row or a statement of a write transaction that does not fit the
+    /// code reading or binding it (a bug, or a schema changed under the
+    /// hub): named by column and type, never by the value it holds.
+    #[error("a stored row does not fit: {0}")]
+    Decode(String),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("unsupported database URL `{0}`: use sqlite://FILE or postgres://…")]
@@ -165,6 +170,10 @@ pub fn now_ms() -> i64 {
 
 static DRIVERS: Once = Once::new();
 
+/// Every SQLite connection's settings, the pool's and the writer's (see
+/// `Store::open` for why each).
+const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON; PRAGMA wal_autocheckpoint=8192; PRAGMA journal_size_limit=67108864;";
+
 impl Store {
     /// Opens (and on SQLite creates) the database and brings its schema up to date.
     pub async fn open(url: &str) -> Result<Store, StoreError> {
@@ -187,9 +196,7 @@ impl Store {
                             // as the fallback at a higher mark (8,192 pages:
                             // 32 MiB of the default 4 KiB pages). Once reset,
                             // the WAL file is cut back to 64 MiB at most.
-                            sqlx::raw_sql("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON; PRAGMA wal_autocheckpoint=8192; PRAGMA journal_size_limit=67108864;")
-                                .execute(conn)
-                                .await?;
+                            sqlx::raw_sql(SQLITE_PRAGMAS).execute(conn).await?;
                             Ok(())
                         })
                     })
@@ -288,7 +295,7 @@ impl Store {
     pub async fn begin_write_as(&self, who: Writer) -> Result<WriteTx, StoreError> {
         let asked = std::time::Instant::now();
         let tx = match &self.writer {
-            Some(writer) => Tx::begin_sqlite(writer.clone().lock_owned().await)?,
+            Some(writer) => Tx::begin_sqlite(writer.clone().lock_owned().await).await?,
             None => Tx::begin_postgres(&self.pool).await?,
         };
         let began = std::time::Instant::now();
@@ -312,7 +319,13 @@ impl Store {
         &self.writer_use
     }
 
+    /// Closes the pool and the writer: a write begun after this fails, and
+    /// on SQLite the last connection to close folds the WAL back into the
+    /// database file.
     pub async fn close(&self) {
+        if let Some(writer) = &self.writer {
+            writer.lock().await.close();
+        }
         self.pool.close().await;
     }
 }
@@ -322,12 +335,13 @@ impl Store {
 async fn sqlite_file(pool: &AnyPool) -> Result<String, StoreError> {
     use sqlx::Row as _;
     let rows = sqlx::query("PRAGMA database_list").fetch_all(pool).await?;
-    let file = rows.iter().find(|r| r.try_get::<String, _>(1).is_ok_and(|name| name == "main"));
-    match file.and_then(|r| r.try_get::<String, _>(2).ok()).filter(|f| !f.is_empty()) {
-        Some(file) => Ok(file),
-        None => Err(StoreError::Invalid(
+    let main = rows.iter().find(|r| r.try_get::<String, _>(1).is_ok_and(|name| name == "main"));
+    match main.map(|r| r.try_get::<String, _>(2)) {
+        Some(Ok(file)) if !file.is_empty() => Ok(file),
+        Some(Ok(_)) => Err(StoreError::Invalid(
             "an in-memory SQLite database cannot be used: the store needs a file (sqlite://FILE)".into(),
         )),
+        _ => Err(StoreError::Invalid("the SQLite database's file name cannot be read (is it UTF-8?)".into())),
     }
 }
 

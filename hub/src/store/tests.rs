@@ -796,3 +796,24 @@ on_both!(statements_bind_numbered_placeholders_by_number_and_read_back_every_typ
     assert_eq!(many.unwrap(), vec![1, 2]);
     w.commit().await.unwrap();
 });
+
+on_both!(
+    a_write_cancelled_while_it_holds_the_writer_leaves_nothing_and_a_closed_store_writes_nothing,
+    |store, _url| {
+        let writing = async {
+            let mut w = store.begin_write().await.unwrap();
+            query("INSERT INTO cursors (name, value, updated_at) VALUES ('cancelled', '1', 0)")
+                .execute(&mut w.tx)
+                .await
+                .unwrap();
+            std::future::pending::<()>().await;
+            w.commit().await.unwrap();
+        };
+        assert!(tokio::time::timeout(Duration::from_millis(50), writing).await.is_err());
+        let w = store.begin_write().await.expect("the writer is free again");
+        w.commit().await.unwrap();
+        assert_eq!(store.cursor("cancelled").await.unwrap(), None);
+        store.close().await;
+        assert!(store.begin_write().await.is_err(), "a closed store begins no write");
+    }
+);

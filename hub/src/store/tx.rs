@@ -29,31 +29,80 @@ use super::StoreError;
 /// The store's SQLite writer: a connection only write transactions use,
 /// one at a time (whoever holds the lock around it).
 pub(crate) struct SqliteWriter {
-    conn: rusqlite::Connection,
+    /// `None` once the store is closed, or after a transaction could not
+    /// be rolled back (opened afresh at the next begin).
+    conn: Option<rusqlite::Connection>,
+    path: String,
+    closed: bool,
 }
 
-/// Prepared statements kept on the writer: the hot transactions use a few
-/// dozen shapes (each multi-row statement in a few power-of-two sizes,
-/// [`super::batch::shaped`]); the cache's default of 16 would prepare them
-/// again and again.
-const STATEMENTS_KEPT: usize = 256;
+/// Prepared statements kept on the writer, as many as sqlx kept on each
+/// connection: the hot transactions' statements in the row counts they
+/// come in most.
+const STATEMENTS_KEPT: usize = 100;
 
 impl SqliteWriter {
     /// Opens the writer on the database file the pool's connections use,
-    /// with their settings: a commit durable on power loss (`synchronous`
-    /// is a connection's own setting), foreign keys, the busy timeout for
-    /// other processes (the CLI), the WAL's checkpoint marks.
+    /// with their settings (`synchronous` among them is a connection's own:
+    /// a commit durable on power loss).
     pub(crate) fn open(path: &str) -> Result<SqliteWriter, StoreError> {
+        let mut writer = SqliteWriter { conn: None, path: path.to_owned(), closed: false };
+        writer.connect()?;
+        Ok(writer)
+    }
+
+    fn connect(&mut self) -> Result<&rusqlite::Connection, StoreError> {
         use rusqlite::OpenFlags;
         let conn = rusqlite::Connection::open_with_flags(
-            path,
+            &self.path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
-        conn.execute_batch(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON; PRAGMA wal_autocheckpoint=8192; PRAGMA journal_size_limit=67108864;",
-        )?;
+        conn.execute_batch(super::SQLITE_PRAGMAS)?;
         conn.set_prepared_statement_cache_capacity(STATEMENTS_KEPT);
-        Ok(SqliteWriter { conn })
+        Ok(self.conn.insert(conn))
+    }
+
+    /// Closes the connection; a transaction begun after fails.
+    pub(crate) fn close(&mut self) {
+        self.closed = true;
+        self.conn = None;
+    }
+
+    /// `BEGIN IMMEDIATE`: the writer's lock is taken now, so a read that
+    /// leads to a write never fails as "locked" halfway. A connection left
+    /// inside a transaction (its rollback failed) is opened afresh first:
+    /// one failed rollback must not lock every writer out until a restart.
+    fn begin(&mut self) -> Result<(), StoreError> {
+        if self.closed {
+            return Err(StoreError::Db(sqlx::Error::PoolClosed));
+        }
+        let conn = match self.conn.take() {
+            Some(conn) if conn.is_autocommit() => self.conn.insert(conn),
+            left => {
+                drop(left);
+                self.connect()?
+            }
+        };
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        Ok(())
+    }
+
+    /// The connection inside the transaction this writer's holder began.
+    /// SQLite rolls a transaction back by itself on some errors (a full
+    /// disk, an I/O error): a statement after that would run, and commit,
+    /// on its own, so it fails instead.
+    fn in_transaction(&self) -> Result<&rusqlite::Connection, StoreError> {
+        match &self.conn {
+            Some(conn) if !conn.is_autocommit() => Ok(conn),
+            _ => Err(StoreError::Sqlite(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ABORT_ROLLBACK),
+                Some("the write transaction was rolled back under it".into()),
+            ))),
+        }
+    }
+
+    fn end(&mut self, sql: &str) -> Result<(), StoreError> {
+        Ok(self.in_transaction()?.execute_batch(sql)?)
     }
 }
 
@@ -72,42 +121,71 @@ impl Tx {
         Ok(Tx::Pool(pool.begin().await?))
     }
 
-    /// `BEGIN IMMEDIATE`: the writer's lock is taken now, so a read that
-    /// leads to a write never fails as "locked" halfway.
-    pub(crate) fn begin_sqlite(writer: OwnedMutexGuard<SqliteWriter>) -> Result<Tx, StoreError> {
-        writer.conn.execute_batch("BEGIN IMMEDIATE")?;
-        Ok(Tx::Sqlite(Held(writer)))
+    pub(crate) async fn begin_sqlite(writer: OwnedMutexGuard<SqliteWriter>) -> Result<Tx, StoreError> {
+        let mut held = Held(writer);
+        // `BEGIN IMMEDIATE` may wait out the busy timeout behind another
+        // process (the CLI): off the shared workers.
+        let held = blocking(move || held.0.begin().map(|()| held)).await?;
+        Ok(Tx::Sqlite(held))
     }
 
     /// Ends a transaction that only read.
     pub(crate) async fn rollback(self) -> Result<(), StoreError> {
         match self {
             Tx::Pool(tx) => Ok(tx.rollback().await?),
-            Tx::Sqlite(held) => Ok(held.0.conn.execute_batch("ROLLBACK")?),
+            Tx::Sqlite(mut held) => held.0.end("ROLLBACK"),
         }
     }
 
     pub(crate) async fn commit(self) -> Result<(), StoreError> {
         match self {
             Tx::Pool(tx) => Ok(tx.commit().await?),
-            // On failure, letting go of the writer rolls back what is left.
-            Tx::Sqlite(held) => Ok(held.0.conn.execute_batch("COMMIT")?),
+            // The commit waits for the disk (and, past the WAL's mark, for
+            // SQLite's own checkpoint): off the shared workers. On failure,
+            // letting go of the writer rolls back what is left.
+            Tx::Sqlite(mut held) => blocking(move || held.0.end("COMMIT")).await,
         }
+    }
+}
+
+/// Runs `f` in place on the writer lane's thread, where waiting is what
+/// that thread is for; elsewhere on a thread for blocking work, so that a
+/// shared worker never waits for the disk or another process's lock.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    if super::lane::on_lane() {
+        return f();
+    }
+    match tokio::runtime::Handle::try_current() {
+        Ok(_) => tokio::task::spawn_blocking(f)
+            .await
+            .unwrap_or_else(|e| Err(StoreError::Decode(format!("a write to SQLite did not finish: {e}")))),
+        Err(_) => f(),
     }
 }
 
 /// The SQLite writer while a transaction holds it.
 pub struct Held(OwnedMutexGuard<SqliteWriter>);
 
+impl Held {
+    fn conn(&self) -> Result<&rusqlite::Connection, StoreError> {
+        self.0.in_transaction()
+    }
+}
+
 impl Drop for Held {
     /// A transaction let go without its commit (an error, a cancelled
     /// future, a failed commit) is rolled back before the next writer gets
-    /// the connection.
+    /// the connection; if even that fails, the connection is closed (which
+    /// rolls back) and the next begin opens another.
     fn drop(&mut self) {
-        if !self.0.conn.is_autocommit()
-            && let Err(error) = self.0.conn.execute_batch("ROLLBACK")
+        if let Some(conn) = &self.0.conn
+            && !conn.is_autocommit()
+            && let Err(error) = conn.execute_batch("ROLLBACK")
         {
-            tracing::warn!(%error, "could not roll back an unfinished write transaction");
+            tracing::warn!(%error, "could not roll back an unfinished write transaction; the writer is opened afresh");
+            self.0.conn = None;
         }
     }
 }
@@ -125,6 +203,19 @@ pub enum Value {
     Double(f64),
     Text(String),
     Blob(Vec<u8>),
+}
+
+impl Value {
+    fn kind_name(&self) -> &'static str {
+        match self {
+            Value::Null(_) => "NULL",
+            Value::Bool(_) => "a boolean",
+            Value::SmallInt(_) | Value::Integer(_) | Value::BigInt(_) => "an integer",
+            Value::Real(_) | Value::Double(_) => "a number",
+            Value::Text(_) => "text",
+            Value::Blob(_) => "a blob",
+        }
+    }
 }
 
 /// The type of a NULL.
@@ -253,7 +344,7 @@ impl Query {
                 Ok(Done { rows_affected: done.rows_affected() })
             }
             Tx::Sqlite(held) => {
-                let conn = &held.0.conn;
+                let conn = held.conn()?;
                 let mut stmt = self.prepare(conn)?;
                 let mut rows = stmt.raw_query();
                 while rows.next()?.is_some() {}
@@ -270,7 +361,7 @@ impl Query {
                 let rows = self.into_sqlx().fetch_all(&mut **tx).await?;
                 rows.iter().map(Row::from_any).collect()
             }
-            Tx::Sqlite(held) => self.sqlite_rows(&held.0.conn, usize::MAX),
+            Tx::Sqlite(held) => self.sqlite_rows(held.conn()?, usize::MAX),
         }
     }
 
@@ -279,7 +370,7 @@ impl Query {
             Tx::Pool(tx) => self.into_sqlx().fetch_optional(&mut **tx).await?.as_ref().map(Row::from_any).transpose(),
             // SQLite makes all of a statement's changes at its first step,
             // so stopping after one row leaves none undone.
-            Tx::Sqlite(held) => Ok(self.sqlite_rows(&held.0.conn, 1)?.pop()),
+            Tx::Sqlite(held) => Ok(self.sqlite_rows(held.conn()?, 1)?.pop()),
         }
     }
 
@@ -320,7 +411,7 @@ impl Query {
                 None => self.args.get(index - 1),
             };
             let value = value.ok_or_else(|| {
-                StoreError::Invalid(format!("statement parameter {index} has no value bound: {}", self.sql))
+                StoreError::Decode(format!("statement parameter {index} has no value bound: {}", self.sql))
             })?;
             stmt.raw_bind_parameter(index, value)?;
         }
@@ -380,7 +471,7 @@ fn from_sqlite(v: rusqlite::types::ValueRef<'_>) -> Result<Value, StoreError> {
         ValueRef::Integer(i) => Value::BigInt(i),
         ValueRef::Real(f) => Value::Double(f),
         ValueRef::Text(t) => Value::Text(
-            String::from_utf8(t.to_vec()).map_err(|_| StoreError::Invalid("a stored text is not UTF-8".into()))?,
+            String::from_utf8(t.to_vec()).map_err(|_| StoreError::Decode("a stored text is not UTF-8".into()))?,
         ),
         ValueRef::Blob(b) => Value::Blob(b.to_vec()),
     })
@@ -424,9 +515,10 @@ impl Row {
     pub fn try_get<T: Decode, I: ColumnIndex + std::fmt::Debug>(&self, index: I) -> Result<T, StoreError> {
         let at = index
             .position(&self.columns)
-            .ok_or_else(|| StoreError::Invalid(format!("no column {index:?} in the row")))?;
+            .ok_or_else(|| StoreError::Decode(format!("no column {index:?} in the row")))?;
+        // Named by the kind of value, never the value: it may be a body.
         T::decode(&self.values[at]).ok_or_else(|| {
-            StoreError::Invalid(format!("column {index:?} holds {:?}, not a {}", self.values[at], T::NAME))
+            StoreError::Decode(format!("column {index:?} holds {}, not {}", self.values[at].kind_name(), T::NAME))
         })
     }
 
@@ -464,7 +556,7 @@ pub trait Decode: Sized {
 }
 
 impl Decode for i64 {
-    const NAME: &'static str = "integer";
+    const NAME: &'static str = "an integer";
     fn decode(value: &Value) -> Option<i64> {
         match *value {
             Value::SmallInt(v) => Some(v.into()),
@@ -476,14 +568,14 @@ impl Decode for i64 {
 }
 
 impl Decode for i32 {
-    const NAME: &'static str = "32-bit integer";
+    const NAME: &'static str = "a 32-bit integer";
     fn decode(value: &Value) -> Option<i32> {
         i64::decode(value).and_then(|v| i32::try_from(v).ok())
     }
 }
 
 impl Decode for bool {
-    const NAME: &'static str = "boolean";
+    const NAME: &'static str = "a boolean";
     fn decode(value: &Value) -> Option<bool> {
         match *value {
             Value::Bool(v) => Some(v),
@@ -493,12 +585,12 @@ impl Decode for bool {
 }
 
 impl Decode for f64 {
-    const NAME: &'static str = "number";
+    const NAME: &'static str = "a number";
     fn decode(value: &Value) -> Option<f64> {
         match *value {
             Value::Real(v) => Some(v.into()),
             Value::Double(v) => Some(v),
-            // SQLite keeps a whole number in a REAL column as an integer.
+            // An integer expression or column read as a number.
             _ => i64::decode(value).map(|v| v as f64),
         }
     }
@@ -515,7 +607,7 @@ impl Decode for String {
 }
 
 impl Decode for Vec<u8> {
-    const NAME: &'static str = "blob";
+    const NAME: &'static str = "a blob";
     fn decode(value: &Value) -> Option<Vec<u8>> {
         match value {
             Value::Blob(v) => Some(v.clone()),
