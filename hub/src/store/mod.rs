@@ -65,7 +65,7 @@ pub use quarantine::{QuarantineEntry, QuarantinedRecord};
 pub use screen::{DueInRegion, PendingInRegion, Placed};
 pub use stats::{CellFilter, DailyCount, Dimension, FOLD_MAX};
 pub use tickets::{SourceCounts, StoredTicket, TicketSummary};
-pub use tx::{Query, Row, Tx, query, query_scalar};
+pub use tx::{Commit, Query, Row, Tx, query, query_scalar};
 pub use writer::{Writer, WriterUse};
 
 #[derive(Debug, thiserror::Error)]
@@ -295,8 +295,8 @@ impl Store {
     pub async fn begin_write_as(&self, who: Writer) -> Result<WriteTx, StoreError> {
         let asked = std::time::Instant::now();
         let tx = match &self.writer {
-            Some(writer) => Tx::begin_sqlite(writer.clone().lock_owned().await).await?,
-            None => Tx::begin_postgres(&self.pool).await?,
+            Some(writer) => Tx::begin_sqlite(writer.clone().lock_owned().await, who.commit()).await?,
+            None => Tx::begin_postgres(&self.pool, who.commit()).await?,
         };
         let began = std::time::Instant::now();
         self.writer_use.waited(who, began - asked);

@@ -817,3 +817,29 @@ on_both!(
         assert!(store.begin_write().await.is_err(), "a closed store begins no write");
     }
 );
+
+on_both!(only_the_dispatchers_bookkeeping_and_the_figures_commit_without_waiting_for_the_disk, |store, _url| {
+    let setting = |store: Store, who: Writer| async move {
+        let mut w = store.begin_write_as(who).await.unwrap();
+        let sql = match store.backend() {
+            Backend::Sqlite => "PRAGMA synchronous",
+            Backend::Postgres => "SHOW synchronous_commit",
+        };
+        let row = query(sql).fetch_one(&mut w.tx).await.unwrap();
+        w.commit().await.unwrap();
+        match store.backend() {
+            // 2 is FULL, 1 NORMAL.
+            Backend::Sqlite => (row.get::<i64, _>(0) == 2).to_string(),
+            Backend::Postgres => (row.get::<String, _>(0) == "on").to_string(),
+        }
+    };
+    for (who, durable) in [
+        (Writer::Intake, "true"),
+        (Writer::Delivery, "false"),
+        (Writer::Other, "true"),
+        (Writer::Figures, "false"),
+        (Writer::Intake, "true"),
+    ] {
+        assert_eq!(setting(store.clone(), who).await, durable, "{who:?}");
+    }
+});

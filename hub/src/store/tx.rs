@@ -34,6 +34,27 @@ pub(crate) struct SqliteWriter {
     conn: Option<rusqlite::Connection>,
     path: String,
     closed: bool,
+    /// The connection's `synchronous` now (it opens with `FULL`).
+    sync: Commit,
+}
+
+/// What a write transaction's commit must survive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Commit {
+    /// Power loss: the commit waits for the disk. Whatever a source is
+    /// told is stored, or the platform that its callback is, and whatever
+    /// is queued for anyone, is committed so.
+    Durable,
+    /// A crash of the hub (the WAL is in the operating system's hands at
+    /// once), not power loss, after which the commit may be undone. Only
+    /// for what is done again when undone, and whose undoing is seen by
+    /// nobody outside: the dispatcher's bookkeeping (an undone result or
+    /// lease sends the change again, under the same idempotency key, which
+    /// the platform takes once) and the figures (an undone count leaves
+    /// its tickets listed, and they are counted again). Its commit waits
+    /// for no disk; the next durable commit writes it to disk before
+    /// itself, so nothing after it can survive without it.
+    Redone,
 }
 
 /// Prepared statements kept on the writer, as many as sqlx kept on each
@@ -46,7 +67,7 @@ impl SqliteWriter {
     /// with their settings (`synchronous` among them is a connection's own:
     /// a commit durable on power loss).
     pub(crate) fn open(path: &str) -> Result<SqliteWriter, StoreError> {
-        let mut writer = SqliteWriter { conn: None, path: path.to_owned(), closed: false };
+        let mut writer = SqliteWriter { conn: None, path: path.to_owned(), closed: false, sync: Commit::Durable };
         writer.connect()?;
         Ok(writer)
     }
@@ -59,6 +80,7 @@ impl SqliteWriter {
         )?;
         conn.execute_batch(super::SQLITE_PRAGMAS)?;
         conn.set_prepared_statement_cache_capacity(STATEMENTS_KEPT);
+        self.sync = Commit::Durable;
         Ok(self.conn.insert(conn))
     }
 
@@ -72,17 +94,26 @@ impl SqliteWriter {
     /// leads to a write never fails as "locked" halfway. A connection left
     /// inside a transaction (its rollback failed) is opened afresh first:
     /// one failed rollback must not lock every writer out until a restart.
-    fn begin(&mut self) -> Result<(), StoreError> {
+    fn begin(&mut self, commit: Commit) -> Result<(), StoreError> {
         if self.closed {
             return Err(StoreError::Db(sqlx::Error::PoolClosed));
         }
-        let conn = match self.conn.take() {
-            Some(conn) if conn.is_autocommit() => self.conn.insert(conn),
+        match self.conn.take() {
+            Some(conn) if conn.is_autocommit() => self.conn = Some(conn),
             left => {
                 drop(left);
-                self.connect()?
+                self.connect()?;
             }
-        };
+        }
+        let conn = self.conn.as_ref().expect("connected above");
+        if self.sync != commit {
+            // Set outside a transaction, where SQLite takes it.
+            conn.execute_batch(match commit {
+                Commit::Durable => "PRAGMA synchronous=FULL",
+                Commit::Redone => "PRAGMA synchronous=NORMAL",
+            })?;
+            self.sync = commit;
+        }
         conn.execute_batch("BEGIN IMMEDIATE")?;
         Ok(())
     }
@@ -117,15 +148,20 @@ pub enum Tx {
 }
 
 impl Tx {
-    pub(crate) async fn begin_postgres(pool: &sqlx::AnyPool) -> Result<Tx, StoreError> {
-        Ok(Tx::Pool(pool.begin().await?))
+    pub(crate) async fn begin_postgres(pool: &sqlx::AnyPool, commit: Commit) -> Result<Tx, StoreError> {
+        let mut tx = pool.begin().await?;
+        if commit == Commit::Redone {
+            // PostgreSQL's own name for the same promise.
+            sqlx::query("SET LOCAL synchronous_commit TO OFF").execute(&mut *tx).await?;
+        }
+        Ok(Tx::Pool(tx))
     }
 
-    pub(crate) async fn begin_sqlite(writer: OwnedMutexGuard<SqliteWriter>) -> Result<Tx, StoreError> {
+    pub(crate) async fn begin_sqlite(writer: OwnedMutexGuard<SqliteWriter>, commit: Commit) -> Result<Tx, StoreError> {
         let mut held = Held(writer);
         // `BEGIN IMMEDIATE` may wait out the busy timeout behind another
         // process (the CLI): off the shared workers.
-        let held = blocking(move || held.0.begin().map(|()| held)).await?;
+        let held = blocking(move || held.0.begin(commit).map(|()| held)).await?;
         Ok(Tx::Sqlite(held))
     }
 

@@ -24,6 +24,17 @@ pub enum Writer {
 impl Writer {
     const ALL: [Writer; 4] = [Writer::Intake, Writer::Delivery, Writer::Figures, Writer::Other];
 
+    /// What its commits must survive ([`super::Commit`]): the dispatcher's
+    /// bookkeeping and the figures are done again if undone; the rest
+    /// (records a source was told are stored, callbacks the platform was
+    /// told are, messages queued for anyone) must survive power loss.
+    pub fn commit(self) -> super::Commit {
+        match self {
+            Writer::Delivery | Writer::Figures => super::Commit::Redone,
+            Writer::Intake | Writer::Other => super::Commit::Durable,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Writer::Intake => "intake",
