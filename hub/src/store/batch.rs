@@ -93,6 +93,17 @@ pub fn shaped<T>(rows: &[T], max: usize) -> impl Iterator<Item = &[T]> {
 
 /// A statement built here, for a read on the pool (a write transaction's
 /// statements are [`super::query`]).
+/// Rows per multi-row statement in a write transaction, at most.
+pub const SHAPED_ROWS: usize = 256;
+
+/// A write transaction's rows in [`shaped`] pieces of at most
+/// [`SHAPED_ROWS`]: the SQLite writer runs its statements in place, where
+/// preparing a statement of a new row count (parsing hundreds of
+/// placeholders) cost more than running it; a few shapes stay prepared.
+pub fn pieces<T>(rows: &[T]) -> impl Iterator<Item = &[T]> {
+    shaped(rows, SHAPED_ROWS)
+}
+
 pub fn query(sql: String) -> Query<'static, Any, AnyArguments> {
     sqlx::query(AssertSqlSafe(sql))
 }

@@ -50,7 +50,7 @@ pub(crate) async fn track_all(
             None => rows.push(row),
         }
     }
-    for chunk in rows.chunks(super::batch::MAX_ROWS) {
+    for chunk in super::batch::pieces(&rows) {
         let sql = super::batch::insert_sql(
             backend,
             "deadlines",

@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 
 use sqlx::Row as _;
 
-use super::batch::{self, MAX_ROWS};
+use super::batch;
 use super::{Backend, Store, StoreError, Tx, now_ms};
 
 /// A change leased for delivery.
@@ -252,7 +252,7 @@ async fn complete_in(
         *newest = (*newest).max(c.revision);
     }
     let acknowledged: Vec<(&str, i64)> = acknowledged.into_iter().collect();
-    for chunk in acknowledged.chunks(MAX_ROWS) {
+    for chunk in batch::pieces(&acknowledged) {
         let sql = batch::insert_sql(
             backend,
             "deliveries",
@@ -327,7 +327,7 @@ async fn complete_in(
         lost += usize::from(!held);
     }
     // Done changes leave the outbox, each only by the lease it went out under.
-    for chunk in done.chunks(MAX_ROWS) {
+    for chunk in batch::pieces(&done) {
         let sql = format!(
             "DELETE FROM outbox WHERE id IN (SELECT o.id FROM outbox o JOIN {} AS v
                ON o.id = v.column1 AND o.lease_owner = v.column2 AND o.lease_until = v.column3)",

@@ -57,10 +57,11 @@ pub enum Commit {
     Redone,
 }
 
-/// Prepared statements kept on the writer, as many as sqlx kept on each
-/// connection: the hot transactions' statements in the row counts they
-/// come in most.
-const STATEMENTS_KEPT: usize = 100;
+/// Prepared statements kept on the writer: its multi-row statements come
+/// in power-of-two row counts ([`super::batch::pieces`]), a score of
+/// statements in up to nine sizes each, and preparing one again costs
+/// more than running it.
+const STATEMENTS_KEPT: usize = 256;
 
 impl SqliteWriter {
     /// Opens the writer on the database file the pool's connections use,
