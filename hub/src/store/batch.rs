@@ -72,38 +72,48 @@ fn push_values(backend: Backend, sql: &mut String, width: usize, rows: usize, fi
     }
 }
 
-/// `rows` in chunks of a power of two rows each (the largest that fits,
-/// at most `max`): 75 rows go as 64 + 8 + 2 + 1. A table's statements then
-/// come in a handful of shapes that stay prepared on each connection,
-/// instead of a new statement to parse for every batch's row count.
-pub fn shaped<T>(rows: &[T], max: usize) -> impl Iterator<Item = &[T]> {
-    let max = max.max(1);
-    let mut rest = rows;
-    std::iter::from_fn(move || {
-        if rest.is_empty() {
+/// Rows per multi-row statement in a write transaction on SQLite, at most.
+pub const SHAPED_ROWS: usize = 256;
+
+/// A write transaction's rows in pieces, one multi-row statement each. On
+/// SQLite in pieces of a power of two rows each (the largest that fits, at
+/// most [`SHAPED_ROWS`]: 75 rows go as 64 + 8 + 2 + 1): the writer runs
+/// its statements in place, where preparing a statement of a new row
+/// count (parsing hundreds of placeholders) cost more than running it, so
+/// a few shapes stay prepared. On PostgreSQL each statement is a round
+/// trip with the rows' locks held, so fewer, larger ones ([`MAX_ROWS`]).
+pub fn pieces<T>(backend: Backend, rows: &[T]) -> Pieces<'_, T> {
+    match backend {
+        Backend::Sqlite => Pieces { rest: rows, max: SHAPED_ROWS, shaped: true },
+        Backend::Postgres => Pieces { rest: rows, max: MAX_ROWS, shaped: false },
+    }
+}
+
+/// [`pieces`]' iterator.
+pub struct Pieces<'a, T> {
+    rest: &'a [T],
+    max: usize,
+    /// In powers of two.
+    shaped: bool,
+}
+
+impl<'a, T> Iterator for Pieces<'a, T> {
+    type Item = &'a [T];
+
+    fn next(&mut self) -> Option<&'a [T]> {
+        if self.rest.is_empty() {
             return None;
         }
-        let n = rest.len().min(max);
-        let n = if n.is_power_of_two() { n } else { n.next_power_of_two() / 2 };
-        let (chunk, after) = rest.split_at(n);
-        rest = after;
-        Some(chunk)
-    })
+        let n = self.rest.len().min(self.max);
+        let n = if self.shaped && !n.is_power_of_two() { n.next_power_of_two() / 2 } else { n };
+        let (piece, rest) = self.rest.split_at(n);
+        self.rest = rest;
+        Some(piece)
+    }
 }
 
 /// A statement built here, for a read on the pool (a write transaction's
 /// statements are [`super::query`]).
-/// Rows per multi-row statement in a write transaction, at most.
-pub const SHAPED_ROWS: usize = 256;
-
-/// A write transaction's rows in [`shaped`] pieces of at most
-/// [`SHAPED_ROWS`]: the SQLite writer runs its statements in place, where
-/// preparing a statement of a new row count (parsing hundreds of
-/// placeholders) cost more than running it; a few shapes stay prepared.
-pub fn pieces<T>(rows: &[T]) -> impl Iterator<Item = &[T]> {
-    shaped(rows, SHAPED_ROWS)
-}
-
 pub fn query(sql: String) -> Query<'static, Any, AnyArguments> {
     sqlx::query(AssertSqlSafe(sql))
 }
@@ -150,15 +160,18 @@ mod tests {
     }
 
     #[test]
-    fn shapes_chunks_as_powers_of_two() {
-        let rows: Vec<u32> = (0..75).collect();
-        let sizes: Vec<usize> = shaped(&rows, 256).map(<[u32]>::len).collect();
-        assert_eq!(sizes, vec![64, 8, 2, 1]);
-        let rows: Vec<u32> = (0..600).collect();
-        let sizes: Vec<usize> = shaped(&rows, 256).map(<[u32]>::len).collect();
-        assert_eq!(sizes, vec![256, 256, 64, 16, 8]);
-        let chunks: Vec<&[u32]> = shaped(&rows[..3], 256).collect();
-        assert_eq!(chunks, vec![&[0, 1][..], &[2][..]]);
-        assert_eq!(shaped(&[] as &[u32], 256).count(), 0);
+    fn shapes_pieces_as_powers_of_two_on_sqlite() {
+        let on = |backend, n: u32| {
+            let rows: Vec<u32> = (0..n).collect();
+            pieces(backend, &rows).map(<[u32]>::len).collect::<Vec<_>>()
+        };
+        assert_eq!(on(Backend::Sqlite, 75), vec![64, 8, 2, 1]);
+        assert_eq!(on(Backend::Sqlite, 600), vec![256, 256, 64, 16, 8]);
+        assert_eq!(on(Backend::Sqlite, 3), vec![2, 1]);
+        assert_eq!(on(Backend::Sqlite, 0), Vec::<usize>::new());
+        assert_eq!(on(Backend::Postgres, 600), vec![500, 100], "fewer, larger statements");
+        let rows: Vec<u32> = (0..5).collect();
+        let pieced: Vec<&[u32]> = pieces(Backend::Sqlite, &rows).collect();
+        assert_eq!(pieced, vec![&[0, 1, 2, 3][..], &[4][..]], "in order");
     }
 }

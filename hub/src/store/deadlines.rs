@@ -50,7 +50,7 @@ pub(crate) async fn track_all(
             None => rows.push(row),
         }
     }
-    for chunk in super::batch::pieces(&rows) {
+    for chunk in super::batch::pieces(backend, &rows) {
         let sql = super::batch::insert_sql(
             backend,
             "deadlines",

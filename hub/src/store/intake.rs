@@ -347,7 +347,7 @@ pub(crate) async fn store_pending(
             outcomes[i] = Some(StoredOutcome::Duplicate);
         }
     }
-    for chunk in batch::pieces(&to_insert) {
+    for chunk in batch::pieces(backend, &to_insert) {
         let sql = batch::insert_sql(
             backend,
             "raw_records",
@@ -1067,7 +1067,7 @@ async fn write_plan(
     print_seqs: &HashMap<(&str, &str), i64>,
     now: i64,
 ) -> Result<Vec<i64>, StoreError> {
-    for chunk in batch::pieces(&w.raw_outcomes) {
+    for chunk in batch::pieces(backend, &w.raw_outcomes) {
         let sql = format!(
             "UPDATE raw_records SET outcome = v.column2, ticket_id = v.column3 FROM {} AS v WHERE raw_records.id = v.column1",
             batch::values_table(backend, 3, chunk.len(), 1)
@@ -1084,7 +1084,7 @@ async fn write_plan(
     for (ticket_id, _, _, _, text) in &w.revisions {
         last_body.insert(ticket_id, text);
     }
-    for chunk in batch::pieces(&w.created) {
+    for chunk in batch::pieces(backend, &w.created) {
         let sql = batch::insert_sql(
             backend,
             "tickets",
@@ -1105,7 +1105,7 @@ async fn write_plan(
         }
         q.execute(tx).await?;
     }
-    for chunk in batch::pieces(&w.updated) {
+    for chunk in batch::pieces(backend, &w.updated) {
         // Only rows nobody wrote since they were read (another hub's
         // callback, on PostgreSQL): else the batch is planned again.
         let sql = format!(
@@ -1136,7 +1136,7 @@ async fn write_plan(
     // In key order, so that two hubs on one PostgreSQL take row locks alike.
     let mut opened: Vec<_> = w.links_new.iter().collect();
     opened.sort_by(|a, b| a.0.cmp(b.0));
-    for chunk in batch::pieces(&opened) {
+    for chunk in batch::pieces(backend, &opened) {
         let sql = batch::insert_sql(
             backend,
             "source_links",
@@ -1171,7 +1171,7 @@ async fn write_plan(
     }
     let mut moved: Vec<_> = w.links_moved.iter().collect();
     moved.sort_by(|a, b| a.0.cmp(b.0));
-    for chunk in batch::pieces(&moved) {
+    for chunk in batch::pieces(backend, &moved) {
         let sql = format!(
             "UPDATE source_links SET version = v.column3, whole_version = v.column4, patch_version = v.column5, patched = v.column6
                FROM {} AS v WHERE source_links.system = v.column1 AND source_links.record_id = v.column2",
@@ -1189,7 +1189,7 @@ async fn write_plan(
         }
         q.execute(tx).await?;
     }
-    for chunk in batch::pieces(&w.revisions) {
+    for chunk in batch::pieces(backend, &w.revisions) {
         let sql = batch::insert_sql(
             backend,
             "ticket_revisions",
@@ -1207,7 +1207,7 @@ async fn write_plan(
     // its body is the revision's, read when leased. Their ids say which
     // rows the dispatcher can be handed ([`super::handoff`]).
     let mut outbox_ids = Vec::with_capacity(w.revisions.len());
-    for chunk in batch::pieces(&w.revisions) {
+    for chunk in batch::pieces(backend, &w.revisions) {
         let sql = batch::insert_sql(
             backend,
             "outbox",
@@ -1237,7 +1237,7 @@ async fn insert_quarantine(
     now: i64,
 ) -> Result<HashMap<i64, i64>, StoreError> {
     let mut ids = HashMap::with_capacity(rows.len());
-    for chunk in batch::pieces(rows) {
+    for chunk in batch::pieces(backend, rows) {
         let sql = batch::insert_sql(
             backend,
             "quarantine",

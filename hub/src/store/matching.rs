@@ -896,10 +896,6 @@ pub(crate) struct PrintRow {
     pub print: Fingerprint,
 }
 
-/// Rows per statement for the tables a deciding transaction writes
-/// ([`batch::shaped`]): a full batch is one statement.
-const SHAPED_ROWS: usize = 256;
-
 /// Writes fingerprints with one multi-row statement per chunk: their bytes
 /// ([`Fingerprint::to_bytes`]) in `print`, half the row their hex was.
 pub(crate) async fn insert_prints(
@@ -910,7 +906,7 @@ pub(crate) async fn insert_prints(
 ) -> Result<(), StoreError> {
     const COLUMNS: [&str; 7] = ["seq", "ticket_id", "system", "record_id", "occurred", "fingerprint", "print"];
     let mut seq = first_seq;
-    for chunk in batch::shaped(rows, SHAPED_ROWS) {
+    for chunk in batch::pieces(backend, rows) {
         let mut q = super::query(batch::insert_sql(backend, "match_prints", &COLUMNS, chunk.len(), ""));
         for r in chunk {
             q = q
@@ -955,7 +951,7 @@ pub(crate) struct LinkRow {
 pub(crate) async fn insert_links(tx: &mut Tx, backend: Backend, rows: &[LinkRow], now: i64) -> Result<(), StoreError> {
     const COLUMNS: [&str; 8] =
         ["ticket_id", "other_id", "system", "record_id", "score", "reasons", "state", "created_at"];
-    for chunk in batch::shaped(rows, SHAPED_ROWS) {
+    for chunk in batch::pieces(backend, rows) {
         let mut q = super::query(batch::insert_sql(backend, "duplicate_links", &COLUMNS, chunk.len(), ""));
         for r in chunk {
             let reasons: Vec<String> = r.score.reasons.iter().map(ToString::to_string).collect();

@@ -252,7 +252,7 @@ async fn complete_in(
         *newest = (*newest).max(c.revision);
     }
     let acknowledged: Vec<(&str, i64)> = acknowledged.into_iter().collect();
-    for chunk in batch::pieces(&acknowledged) {
+    for chunk in batch::pieces(backend, &acknowledged) {
         let sql = batch::insert_sql(
             backend,
             "deliveries",
@@ -327,7 +327,7 @@ async fn complete_in(
         lost += usize::from(!held);
     }
     // Done changes leave the outbox, each only by the lease it went out under.
-    for chunk in batch::pieces(&done) {
+    for chunk in batch::pieces(backend, &done) {
         let sql = format!(
             "DELETE FROM outbox WHERE id IN (SELECT o.id FROM outbox o JOIN {} AS v
                ON o.id = v.column1 AND o.lease_owner = v.column2 AND o.lease_until = v.column3)",

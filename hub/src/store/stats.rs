@@ -122,7 +122,7 @@ pub(crate) async fn refresh(tx: &mut Tx, backend: Backend, changed: &[Changed<'_
         }
     }
     let upserts: Vec<(String, Facts)> = upserts.into_iter().collect();
-    for chunk in batch::pieces(&upserts) {
+    for chunk in batch::pieces(backend, &upserts) {
         let updates: Vec<String> = FACT_COLUMNS[1..].iter().map(|c| format!("{c} = excluded.{c}")).collect();
         let suffix = format!("ON CONFLICT (ticket_id) DO UPDATE SET {}", updates.join(", "));
         let mut q = super::query(batch::insert_sql(backend, "ticket_facts", &FACT_COLUMNS, chunk.len(), &suffix));
@@ -169,7 +169,7 @@ pub(crate) async fn refresh(tx: &mut Tx, backend: Backend, changed: &[Changed<'_
     // In key order, so that two hubs on one PostgreSQL take the row locks alike.
     let cells: Vec<(CellKey, Counts)> = cells.into_iter().filter(|(_, c)| !c.is_zero()).collect();
     let columns: Vec<&str> = KEY_COLUMNS.iter().chain(&SUM_COLUMNS).chain(&BUCKET_COLUMNS).copied().collect();
-    for chunk in batch::pieces(&cells) {
+    for chunk in batch::pieces(backend, &cells) {
         let sums: Vec<String> = SUM_COLUMNS
             .iter()
             .chain(&BUCKET_COLUMNS)
@@ -192,7 +192,7 @@ pub(crate) async fn refresh(tx: &mut Tx, backend: Backend, changed: &[Changed<'_
     let rollups: Vec<_> = rollups.into_iter().collect();
     let rollup_columns: Vec<&str> =
         ["scope", "month", "dim", "value"].iter().chain(&SUM_COLUMNS).chain(&BUCKET_COLUMNS).copied().collect();
-    for chunk in batch::pieces(&rollups) {
+    for chunk in batch::pieces(backend, &rollups) {
         let sums: Vec<String> = SUM_COLUMNS
             .iter()
             .chain(&BUCKET_COLUMNS)
@@ -207,7 +207,7 @@ pub(crate) async fn refresh(tx: &mut Tx, backend: Backend, changed: &[Changed<'_
         q.execute(tx).await?;
     }
     let daily: Vec<_> = daily.into_iter().filter(|(_, n)| *n != 0).collect();
-    for chunk in batch::pieces(&daily) {
+    for chunk in batch::pieces(backend, &daily) {
         let suffix = "ON CONFLICT (day, county, township, category, channel) DO UPDATE SET received = stats_daily.received + excluded.received";
         let mut q = super::query(batch::insert_sql(
             backend,
@@ -291,7 +291,7 @@ pub(crate) async fn mark_due(
     tickets: &[(&str, bool)],
     at: i64,
 ) -> Result<(), StoreError> {
-    for chunk in batch::pieces(tickets) {
+    for chunk in batch::pieces(backend, tickets) {
         let sql = batch::insert_sql(
             backend,
             "stats_due",
@@ -341,7 +341,7 @@ pub(crate) async fn fold(tx: &mut Tx, backend: Backend, due: Due<'_>) -> Result<
     let read = read_tickets(&rows);
     refresh(tx, backend, &changed_of(&read)).await?;
     let ids: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
-    for chunk in batch::pieces(&ids) {
+    for chunk in batch::pieces(backend, &ids) {
         let sql = format!("DELETE FROM stats_due WHERE ticket_id IN ({})", batch::list(backend, chunk.len()));
         let mut q = super::query(sql);
         for id in chunk {

@@ -830,7 +830,8 @@ on_both!(only_the_dispatchers_bookkeeping_and_the_figures_commit_without_waiting
         match store.backend() {
             // 2 is FULL, 1 NORMAL.
             Backend::Sqlite => (row.get::<i64, _>(0) == 2).to_string(),
-            Backend::Postgres => (row.get::<String, _>(0) == "on").to_string(),
+            // `on` by default; `remote_apply` and the like are as durable.
+            Backend::Postgres => (row.get::<String, _>(0) != "off").to_string(),
         }
     };
     for (who, durable) in [

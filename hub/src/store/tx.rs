@@ -36,6 +36,10 @@ pub(crate) struct SqliteWriter {
     closed: bool,
     /// The connection's `synchronous` now (it opens with `FULL`).
     sync: Commit,
+    /// Whether the database is in WAL mode, where a commit that does not
+    /// wait for the disk still never overtakes one that does. In any other
+    /// journal mode every commit waits.
+    wal: bool,
 }
 
 /// What a write transaction's commit must survive.
@@ -46,7 +50,8 @@ pub enum Commit {
     /// is queued for anyone, is committed so.
     Durable,
     /// A crash of the hub (the WAL is in the operating system's hands at
-    /// once), not power loss, after which the commit may be undone. Only
+    /// once), not power loss, after which the commit may be undone (on
+    /// PostgreSQL: not a crash of the server or a failover either). Only
     /// for what is done again when undone, and whose undoing is seen by
     /// nobody outside: the dispatcher's bookkeeping (an undone result or
     /// lease sends the change again, under the same idempotency key, which
@@ -68,7 +73,8 @@ impl SqliteWriter {
     /// with their settings (`synchronous` among them is a connection's own:
     /// a commit durable on power loss).
     pub(crate) fn open(path: &str) -> Result<SqliteWriter, StoreError> {
-        let mut writer = SqliteWriter { conn: None, path: path.to_owned(), closed: false, sync: Commit::Durable };
+        let mut writer =
+            SqliteWriter { conn: None, path: path.to_owned(), closed: false, sync: Commit::Durable, wal: false };
         writer.connect()?;
         Ok(writer)
     }
@@ -81,6 +87,11 @@ impl SqliteWriter {
         )?;
         conn.execute_batch(super::SQLITE_PRAGMAS)?;
         conn.set_prepared_statement_cache_capacity(STATEMENTS_KEPT);
+        let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
+        self.wal = mode.eq_ignore_ascii_case("wal");
+        if !self.wal {
+            tracing::warn!(journal_mode = %mode, "the SQLite store is not in WAL mode: every commit waits for the disk");
+        }
         self.sync = Commit::Durable;
         Ok(self.conn.insert(conn))
     }
@@ -107,6 +118,7 @@ impl SqliteWriter {
             }
         }
         let conn = self.conn.as_ref().expect("connected above");
+        let commit = if self.wal { commit } else { Commit::Durable };
         if self.sync != commit {
             // Set outside a transaction, where SQLite takes it.
             conn.execute_batch(match commit {
