@@ -11,7 +11,9 @@
 //!
 //! The hot writers run on a thread of their own ([`super::lane`]), so a
 //! statement that waits on the disk holds no shared worker; the others
-//! (callbacks, replays, deadlines) are short and few.
+//! (callbacks, replays, deadlines) are short and few, and their begin and
+//! commit, which may wait on another process's lock or the disk, run on
+//! the blocking pool.
 //!
 //! Statements are written once with `$n` (or, from [`super::batch`], `?`)
 //! placeholders; values are bound as [`Value`]s and rows read back as
