@@ -16,9 +16,10 @@
 //! says that it wrote changes, and the dispatcher leases them (`SKIP
 //! LOCKED`, beside other hubs).
 
+use std::collections::HashMap;
 use std::sync::Mutex;
 
-use super::outbox::{LeasedChange, leased_change, leased_columns};
+use super::outbox::{LeasedChange, leased_change};
 use super::{Backend, StoreError, Tx, now_ms};
 
 /// Shared by intake (which hands) and the dispatcher (which takes).
@@ -109,16 +110,15 @@ impl Handoff {
     }
 }
 
-const LEASE_NEW: &str = concat!(
-    "UPDATE outbox SET lease_owner = $1, lease_until = $2
+/// In [`leased_change`]'s order, with the body left out: the rows are the
+/// transaction's own, whose bodies it holds ([`lease_new`]).
+const LEASE_NEW: &str = "UPDATE outbox SET lease_owner = $1, lease_until = $2
       WHERE id IN (
         SELECT o.id FROM outbox o
          WHERE o.id >= $3 AND o.lease_owner IS NULL
            AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.ticket_id = o.ticket_id AND p.id < o.id)
          ORDER BY o.id LIMIT $4)
-      RETURNING ",
-    leased_columns!()
-);
+      RETURNING id, ticket_id, revision, idempotency_key, '', attempts, lease_owner, lease_until, created_at";
 
 /// How a write transaction's new changes reach the dispatcher, decided at
 /// its start ([`mark`]) and carried out before its commit ([`Mark::lease`]).
@@ -140,9 +140,15 @@ pub(crate) fn mark(backend: Backend, handoff: &Handoff) -> Mark {
 impl Mark {
     /// Before the commit, given the ids of the outbox rows the transaction
     /// wrote; [`Leased::hand`] after it.
-    pub(crate) async fn lease(self, tx: &mut Tx, handoff: &Handoff, written: &[i64]) -> Result<Leased, StoreError> {
+    pub(crate) async fn lease(
+        self,
+        tx: &mut Tx,
+        handoff: &Handoff,
+        written: &[i64],
+        bodies: &mut HashMap<(String, i64), String>,
+    ) -> Result<Leased, StoreError> {
         match self {
-            Mark::Own => lease_new(tx, handoff, written).await,
+            Mark::Own => lease_new(tx, handoff, written, bodies).await,
             Mark::Outbox => Ok(Leased { changes: Vec::new(), left: true }),
         }
     }
@@ -150,8 +156,17 @@ impl Mark {
 
 /// The changes this transaction wrote (`written`, outbox ids), leased to
 /// the dispatcher as far as it wants them: a ticket's oldest change only,
-/// so that an older one waiting in the outbox goes first.
-async fn lease_new(tx: &mut Tx, handoff: &Handoff, written: &[i64]) -> Result<Leased, StoreError> {
+/// so that an older one waiting in the outbox goes first. Each carries its
+/// revision's body as the transaction wrote it (`bodies`, taken from it),
+/// not read back: every row from the first written on is this
+/// transaction's own (one writer at a time), queued with its revision's
+/// body ([`super::outbox::REVISION_BODY`]).
+async fn lease_new(
+    tx: &mut Tx,
+    handoff: &Handoff,
+    written: &[i64],
+    bodies: &mut HashMap<(String, i64), String>,
+) -> Result<Leased, StoreError> {
     let wanted = handoff.wanted().min(written.len());
     let Some(&first) = written.iter().min().filter(|_| wanted > 0) else {
         return Ok(Leased { changes: Vec::new(), left: !written.is_empty() });
@@ -164,6 +179,22 @@ async fn lease_new(tx: &mut Tx, handoff: &Handoff, written: &[i64]) -> Result<Le
         .fetch_all(tx)
         .await?;
     let mut changes: Vec<LeasedChange> = rows.iter().map(leased_change).collect();
+    for change in &mut changes {
+        match bodies.remove(&(change.ticket_id.clone(), change.revision)) {
+            Some(body) => change.body = body,
+            None => {
+                // Not one of the bodies given (never so today): as a lease reads it.
+                change.body = super::query_scalar::<String>(
+                    "SELECT body FROM ticket_revisions WHERE ticket_id = $1 AND revision = $2",
+                )
+                .bind(&change.ticket_id)
+                .bind(change.revision)
+                .fetch_optional(tx)
+                .await?
+                .unwrap_or_default();
+            }
+        }
+    }
     changes.sort_by_key(|c| c.id);
     let left = changes.len() < written.len();
     Ok(Leased { changes, left })
@@ -181,5 +212,57 @@ impl Leased {
         if !self.changes.is_empty() || self.left {
             handoff.hand(self.changes, self.left);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use connectors::{ContentType, RawRecord};
+
+    use super::*;
+    use crate::intake::{IntakeSettings, prepare};
+    use crate::mapping::{CanonicalMapper, Mappings};
+    use crate::store::Store;
+    use crate::store::testing::TestDb;
+
+    /// A change whose body the transaction does not hold is handed over with
+    /// the body its revision holds, as the dispatcher's own lease reads it.
+    #[tokio::test]
+    async fn a_body_not_given_is_read_from_its_revision() {
+        let db = TestDb::sqlite();
+        let store = Store::open(&db.url).await.unwrap();
+        let mut mappings = Mappings::new();
+        mappings.insert("canon", Arc::new(CanonicalMapper));
+        let items: Vec<_> = simulators::canonical::matters(7, 2, "B")
+            .iter()
+            .map(|m| {
+                let rec = RawRecord::new("canon", ContentType::Json, m.payload(1));
+                prepare(&rec, &mappings, &IntakeSettings::default())
+            })
+            .collect();
+        assert!(store.store_batch(&items).await.iter().all(|o| o.is_ok()));
+        let handoff = Handoff::new("d".into(), std::time::Duration::from_secs(60));
+        handoff.want(2);
+        let ids: Vec<i64> =
+            sqlx::query_scalar("SELECT id FROM outbox ORDER BY id").fetch_all(store.pool()).await.unwrap();
+        let mut w = store.begin_write().await.unwrap();
+        let leased = lease_new(&mut w.tx, &handoff, &ids, &mut HashMap::new()).await.unwrap();
+        w.commit().await.unwrap();
+        assert_eq!(leased.changes.len(), 2);
+        for c in &leased.changes {
+            let stored: String =
+                sqlx::query_scalar("SELECT body FROM ticket_revisions WHERE ticket_id = $1 AND revision = $2")
+                    .bind(&c.ticket_id)
+                    .bind(c.revision)
+                    .fetch_one(store.pool())
+                    .await
+                    .unwrap();
+            assert!(!stored.is_empty());
+            assert_eq!(c.body, stored);
+        }
+        store.close().await;
+        db.cleanup().await;
     }
 }

@@ -574,6 +574,8 @@ pub(crate) async fn store_pending(
         .unwrap_or_default();
     let outbox = write_plan(tx, backend, &w, &tickets, &stamps, &print_seqs, now).await?;
     drop(print_seqs);
+    // The bodies just written, for the changes handed to the dispatcher.
+    let bodies = std::mem::take(&mut w.revisions).into_iter().map(|(id, rev, _, _, text)| ((id, rev), text)).collect();
     let touched: Vec<(&Ticket, crate::ticket::Timestamp)> = w
         .created
         .iter()
@@ -639,7 +641,7 @@ pub(crate) async fn store_pending(
     let outcomes = outcomes.into_iter().map(|o| o.expect("every item has an outcome")).collect();
     let stood = dup.stood.then_some(published).flatten();
     let prints = dup.first_seq.map(|first| (first, dup.prints));
-    Ok((outcomes, Written { prints, published, stood, outbox }))
+    Ok((outcomes, Written { prints, published, stood, outbox, bodies }))
 }
 
 /// What a transaction wrote that this process takes up once it has
@@ -651,6 +653,9 @@ pub(crate) struct Written {
     prints: Option<(i64, Vec<PrintRow>)>,
     /// The ids of the outbox rows written, in order.
     pub(crate) outbox: Vec<i64>,
+    /// Their revisions' bodies by (ticket, revision), which the changes
+    /// leased to the dispatcher carry without reading them back.
+    pub(crate) bodies: HashMap<(String, i64), String>,
     /// The token under which the batch's decisions were published ahead.
     published: Option<u64>,
     /// That token, when the published decisions stood: what was published
@@ -1453,11 +1458,13 @@ impl super::Store {
             let mut w = self.begin_write_as(super::Writer::Intake).await?;
             // The new changes are leased to the dispatcher as this commits.
             let handoff = self.handoff().map(|handoff| (handoff, super::handoff::mark(self.backend, handoff)));
-            let (outcomes, prints) =
+            let (outcomes, mut prints) =
                 store_pending(&mut w.tx, self.backend, &self.matching, &self.feedback_plan(), &pending, pre, published)
                     .await?;
             let leased = match handoff {
-                Some((handoff, mark)) => Some((handoff, mark.lease(&mut w.tx, handoff, &prints.outbox).await?)),
+                Some((handoff, mark)) => {
+                    Some((handoff, mark.lease(&mut w.tx, handoff, &prints.outbox, &mut prints.bodies).await?))
+                }
                 None => None,
             };
             w.commit().await?;

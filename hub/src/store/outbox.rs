@@ -68,7 +68,6 @@ macro_rules! leased_columns {
         attempts, lease_owner, lease_until, created_at"
     };
 }
-pub(crate) use leased_columns;
 
 const LEASE_SQLITE: &str = concat!(
     "UPDATE outbox SET lease_owner = $1, lease_until = $2

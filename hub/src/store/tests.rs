@@ -844,3 +844,37 @@ on_both!(only_the_dispatchers_bookkeeping_and_the_figures_commit_without_waiting
         assert_eq!(setting(store.clone(), who).await, durable, "{who:?}");
     }
 });
+
+on_both!(changes_handed_to_the_dispatcher_carry_the_bodies_their_revisions_hold, |store, _url| {
+    let handoff = Arc::new(Handoff::new("dispatcher-a".into(), Duration::from_secs(60)));
+    store.set_handoff(handoff.clone());
+    handoff.want(3);
+    let matters = simulators::canonical::matters(5, 4, "H");
+    // Two versions of one matter in a batch: only its first change is handed.
+    let mut items: Vec<IntakeItem> = matters.iter().map(|m| item(m, 1)).collect();
+    items.push(item(&matters[0], 2));
+    assert!(store.store_batch(&items).await.iter().all(|o| o.is_ok()));
+    let handed = handoff.take();
+    match store.backend() {
+        // One writer: the transaction leases its own rows as it writes them.
+        Backend::Sqlite => {
+            assert_eq!(handed.changes.len(), 3, "as many as wanted");
+            assert!(handed.left, "the rest wait in the outbox");
+            for c in &handed.changes {
+                let stored: String =
+                    sqlx::query_scalar("SELECT body FROM ticket_revisions WHERE ticket_id = $1 AND revision = $2")
+                        .bind(&c.ticket_id)
+                        .bind(c.revision)
+                        .fetch_one(store.pool())
+                        .await
+                        .unwrap();
+                assert!(!c.body.is_empty());
+                assert_eq!(c.body, stored, "{}:{}", c.ticket_id, c.revision);
+                assert_eq!(c.revision, 1);
+                assert_eq!(c.lease_owner, "dispatcher-a");
+            }
+        }
+        // Other hubs' rows may land among them: the dispatcher leases.
+        Backend::Postgres => assert!(handed.changes.is_empty()),
+    }
+});
