@@ -225,7 +225,7 @@ mod tests {
     use crate::intake::{IntakeSettings, prepare};
     use crate::mapping::{CanonicalMapper, Mappings};
     use crate::store::Store;
-    use crate::store::testing::TestDb;
+    use crate::store::testing::{TestDb, revision_body};
 
     /// A change whose body the transaction does not hold is handed over with
     /// the body its revision holds, as the dispatcher's own lease reads it.
@@ -252,13 +252,7 @@ mod tests {
         w.commit().await.unwrap();
         assert_eq!(leased.changes.len(), 2);
         for c in &leased.changes {
-            let stored: String =
-                sqlx::query_scalar("SELECT body FROM ticket_revisions WHERE ticket_id = $1 AND revision = $2")
-                    .bind(&c.ticket_id)
-                    .bind(c.revision)
-                    .fetch_one(store.pool())
-                    .await
-                    .unwrap();
+            let stored = revision_body(&store, &c.ticket_id, c.revision).await;
             assert!(!stored.is_empty());
             assert_eq!(c.body, stored);
         }

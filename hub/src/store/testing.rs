@@ -61,3 +61,14 @@ impl TestDb {
         }
     }
 }
+
+/// The body a ticket's revision holds, read on the pool.
+#[cfg(test)]
+pub(crate) async fn revision_body(store: &super::Store, ticket_id: &str, revision: i64) -> String {
+    sqlx::query_scalar("SELECT body FROM ticket_revisions WHERE ticket_id = $1 AND revision = $2")
+        .bind(ticket_id)
+        .bind(revision)
+        .fetch_one(store.pool())
+        .await
+        .unwrap()
+}

@@ -861,13 +861,7 @@ on_both!(changes_handed_to_the_dispatcher_carry_the_bodies_their_revisions_hold,
             assert_eq!(handed.changes.len(), 3, "as many as wanted");
             assert!(handed.left, "the rest wait in the outbox");
             for c in &handed.changes {
-                let stored: String =
-                    sqlx::query_scalar("SELECT body FROM ticket_revisions WHERE ticket_id = $1 AND revision = $2")
-                        .bind(&c.ticket_id)
-                        .bind(c.revision)
-                        .fetch_one(store.pool())
-                        .await
-                        .unwrap();
+                let stored = super::testing::revision_body(&store, &c.ticket_id, c.revision).await;
                 assert!(!c.body.is_empty());
                 assert_eq!(c.body, stored, "{}:{}", c.ticket_id, c.revision);
                 assert_eq!(c.revision, 1);

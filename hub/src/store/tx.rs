@@ -209,9 +209,9 @@ async fn blocking<T: Send + 'static>(
         return f();
     }
     match tokio::runtime::Handle::try_current() {
-        Ok(_) => tokio::task::spawn_blocking(f)
-            .await
-            .unwrap_or_else(|e| Err(StoreError::Decode(format!("a write to SQLite did not finish: {e}")))),
+        // Its thread died (a panic): the database's trouble, as when
+        // sqlx's own SQLite worker dies, not a row that does not fit.
+        Ok(_) => tokio::task::spawn_blocking(f).await.unwrap_or(Err(StoreError::Db(sqlx::Error::WorkerCrashed))),
         Err(_) => f(),
     }
 }
