@@ -111,6 +111,8 @@ pub struct HubProcess {
     /// Extra environment for the process (e.g. a fault to inject).
     pub env: Vec<(String, String)>,
     child: Option<Child>,
+    /// Where the running process's lines begin in the log.
+    log_from: usize,
 }
 
 impl HubProcess {
@@ -120,7 +122,7 @@ impl HubProcess {
 
     pub fn start_with_env(config: &Path, env: &[(&str, &str)]) -> HubProcess {
         let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        let mut p = HubProcess { config: config.to_path_buf(), env, child: None };
+        let mut p = HubProcess { config: config.to_path_buf(), env, child: None, log_from: 0 };
         p.restart();
         p
     }
@@ -144,6 +146,11 @@ impl HubProcess {
         None
     }
 
+    /// Whether the process is still running (as far as can be told).
+    fn running(&mut self) -> bool {
+        self.child.as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+
     /// What the process has logged so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.config.with_extension("log")).unwrap_or_default()
@@ -151,6 +158,7 @@ impl HubProcess {
 
     pub fn restart(&mut self) {
         assert!(self.child.is_none(), "already running");
+        self.log_from = self.log().len();
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -178,7 +186,19 @@ impl HubProcess {
     }
 
     /// SIGTERM, then wait for a graceful exit.
+    ///
+    /// A hub asked to stop must have got as far as listening for it: a
+    /// SIGTERM in its first milliseconds (before `starting the hub`, which
+    /// it logs once its handlers are in place) ends it as the default
+    /// action does. So this waits for that line first (30 s at most).
     pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline
+            && self.running()
+            && !self.log().get(self.log_from..).is_some_and(|l| l.contains("starting the hub"))
+        {
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let mut child = self.child.take().expect("running");
         let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
         child.wait().expect("wait")

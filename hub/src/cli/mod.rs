@@ -212,15 +212,16 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
     for w in &settings.warnings {
         tracing::warn!("WARNING: {w}");
     }
+    // Listen for signals before starting: a SIGTERM that arrives while the
+    // store opens must still mean a graceful stop, not the default kill.
+    // From the line below on, it does.
+    let signal = shutdown_signal();
     tracing::info!(
         store = %redact_url(&settings.database_url),
         platform = %redact_url(&settings.platform.url),
         sources = settings.sources.len(),
         "starting the hub"
     );
-    // Listen for signals before starting: a SIGTERM that arrives while the
-    // store opens must still mean a graceful stop, not the default kill.
-    let signal = shutdown_signal();
     let hub = hub::Hub::start(settings).await.context("the hub could not start")?;
     let died = tokio::select! {
         _ = signal => None,
