@@ -78,6 +78,9 @@
 //! `grid/…`; the terminal mapping takes the kind from the payload and the
 //! region from `gridId`, so the tickets are the same.
 //!
+//! `BENCH_PHASES` (default `amqp,mqtt,latency`) runs only the phases
+//! named: a profile of one broker's path, say.
+//!
 //! `BENCH_DEDUP=off` runs the hub without duplicate detection (what
 //! detection costs, beside the same baselines).
 //!
@@ -164,9 +167,15 @@ struct Bench {
     latency_secs: usize,
     mqtt_window: u64,
     mqtt_publishers: usize,
+    /// `BENCH_PHASES`: which of `amqp`, `mqtt`, `latency` to run.
+    phases: Vec<String>,
 }
 
 impl Bench {
+    fn runs(&self, phase: &str) -> bool {
+        self.phases.iter().any(|p| p == phase)
+    }
+
     fn latency_records(&self) -> usize {
         self.latency_rate * self.latency_secs
     }
@@ -187,49 +196,63 @@ fn main() {
         latency_secs: env_usize("BENCH_LATENCY_SECS", 20).max(1),
         mqtt_window: env_usize("BENCH_MQTT_WINDOW", MQTT_WINDOW).max(1) as u64,
         mqtt_publishers: env_usize("BENCH_MQTT_PUBLISHERS", 1).max(1),
+        phases: env_string("BENCH_PHASES", "amqp,mqtt,latency").split(',').map(|p| p.trim().to_string()).collect(),
     };
+    if let Some(unknown) = b.phases.iter().find(|p| !["amqp", "mqtt", "latency"].contains(&p.as_str())) {
+        eprintln!("BENCH_PHASES: unknown phase {unknown:?}; the phases are amqp, mqtt and latency");
+        std::process::exit(2);
+    }
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let load_before = loadavg();
     rt.block_on(async {
         say!("connectors bench: run {}, N = {}", b.run, b.n);
-        let amqp = amqp_throughput(&b).await;
-        let mqtt = mqtt_throughput(&b).await;
-        let amqp_hub = amqp_latency_hub(&b).await;
-        let amqp_bare = amqp_latency_bare(&b).await;
-        let mqtt_hub = mqtt_latency_hub(&b).await;
-        let mqtt_bare = mqtt_latency_bare(&b).await;
+        let amqp = if b.runs("amqp") { Some(amqp_throughput(&b).await) } else { None };
+        let mqtt = if b.runs("mqtt") { Some(mqtt_throughput(&b).await) } else { None };
+        let latency = if b.runs("latency") {
+            let amqp = (amqp_latency_hub(&b).await, amqp_latency_bare(&b).await);
+            let mqtt = (mqtt_latency_hub(&b).await, mqtt_latency_bare(&b).await);
+            Some((amqp, mqtt))
+        } else {
+            None
+        };
         say!("done");
 
         let n = b.n;
-        header3(
-            &format!("AMQP (RabbitMQ) → platform: {n} hotline orders waiting in the queue, prefetch {}", amqp.prefetch),
-            ["durable baseline", "bare consumer"],
-        );
-        throughput_rows(
-            &amqp,
-            "durable: lapin, batch = deliveries at hand, SQLite commit, a PUT each (32 in flight), one ack (multiple)",
-            "bare: lapin, same prefetch, stores nothing, acks every 64 (multiple)",
-        );
-        println!("\nPublishing the orders (with confirms, before any consumer started) took {:.2?}.", amqp.publish);
-        header3(
-            &format!(
-                "MQTT (Mosquitto) → platform: {n} terminal reports, QoS 1, {} publishing client(s), window {}",
-                b.mqtt_publishers, b.mqtt_window
-            ),
-            ["durable baseline", "bare consumer"],
-        );
-        throughput_rows(
-            &mqtt,
-            "durable: rumqttc, manual PUBACK after the SQLite commit, then a PUT each (32 in flight)",
-            "bare: rumqttc, automatic PUBACK, stores nothing",
-        );
-        println!("\nTimed from the first publish (each consumer connected and subscribed before).");
-        header(&format!(
-            "Latency at {} records/s for {} s: publish → platform received (baseline: → bare consumer received)",
-            b.latency_rate, b.latency_secs
-        ));
-        latency_rows("AMQP", &amqp_hub, &amqp_bare);
-        latency_rows("MQTT", &mqtt_hub, &mqtt_bare);
+        if let Some(amqp) = amqp {
+            header3(
+                &format!("AMQP (RabbitMQ) → platform: {n} hotline orders waiting in the queue, prefetch {}", amqp.prefetch),
+                ["durable baseline", "bare consumer"],
+            );
+            throughput_rows(
+                &amqp,
+                "durable: lapin, batch = deliveries at hand, SQLite commit, a PUT each (32 in flight), one ack (multiple)",
+                "bare: lapin, same prefetch, stores nothing, acks every 64 (multiple)",
+            );
+            println!("\nPublishing the orders (with confirms, before any consumer started) took {:.2?}.", amqp.publish);
+        }
+        if let Some(mqtt) = mqtt {
+            header3(
+                &format!(
+                    "MQTT (Mosquitto) → platform: {n} terminal reports, QoS 1, {} publishing client(s), window {}",
+                    b.mqtt_publishers, b.mqtt_window
+                ),
+                ["durable baseline", "bare consumer"],
+            );
+            throughput_rows(
+                &mqtt,
+                "durable: rumqttc, manual PUBACK after the SQLite commit, then a PUT each (32 in flight)",
+                "bare: rumqttc, automatic PUBACK, stores nothing",
+            );
+            println!("\nTimed from the first publish (each consumer connected and subscribed before).");
+        }
+        if let Some(((amqp_hub, amqp_bare), (mqtt_hub, mqtt_bare))) = latency {
+            header(&format!(
+                "Latency at {} records/s for {} s: publish → platform received (baseline: → bare consumer received)",
+                b.latency_rate, b.latency_secs
+            ));
+            latency_rows("AMQP", &amqp_hub, &amqp_bare);
+            latency_rows("MQTT", &mqtt_hub, &mqtt_bare);
+        }
     });
     println!(
         "\nLoad average (1 min) before: {load_before}, after: {}. Hub and baselines run one after the other:\n\

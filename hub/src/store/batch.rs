@@ -26,6 +26,11 @@ pub fn insert_sql(backend: Backend, table: &str, columns: &[&str], rows: usize, 
     sql
 }
 
+/// [`insert_sql`] as a statement with room for its values.
+pub fn insert(backend: Backend, table: &str, columns: &[&str], rows: usize, suffix: &str) -> super::Query {
+    super::query(insert_sql(backend, table, columns, rows, suffix)).reserve(columns.len() * rows)
+}
+
 /// `(VALUES ($1, $2), …)`, starting at parameter `first`. Both SQLite and
 /// PostgreSQL name its columns `column1`, `column2`, ….
 pub fn values_table(backend: Backend, width: usize, rows: usize, first: usize) -> String {

@@ -51,14 +51,13 @@ pub(crate) async fn track_all(
         }
     }
     for chunk in super::batch::pieces(backend, &rows) {
-        let sql = super::batch::insert_sql(
+        let mut q = super::batch::insert(
             backend,
             "deadlines",
             &["ticket_id", "started_at", "due_at", "closed"],
             chunk.len(),
             TRACK_ON_CONFLICT,
         );
-        let mut q = super::query(sql);
         for (id, started, due, closed) in chunk {
             q = q.bind(id.to_string()).bind(*started).bind(*due).bind(*closed);
         }

@@ -348,14 +348,13 @@ pub(crate) async fn store_pending(
         }
     }
     for chunk in batch::pieces(backend, &to_insert) {
-        let sql = batch::insert_sql(
+        let mut q = batch::insert(
             backend,
             "raw_records",
             &RAW_COLUMNS,
             chunk.len(),
             "ON CONFLICT (system, record_id, version) DO NOTHING RETURNING id, system, record_id, version",
         );
-        let mut q = super::query(sql);
         for (i, key, version) in chunk {
             let item = pending[*i].item;
             let warnings = (!item.warnings.is_empty()).then(|| {
@@ -767,7 +766,7 @@ fn decide_pass(
 ) -> (Decided, Vec<String>) {
     let mut out = Decided::default();
     let mut unknown: Vec<String> = Vec::new();
-    let mut opened_here = matching::BatchPrints::default();
+    let mut opened_here = matching::BatchPrints::with_capacity(ahead.len() + new.len());
     for (t, p) in ahead {
         opened_here.push(t.clone(), p.clone());
     }
@@ -1090,14 +1089,13 @@ async fn write_plan(
         last_body.insert(ticket_id, text);
     }
     for chunk in batch::pieces(backend, &w.created) {
-        let sql = batch::insert_sql(
+        let mut q = batch::insert(
             backend,
             "tickets",
             &["ticket_id", "revision", "status", "body", "created_at", "updated_at"],
             chunk.len(),
             "",
         );
-        let mut q = super::query(sql);
         for id in chunk {
             let t = &tickets[id];
             q = q
@@ -1142,7 +1140,7 @@ async fn write_plan(
     let mut opened: Vec<_> = w.links_new.iter().collect();
     opened.sort_by(|a, b| a.0.cmp(b.0));
     for chunk in batch::pieces(backend, &opened) {
-        let sql = batch::insert_sql(
+        let mut q = batch::insert(
             backend,
             "source_links",
             &[
@@ -1159,7 +1157,6 @@ async fn write_plan(
             chunk.len(),
             "",
         );
-        let mut q = super::query(sql);
         for ((system, record_id), link) in chunk {
             q = q
                 .bind(system.clone())
@@ -1195,14 +1192,13 @@ async fn write_plan(
         q.execute(tx).await?;
     }
     for chunk in batch::pieces(backend, &w.revisions) {
-        let sql = batch::insert_sql(
+        let mut q = batch::insert(
             backend,
             "ticket_revisions",
             &["ticket_id", "revision", "raw_record_id", "cause", "body", "created_at"],
             chunk.len(),
             "",
         );
-        let mut q = super::query(sql);
         for (ticket_id, revision, raw_id, cause, text) in chunk {
             q = q.bind(ticket_id.clone()).bind(*revision).bind(*raw_id).bind(*cause).bind(text.clone()).bind(now);
         }
@@ -1213,14 +1209,13 @@ async fn write_plan(
     // rows the dispatcher can be handed ([`super::handoff`]).
     let mut outbox_ids = Vec::with_capacity(w.revisions.len());
     for chunk in batch::pieces(backend, &w.revisions) {
-        let sql = batch::insert_sql(
+        let mut q = batch::insert(
             backend,
             "outbox",
             &["ticket_id", "revision", "idempotency_key", "body", "next_attempt_at", "created_at"],
             chunk.len(),
             "RETURNING id",
         );
-        let mut q = super::query(sql);
         for (ticket_id, revision, _, _, _) in chunk {
             q = q
                 .bind(ticket_id.clone())
@@ -1243,14 +1238,13 @@ async fn insert_quarantine(
 ) -> Result<HashMap<i64, i64>, StoreError> {
     let mut ids = HashMap::with_capacity(rows.len());
     for chunk in batch::pieces(backend, rows) {
-        let sql = batch::insert_sql(
+        let mut q = batch::insert(
             backend,
             "quarantine",
             &["raw_record_id", "system", "reason", "created_at"],
             chunk.len(),
             "RETURNING id, raw_record_id",
         );
-        let mut q = super::query(sql);
         for (raw_id, system, reason) in chunk {
             q = q.bind(*raw_id).bind(system.clone()).bind(clean(reason, MAX_REASON_CHARS).into_owned()).bind(now);
         }

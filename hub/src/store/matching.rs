@@ -784,6 +784,12 @@ pub struct BatchPrints {
 }
 
 impl BatchPrints {
+    /// Room for `n` fingerprints: a batch holds hundreds, each a few
+    /// hundred bytes, and growing to them moves them all several times.
+    pub fn with_capacity(n: usize) -> BatchPrints {
+        BatchPrints { entries: Vec::with_capacity(n), ..BatchPrints::default() }
+    }
+
     pub fn push(&mut self, ticket: String, print: Fingerprint) {
         let i = self.entries.len() as u32;
         self.by_area.entry(print.area()).or_default().push(i);
@@ -907,7 +913,7 @@ pub(crate) async fn insert_prints(
     const COLUMNS: [&str; 7] = ["seq", "ticket_id", "system", "record_id", "occurred", "fingerprint", "print"];
     let mut seq = first_seq;
     for chunk in batch::pieces(backend, rows) {
-        let mut q = super::query(batch::insert_sql(backend, "match_prints", &COLUMNS, chunk.len(), ""));
+        let mut q = batch::insert(backend, "match_prints", &COLUMNS, chunk.len(), "");
         for r in chunk {
             q = q
                 .bind(seq)
@@ -952,7 +958,7 @@ pub(crate) async fn insert_links(tx: &mut Tx, backend: Backend, rows: &[LinkRow]
     const COLUMNS: [&str; 8] =
         ["ticket_id", "other_id", "system", "record_id", "score", "reasons", "state", "created_at"];
     for chunk in batch::pieces(backend, rows) {
-        let mut q = super::query(batch::insert_sql(backend, "duplicate_links", &COLUMNS, chunk.len(), ""));
+        let mut q = batch::insert(backend, "duplicate_links", &COLUMNS, chunk.len(), "");
         for r in chunk {
             let reasons: Vec<String> = r.score.reasons.iter().map(ToString::to_string).collect();
             q = q

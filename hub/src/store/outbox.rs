@@ -252,14 +252,13 @@ async fn complete_in(
     }
     let acknowledged: Vec<(&str, i64)> = acknowledged.into_iter().collect();
     for chunk in batch::pieces(backend, &acknowledged) {
-        let sql = batch::insert_sql(
+        let mut q = batch::insert(
             backend,
             "deliveries",
             &["ticket_id", "revision"],
             chunk.len(),
             "ON CONFLICT (ticket_id) DO UPDATE SET revision = excluded.revision WHERE deliveries.revision < excluded.revision",
         );
-        let mut q = super::query(sql);
         for (ticket_id, revision) in chunk {
             q = q.bind(ticket_id.to_string()).bind(*revision);
         }

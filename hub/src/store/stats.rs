@@ -125,7 +125,7 @@ pub(crate) async fn refresh(tx: &mut Tx, backend: Backend, changed: &[Changed<'_
     for chunk in batch::pieces(backend, &upserts) {
         let updates: Vec<String> = FACT_COLUMNS[1..].iter().map(|c| format!("{c} = excluded.{c}")).collect();
         let suffix = format!("ON CONFLICT (ticket_id) DO UPDATE SET {}", updates.join(", "));
-        let mut q = super::query(batch::insert_sql(backend, "ticket_facts", &FACT_COLUMNS, chunk.len(), &suffix));
+        let mut q = batch::insert(backend, "ticket_facts", &FACT_COLUMNS, chunk.len(), &suffix);
         for (id, f) in chunk {
             q = q
                 .bind(id.clone())
@@ -155,19 +155,16 @@ pub(crate) async fn refresh(tx: &mut Tx, backend: Backend, changed: &[Changed<'_
         }
         q.execute(tx).await?;
     }
-    // The rollups: each cell's difference again by one dimension at a
-    // time, for the city and for the cell's county.
-    let mut rollups: BTreeMap<(String, String, &'static str, String), Counts> = BTreeMap::new();
-    for (k, c) in &cells {
-        if c.is_zero() {
-            continue;
-        }
-        for (scope, dim, value) in rollup_rows(k) {
-            rollups.entry((scope.to_string(), k.month.clone(), dim, value.to_string())).or_default().add(c);
-        }
-    }
     // In key order, so that two hubs on one PostgreSQL take the row locks alike.
     let cells: Vec<(CellKey, Counts)> = cells.into_iter().filter(|(_, c)| !c.is_zero()).collect();
+    // The rollups: each cell's difference again by one dimension at a
+    // time, for the city and for the cell's county.
+    let mut rollups: BTreeMap<(&str, &str, &'static str, &str), Counts> = BTreeMap::new();
+    for (k, c) in &cells {
+        for (scope, dim, value) in rollup_rows(k) {
+            rollups.entry((scope, k.month.as_str(), dim, value)).or_default().add(c);
+        }
+    }
     let columns: Vec<&str> = KEY_COLUMNS.iter().chain(&SUM_COLUMNS).chain(&BUCKET_COLUMNS).copied().collect();
     for chunk in batch::pieces(backend, &cells) {
         let sums: Vec<String> = SUM_COLUMNS
@@ -176,7 +173,7 @@ pub(crate) async fn refresh(tx: &mut Tx, backend: Backend, changed: &[Changed<'_
             .map(|c| format!("{c} = stats_cells.{c} + excluded.{c}"))
             .collect();
         let suffix = format!("ON CONFLICT ({}) DO UPDATE SET {}", KEY_COLUMNS.join(", "), sums.join(", "));
-        let mut q = super::query(batch::insert_sql(backend, "stats_cells", &columns, chunk.len(), &suffix));
+        let mut q = batch::insert(backend, "stats_cells", &columns, chunk.len(), &suffix);
         for (k, c) in chunk {
             q = q
                 .bind(k.month.clone())
@@ -199,9 +196,9 @@ pub(crate) async fn refresh(tx: &mut Tx, backend: Backend, changed: &[Changed<'_
             .map(|c| format!("{c} = stats_rollups.{c} + excluded.{c}"))
             .collect();
         let suffix = format!("ON CONFLICT (scope, dim, month, value) DO UPDATE SET {}", sums.join(", "));
-        let mut q = super::query(batch::insert_sql(backend, "stats_rollups", &rollup_columns, chunk.len(), &suffix));
+        let mut q = batch::insert(backend, "stats_rollups", &rollup_columns, chunk.len(), &suffix);
         for ((scope, month, dim, value), c) in chunk {
-            q = q.bind(scope.clone()).bind(month.clone()).bind(*dim).bind(value.clone());
+            q = q.bind(*scope).bind(*month).bind(*dim).bind(*value);
             q = bind_counts(q, c);
         }
         q.execute(tx).await?;
@@ -209,13 +206,13 @@ pub(crate) async fn refresh(tx: &mut Tx, backend: Backend, changed: &[Changed<'_
     let daily: Vec<_> = daily.into_iter().filter(|(_, n)| *n != 0).collect();
     for chunk in batch::pieces(backend, &daily) {
         let suffix = "ON CONFLICT (day, county, township, category, channel) DO UPDATE SET received = stats_daily.received + excluded.received";
-        let mut q = super::query(batch::insert_sql(
+        let mut q = batch::insert(
             backend,
             "stats_daily",
             &["day", "county", "township", "category", "channel", "received"],
             chunk.len(),
             suffix,
-        ));
+        );
         for ((day, county, township, category, channel), n) in chunk {
             q = q
                 .bind(day.clone())
@@ -292,7 +289,7 @@ pub(crate) async fn mark_due(
     at: i64,
 ) -> Result<(), StoreError> {
     for chunk in batch::pieces(backend, tickets) {
-        let sql = batch::insert_sql(
+        let mut q = batch::insert(
             backend,
             "stats_due",
             &["ticket_id", "due_at", "finished_at"],
@@ -300,7 +297,6 @@ pub(crate) async fn mark_due(
             "ON CONFLICT (ticket_id) DO UPDATE SET finished_at = CASE WHEN excluded.finished_at IS NULL THEN NULL
                   ELSE COALESCE(stats_due.finished_at, excluded.finished_at) END",
         );
-        let mut q = super::query(sql);
         for (id, finished) in chunk {
             q = q.bind(id.to_string()).bind(at).bind(finished.then_some(at));
         }
