@@ -24,7 +24,8 @@
 //! for every consumer alike) and the process's peak RSS during the phase
 //! (`VmHWM`, reset through `/proc/self/clear_refs` at the phase's start; it
 //! counts whatever earlier phases left allocated, so it is an upper bound
-//! for the later phases).
+//! for the later phases). The process asks for small pages from its start
+//! ([`hub::prefer_small_pages`], as the hub does), for every consumer alike.
 //!
 //! 1. AMQP (RabbitMQ) → platform: `BENCH_N` (default 20000) hotline work
 //!    orders, as the hotline's CTI publishes them, published with publisher
@@ -182,6 +183,8 @@ impl Bench {
 }
 
 fn main() {
+    // As the hub does when it starts: every consumer of the run alike.
+    hub::prefer_small_pages();
     let mqtt_url = env_string("BENCH_MQTT_URL", "mqtt://127.0.0.1:1883");
     let (mqtt_host, mqtt_port) = parse_mqtt_url(&mqtt_url).expect("BENCH_MQTT_URL");
     let millis = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_millis();

@@ -114,6 +114,7 @@ impl Hub {
         mappings: Mappings,
         connectors: Vec<(String, Launcher)>,
     ) -> Result<Hub, StartError> {
+        crate::prefer_small_pages();
         // The hub's own endpoint first: a taken port is a mistake to see now.
         let endpoint = match settings.listen {
             Some(addr) => {

@@ -37,3 +37,37 @@ pub use app::Hub;
 /// SQLite's thread, a request to the platform).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Asks the kernel not to back this process's memory with transparent huge
+/// pages, once. Where THP is `always` (as on many servers), each page the
+/// allocator takes afresh is a 2 MiB page the kernel zeroes whole, for a
+/// buffer of a few KiB; under load that zeroing was 6% of the hub's CPU
+/// (`clear_page_erms`), and 1% with small pages, with a third less memory
+/// held. The hub's working set is small: it gains nothing from huge pages.
+/// Called as the hub starts; like the allocator, it is the process's.
+pub fn prefer_small_pages() {
+    #[cfg(target_os = "linux")]
+    {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(|| {
+            // SAFETY: prctl with PR_SET_THP_DISABLE takes integers and
+            // touches no memory of ours; a kernel without it says EINVAL,
+            // and the hub runs as before.
+            let done = unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) };
+            if done != 0 {
+                tracing::debug!("transparent huge pages stay as the system has them");
+            }
+        });
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    #[test]
+    fn the_process_asks_for_small_pages() {
+        super::prefer_small_pages();
+        // SAFETY: as in `prefer_small_pages`.
+        let disabled = unsafe { libc::prctl(libc::PR_GET_THP_DISABLE, 0, 0, 0, 0) };
+        assert_eq!(disabled, 1);
+    }
+}

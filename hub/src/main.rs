@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    hub::prefer_small_pages();
     let args = cli::Cli::parse();
     cli::init_logging(&args);
     let runtime = match tokio::runtime::Runtime::new() {
