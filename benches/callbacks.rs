@@ -41,6 +41,8 @@ fn env_usize(key: &str, default: usize) -> usize {
 }
 
 fn main() {
+    // As the hub does when it starts, for the baselines too.
+    hub::prefer_small_pages();
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     rt.block_on(async {
         let n = env_usize("BENCH_CALLBACKS", 10_000);

@@ -32,6 +32,8 @@ fn env_usize(key: &str, default: usize) -> usize {
 }
 
 fn main() {
+    // As the hub does when it starts, for the baselines too.
+    hub::prefer_small_pages();
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     // BENCH_OPEN=0 leaves the candidate search out (profiling the rest).
     match env_usize("BENCH_OPEN", 1_000_000) {

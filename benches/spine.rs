@@ -32,6 +32,8 @@ fn env_usize(key: &str, default: usize) -> usize {
 }
 
 fn main() {
+    // As the hub does when it starts, for the baselines too.
+    hub::prefer_small_pages();
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let phases = std::env::var("BENCH_PHASES").unwrap_or_else(|_| "throughput,memory,drain".into());
     let on = |name: &str| phases.split(',').any(|p| p.trim() == name);

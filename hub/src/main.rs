@@ -7,9 +7,9 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    hub::prefer_small_pages();
     let args = cli::Cli::parse();
     cli::init_logging(&args);
+    hub::prefer_small_pages();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {

@@ -171,7 +171,8 @@ pub fn now_ms() -> i64 {
 static DRIVERS: Once = Once::new();
 
 /// Every SQLite connection's settings, the pool's and the writer's (see
-/// `Store::open` for why each).
+/// `Store::open` for why each; the writer also keeps its statement journals
+/// in memory, `SqliteWriter::connect`).
 const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON; PRAGMA wal_autocheckpoint=8192; PRAGMA journal_size_limit=67108864;";
 
 impl Store {

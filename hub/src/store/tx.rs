@@ -91,10 +91,14 @@ impl SqliteWriter {
         // A multi-row statement inside a transaction keeps the pages it
         // changes in a statement journal, to undo that statement alone if it
         // fails; past 64 KiB SQLite spills the journal to a temporary file,
-        // and those writes were 5% of the hub's CPU under load. In memory it
-        // holds what one statement touches (a few MiB at most), and it never
-        // mattered for durability: a crash is recovered from the WAL. Only
-        // the writer's connection: a reader's large sort still spills.
+        // and those writes were 5% of the hub's CPU under load. The journal
+        // plays no part in recovery (the WAL does) and is emptied as each
+        // statement ends; in memory it holds a copy of the pages one
+        // statement rewrites: a batch's rows, at most about the payloads the
+        // batch holds in memory already. A sort or temporary table on this
+        // connection is held in memory too: every write transaction's
+        // ordered read is by an index or bounded by a LIMIT, and migrations
+        // run on the pool. Readers keep the default: their large sorts spill.
         conn.execute_batch("PRAGMA temp_store=MEMORY")?;
         conn.set_prepared_statement_cache_capacity(STATEMENTS_KEPT);
         let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
@@ -716,14 +720,17 @@ mod tests {
         let conn = writer.connect().unwrap();
         let store: i64 = conn.query_row("PRAGMA temp_store", [], |r| r.get(0)).unwrap();
         assert_eq!(store, 2, "MEMORY: a statement journal never spills to a file");
-        // A statement that may fail halfway, inside a transaction, over
-        // pages the transaction changed already: what opens a statement
-        // journal; its failure undoes that statement only.
+        // A statement that fails after rewriting thousands of rows (far past
+        // the 64 KiB a journal keeps before it would spill), inside a
+        // transaction that wrote them first: its failure undoes that
+        // statement alone, from the journal in memory.
         conn.execute_batch("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT NOT NULL UNIQUE)").unwrap();
         conn.execute_batch("BEGIN IMMEDIATE").unwrap();
         conn.execute_batch("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 5000) INSERT INTO t SELECT i, printf('%0200d', i) FROM n").unwrap();
-        let failed = conn.execute_batch("UPDATE t SET v = printf('%0200d', k + 1)");
-        assert!(failed.is_err(), "the update collides with the next row's value");
+        conn.execute_batch("INSERT INTO t VALUES (0, 'x')").unwrap();
+        // Whatever the order it visits the rows in, it fails only at 5000.
+        let failed = conn.execute_batch("UPDATE t SET v = CASE WHEN k = 5000 THEN 'x' ELSE v || 'y' END WHERE k > 0");
+        assert!(failed.is_err(), "row 5000 collides with row 0");
         conn.execute_batch("COMMIT").unwrap();
         let n: i64 = conn.query_row("SELECT COUNT(*) FROM t WHERE v = printf('%0200d', k)", [], |r| r.get(0)).unwrap();
         assert_eq!(n, 5000, "the failed statement alone was undone");
