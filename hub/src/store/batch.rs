@@ -137,7 +137,7 @@ pub async fn fetch_in(
     let mut rows = Vec::with_capacity(keys.len());
     for chunk in keys.chunks(MAX_ROWS) {
         let padded = chunk.len().next_power_of_two().min(MAX_ROWS);
-        let mut q = super::query(format!("{select} WHERE {column} IN ({})", list(backend, padded)));
+        let mut q = super::query(format!("{select} WHERE {column} IN ({})", list(backend, padded))).reserve(padded);
         for key in chunk {
             q = q.bind(key.clone());
         }

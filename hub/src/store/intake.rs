@@ -1006,7 +1006,7 @@ async fn load_links(
             "SELECT l.system, l.record_id, l.ticket_id, l.whole_version, l.patch_version, l.patched FROM source_links l JOIN {} AS v ON l.system = v.column1 AND l.record_id = v.column2",
             batch::values_table(backend, 2, padded, 1)
         );
-        let mut q = super::query(sql);
+        let mut q = super::query(sql).reserve(2 * padded);
         for (system, record_id) in
             chunk.iter().chain(std::iter::repeat_n(&chunk[chunk.len() - 1], padded - chunk.len()))
         {
@@ -1076,7 +1076,7 @@ async fn write_plan(
             "UPDATE raw_records SET outcome = v.column2, ticket_id = v.column3 FROM {} AS v WHERE raw_records.id = v.column1",
             batch::values_table(backend, 3, chunk.len(), 1)
         );
-        let mut q = super::query(sql);
+        let mut q = super::query(sql).reserve(3 * chunk.len());
         for (id, outcome, ticket_id) in chunk {
             q = q.bind(*id).bind(*outcome).bind(ticket_id.clone());
         }
@@ -1116,7 +1116,7 @@ async fn write_plan(
                FROM {} AS v WHERE tickets.ticket_id = v.column1 AND tickets.stamp = v.column6",
             batch::values_table(backend, 6, chunk.len(), 1)
         );
-        let mut q = super::query(sql);
+        let mut q = super::query(sql).reserve(6 * chunk.len());
         for id in chunk {
             let t = &tickets[id];
             q = q
@@ -1179,7 +1179,7 @@ async fn write_plan(
                FROM {} AS v WHERE source_links.system = v.column1 AND source_links.record_id = v.column2",
             batch::values_table(backend, 6, chunk.len(), 1)
         );
-        let mut q = super::query(sql);
+        let mut q = super::query(sql).reserve(6 * chunk.len());
         for ((system, record_id), link) in chunk {
             q = q
                 .bind(system.clone())

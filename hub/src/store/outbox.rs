@@ -331,7 +331,7 @@ async fn complete_in(
                ON o.id = v.column1 AND o.lease_owner = v.column2 AND o.lease_until = v.column3)",
             batch::values_table(backend, 3, chunk.len(), 1)
         );
-        let mut q = super::query(sql);
+        let mut q = super::query(sql).reserve(3 * chunk.len());
         for c in chunk {
             q = q.bind(c.id).bind(c.lease_owner.clone()).bind(c.lease_until);
         }
